@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# test/run.sh - the one test command for tcc.
+#
+#   bash test/run.sh                      all suites: regress, pgtap, integration
+#   bash test/run.sh regress pgtap        some suites
+#   bash test/run.sh sql/install.sql test/integration/t010_worker.py
+#                                         single files (a bare name, e.g.
+#                                         "install", is a regress test)
+#
+# Unless TCC_SKIP_SETUP=1, first runs test/setup.sh (Debian packages, make,
+# make install).  Then creates a throwaway cluster with tcc preloaded
+# (port TCC_TEST_PORT, default 54329), starts the test participant (port
+# TCC_TP_PORT, default 18080), runs the suites and removes everything again,
+# also when a test fails or the run is interrupted.  Run it as root.
+
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+PGBIN=/usr/lib/postgresql/15/bin
+PG_CONFIG=$PGBIN/pg_config
+PORT=${TCC_TEST_PORT:-54329}
+TP_PORT=${TCC_TP_PORT:-18080}
+PYTHON=/usr/bin/python3
+
+export LC_ALL=C LANG=C PYTHONDONTWRITEBYTECODE=1
+unset PGSERVICE PGOPTIONS PGPASSWORD PGSSLMODE PGHOSTADDR
+
+die() {
+	echo "run.sh: $*" >&2
+	exit 2
+}
+
+# ---------------------------------------------------------------- arguments
+
+run_regress=0 run_pgtap=0 run_integration=0
+regress_tests=() pgtap_files=() integration_files=()
+
+for arg in "$@"; do
+	case "$arg" in
+	regress) run_regress=1 ;;
+	pgtap) run_pgtap=1 ;;
+	integration) run_integration=1 ;;
+	test/pgtap/*.sql)
+		[ -f "$arg" ] || die "no such file: $arg"
+		pgtap_files+=("$arg") ;;
+	test/integration/*.py)
+		[ -f "$arg" ] || die "no such file: $arg"
+		integration_files+=("$arg") ;;
+	sql/*.sql | expected/*.out | [a-z0-9_]*)
+		name=$(basename "$arg")
+		name=${name%.sql}
+		name=${name%.out}
+		[ -f "sql/$name.sql" ] || die "no such regress test: $arg"
+		regress_tests+=("$name") ;;
+	*) die "unknown suite or test file: $arg (suites: regress pgtap integration)" ;;
+	esac
+done
+
+if [ $# -eq 0 ]; then
+	run_regress=1 run_pgtap=1 run_integration=1
+fi
+if [ $run_regress = 1 ]; then
+	regress_tests=()
+	for f in $(ls sql/*.sql 2>/dev/null | sort); do
+		regress_tests+=("$(basename "$f" .sql)")
+	done
+fi
+if [ $run_pgtap = 1 ]; then
+	pgtap_files=($(ls test/pgtap/*.sql 2>/dev/null | sort))
+fi
+if [ $run_integration = 1 ]; then
+	integration_files=($(ls test/integration/*.py 2>/dev/null | sort))
+fi
+[ ${#regress_tests[@]} -gt 0 ] && run_regress=1
+[ ${#pgtap_files[@]} -gt 0 ] && run_pgtap=1
+[ ${#integration_files[@]} -gt 0 ] && run_integration=1
+
+# ---------------------------------------------------------------- setup
+
+if [ "${TCC_SKIP_SETUP:-}" != 1 ]; then
+	bash test/setup.sh || die "setup failed"
+fi
+
+# Run a command as the postgres OS user (the server refuses to run as root).
+as_postgres() {
+	if [ "$(id -u)" = 0 ]; then
+		(cd "$TMP" && runuser -u postgres -- "$@")
+	else
+		(cd "$TMP" && "$@")
+	fi
+}
+
+# Is something listening on 127.0.0.1:$1?
+port_busy() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+port_busy "$PORT" && die "port $PORT is in use (set TCC_TEST_PORT)"
+port_busy "$TP_PORT" && die "port $TP_PORT is in use (set TCC_TP_PORT)"
+
+TMP=$(mktemp -d /tmp/tcc-test.XXXXXX) || die "mktemp failed"
+chmod 755 "$TMP"
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$TMP"
+PGDATA_DIR=$TMP/data
+PGLOG=$TMP/server.log
+TP_LOG=$TMP/participant.log
+TP_PIDFILE=$TMP/participant.pid
+REGRESS_OUT=$TMP/regress
+tp_pid=
+server_started=0
+failed_files=0
+passed_files=0
+status=0
+
+# Stop everything this script started and remove the scratch directory.
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ $status = 0 ] && [ $rc != 0 ] && status=$rc
+	if [ $status != 0 ]; then
+		if [ -f "$PGLOG" ]; then
+			echo "---- tail of the server log ($PGLOG)"
+			tail -n 60 "$PGLOG"
+		fi
+		if [ -f "$TP_LOG" ] && [ -s "$TP_LOG" ]; then
+			echo "---- tail of the participant log"
+			tail -n 30 "$TP_LOG"
+		fi
+		if [ -f "$REGRESS_OUT/regression.diffs" ]; then
+			echo "---- regression.diffs"
+			head -n 300 "$REGRESS_OUT/regression.diffs"
+		fi
+	fi
+	if [ -n "$tp_pid" ] && kill -0 "$tp_pid" 2>/dev/null; then
+		kill -TERM "$tp_pid" 2>/dev/null
+		for _ in $(seq 1 100); do
+			kill -0 "$tp_pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$tp_pid" 2>/dev/null
+		wait "$tp_pid" 2>/dev/null
+	fi
+	if [ $server_started = 1 ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
+		as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -t 30 -w stop >/dev/null 2>&1 ||
+			as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1
+	fi
+	rm -rf "$TMP"
+	exit $status
+}
+trap cleanup EXIT
+trap 'status=130; exit 130' INT TERM
+
+# ---------------------------------------------------------------- cluster
+
+echo "run.sh: cluster in $TMP, port $PORT"
+as_postgres "$PGBIN/initdb" -D "$PGDATA_DIR" --auth=trust --username=postgres \
+	--encoding=UTF8 --locale=C --no-sync >"$TMP/initdb.log" 2>&1 || {
+	cat "$TMP/initdb.log"
+	status=1
+	die "initdb failed"
+}
+
+# The databases exist before the first start, so the coordinator worker
+# finds tcc.database at once (single-user mode needs no server).
+as_postgres "$PGBIN/postgres" --single -D "$PGDATA_DIR" postgres \
+	>"$TMP/single.log" 2>&1 <<'EOF' || {
+CREATE DATABASE tcc_test
+CREATE DATABASE tcc_other
+EOF
+	cat "$TMP/single.log"
+	status=1
+	die "creating the test databases failed"
+}
+
+cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
+
+# ---- tcc test cluster (test/run.sh)
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$TMP'
+max_connections = 100
+fsync = off
+log_line_prefix = '%m [%p] %q%b %a: '
+shared_preload_libraries = 'tcc'
+tcc.database = 'tcc_test'
+tcc.retry_interval = '200ms'
+tcc.retry_max_interval = '2s'
+EOF
+
+if ! as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 start >/dev/null; then
+	status=1
+	die "the test cluster did not start"
+fi
+server_started=1
+
+export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=tcc_test
+export TCC_PGDATA=$PGDATA_DIR TCC_PGBIN=$PGBIN TCC_PGLOG=$PGLOG
+export TCC_TP_PORT=$TP_PORT TCC_TEST_DIR=$TMP
+
+psql_quiet() {
+	"$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"
+}
+psql_quiet -d tcc_test -c 'CREATE EXTENSION tcc' -c 'CREATE EXTENSION pgtap' || {
+	status=1
+	die "creating the extensions in tcc_test failed"
+}
+
+# ---------------------------------------------------------------- participant
+
+"$PYTHON" test/participant.py --port "$TP_PORT" --pidfile "$TP_PIDFILE" \
+	--dsn "host=127.0.0.1 port=$PORT dbname=tcc_test user=postgres" \
+	>"$TP_LOG" 2>&1 </dev/null &
+tp_pid=$!
+for _ in $(seq 1 300); do
+	[ -f "$TP_PIDFILE" ] && break
+	kill -0 "$tp_pid" 2>/dev/null || break
+	sleep 0.05
+done
+if [ ! -f "$TP_PIDFILE" ]; then
+	status=1
+	die "the test participant did not start"
+fi
+
+# ---------------------------------------------------------------- suites
+
+summary=()
+
+# Record one suite's file counts: suite passed failed.
+count() {
+	passed_files=$((passed_files + $2))
+	failed_files=$((failed_files + $3))
+	summary+=("$(printf '%-12s %3d passed, %d failed' "$1:" "$2" "$3")")
+	[ "$3" = 0 ] || status=1
+}
+
+# Failed files in prove / pg_prove output ("Test Summary Report" entries).
+prove_failures() {
+	sed -n '/^Test Summary Report/,$p' "$1" | grep -c ' (Wstat: '
+}
+
+if [ $run_regress = 1 ] && [ ${#regress_tests[@]} -gt 0 ]; then
+	echo "==== regress: ${regress_tests[*]}"
+	mkdir -p "$REGRESS_OUT"
+	"$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+		--use-existing --bindir="$PGBIN" --host=127.0.0.1 --port="$PORT" \
+		--user=postgres --dbname=tcc_test --inputdir="$ROOT" \
+		--outputdir="$REGRESS_OUT" "${regress_tests[@]}" 2>&1 |
+		tee "$TMP/regress.out"
+	ok=$(grep -cE '^(test|     ) *[a-z0-9_]+ +\.\.\. ok' "$TMP/regress.out")
+	count regress "$ok" $((${#regress_tests[@]} - ok))
+fi
+
+if [ $run_pgtap = 1 ] && [ ${#pgtap_files[@]} -gt 0 ]; then
+	echo "==== pgtap: ${pgtap_files[*]}"
+	pg_prove --nocolor --failures --comments -h 127.0.0.1 -p "$PORT" \
+		-U postgres -d tcc_test "${pgtap_files[@]}" 2>&1 | tee "$TMP/pgtap.out"
+	rc=${PIPESTATUS[0]}
+	bad=$(prove_failures "$TMP/pgtap.out")
+	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
+		bad=${#pgtap_files[@]}
+	fi
+	count pgtap $((${#pgtap_files[@]} - bad)) "$bad"
+fi
+
+if [ $run_integration = 1 ] && [ ${#integration_files[@]} -gt 0 ]; then
+	echo "==== integration: ${integration_files[*]}"
+	prove --nocolor --exec "$PYTHON" "${integration_files[@]}" 2>&1 |
+		tee "$TMP/integration.out"
+	rc=${PIPESTATUS[0]}
+	bad=$(prove_failures "$TMP/integration.out")
+	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
+		bad=${#integration_files[@]}
+	fi
+	count integration $((${#integration_files[@]} - bad)) "$bad"
+fi
+
+echo
+echo "==== summary (counting test files)"
+for line in "${summary[@]}"; do
+	echo "$line"
+done
+echo "$passed_files passed, $failed_files failed"
+exit $status
