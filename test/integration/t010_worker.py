@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+# The coordinator background worker (SPEC section 7: one worker for
+# tcc.database, restarted by the postmaster if it dies, backend_type
+# "tcc coordinator"; section 10: sighup settings are reloaded, not a
+# restart; section 6 R3: the worker dying does not stop coordination).
+
+import os
+import signal
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from tcclib import (diag, done_testing, is_, isnt, kill_backend, ok, q, q1,  # noqa: E402
+                    wait_until, wait_worker, worker_pid)
+
+# Worker restarts are bounded by the worker's bgw_restart_time.
+RESTART_TIMEOUT = 15.0
+
+
+def stays(pid, seconds):
+    """True if the worker keeps pid for the whole window."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if worker_pid() != pid:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+# Running, one of it, connected to tcc.database.
+pid = wait_worker(RESTART_TIMEOUT)
+ok(pid is not None, "the coordinator worker is running")
+is_(q1("SELECT count(*) FROM pg_stat_activity"
+       " WHERE backend_type = 'tcc coordinator'"), 1,
+    "exactly one coordinator worker")
+is_(q1("SELECT datname FROM pg_stat_activity"
+       " WHERE backend_type = 'tcc coordinator'"), "tcc_test",
+    "connected to tcc.database")
+
+# SIGHUP: a changed sighup setting is reloaded by the same process.
+old = q1("SHOW tcc.max_attempts")
+q("ALTER SYSTEM SET tcc.max_attempts = 7")
+q("SELECT pg_reload_conf()")
+ok(wait_until(lambda: q1("SHOW tcc.max_attempts") == "7", 10),
+   "reloaded setting visible to new sessions")
+ok(stays(pid, 1.0), "worker keeps its pid across pg_reload_conf()")
+q("ALTER SYSTEM RESET tcc.max_attempts")
+q("SELECT pg_reload_conf()")
+wait_until(lambda: q1("SHOW tcc.max_attempts") == old, 10)
+
+# pg_terminate_backend: the postmaster starts a new worker.
+pid = worker_pid()
+is_(q1("SELECT pg_terminate_backend(%s)", (pid,)), True,
+    "pg_terminate_backend on the worker")
+new = wait_worker(RESTART_TIMEOUT, other_than=pid)
+ok(new is not None, "a new worker appears after pg_terminate_backend")
+isnt(new, pid, "with a different pid")
+
+# SIGKILL: the postmaster resets the cluster, which comes back with a worker.
+pid = worker_pid()
+if pid is not None:
+    kill_backend(pid, signal.SIGKILL)
+ok(wait_until(lambda: q1("SELECT 1") == 1, 30),
+   "the cluster accepts connections again after SIGKILL of the worker")
+new = wait_worker(RESTART_TIMEOUT, other_than=pid)
+ok(new is not None, "a worker is back after SIGKILL")
+if new is None:
+    diag("backends: %r" % (q("SELECT pid, backend_type, datname"
+                              " FROM pg_stat_activity"),))
+is_(q1("SELECT count(*) FROM pg_stat_activity"
+       " WHERE backend_type = 'tcc coordinator'"), 1,
+    "still exactly one coordinator worker")
+
+done_testing()
