@@ -1,0 +1,98 @@
+-- The SQL surface of SPEC sections 3 (initiator and operator functions),
+-- 8 (views with at least the listed columns) and 9 (barrier): names,
+-- argument types, argument names (named notation such as
+-- parallel => true), defaults and return types.
+BEGIN;
+SELECT plan(36);
+
+SELECT has_extension('tcc');
+SELECT has_schema('tcc');
+
+-- Functions: visible with the default search_path, argument types as SPEC.
+SELECT has_function('tcc_begin', ARRAY['interval', 'text', 'text', 'boolean']);
+SELECT has_function('tcc_branch',
+    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb']);
+SELECT has_function('tcc_finish', ARRAY['uuid', 'boolean']);
+SELECT has_function('tcc_wait', ARRAY['uuid', 'interval']);
+SELECT has_function('tcc_retry', ARRAY['uuid']);
+SELECT has_function('tcc_resolve', ARRAY['uuid', 'text']);
+SELECT has_function('tcc_barrier', ARRAY['uuid', 'integer', 'text']);
+SELECT has_function('tcc_barrier_cleanup', ARRAY['interval']);
+
+SELECT function_returns('tcc_begin', ARRAY['interval', 'text', 'text', 'boolean'], 'uuid');
+SELECT function_returns('tcc_branch',
+    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb'], 'jsonb');
+SELECT function_returns('tcc_finish', ARRAY['uuid', 'boolean'], 'text');
+SELECT function_returns('tcc_wait', ARRAY['uuid', 'interval'], 'text');
+SELECT function_returns('tcc_retry', ARRAY['uuid'], 'void');
+SELECT function_returns('tcc_resolve', ARRAY['uuid', 'text'], 'void');
+SELECT function_returns('tcc_barrier', ARRAY['uuid', 'integer', 'text'], 'boolean');
+
+-- Argument names and number of defaults.
+CREATE FUNCTION pg_temp.args(fn text) RETURNS text
+LANGUAGE sql AS $$
+    SELECT array_to_string(p.proargnames, ',') || ' / ' || p.pronargdefaults
+      FROM pg_proc p
+     WHERE p.proname = fn AND pg_function_is_visible(p.oid)
+$$;
+
+SELECT is(pg_temp.args('tcc_begin'), 'timeout,kind,business_key,parallel / 4',
+          'tcc_begin argument names and defaults');
+SELECT is(pg_temp.args('tcc_branch'),
+          'gid,try_url,confirm_url,cancel_url,payload,name,headers / 3',
+          'tcc_branch argument names and defaults');
+SELECT is(pg_temp.args('tcc_finish'), 'gid,commit / 1',
+          'tcc_finish argument names and defaults');
+SELECT is(pg_temp.args('tcc_wait'), 'gid,timeout / 1',
+          'tcc_wait argument names and defaults');
+SELECT is(pg_temp.args('tcc_retry'), 'gid / 0', 'tcc_retry argument names');
+SELECT is(pg_temp.args('tcc_resolve'), 'gid,note / 0',
+          'tcc_resolve argument names');
+SELECT is(pg_temp.args('tcc_barrier'), 'gid,branch,op / 0',
+          'tcc_barrier argument names');
+SELECT is(pg_temp.args('tcc_barrier_cleanup'), 'older_than / 0',
+          'tcc_barrier_cleanup argument names');
+
+-- Views in schema tcc, each with at least the columns SPEC lists.
+SELECT has_view('tcc', 'transactions', 'view tcc.transactions');
+SELECT has_view('tcc', 'branches', 'view tcc.branches');
+SELECT has_view('tcc', 'attempts', 'view tcc.attempts');
+SELECT has_view('tcc', 'pending', 'view tcc.pending');
+SELECT has_view('tcc', 'attention', 'view tcc.attention');
+SELECT has_view('tcc', 'stats', 'view tcc.stats');
+
+-- The SPEC columns of a view that it lacks.
+CREATE FUNCTION pg_temp.missing(view text, cols text[]) RETURNS text[]
+LANGUAGE sql AS $$
+    SELECT coalesce(array_agg(c ORDER BY c), '{}')
+      FROM unnest(cols) AS c
+     WHERE NOT EXISTS (SELECT FROM information_schema.columns i
+                        WHERE i.table_schema = 'tcc'
+                          AND i.table_name = view
+                          AND i.column_name = c)
+$$;
+
+CREATE TEMP TABLE gtx_cols AS
+SELECT ARRAY['gid', 'kind', 'business_key', 'status', 'owner', 'created_at',
+             'deadline', 'decided_at', 'finished_at', 'branches', 'attempts',
+             'next_attempt_at', 'last_error'] AS cols;
+
+SELECT is(pg_temp.missing('transactions', cols), '{}',
+          'tcc.transactions has the SPEC columns') FROM gtx_cols;
+SELECT is(pg_temp.missing('pending', cols), '{}',
+          'tcc.pending has the columns of tcc.transactions') FROM gtx_cols;
+SELECT is(pg_temp.missing('attention', cols || ARRAY['why']), '{}',
+          'tcc.attention has the columns of tcc.transactions and why')
+  FROM gtx_cols;
+SELECT is(pg_temp.missing('branches',
+              ARRAY['gid', 'branch', 'name', 'try_url', 'confirm_url',
+                    'cancel_url', 'status', 'attempts', 'last_http_status',
+                    'last_error', 'next_attempt_at']), '{}',
+          'tcc.branches has the SPEC columns');
+SELECT is(pg_temp.missing('attempts',
+              ARRAY['gid', 'branch', 'op', 'started_at', 'duration_ms',
+                    'http_status', 'error']), '{}',
+          'tcc.attempts has the SPEC columns');
+
+SELECT * FROM finish();
+ROLLBACK;
