@@ -1,0 +1,26 @@
+# Makefile for the tcc extension (PGXS)
+
+MODULE_big = tcc
+OBJS = \
+	src/api.o \
+	src/backoff.o \
+	src/http.o \
+	src/request.o \
+	src/shmem.o \
+	src/store.o \
+	src/tcc.o \
+	src/validate.o \
+	src/worker.o
+
+EXTENSION = tcc
+DATA = tcc--1.0.sql
+PGFILEDESC = "tcc - Try-Confirm-Cancel distributed transactions"
+
+PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare $(shell curl-config --cflags)
+SHLIB_LINK = $(shell curl-config --libs)
+
+PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && \
+	echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

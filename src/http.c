@@ -1,0 +1,474 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.c
+ *	  All libcurl code: the participant protocol on the wire.
+ *
+ * Two users.  A backend calls a branch's try synchronously (TccHttpTry),
+ * through a per-session multi handle so the connection is kept alive
+ * between calls and the wait can be interrupted by statement_timeout or
+ * pg_cancel_backend.  The worker drives confirm and cancel through one multi
+ * handle with socket callbacks: curl's sockets live in an epoll set whose
+ * descriptor sits in the worker's WaitEventSet, so the worker sleeps until
+ * a participant answers, a timer fires or its latch is set.
+ *
+ * Every request is a POST with the headers of SPEC section 4; redirects are
+ * never followed; only http and https are spoken; TLS peers are verified.
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/http.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "tcc.h"
+
+#include <curl/curl.h>
+
+static bool curl_ready = false;
+
+/* backend: the multi handle and easy handle of this session's tries */
+static CURLM *try_multi = NULL;
+static CURL *try_easy = NULL;
+
+/* worker: the multi handle, its epoll set, timer and finished calls */
+static CURLM *worker_multi = NULL;
+static int	worker_epoll = -1;
+static TimestampTz timer_at = 0;
+static bool timer_set = false;
+static List *done_calls = NIL;
+static List *idle_handles = NIL;
+static int	in_flight = 0;
+
+/* Initialises libcurl once per process. */
+static void
+EnsureCurl(void)
+{
+	if (curl_ready)
+		return;
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		elog(ERROR, "could not initialize libcurl");
+	curl_ready = true;
+}
+
+/* Collects the response body, keeping at most TCC_MAX_BODY bytes. */
+static size_t
+CollectBody(char *data, size_t size, size_t nmemb, void *arg)
+{
+	TccCall    *call = arg;
+	size_t		n = size * nmemb;
+	size_t		room = TCC_MAX_BODY - call->body_buf.len;
+
+	if (room > 0)
+		appendBinaryStringInfo(&call->body_buf, data, Min(n, room));
+	return n;
+}
+
+/* Watches response headers for Retry-After (seconds or an HTTP date). */
+static size_t
+CollectHeader(char *data, size_t size, size_t nitems, void *arg)
+{
+	TccCall    *call = arg;
+	size_t		n = size * nitems;
+	char		value[128];
+	size_t		len;
+	char	   *p;
+
+	if (n <= 12 || pg_strncasecmp(data, "Retry-After:", 12) != 0)
+		return n;
+	len = Min(n - 12, sizeof(value) - 1);
+	memcpy(value, data + 12, len);
+	value[len] = '\0';
+	p = value;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	p[strcspn(p, "\r\n")] = '\0';
+	if (*p >= '0' && *p <= '9')
+	{
+		long		secs = strtol(p, NULL, 10);
+
+		call->retry_after_ms = (int) Min(secs, INT_MAX / 1000) * 1000;
+	}
+	else
+	{
+		time_t		when = curl_getdate(p, NULL);
+
+		if (when > 0)
+		{
+			long		secs = Max(when - time(NULL), 0);
+
+			call->retry_after_ms = (int) Min(secs, INT_MAX / 1000) * 1000;
+		}
+	}
+	return n;
+}
+
+/* Formats a gid as text into out (37 bytes). */
+static void
+FormatGid(const pg_uuid_t *gid, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			j = 0;
+
+	for (int i = 0; i < UUID_LEN; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[j++] = '-';
+		out[j++] = hex[gid->data[i] >> 4];
+		out[j++] = hex[gid->data[i] & 0x0F];
+	}
+	out[j] = '\0';
+}
+
+/* Builds the request headers of the participant protocol. */
+static struct curl_slist *
+ProtocolHeaders(TccCall *call)
+{
+	struct curl_slist *list = NULL;
+	char		gid[37];
+	char		line[160];
+
+	FormatGid(&call->gid, gid);
+	list = curl_slist_append(list, "Content-Type: application/json");
+	snprintf(line, sizeof(line), "Tcc-Gid: %s", gid);
+	list = curl_slist_append(list, line);
+	snprintf(line, sizeof(line), "Tcc-Branch: %d", call->branch);
+	list = curl_slist_append(list, line);
+	snprintf(line, sizeof(line), "Tcc-Op: %s", TccOpName(call->op));
+	list = curl_slist_append(list, line);
+	snprintf(line, sizeof(line), "Idempotency-Key: %s.%d.%s",
+			 gid, call->branch, TccOpName(call->op));
+	list = curl_slist_append(list, line);
+	/* no "Expect: 100-continue" round trip for larger payloads */
+	list = curl_slist_append(list, "Expect:");
+	for (int i = 0; i < call->nheaders; i++)
+		list = curl_slist_append(list, call->headers[i]);
+	if (list == NULL)
+		elog(ERROR, "out of memory building HTTP headers");
+	return list;
+}
+
+/* Sets an easy handle up for one call. */
+static void
+SetupHandle(CURL *h, TccCall *call)
+{
+	struct curl_slist *headers = ProtocolHeaders(call);
+
+	call->header_list = headers;
+	call->handle = h;
+	call->http_status = 0;
+	call->retry_after_ms = -1;
+	call->error[0] = '\0';
+	call->body = NULL;
+	call->body_len = 0;
+	initStringInfo(&call->body_buf);
+
+	curl_easy_setopt(h, CURLOPT_URL, call->url);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->payload);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) call->payload_len);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "tcc/" TCC_VERSION);
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) call->timeout_ms);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, CollectBody);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, call);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, CollectHeader);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, call);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, call->error);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, call);
+	call->started_at = GetCurrentTimestamp();
+}
+
+/* Fills a call's outcome once curl has finished it. */
+static void
+RecordOutcome(TccCall *call, CURLcode rc)
+{
+	call->duration_ms =
+		(double) (GetCurrentTimestamp() - call->started_at) / 1000.0;
+	if (rc == CURLE_OK)
+	{
+		long		code = 0;
+
+		curl_easy_getinfo(call->handle, CURLINFO_RESPONSE_CODE, &code);
+		call->http_status = (int) code;
+		call->error[0] = '\0';
+		if (code < 200 || code > 299)
+			snprintf(call->error, sizeof(call->error), "HTTP %ld", code);
+	}
+	else
+	{
+		call->http_status = 0;
+		if (call->error[0] == '\0')
+			strlcpy(call->error, curl_easy_strerror(rc), sizeof(call->error));
+	}
+	if (call->body_buf.len > 0)
+	{
+		call->body = call->body_buf.data;
+		call->body_len = call->body_buf.len;
+	}
+	curl_slist_free_all(call->header_list);
+	call->header_list = NULL;
+}
+
+/*
+ * Calls a branch's try and waits for the answer, checking for interrupts
+ * every few milliseconds.  The connection stays open for the next call.
+ */
+void
+TccHttpTry(TccCall *call)
+{
+	CURLMsg    *msg;
+	int			left;
+	CURLcode	rc;
+
+	EnsureCurl();
+	if (try_multi == NULL)
+	{
+		try_multi = curl_multi_init();
+		if (try_multi == NULL)
+			elog(ERROR, "could not create a libcurl multi handle");
+	}
+	if (try_easy == NULL)
+	{
+		try_easy = curl_easy_init();
+		if (try_easy == NULL)
+			elog(ERROR, "could not create a libcurl handle");
+	}
+	else
+		curl_easy_reset(try_easy);
+
+	SetupHandle(try_easy, call);
+	curl_multi_add_handle(try_multi, try_easy);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			int			running = 0;
+			int			nfds;
+
+			curl_multi_perform(try_multi, &running);
+			if (running == 0)
+				break;
+			curl_multi_wait(try_multi, NULL, 0, 10, &nfds);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		curl_multi_remove_handle(try_multi, try_easy);
+		curl_slist_free_all(call->header_list);
+		call->header_list = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	rc = CURLE_OK;
+	while ((msg = curl_multi_info_read(try_multi, &left)) != NULL)
+	{
+		if (msg->msg == CURLMSG_DONE)
+			rc = msg->data.result;
+	}
+	curl_multi_remove_handle(try_multi, try_easy);
+	RecordOutcome(call, rc);
+}
+
+/* curl socket callback: keeps the worker's epoll set in step with curl. */
+static int
+WatchSocket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socketp)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.data.fd = fd;
+	if (what == CURL_POLL_REMOVE)
+	{
+		(void) epoll_ctl(worker_epoll, EPOLL_CTL_DEL, fd, NULL);
+		return 0;
+	}
+	if (what & CURL_POLL_IN)
+		ev.events |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev.events |= EPOLLOUT;
+	if (epoll_ctl(worker_epoll, EPOLL_CTL_MOD, fd, &ev) != 0)
+	{
+		if (errno != ENOENT ||
+			epoll_ctl(worker_epoll, EPOLL_CTL_ADD, fd, &ev) != 0)
+			elog(WARNING, "tcc: epoll_ctl failed for socket %d: %m", fd);
+	}
+	return 0;
+}
+
+/* curl timer callback: remembers when curl wants to be called again. */
+static int
+WatchTimer(CURLM *multi, long timeout_ms, void *arg)
+{
+	if (timeout_ms < 0)
+		timer_set = false;
+	else
+	{
+		timer_set = true;
+		timer_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   timeout_ms);
+	}
+	return 0;
+}
+
+/* Worker: creates the multi handle and the epoll set. */
+void
+TccHttpInitWorker(void)
+{
+	EnsureCurl();
+	worker_epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (worker_epoll < 0)
+		elog(ERROR, "could not create epoll set: %m");
+	worker_multi = curl_multi_init();
+	if (worker_multi == NULL)
+		elog(ERROR, "could not create a libcurl multi handle");
+	curl_multi_setopt(worker_multi, CURLMOPT_SOCKETFUNCTION, WatchSocket);
+	curl_multi_setopt(worker_multi, CURLMOPT_TIMERFUNCTION, WatchTimer);
+	curl_multi_setopt(worker_multi, CURLMOPT_MAXCONNECTS,
+					  (long) Max(tcc_max_concurrency, 8));
+}
+
+/* Worker: the descriptor that becomes readable when a socket is ready. */
+int
+TccHttpEventFd(void)
+{
+	return worker_epoll;
+}
+
+/* Worker: starts a call; its outcome arrives through TccHttpNextDone. */
+void
+TccHttpStart(TccCall *call)
+{
+	CURL	   *h;
+
+	if (idle_handles != NIL)
+	{
+		h = linitial(idle_handles);
+		idle_handles = list_delete_first(idle_handles);
+		curl_easy_reset(h);
+	}
+	else
+	{
+		h = curl_easy_init();
+		if (h == NULL)
+			elog(ERROR, "could not create a libcurl handle");
+	}
+	SetupHandle(h, call);
+	if (curl_multi_add_handle(worker_multi, h) != CURLM_OK)
+		elog(ERROR, "could not start a participant call");
+	in_flight++;
+}
+
+/* Worker: lets curl act on ready sockets and expired timers. */
+void
+TccHttpProcess(void)
+{
+	struct epoll_event events[64];
+	int			n;
+	int			running;
+	CURLMsg    *msg;
+	int			left;
+
+	do
+	{
+		n = epoll_wait(worker_epoll, events, lengthof(events), 0);
+		for (int i = 0; i < n; i++)
+		{
+			int			flags = 0;
+
+			if (events[i].events & EPOLLIN)
+				flags |= CURL_CSELECT_IN;
+			if (events[i].events & EPOLLOUT)
+				flags |= CURL_CSELECT_OUT;
+			if (events[i].events & (EPOLLERR | EPOLLHUP))
+				flags |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(worker_multi, events[i].data.fd, flags,
+									 &running);
+		}
+	} while (n == lengthof(events));
+
+	if (timer_set && GetCurrentTimestamp() >= timer_at)
+	{
+		timer_set = false;
+		curl_multi_socket_action(worker_multi, CURL_SOCKET_TIMEOUT, 0,
+								 &running);
+	}
+
+	while ((msg = curl_multi_info_read(worker_multi, &left)) != NULL)
+	{
+		TccCall    *call = NULL;
+		MemoryContext old;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &call);
+		RecordOutcome(call, msg->data.result);
+		curl_multi_remove_handle(worker_multi, msg->easy_handle);
+		in_flight--;
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		done_calls = lappend(done_calls, call);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Worker: returns the next finished call, or NULL. */
+TccCall *
+TccHttpNextDone(void)
+{
+	TccCall    *call;
+
+	if (done_calls == NIL)
+		return NULL;
+	call = linitial(done_calls);
+	done_calls = list_delete_first(done_calls);
+	return call;
+}
+
+/* Worker: returns a finished call's handle to the pool. */
+void
+TccHttpFinishCall(TccCall *call)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	if (call->handle)
+		idle_handles = lappend(idle_handles, call->handle);
+	call->handle = NULL;
+	MemoryContextSwitchTo(old);
+}
+
+/* Worker: milliseconds until curl's timer fires; -1 when none is set. */
+long
+TccHttpTimeoutMs(void)
+{
+	long		ms;
+
+	if (!timer_set)
+		return -1;
+	ms = (long) ((timer_at - GetCurrentTimestamp()) / 1000);
+	return Max(ms, 0);
+}
+
+/* Worker: calls in flight. */
+int
+TccHttpInFlight(void)
+{
+	return in_flight;
+}

@@ -1,0 +1,309 @@
+/*-------------------------------------------------------------------------
+ *
+ * request.c
+ *	  Handing intents from a backend to the worker, and the answer back.
+ *
+ * Rule R1 (intent before effect) needs the branch written durably before
+ * its try is called, in a transaction the caller's ROLLBACK cannot undo.
+ * The backend therefore encodes the request into its own slot in shared
+ * memory (or a DSM segment when it is larger than the slot), wakes the
+ * worker and sleeps on its latch.  The worker writes the requests of all
+ * waiting backends in one transaction, commits once, then answers each slot
+ * and sets the requester's latch.
+ *
+ * A backend that stops waiting (statement_timeout, cancel, error) leaves its
+ * slot to the worker, which still writes the request and then frees the slot
+ * without answering.  Such an intent is harmless: the branch was never tried,
+ * so the cancel it will receive is an empty rollback.
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/request.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "pgstat.h"
+#include "storage/backendid.h"
+#include "storage/dsm.h"
+#include "storage/latch.h"
+
+#include "tcc.h"
+
+/* Appends a text field to a message; len -1 encodes NULL. */
+void
+TccMsgPutText(StringInfo buf, const char *s, int len)
+{
+	int32		n = s ? len : -1;
+
+	appendBinaryStringInfo(buf, (char *) &n, sizeof(n));
+	if (s)
+	{
+		appendBinaryStringInfo(buf, s, len);
+		appendStringInfoChar(buf, '\0');
+	}
+}
+
+/* Appends an integer field to a message. */
+void
+TccMsgPutInt64(StringInfo buf, int64 v)
+{
+	appendBinaryStringInfo(buf, (char *) &v, sizeof(v));
+}
+
+/* Reads the next text field (NUL-terminated in place); NULL for NULL. */
+const char *
+TccMsgGetText(StringInfo buf, int *len)
+{
+	int32		n;
+	const char *s;
+
+	if (buf->cursor + (int) sizeof(n) > buf->len)
+		elog(ERROR, "tcc request truncated");
+	memcpy(&n, buf->data + buf->cursor, sizeof(n));
+	buf->cursor += sizeof(n);
+	if (len)
+		*len = n;
+	if (n < 0)
+		return NULL;
+	if (buf->cursor + n + 1 > buf->len)
+		elog(ERROR, "tcc request truncated");
+	s = buf->data + buf->cursor;
+	buf->cursor += n + 1;
+	return s;
+}
+
+/* Reads the next integer field. */
+int64
+TccMsgGetInt64(StringInfo buf)
+{
+	int64		v;
+
+	if (buf->cursor + (int) sizeof(v) > buf->len)
+		elog(ERROR, "tcc request truncated");
+	memcpy(&v, buf->data + buf->cursor, sizeof(v));
+	buf->cursor += sizeof(v);
+	return v;
+}
+
+/* Returns this backend's request slot. */
+static TccSlot *
+MySlot(void)
+{
+	if (MyBackendId < 1 || MyBackendId > TccState->nslots)
+		elog(ERROR, "tcc: backend id %d has no request slot", MyBackendId);
+	return &TccState->slots[MyBackendId - 1];
+}
+
+/* Waits until an earlier request left behind in this slot is written. */
+static void
+WaitSlotFree(TccSlot *slot)
+{
+	for (;;)
+	{
+		TccSlotState state;
+
+		SpinLockAcquire(&slot->mutex);
+		state = slot->state;
+		SpinLockRelease(&slot->mutex);
+		if (state == TCC_SLOT_FREE)
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 10, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
+ * Puts a message into this backend's slot and wakes the worker.  Returns
+ * the DSM segment holding a large message (the caller detaches it).
+ */
+static dsm_segment *
+PostRequest(TccSlot *slot, TccRequestKind kind, StringInfo msg, bool wait)
+{
+	dsm_segment *seg = NULL;
+
+	WaitSlotFree(slot);
+	if (msg->len > TCC_SLOT_INLINE)
+	{
+		seg = dsm_create(msg->len, 0);
+		dsm_pin_mapping(seg);
+		memcpy(dsm_segment_address(seg), msg->data, msg->len);
+		slot->dsm = dsm_segment_handle(seg);
+	}
+	else
+		memcpy(slot->data, msg->data, msg->len);
+	slot->len = msg->len;
+	slot->kind = kind;
+
+	SpinLockAcquire(&slot->mutex);
+	slot->requester = wait ? MyLatch : NULL;
+	slot->state = TCC_SLOT_PENDING;
+	SpinLockRelease(&slot->mutex);
+
+	SpinLockAcquire(&TccState->mutex);
+	TccState->requests_pending++;
+	SpinLockRelease(&TccState->mutex);
+	TccWakeWorker(false, false);
+	return seg;
+}
+
+/*
+ * Hands a request to the worker and waits until it is durably written;
+ * raises the worker's error, if any.
+ */
+void
+TccSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
+{
+	TccSlot    *slot = MySlot();
+	dsm_segment *volatile seg = NULL;
+
+	seg = PostRequest(slot, kind, msg, true);
+	PG_TRY();
+	{
+		for (;;)
+		{
+			bool		done;
+
+			SpinLockAcquire(&slot->mutex);
+			done = (slot->state == TCC_SLOT_DONE);
+			if (done)
+			{
+				*reply = slot->reply;
+				slot->state = TCC_SLOT_FREE;
+			}
+			SpinLockRelease(&slot->mutex);
+			if (done)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_CATCH();
+	{
+		/* nobody waits any longer: the worker writes it and frees the slot */
+		SpinLockAcquire(&slot->mutex);
+		if (slot->state == TCC_SLOT_DONE)
+			slot->state = TCC_SLOT_FREE;
+		else
+			slot->requester = NULL;
+		SpinLockRelease(&slot->mutex);
+		if (seg)
+			dsm_detach(seg);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (seg)
+		dsm_detach(seg);
+
+	if (reply->sqlerrcode != 0)
+		ereport(ERROR,
+				(errcode(reply->sqlerrcode),
+				 errmsg("%s", reply->message)));
+}
+
+/*
+ * Hands a request to the worker without waiting for it; used on error paths
+ * where waiting is not possible.  Small messages only.
+ */
+void
+TccSubmitNoWait(TccRequestKind kind, StringInfo msg)
+{
+	TccSlot    *slot = MySlot();
+	TccSlotState state;
+
+	if (msg->len >= TCC_SLOT_INLINE)
+		return;
+	SpinLockAcquire(&slot->mutex);
+	state = slot->state;
+	SpinLockRelease(&slot->mutex);
+	if (state != TCC_SLOT_FREE)
+		return;
+	(void) PostRequest(slot, kind, msg, false);
+}
+
+/*
+ * Worker: takes every pending request out of the slots, copying each into
+ * the current memory context.
+ */
+List *
+TccTakeRequests(void)
+{
+	List	   *requests = NIL;
+	int			pending;
+
+	SpinLockAcquire(&TccState->mutex);
+	pending = TccState->requests_pending;
+	TccState->requests_pending = 0;
+	SpinLockRelease(&TccState->mutex);
+	if (pending == 0)
+		return NIL;
+
+	for (int i = 0; i < TccState->nslots; i++)
+	{
+		TccSlot    *slot = &TccState->slots[i];
+		TccRequest *req;
+		bool		taken;
+
+		SpinLockAcquire(&slot->mutex);
+		taken = (slot->state == TCC_SLOT_PENDING);
+		if (taken)
+			slot->state = TCC_SLOT_TAKEN;
+		SpinLockRelease(&slot->mutex);
+		if (!taken)
+			continue;
+
+		req = palloc0(sizeof(TccRequest));
+		req->kind = slot->kind;
+		req->slot = i;
+		initStringInfo(&req->data);
+		if (slot->len > TCC_SLOT_INLINE)
+		{
+			dsm_segment *seg = dsm_attach(slot->dsm);
+
+			if (seg == NULL)
+			{
+				/* the requester is gone and took its message along */
+				TccReply	lost = {0};
+
+				TccReplyRequest(req, &lost);
+				continue;
+			}
+			appendBinaryStringInfo(&req->data, dsm_segment_address(seg),
+								   slot->len);
+			dsm_detach(seg);
+		}
+		else
+			appendBinaryStringInfo(&req->data, slot->data, slot->len);
+		requests = lappend(requests, req);
+	}
+	return requests;
+}
+
+/* Worker: answers a request, or frees its slot if nobody waits. */
+void
+TccReplyRequest(TccRequest *req, TccReply *reply)
+{
+	TccSlot    *slot = &TccState->slots[req->slot];
+	Latch	   *latch;
+
+	SpinLockAcquire(&slot->mutex);
+	latch = slot->requester;
+	if (latch)
+	{
+		slot->reply = *reply;
+		slot->state = TCC_SLOT_DONE;
+	}
+	else
+		slot->state = TCC_SLOT_FREE;
+	SpinLockRelease(&slot->mutex);
+	if (latch)
+		SetLatch(latch);
+}

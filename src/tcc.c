@@ -1,0 +1,171 @@
+/*-------------------------------------------------------------------------
+ *
+ * tcc.c
+ *	  Module entry point and settings.
+ *
+ * _PG_init defines every tcc.* setting and, when the library is preloaded,
+ * asks for shared memory and registers the coordinator worker.  Loaded any
+ * other way (CREATE EXTENSION without preloading), only the participant
+ * barrier works and the coordinator functions refuse with SQLSTATE 55000.
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/tcc.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "commands/dbcommands.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "utils/guc.h"
+
+#include "tcc.h"
+
+PG_MODULE_MAGIC;
+
+char	   *tcc_database = NULL;
+int			tcc_max_concurrency = 128;
+int			tcc_default_timeout = 60000;
+int			tcc_request_timeout = 10000;
+int			tcc_retry_interval = 10000;
+int			tcc_retry_max_interval = 3600000;
+int			tcc_max_attempts = 50;
+int			tcc_retention = 7 * 24 * 3600;
+char	   *tcc_allowed_urls = NULL;
+int			tcc_max_payload_size = 1024;
+bool		tcc_preloaded = false;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+/* Chains to the previous shared memory request hook, then asks for ours. */
+static void
+tcc_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	TccShmemRequest();
+}
+
+/* Chains to the previous shared memory startup hook, then sets up ours. */
+static void
+tcc_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	TccShmemStartup();
+}
+
+/* Defines the settings of SPEC section 10. */
+static void
+DefineSettings(void)
+{
+	DefineCustomStringVariable("tcc.database",
+							   "Database in which the tcc coordinator runs.",
+							   NULL, &tcc_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.max_concurrency",
+							"Most participant calls the worker has in flight at once.",
+							NULL, &tcc_max_concurrency, 128, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.default_timeout",
+							"Deadline of a global transaction when tcc_begin is given none.",
+							NULL, &tcc_default_timeout, 60000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.request_timeout",
+							"Time limit of one participant call.",
+							NULL, &tcc_request_timeout, 10000, 1, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.retry_interval",
+							"Delay before the first retry of a confirm or cancel.",
+							NULL, &tcc_retry_interval, 10000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.retry_max_interval",
+							"Longest delay between retries of a confirm or cancel.",
+							NULL, &tcc_retry_max_interval, 3600000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.max_attempts",
+							"Attempts of a confirm or cancel before the transaction is failed.",
+							NULL, &tcc_max_attempts, 50, 1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.retention",
+							"Age after which final transactions are deleted.",
+							NULL, &tcc_retention, 7 * 24 * 3600, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("tcc.allowed_urls",
+							   "Comma-separated URL prefixes participants must match; empty allows any http or https URL.",
+							   NULL, &tcc_allowed_urls, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.max_payload_size",
+							"Largest payload tcc_branch accepts.",
+							NULL, &tcc_max_payload_size, 1024, 1, 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("tcc");
+}
+
+/* Module load: settings always; shared memory and the worker when preloaded. */
+void
+_PG_init(void)
+{
+	DefineSettings();
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	tcc_preloaded = true;
+	if (IsBinaryUpgrade)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = tcc_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = tcc_shmem_startup;
+
+	TccRegisterWorker();
+}
+
+/*
+ * Raises 55000 unless this backend can use the coordinator: the library was
+ * preloaded and this is the tcc.database database.
+ */
+void
+TccRequireCoordinator(void)
+{
+	static Oid	coordinator_db = InvalidOid;
+
+	if (tcc_preloaded && TccState != NULL && !OidIsValid(coordinator_db))
+		coordinator_db = get_database_oid(tcc_database, true);
+
+	if (!tcc_preloaded || TccState == NULL || MyDatabaseId != coordinator_db)
+	{
+		char	   *dbname = get_database_name(MyDatabaseId);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tcc coordinator is not available in database \"%s\"",
+						dbname ? dbname : "?"),
+				 errhint("Add tcc to shared_preload_libraries and set tcc.database "
+						 "to the coordinator database, then restart the server.")));
+	}
+}
+
+/* Returns the protocol name of an operation. */
+const char *
+TccOpName(TccOp op)
+{
+	switch (op)
+	{
+		case TCC_OP_TRY:
+			return "try";
+		case TCC_OP_CONFIRM:
+			return "confirm";
+		case TCC_OP_CANCEL:
+			return "cancel";
+	}
+	return "?";
+}

@@ -1,0 +1,246 @@
+/*-------------------------------------------------------------------------
+ *
+ * tcc.h
+ *	  Declarations shared by the files of the tcc extension.
+ *
+ * tcc coordinates Try-Confirm-Cancel global transactions from inside
+ * PostgreSQL.  The SQL API (api.c) runs in the initiator's backend; the
+ * coordinator worker (worker.c) writes intents durably on the backends'
+ * behalf (request.c), drives confirm and cancel over HTTP (http.c) and keeps
+ * the coordinator tables (store.c).
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/tcc.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TCC_H
+#define TCC_H
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/palloc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/spin.h"
+#include "utils/uuid.h"
+
+#define TCC_VERSION "1.0"
+
+/* SQLSTATEs of SPEC section 12 */
+#define ERRCODE_TCC_TRY_REFUSED		MAKE_SQLSTATE('T','C','0','0','1')
+#define ERRCODE_TCC_TRY_UNKNOWN		MAKE_SQLSTATE('T','C','0','0','2')
+#define ERRCODE_TCC_BAD_DECISION	MAKE_SQLSTATE('T','C','0','0','3')
+#define ERRCODE_TCC_UNKNOWN_GID		MAKE_SQLSTATE('T','C','0','0','4')
+
+/* settings (tcc.c) */
+extern char *tcc_database;
+extern int	tcc_max_concurrency;
+extern int	tcc_default_timeout;
+extern int	tcc_request_timeout;
+extern int	tcc_retry_interval;
+extern int	tcc_retry_max_interval;
+extern int	tcc_max_attempts;
+extern int	tcc_retention;
+extern char *tcc_allowed_urls;
+extern int	tcc_max_payload_size;
+extern bool tcc_preloaded;
+
+extern void TccRequireCoordinator(void);
+
+/* the operations of the participant protocol */
+typedef enum TccOp
+{
+	TCC_OP_TRY,
+	TCC_OP_CONFIRM,
+	TCC_OP_CANCEL
+} TccOp;
+
+extern const char *TccOpName(TccOp op);
+
+/*
+ * One HTTP call to a participant.  The request part is filled by the caller;
+ * http.c fills the outcome.
+ */
+typedef struct TccCall
+{
+	/* request */
+	pg_uuid_t	gid;
+	int			branch;
+	TccOp		op;
+	char	   *url;
+	char	   *payload;
+	int			payload_len;
+	char	  **headers;		/* "Name: value" lines */
+	int			nheaders;
+	int			timeout_ms;
+
+	/* outcome */
+	TimestampTz started_at;
+	double		duration_ms;
+	int			http_status;	/* 0 when no HTTP answer */
+	char	   *body;			/* response body, capped; NULL if none */
+	int			body_len;
+	int			retry_after_ms; /* -1 when absent */
+	char		error[256];		/* empty when the call got an answer */
+
+	/* http.c's private state */
+	void	   *handle;
+	void	   *header_list;
+	StringInfoData body_buf;
+} TccCall;
+
+/* largest response body kept */
+#define TCC_MAX_BODY (64 * 1024)
+
+/* http.c */
+extern void TccHttpTry(TccCall *call);
+extern void TccHttpInitWorker(void);
+extern int	TccHttpEventFd(void);
+extern void TccHttpStart(TccCall *call);
+extern void TccHttpProcess(void);
+extern TccCall *TccHttpNextDone(void);
+extern long TccHttpTimeoutMs(void);
+extern int	TccHttpInFlight(void);
+extern void TccHttpFinishCall(TccCall *call);
+
+/* backoff.c */
+extern int	TccBackoffMs(int attempt, int retry_after_ms);
+
+/* validate.c */
+extern void TccValidateUrl(const char *url, const char *what);
+extern void TccValidatePayload(int len);
+extern char **TccValidateHeaders(Datum headers_jsonb, int *nheaders);
+extern void TccValidateTimeout(Interval *timeout, const char *what);
+extern int64 TccIntervalMs(Interval *timeout);
+
+/*
+ * Requests a backend hands to the worker so that they are written durably in
+ * the worker's own transaction (rule R1): they survive the caller's ROLLBACK.
+ */
+typedef enum TccRequestKind
+{
+	TCC_REQ_BEGIN = 1,			/* create a global transaction */
+	TCC_REQ_BRANCH,				/* record a branch before its try */
+	TCC_REQ_TRY_FAILED			/* a try was refused or its outcome unknown */
+} TccRequestKind;
+
+/* the worker's answer to a request */
+typedef struct TccReply
+{
+	int			sqlerrcode;		/* 0 on success */
+	int			branch;			/* TCC_REQ_BRANCH: the branch number */
+	char		message[256];
+} TccReply;
+
+/* a request as the worker reads it */
+typedef struct TccRequest
+{
+	TccRequestKind kind;
+	StringInfoData data;
+	int			slot;
+} TccRequest;
+
+/* message encoding (request.c) */
+extern void TccMsgPutText(StringInfo buf, const char *s, int len);
+extern void TccMsgPutInt64(StringInfo buf, int64 v);
+extern const char *TccMsgGetText(StringInfo buf, int *len);
+extern int64 TccMsgGetInt64(StringInfo buf);
+
+/* request.c, backend side */
+extern void TccSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply);
+extern void TccSubmitNoWait(TccRequestKind kind, StringInfo msg);
+
+/* request.c, worker side */
+extern List *TccTakeRequests(void);
+extern void TccReplyRequest(TccRequest *req, TccReply *reply);
+
+/*
+ * Shared memory: one slot per backend for requests, the worker's latch, and
+ * the worker's live state.
+ */
+#define TCC_SLOT_INLINE 8192
+
+typedef enum TccSlotState
+{
+	TCC_SLOT_FREE = 0,
+	TCC_SLOT_PENDING,			/* waiting for the worker, reply wanted */
+	TCC_SLOT_ORPHAN,			/* waiting for the worker, nobody waits */
+	TCC_SLOT_TAKEN,				/* the worker is writing it */
+	TCC_SLOT_DONE				/* reply ready */
+} TccSlotState;
+
+typedef struct TccSlot
+{
+	slock_t		mutex;
+	TccSlotState state;
+	TccRequestKind kind;
+	Latch	   *requester;
+	uint32		len;
+	uint32		dsm;			/* dsm_handle when len > TCC_SLOT_INLINE */
+	TccReply	reply;
+	char		data[TCC_SLOT_INLINE];
+} TccSlot;
+
+typedef struct TccShared
+{
+	slock_t		mutex;
+	Latch	   *worker_latch;
+	pid_t		worker_pid;
+	TimestampTz worker_started;
+	bool		work_pending;	/* a decision or action committed */
+	bool		check_trying;	/* a transaction that began a gid ended */
+	int			requests_pending;
+	int			in_flight;
+	int			queue_depth;
+	char		last_error[256];
+	int			nslots;
+	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+} TccShared;
+
+extern TccShared *TccState;
+
+extern void TccShmemRequest(void);
+extern void TccShmemStartup(void);
+extern void TccWakeWorker(bool work, bool check_trying);
+
+/* worker.c */
+extern PGDLLEXPORT void TccWorkerMain(Datum arg);
+extern void TccRegisterWorker(void);
+
+/* store.c: the coordinator's table access */
+
+/* what a backend sees of a global transaction */
+typedef struct TccGtxInfo
+{
+	Oid			owner;
+	char		status[16];
+	bool		decided;
+	bool		decision;
+	TimestampTz deadline;
+} TccGtxInfo;
+
+extern bool TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info);
+extern bool TccStoreFirstUntried(pg_uuid_t *gid, int *branch, char **name,
+								 char **status);
+extern void TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source);
+extern void TccStoreTried(TccCall *call);
+extern void TccStoreAction(pg_uuid_t *gid, const char *action,
+						   const char *note);
+
+extern void TccStoreBeginWork(void);
+extern void TccStoreEndWork(void);
+extern TccReply *TccStoreRequests(List *requests);
+extern void TccStoreStartup(void);
+extern void TccStoreResult(TccCall *call);
+extern void TccStoreSettle(void);
+extern List *TccStoreDueCalls(int max_calls, MemoryContext cxt);
+extern TimestampTz TccStoreNextWake(void);
+
+/* the lock that serialises decisions on one gid (api.c) */
+extern bool TccLockGid(pg_uuid_t *gid, bool wait);
+
+#endif							/* TCC_H */

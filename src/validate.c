@@ -1,0 +1,249 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Checks of user input before anything is written or sent.
+ *
+ * Every check raises an ERROR with a SQLSTATE (SPEC section 11); none of
+ * them writes or calls anything, so bad input leaves no trace.
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/validate.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "tcc.h"
+
+#define TCC_MAX_URL 4096
+#define TCC_MAX_HEADERS 64
+#define TCC_MAX_HEADER_LINE 8192
+
+/* Returns true if url starts with one of the tcc.allowed_urls prefixes. */
+static bool
+UrlAllowed(const char *url)
+{
+	char	   *list;
+	char	   *tok;
+	char	   *save = NULL;
+
+	if (tcc_allowed_urls == NULL || tcc_allowed_urls[0] == '\0')
+		return true;
+	list = pstrdup(tcc_allowed_urls);
+	for (tok = strtok_r(list, ", \t", &save); tok != NULL;
+		 tok = strtok_r(NULL, ", \t", &save))
+	{
+		if (strncmp(url, tok, strlen(tok)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Checks that a participant URL is an absolute http or https URL with a
+ * host, no credentials and no white space, inside tcc.allowed_urls.
+ */
+void
+TccValidateUrl(const char *url, const char *what)
+{
+	const char *rest;
+	size_t		hostlen;
+
+	if (strlen(url) > TCC_MAX_URL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is longer than %d bytes", what, TCC_MAX_URL)));
+	for (const char *p = url; *p; p++)
+	{
+		if ((unsigned char) *p <= ' ' || *p == 0x7F)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must not contain white space or control characters",
+							what)));
+	}
+	if (pg_strncasecmp(url, "http://", 7) == 0)
+		rest = url + 7;
+	else if (pg_strncasecmp(url, "https://", 8) == 0)
+		rest = url + 8;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be an http or https URL", what),
+				 errdetail("The URL given was \"%s\".", url)));
+
+	hostlen = strcspn(rest, "/?#");
+	if (hostlen == 0 || rest[0] == ':')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has no host", what)));
+	if (memchr(rest, '@', hostlen) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not contain credentials", what),
+				 errhint("Pass credentials in the headers argument of tcc_branch.")));
+	if (!UrlAllowed(url))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is not allowed by tcc.allowed_urls", what),
+				 errdetail("The URL given was \"%s\".", url)));
+}
+
+/* Checks the payload size against tcc.max_payload_size. */
+void
+TccValidatePayload(int len)
+{
+	if ((int64) len > (int64) tcc_max_payload_size * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("payload of %d bytes exceeds tcc.max_payload_size (%d kB)",
+						len, tcc_max_payload_size)));
+}
+
+/* Returns true if name is an HTTP token (RFC 9110 field name). */
+static bool
+IsToken(const char *name, int len)
+{
+	if (len == 0)
+		return false;
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c)))
+			return false;
+	}
+	return true;
+}
+
+/* Returns true for headers the protocol sets itself. */
+static bool
+IsReservedHeader(const char *name, int len)
+{
+	static const char *const reserved[] = {
+		"idempotency-key", "content-type", "content-length", "host",
+		"transfer-encoding", "connection", "user-agent", "expect"
+	};
+
+	if (len >= 4 && pg_strncasecmp(name, "tcc-", 4) == 0)
+		return true;
+	for (int i = 0; i < lengthof(reserved); i++)
+	{
+		if ((int) strlen(reserved[i]) == len &&
+			pg_strncasecmp(name, reserved[i], len) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Checks the headers argument (a JSON object of strings) and returns it as
+ * "Name: value" lines.  Values never appear in error messages.
+ */
+char	  **
+TccValidateHeaders(Datum headers_jsonb, int *nheaders)
+{
+	Jsonb	   *jb = DatumGetJsonbP(headers_jsonb);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	  **lines;
+	int			n = 0;
+	char	   *name = NULL;
+	int			namelen = 0;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("headers must be a JSON object of strings")));
+	if (JB_ROOT_COUNT(jb) > TCC_MAX_HEADERS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("at most %d headers are allowed", TCC_MAX_HEADERS)));
+
+	lines = palloc0(sizeof(char *) * (JB_ROOT_COUNT(jb) + 1));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			name = v.val.string.val;
+			namelen = v.val.string.len;
+			if (!IsToken(name, namelen))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("header name \"%s\" is not a valid HTTP field name",
+								pnstrdup(name, Min(namelen, 64)))));
+			if (IsReservedHeader(name, namelen))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("header \"%s\" is set by tcc and cannot be given",
+								pnstrdup(name, namelen)),
+						 errdetail("Tcc-* headers, Idempotency-Key, Content-Type and the framing headers belong to the protocol.")));
+		}
+		else if (tok == WJB_VALUE)
+		{
+			StringInfoData line;
+
+			if (v.type != jbvString)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("value of header \"%s\" must be a string",
+								pnstrdup(name, namelen))));
+			for (int i = 0; i < v.val.string.len; i++)
+			{
+				char		c = v.val.string.val[i];
+
+				if (c == '\r' || c == '\n' || c == '\0')
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("value of header \"%s\" contains CR, LF or NUL",
+									pnstrdup(name, namelen))));
+			}
+			if (namelen + v.val.string.len + 2 > TCC_MAX_HEADER_LINE)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("header \"%s\" is longer than %d bytes",
+								pnstrdup(name, namelen), TCC_MAX_HEADER_LINE)));
+			initStringInfo(&line);
+			appendBinaryStringInfo(&line, name, namelen);
+			appendStringInfoString(&line, ": ");
+			appendBinaryStringInfo(&line, v.val.string.val, v.val.string.len);
+			lines[n++] = line.data;
+		}
+	}
+	*nheaders = n;
+	return lines;
+}
+
+/* Returns an interval in milliseconds (a month counts 30 days). */
+int64
+TccIntervalMs(Interval *timeout)
+{
+	int64		days = (int64) timeout->month * DAYS_PER_MONTH + timeout->day;
+
+	return days * (USECS_PER_DAY / 1000) + timeout->time / 1000;
+}
+
+/* Checks that a timeout is positive and at most ten years. */
+void
+TccValidateTimeout(Interval *timeout, const char *what)
+{
+	int64		ms = TccIntervalMs(timeout);
+
+	if (ms <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be positive", what)));
+	if (ms > (int64) 3650 * (USECS_PER_DAY / 1000))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at most 10 years", what)));
+}

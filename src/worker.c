@@ -1,0 +1,293 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The coordinator worker: one per cluster, connected to tcc.database.
+ *
+ * Each turn of the loop
+ *	 1. writes the intents backends are waiting on, in one transaction, and
+ *		wakes them (request.c);
+ *	 2. lets libcurl act on ready sockets and timers (http.c);
+ *	 3. when calls finished, a decision or action committed, or a timer
+ *		came due: in one short transaction records the outcomes, settles
+ *		(cancels what can no longer confirm, starts phase two) and takes the
+ *		calls now due, marking them in flight;
+ *	 4. starts those calls only after that transaction committed, so no
+ *		transaction is ever open while a participant is waited on (R6);
+ *	 5. sleeps on its latch, curl's sockets and the next timer.
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "tcc.h"
+
+/* Registers the coordinator worker with the postmaster. */
+void
+TccRegisterWorker(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tcc");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "TccWorkerMain");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "tcc coordinator");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* Clears the worker's entry in shared memory at exit. */
+static void
+WorkerExit(int code, Datum arg)
+{
+	SpinLockAcquire(&TccState->mutex);
+	TccState->worker_latch = NULL;
+	TccState->worker_pid = 0;
+	TccState->in_flight = 0;
+	SpinLockRelease(&TccState->mutex);
+}
+
+/* Handles SIGHUP and pending interrupts. */
+static void
+HandleInterrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (ConfigReloadPending)
+	{
+		ConfigReloadPending = false;
+		ProcessConfigFile(PGC_SIGHUP);
+	}
+}
+
+/* Returns true once the extension exists in the coordinator database. */
+static bool
+ExtensionReady(void)
+{
+	bool		ready;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	ready = OidIsValid(get_extension_oid("tcc", true));
+	CommitTransactionCommand();
+	return ready;
+}
+
+/* Waits until CREATE EXTENSION tcc has run in the coordinator database. */
+static void
+WaitForExtension(void)
+{
+	while (!ExtensionReady())
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		HandleInterrupts();
+	}
+}
+
+/* Writes the pending intents durably and answers the waiting backends. */
+static void
+WriteRequests(void)
+{
+	List	   *requests = TccTakeRequests();
+	TccReply   *replies;
+	ListCell   *lc;
+	int			i = 0;
+
+	if (requests == NIL)
+		return;
+	pgstat_report_activity(STATE_RUNNING, "writing intents");
+	TccStoreBeginWork();
+	replies = TccStoreRequests(requests);
+	TccStoreEndWork();
+	foreach(lc, requests)
+		TccReplyRequest(lfirst(lc), &replies[i++]);
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/* Reads and clears the flags backends set when waking the worker. */
+static bool
+TakeWakeFlags(void)
+{
+	bool		any;
+
+	SpinLockAcquire(&TccState->mutex);
+	any = TccState->work_pending || TccState->check_trying;
+	TccState->work_pending = false;
+	TccState->check_trying = false;
+	SpinLockRelease(&TccState->mutex);
+	return any;
+}
+
+/* Publishes the worker's live state for monitoring. */
+static void
+PublishState(int queue_depth)
+{
+	SpinLockAcquire(&TccState->mutex);
+	TccState->in_flight = TccHttpInFlight();
+	TccState->queue_depth = queue_depth;
+	SpinLockRelease(&TccState->mutex);
+}
+
+/* Entry point of the coordinator worker. */
+void
+TccWorkerMain(Datum arg)
+{
+	MemoryContext loop_cxt;
+	MemoryContext call_cxt;
+	WaitEventSet *wait_set;
+	TimestampTz next_wake = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(tcc_database, NULL, 0);
+	pgstat_report_appname("tcc coordinator");
+
+	/* intents must be durable before a backend is told so (R1) */
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
+
+	before_shmem_exit(WorkerExit, (Datum) 0);
+	SpinLockAcquire(&TccState->mutex);
+	TccState->worker_pid = MyProcPid;
+	TccState->worker_latch = MyLatch;
+	TccState->worker_started = GetCurrentTimestamp();
+	TccState->last_error[0] = '\0';
+	SpinLockRelease(&TccState->mutex);
+
+	/* a request a previous worker took but never answered is taken again */
+	for (int i = 0; i < TccState->nslots; i++)
+	{
+		TccSlot    *slot = &TccState->slots[i];
+
+		SpinLockAcquire(&slot->mutex);
+		if (slot->state == TCC_SLOT_TAKEN)
+		{
+			slot->state = TCC_SLOT_PENDING;
+			SpinLockAcquire(&TccState->mutex);
+			TccState->requests_pending++;
+			SpinLockRelease(&TccState->mutex);
+		}
+		SpinLockRelease(&slot->mutex);
+	}
+
+	WaitForExtension();
+	elog(LOG, "tcc coordinator started in database \"%s\"", tcc_database);
+
+	TccHttpInitWorker();
+	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, TccHttpEventFd(), NULL, NULL);
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
+									 ALLOCSET_DEFAULT_SIZES);
+	call_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker calls",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	TccStoreBeginWork();
+	TccStoreStartup();
+	TccStoreEndWork();
+
+	for (;;)
+	{
+		WaitEvent	events[3];
+		List	   *done = NIL;
+		TccCall    *call;
+		bool		woken;
+		long		timeout;
+		long		curl_timeout;
+		int			nevents;
+		TimestampTz now;
+
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+		HandleInterrupts();
+
+		WriteRequests();
+
+		TccHttpProcess();
+		while ((call = TccHttpNextDone()) != NULL)
+			done = lappend(done, call);
+
+		woken = TakeWakeFlags();
+		now = GetCurrentTimestamp();
+		if (done != NIL || woken || now >= next_wake)
+		{
+			List	   *due;
+			ListCell   *lc;
+			int			room = tcc_max_concurrency - TccHttpInFlight();
+
+			pgstat_report_activity(STATE_RUNNING, "settling");
+			TccStoreBeginWork();
+			foreach(lc, done)
+				TccStoreResult(lfirst(lc));
+			TccStoreSettle();
+			due = TccStoreDueCalls(room, call_cxt);
+			next_wake = TccStoreNextWake();
+			TccStoreEndWork();
+			pgstat_report_activity(STATE_IDLE, NULL);
+
+			foreach(lc, done)
+			{
+				TccCall    *finished = lfirst(lc);
+
+				TccHttpFinishCall(finished);
+				pfree(finished);
+			}
+			/* the calls start only now that they are durably in flight */
+			MemoryContextSwitchTo(call_cxt);
+			foreach(lc, due)
+				TccHttpStart(lfirst(lc));
+			MemoryContextSwitchTo(loop_cxt);
+			if (list_length(due) == room && room > 0)
+				next_wake = 0;
+			PublishState(list_length(due));
+		}
+		if (TccHttpInFlight() == 0)
+			MemoryContextReset(call_cxt);
+
+		now = GetCurrentTimestamp();
+		if (next_wake == DT_NOEND)
+			timeout = -1;
+		else if (next_wake <= now)
+			timeout = 0;
+		else
+			timeout = (long) Min((next_wake - now + 999) / 1000, 60000);
+		curl_timeout = TccHttpTimeoutMs();
+		if (curl_timeout >= 0 && (timeout < 0 || curl_timeout < timeout))
+			timeout = curl_timeout;
+
+		nevents = WaitEventSetWait(wait_set, timeout, events,
+								   lengthof(events), PG_WAIT_EXTENSION);
+		for (int i = 0; i < nevents; i++)
+		{
+			if (events[i].events & WL_LATCH_SET)
+				ResetLatch(MyLatch);
+		}
+	}
+}

@@ -1,0 +1,200 @@
+/* tcc--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION tcc" to load this file. \quit
+
+-- Tables.  Who writes what is part of the design (SPEC R1, R2):
+--   _gtx, _branch, _attempt: written only by the coordinator worker, in its
+--     own transactions, so they survive the caller's ROLLBACK.
+--   _decision, _try, _action: only ever INSERTed by the caller's transaction,
+--     so they commit or vanish with it, and a caller at REPEATABLE READ never
+--     has to UPDATE a row it cannot see.
+
+CREATE SCHEMA tcc;
+COMMENT ON SCHEMA tcc IS 'tcc coordinator tables and views';
+
+CREATE TABLE tcc._gtx (
+    gid uuid PRIMARY KEY,
+    owner oid NOT NULL,
+    kind text,
+    business_key text,
+    parallel boolean NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    deadline timestamptz NOT NULL,
+    begin_xid xid8,
+    status text NOT NULL DEFAULT 'trying',
+    finished_at timestamptz,
+    last_error text,
+    UNIQUE (kind, business_key)
+);
+CREATE INDEX _gtx_trying ON tcc._gtx (deadline) WHERE status = 'trying';
+CREATE INDEX _gtx_finished ON tcc._gtx (finished_at) WHERE finished_at IS NOT NULL;
+COMMENT ON TABLE tcc._gtx IS 'global transactions; written by the coordinator worker only';
+
+CREATE TABLE tcc._branch (
+    gid uuid NOT NULL REFERENCES tcc._gtx ON DELETE CASCADE,
+    branch integer NOT NULL,
+    name text,
+    try_url text,
+    confirm_url text,
+    cancel_url text,
+    payload text NOT NULL,
+    headers text[],
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    status text NOT NULL DEFAULT 'registered',
+    attempts integer NOT NULL DEFAULT 0,
+    last_http_status integer,
+    last_error text,
+    due_at timestamptz,
+    in_flight boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (gid, branch)
+);
+CREATE INDEX _branch_due ON tcc._branch (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX _branch_in_flight ON tcc._branch (gid) WHERE in_flight;
+COMMENT ON TABLE tcc._branch IS 'branches; written by the coordinator worker only';
+
+CREATE TABLE tcc._decision (
+    gid uuid PRIMARY KEY,
+    commit boolean NOT NULL,
+    source text NOT NULL,
+    decided_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    decided_by oid NOT NULL
+);
+COMMENT ON TABLE tcc._decision IS 'the one decision of each global transaction; inserted by tcc_finish in the caller''s transaction, or by the worker';
+
+CREATE TABLE tcc._try (
+    gid uuid NOT NULL,
+    branch integer NOT NULL,
+    started_at timestamptz NOT NULL,
+    duration_ms double precision NOT NULL,
+    http_status integer NOT NULL,
+    body text,
+    PRIMARY KEY (gid, branch)
+);
+COMMENT ON TABLE tcc._try IS 'successful tries; inserted by tcc_branch in the caller''s transaction';
+
+CREATE TABLE tcc._attempt (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    gid uuid NOT NULL,
+    branch integer NOT NULL,
+    op text NOT NULL,
+    started_at timestamptz NOT NULL,
+    duration_ms double precision,
+    http_status integer,
+    error text
+);
+CREATE INDEX _attempt_gid ON tcc._attempt (gid, branch);
+COMMENT ON TABLE tcc._attempt IS 'phase-two calls and failed tries; written by the coordinator worker only';
+
+CREATE TABLE tcc._action (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    gid uuid NOT NULL,
+    action text NOT NULL,
+    note text,
+    actor oid NOT NULL,
+    at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    applied boolean NOT NULL DEFAULT false
+);
+CREATE INDEX _action_pending ON tcc._action (id) WHERE NOT applied;
+COMMENT ON TABLE tcc._action IS 'operator actions (retry, resolve); inserted by the caller, applied by the worker';
+
+-- Views
+
+CREATE VIEW tcc.transactions AS
+SELECT g.gid, g.kind, g.business_key,
+       CASE WHEN g.status = 'trying' AND d.gid IS NOT NULL
+            THEN CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END
+            ELSE g.status END AS status,
+       g.owner::pg_catalog.regrole AS owner,
+       g.created_at, g.deadline, d.decided_at, g.finished_at,
+       d.source AS decided_by,
+       b.branches, b.attempts, b.next_attempt_at,
+       g.last_error,
+       g.parallel
+  FROM tcc._gtx g
+  LEFT JOIN tcc._decision d ON d.gid = g.gid
+  LEFT JOIN LATERAL (
+       SELECT pg_catalog.count(*) AS branches,
+              COALESCE(pg_catalog.sum(x.attempts), 0)::integer AS attempts,
+              pg_catalog.min(x.due_at) AS next_attempt_at
+         FROM tcc._branch x WHERE x.gid = g.gid) b ON true
+ WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER);
+COMMENT ON VIEW tcc.transactions IS 'one row per global transaction';
+COMMENT ON COLUMN tcc.transactions.decided_by IS 'who decided: caller, deadline, aborted (the beginning transaction rolled back) or try failed';
+
+CREATE VIEW tcc.branches AS
+SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
+       CASE WHEN x.status = 'registered' AND t.gid IS NOT NULL THEN 'tried'
+            ELSE x.status END AS status,
+       x.attempts,
+       COALESCE(x.last_http_status, t.http_status) AS last_http_status,
+       x.last_error,
+       x.due_at AS next_attempt_at,
+       x.created_at
+  FROM tcc._branch x
+  JOIN tcc.transactions g ON g.gid = x.gid
+  LEFT JOIN tcc._try t ON t.gid = x.gid AND t.branch = x.branch;
+COMMENT ON VIEW tcc.branches IS 'one row per branch of a global transaction';
+
+CREATE VIEW tcc.attempts AS
+SELECT a.gid, a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error
+  FROM tcc._attempt a
+  JOIN tcc.transactions g ON g.gid = a.gid
+UNION ALL
+SELECT t.gid, t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
+  FROM tcc._try t
+  JOIN tcc.transactions g ON g.gid = t.gid;
+COMMENT ON VIEW tcc.attempts IS 'one row per HTTP call made to a participant';
+
+-- Functions
+
+CREATE FUNCTION tcc_begin(timeout interval DEFAULT NULL,
+                          kind text DEFAULT NULL,
+                          business_key text DEFAULT NULL,
+                          parallel boolean DEFAULT false)
+RETURNS uuid
+AS 'MODULE_PATHNAME', 'tcc_begin'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_begin(interval, text, text, boolean) IS 'starts a global transaction and returns its gid';
+
+CREATE FUNCTION tcc_branch(gid uuid,
+                           try_url text, confirm_url text, cancel_url text,
+                           payload jsonb DEFAULT '{}',
+                           name text DEFAULT NULL,
+                           headers jsonb DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'tcc_branch'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_branch(uuid, text, text, text, jsonb, text, jsonb) IS 'records a branch durably, calls its try and returns the answer';
+
+CREATE FUNCTION tcc_finish(gid uuid, commit boolean DEFAULT true)
+RETURNS text
+AS 'MODULE_PATHNAME', 'tcc_finish'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_finish(uuid, boolean) IS 'decides a global transaction: confirm (true) or cancel (false), at the commit of the calling transaction';
+
+CREATE FUNCTION tcc_wait(gid uuid, timeout interval DEFAULT '30 s')
+RETURNS text
+AS 'MODULE_PATHNAME', 'tcc_wait'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_wait(uuid, interval) IS 'waits until a global transaction is final or the timeout passes, and returns its status';
+
+CREATE FUNCTION tcc_retry(gid uuid)
+RETURNS void
+AS 'MODULE_PATHNAME', 'tcc_retry'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_retry(uuid) IS 'makes pending confirm or cancel calls due now; a failed transaction resumes';
+
+CREATE FUNCTION tcc_resolve(gid uuid, note text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'tcc_resolve'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_resolve(uuid, text) IS 'records that a person settled the transaction by hand: no more calls are made';
+
+REVOKE ALL ON FUNCTION tcc_begin(interval, text, text, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc_branch(uuid, text, text, text, jsonb, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc_finish(uuid, boolean) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc_wait(uuid, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc_retry(uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc_resolve(uuid, text) FROM PUBLIC;
