@@ -108,24 +108,39 @@ WaitForExtension(void)
 	}
 }
 
-/* Writes the pending intents durably and answers the waiting backends. */
-static void
+/*
+ * Writes the pending intents durably and answers the waiting backends.
+ * Returns when the next settling pass is due: at once after a failed try
+ * (the gid must start cancelling), within a second after a begin (its
+ * abort must be noticed), otherwise DT_NOEND.
+ */
+static TimestampTz
 WriteRequests(void)
 {
 	List	   *requests = TccTakeRequests();
 	TccReply   *replies;
 	ListCell   *lc;
 	int			i = 0;
+	TimestampTz settle_at = DT_NOEND;
 
 	if (requests == NIL)
-		return;
+		return DT_NOEND;
 	pgstat_report_activity(STATE_RUNNING, "writing intents");
 	TccStoreBeginWork();
 	replies = TccStoreRequests(requests);
 	TccStoreEndWork();
 	foreach(lc, requests)
-		TccReplyRequest(lfirst(lc), &replies[i++]);
+	{
+		TccRequest *req = lfirst(lc);
+
+		if (req->kind == TCC_REQ_TRY_FAILED)
+			settle_at = 0;
+		else if (req->kind == TCC_REQ_BEGIN && settle_at != 0)
+			settle_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+		TccReplyRequest(req, &replies[i++]);
+	}
 	pgstat_report_activity(STATE_IDLE, NULL);
+	return settle_at;
 }
 
 /* Reads and clears the flags backends set when waking the worker. */
@@ -222,13 +237,15 @@ TccWorkerMain(Datum arg)
 		long		timeout;
 		long		curl_timeout;
 		int			nevents;
+		TimestampTz settle_at;
 		TimestampTz now;
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
 		HandleInterrupts();
 
-		WriteRequests();
+		settle_at = WriteRequests();
+		next_wake = Min(next_wake, settle_at);
 
 		TccHttpProcess();
 		while ((call = TccHttpNextDone()) != NULL)
