@@ -4,6 +4,7 @@ MODULE_big = tcc
 OBJS = \
 	src/api.o \
 	src/backoff.o \
+	src/barrier.o \
 	src/http.o \
 	src/request.o \
 	src/shmem.o \

@@ -98,6 +98,17 @@ CREATE TABLE tcc._action (
 CREATE INDEX _action_pending ON tcc._action (id) WHERE NOT applied;
 COMMENT ON TABLE tcc._action IS 'operator actions (retry, resolve); inserted by the caller, applied by the worker';
 
+CREATE TABLE tcc._barrier (
+    gid uuid NOT NULL,
+    branch integer NOT NULL,
+    op text NOT NULL,
+    reason text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (gid, branch, op)
+);
+CREATE INDEX _barrier_created ON tcc._barrier (created_at);
+COMMENT ON TABLE tcc._barrier IS 'participant barrier: one row per (gid, branch, op) handled; written in the participant''s transaction';
+
 -- Views
 
 CREATE VIEW tcc.transactions AS
@@ -192,9 +203,23 @@ AS 'MODULE_PATHNAME', 'tcc_resolve'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION tcc_resolve(uuid, text) IS 'records that a person settled the transaction by hand: no more calls are made';
 
+CREATE FUNCTION tcc_barrier(gid uuid, branch integer, op text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'tcc_barrier'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_barrier(uuid, integer, text) IS 'participant barrier: true when this try, confirm or cancel should act; false for a duplicate, an empty rollback or a hanging try';
+
+CREATE FUNCTION tcc_barrier_cleanup(older_than interval)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'tcc_barrier_cleanup'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_barrier_cleanup(interval) IS 'deletes barrier rows older than the given age; returns how many';
+
 REVOKE ALL ON FUNCTION tcc_begin(interval, text, text, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_branch(uuid, text, text, text, jsonb, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_finish(uuid, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_wait(uuid, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_retry(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_resolve(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc_barrier(uuid, integer, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc_barrier_cleanup(interval) FROM PUBLIC;

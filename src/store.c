@@ -111,14 +111,6 @@ TextOrNull(const char *s, char *null)
  * ---------------------------------------------------------------------
  */
 
-/* State saved while a caller runs with the tables' owner. */
-typedef struct CallerScope
-{
-	Oid			save_user;
-	int			save_sec;
-	int			nest;
-} CallerScope;
-
 /* Returns the owner of schema tcc, who owns the coordinator tables. */
 static Oid
 TablesOwner(void)
@@ -134,9 +126,13 @@ TablesOwner(void)
 	return owner;
 }
 
-/* Switches to the tables' owner and a safe search_path, and connects SPI. */
-static void
-EnterCaller(CallerScope *scope)
+/*
+ * Switches to the owner of the tcc tables and a pinned search_path, and
+ * connects SPI: callers need no privilege on the tables, and no object of
+ * theirs can stand in for one of ours.
+ */
+void
+TccEnterOwner(TccOwnerScope *scope)
 {
 	GetUserIdAndSecContext(&scope->save_user, &scope->save_sec);
 	SetUserIdAndSecContext(TablesOwner(),
@@ -149,9 +145,9 @@ EnterCaller(CallerScope *scope)
 		elog(ERROR, "tcc: SPI_connect failed");
 }
 
-/* Undoes EnterCaller. */
-static void
-LeaveCaller(CallerScope *scope)
+/* Undoes TccEnterOwner. */
+void
+TccLeaveOwner(TccOwnerScope *scope)
 {
 	SPI_finish();
 	AtEOXact_GUC(true, scope->nest);
@@ -171,11 +167,11 @@ STMT(get_gtx, 1,
 bool
 TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info)
 {
-	CallerScope scope;
+	TccOwnerScope scope;
 	Datum		args[1] = {UUIDPGetDatum(gid)};
 	bool		found;
 
-	EnterCaller(&scope);
+	TccEnterOwner(&scope);
 	ExecLatest(&get_gtx, args, NULL);
 	found = (SPI_processed > 0);
 	if (found)
@@ -190,7 +186,7 @@ TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info)
 		info->decided = !info->decided;
 		info->deadline = DatumGetTimestampTz(Col(0, 4, &isnull));
 	}
-	LeaveCaller(&scope);
+	TccLeaveOwner(&scope);
 	return found;
 }
 
@@ -211,12 +207,12 @@ STMT(first_untried, 1,
 bool
 TccStoreFirstUntried(pg_uuid_t *gid, int *branch, char **name, char **status)
 {
-	CallerScope scope;
+	TccOwnerScope scope;
 	Datum		args[1] = {UUIDPGetDatum(gid)};
 	bool		found;
 	MemoryContext outer = CurrentMemoryContext;
 
-	EnterCaller(&scope);
+	TccEnterOwner(&scope);
 	ExecLatest(&first_untried, args, NULL);
 	found = (SPI_processed > 0);
 	if (found)
@@ -232,7 +228,7 @@ TccStoreFirstUntried(pg_uuid_t *gid, int *branch, char **name, char **status)
 		*status = TextDatumGetCString(Col(0, 3, &isnull));
 		MemoryContextSwitchTo(old);
 	}
-	LeaveCaller(&scope);
+	TccLeaveOwner(&scope);
 	return found;
 }
 
@@ -249,7 +245,7 @@ STMT(insert_decision, 4,
 void
 TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source)
 {
-	CallerScope scope;
+	TccOwnerScope scope;
 	Oid			user = GetUserId();
 	Datum		args[4];
 
@@ -257,9 +253,9 @@ TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source)
 	args[1] = BoolGetDatum(commit);
 	args[2] = CStringGetTextDatum(source);
 	args[3] = ObjectIdGetDatum(user);
-	EnterCaller(&scope);
+	TccEnterOwner(&scope);
 	Exec(&insert_decision, args, NULL, false);
-	LeaveCaller(&scope);
+	TccLeaveOwner(&scope);
 }
 
 STMT(insert_try, 6,
@@ -271,7 +267,7 @@ STMT(insert_try, 6,
 void
 TccStoreTried(TccCall *call)
 {
-	CallerScope scope;
+	TccOwnerScope scope;
 	Datum		args[6];
 	char		nulls[6] = "      ";
 	bool		body_ok;
@@ -290,9 +286,9 @@ TccStoreTried(TccCall *call)
 														   call->body_len));
 	else
 		nulls[5] = 'n';
-	EnterCaller(&scope);
+	TccEnterOwner(&scope);
 	Exec(&insert_try, args, nulls, false);
-	LeaveCaller(&scope);
+	TccLeaveOwner(&scope);
 }
 
 STMT(insert_action, 4,
@@ -303,7 +299,7 @@ STMT(insert_action, 4,
 void
 TccStoreAction(pg_uuid_t *gid, const char *action, const char *note)
 {
-	CallerScope scope;
+	TccOwnerScope scope;
 	Oid			user = GetUserId();
 	Datum		args[4];
 	char		nulls[4] = "    ";
@@ -312,9 +308,9 @@ TccStoreAction(pg_uuid_t *gid, const char *action, const char *note)
 	args[1] = CStringGetTextDatum(action);
 	args[2] = TextOrNull(note, &nulls[2]);
 	args[3] = ObjectIdGetDatum(user);
-	EnterCaller(&scope);
+	TccEnterOwner(&scope);
 	Exec(&insert_action, args, nulls, false);
-	LeaveCaller(&scope);
+	TccLeaveOwner(&scope);
 }
 
 /* ---------------------------------------------------------------------

@@ -213,6 +213,17 @@ extern void TccRegisterWorker(void);
 
 /* store.c: the coordinator's table access */
 
+/* state saved while a caller runs as the owner of the tcc tables */
+typedef struct TccOwnerScope
+{
+	Oid			save_user;
+	int			save_sec;
+	int			nest;
+} TccOwnerScope;
+
+extern void TccEnterOwner(TccOwnerScope *scope);
+extern void TccLeaveOwner(TccOwnerScope *scope);
+
 /* what a backend sees of a global transaction */
 typedef struct TccGtxInfo
 {

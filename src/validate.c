@@ -238,7 +238,7 @@ TccValidateTimeout(Interval *timeout, const char *what)
 {
 	int64		ms = TccIntervalMs(timeout);
 
-	if (ms <= 0)
+	if (ms < 0 || (ms == 0 && timeout->time <= 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be positive", what)));
