@@ -109,29 +109,41 @@ TP_LOG=$TMP/participant.log
 TP_PIDFILE=$TMP/participant.pid
 REGRESS_OUT=$TMP/regress
 tp_pid=
+suite_pid=
 server_started=0
 failed_files=0
 passed_files=0
 status=0
+
+# After a failure: the tail of the server and participant logs and the
+# regression diffs (once).
+logs_shown=0
+show_logs() {
+	[ $logs_shown = 1 ] && return
+	logs_shown=1
+	if [ -f "$PGLOG" ]; then
+		echo "---- tail of the server log"
+		tail -n 60 "$PGLOG"
+	fi
+	if [ -s "$TP_LOG" ]; then
+		echo "---- tail of the participant log"
+		tail -n 30 "$TP_LOG"
+	fi
+	if [ -s "$REGRESS_OUT/regression.diffs" ]; then
+		echo "---- regression.diffs"
+		head -n 300 "$REGRESS_OUT/regression.diffs"
+	fi
+}
 
 # Stop everything this script started and remove the scratch directory.
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	[ $status = 0 ] && [ $rc != 0 ] && status=$rc
-	if [ $status != 0 ]; then
-		if [ -f "$PGLOG" ]; then
-			echo "---- tail of the server log ($PGLOG)"
-			tail -n 60 "$PGLOG"
-		fi
-		if [ -f "$TP_LOG" ] && [ -s "$TP_LOG" ]; then
-			echo "---- tail of the participant log"
-			tail -n 30 "$TP_LOG"
-		fi
-		if [ -f "$REGRESS_OUT/regression.diffs" ]; then
-			echo "---- regression.diffs"
-			head -n 300 "$REGRESS_OUT/regression.diffs"
-		fi
+	[ $status != 0 ] && show_logs
+	if [ -n "$suite_pid" ]; then
+		kill -TERM -- "-$suite_pid" 2>/dev/null
+		wait "$suite_pid" 2>/dev/null
 	fi
 	if [ -n "$tp_pid" ] && kill -0 "$tp_pid" 2>/dev/null; then
 		kill -TERM "$tp_pid" 2>/dev/null
@@ -235,6 +247,21 @@ count() {
 	[ "$3" = 0 ] || status=1
 }
 
+# Run a suite's command, its output also saved to file $1, in its own process
+# group so that an interrupt stops it at once (see cleanup).
+run_suite() {
+	local out=$1 rc
+	shift
+	set -m
+	("$@" 2>&1 | tee "$out"; exit "${PIPESTATUS[0]}") &
+	suite_pid=$!
+	set +m
+	wait "$suite_pid"
+	rc=$?
+	suite_pid=
+	return $rc
+}
+
 # Failed files in prove / pg_prove output ("Test Summary Report" entries).
 prove_failures() {
 	sed -n '/^Test Summary Report/,$p' "$1" | grep -c ' (Wstat: '
@@ -243,20 +270,21 @@ prove_failures() {
 if [ $run_regress = 1 ] && [ ${#regress_tests[@]} -gt 0 ]; then
 	echo "==== regress: ${regress_tests[*]}"
 	mkdir -p "$REGRESS_OUT"
-	"$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
+	run_suite "$TMP/regress.out" \
+		"$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
 		--use-existing --bindir="$PGBIN" --host=127.0.0.1 --port="$PORT" \
 		--user=postgres --dbname=tcc_test --inputdir="$ROOT" \
-		--outputdir="$REGRESS_OUT" "${regress_tests[@]}" 2>&1 |
-		tee "$TMP/regress.out"
+		--outputdir="$REGRESS_OUT" "${regress_tests[@]}"
 	ok=$(grep -cE '^(test|     ) *[a-z0-9_]+ +\.\.\. ok' "$TMP/regress.out")
 	count regress "$ok" $((${#regress_tests[@]} - ok))
 fi
 
 if [ $run_pgtap = 1 ] && [ ${#pgtap_files[@]} -gt 0 ]; then
 	echo "==== pgtap: ${pgtap_files[*]}"
-	pg_prove --nocolor --failures --comments -h 127.0.0.1 -p "$PORT" \
-		-U postgres -d tcc_test "${pgtap_files[@]}" 2>&1 | tee "$TMP/pgtap.out"
-	rc=${PIPESTATUS[0]}
+	run_suite "$TMP/pgtap.out" \
+		pg_prove --nocolor --failures --comments -h 127.0.0.1 -p "$PORT" \
+		-U postgres -d tcc_test "${pgtap_files[@]}"
+	rc=$?
 	bad=$(prove_failures "$TMP/pgtap.out")
 	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
 		bad=${#pgtap_files[@]}
@@ -266,9 +294,9 @@ fi
 
 if [ $run_integration = 1 ] && [ ${#integration_files[@]} -gt 0 ]; then
 	echo "==== integration: ${integration_files[*]}"
-	prove --nocolor --exec "$PYTHON" "${integration_files[@]}" 2>&1 |
-		tee "$TMP/integration.out"
-	rc=${PIPESTATUS[0]}
+	run_suite "$TMP/integration.out" \
+		prove --nocolor --exec "$PYTHON" "${integration_files[@]}"
+	rc=$?
 	bad=$(prove_failures "$TMP/integration.out")
 	if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
 		bad=${#integration_files[@]}
@@ -276,6 +304,7 @@ if [ $run_integration = 1 ] && [ ${#integration_files[@]} -gt 0 ]; then
 	count integration $((${#integration_files[@]} - bad)) "$bad"
 fi
 
+[ $status != 0 ] && show_logs
 echo
 echo "==== summary (counting test files)"
 for line in "${summary[@]}"; do
