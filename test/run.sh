@@ -282,7 +282,8 @@ fi
 if [ $run_pgtap = 1 ] && [ ${#pgtap_files[@]} -gt 0 ]; then
 	echo "==== pgtap: ${pgtap_files[*]}"
 	run_suite "$TMP/pgtap.out" \
-		pg_prove --nocolor --failures --comments -h 127.0.0.1 -p "$PORT" \
+		pg_prove --psql-bin "$PGBIN/psql" --nocolor --failures --comments \
+		-h 127.0.0.1 -p "$PORT" \
 		-U postgres -d tcc_test "${pgtap_files[@]}"
 	rc=$?
 	bad=$(prove_failures "$TMP/pgtap.out")

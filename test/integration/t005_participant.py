@@ -7,6 +7,7 @@
 
 import http.client
 import os
+import socket
 import sys
 import threading
 import time
@@ -14,8 +15,8 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from tcclib import (diag, done_testing, is_, ok, q, q1, tp_down, tp_requests,  # noqa: E402
-                    tp_reset, tp_rule, tp_up, tp_url)
+from tcclib import (diag, done_testing, is_, like, ok, q, q1,  # noqa: E402
+                    tp_down, tp_requests, tp_reset, tp_rule, tp_up, tp_url)
 
 PORT = int(os.environ["TCC_TP_PORT"])
 
@@ -147,6 +148,20 @@ is_(got, [200] * 5, "keep-alive connection serves any method")
 is_(q1("SELECT string_agg(method, ',' ORDER BY id) FROM tp.requests"
        " WHERE path LIKE '/ka/%'"), "GET,POST,PUT,DELETE,PATCH",
     "methods recorded")
+
+# Expect: 100-continue (libcurl sends it for larger bodies) and a 1 MB body
+# (the default tcc.max_payload_size) arrive intact.
+big = b'{"pad":"' + b"x" * (1024 * 1024 - 10) + b'"}'
+with socket.create_connection(("127.0.0.1", PORT), timeout=10) as s:
+    s.sendall(b"POST /big HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(big))
+    interim = s.recv(4096).decode()
+    s.sendall(big)
+    final = s.makefile("rb").readline().decode()
+like(interim, r"^HTTP/1.1 100 ", "100 Continue for Expect: 100-continue")
+like(final, r"^HTTP/1.1 200 ", "answered after the body")
+is_(q1("SELECT length(body) FROM tp.requests WHERE path = '/big'"), len(big),
+    "1 MB body recorded intact")
 
 # Status 0: the connection is closed without an answer.
 tp_rule("/acct/drop", status=0)

@@ -11,8 +11,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from tcclib import (diag, done_testing, is_, isnt, kill_backend, ok, q, q1,  # noqa: E402
-                    wait_until, wait_worker, worker_pid)
+from tcclib import (diag, done_testing, is_, isnt, kill_backend,  # noqa: E402
+                    ok, q, q1, wait_until, wait_worker, worker_pid)
 
 # Worker restarts are bounded by the worker's bgw_restart_time.
 RESTART_TIMEOUT = 15.0
