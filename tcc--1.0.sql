@@ -158,6 +158,45 @@ SELECT t.gid, t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
   JOIN tcc.transactions g ON g.gid = t.gid;
 COMMENT ON VIEW tcc.attempts IS 'one row per HTTP call made to a participant';
 
+CREATE VIEW tcc.pending AS
+SELECT * FROM tcc.transactions
+ WHERE status NOT IN ('confirmed', 'cancelled', 'resolved');
+COMMENT ON VIEW tcc.pending IS 'global transactions that are not final yet';
+
+CREATE VIEW tcc.attention AS
+SELECT t.*,
+       CASE WHEN t.status = 'failed'
+            THEN 'failed: ' || COALESCE(t.last_error, 'attempts used up')
+            ELSE 'not final one minute after its deadline' END AS why
+  FROM tcc.transactions t
+ WHERE t.status = 'failed'
+    OR (t.status NOT IN ('confirmed', 'cancelled', 'resolved')
+        AND t.deadline + interval '1 min' < pg_catalog.now());
+COMMENT ON VIEW tcc.attention IS 'global transactions that need a person: failed, or not final one minute past the deadline';
+COMMENT ON COLUMN tcc.attention.why IS 'why the transaction needs attention';
+
+CREATE VIEW tcc.stats AS
+SELECT pg_catalog.count(*) FILTER (WHERE status = 'trying') AS trying,
+       pg_catalog.count(*) FILTER (WHERE status = 'confirming') AS confirming,
+       pg_catalog.count(*) FILTER (WHERE status = 'cancelling') AS cancelling,
+       pg_catalog.count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
+       pg_catalog.count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+       pg_catalog.count(*) FILTER (WHERE status = 'failed') AS failed,
+       pg_catalog.count(*) FILTER (WHERE status = 'resolved') AS resolved,
+       pg_catalog.count(*) FILTER (WHERE created_at > pg_catalog.now() - interval '5 min') AS started_5min,
+       pg_catalog.count(*) FILTER (WHERE finished_at > pg_catalog.now() - interval '5 min') AS finished_5min,
+       pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY confirm_ms)
+           FILTER (WHERE confirm_ms IS NOT NULL) AS confirm_p50_ms,
+       pg_catalog.percentile_cont(0.99) WITHIN GROUP (ORDER BY confirm_ms)
+           FILTER (WHERE confirm_ms IS NOT NULL) AS confirm_p99_ms
+  FROM (SELECT t.status, t.created_at, t.finished_at,
+               CASE WHEN t.status = 'confirmed'
+                     AND t.finished_at > pg_catalog.now() - interval '5 min'
+                    THEN EXTRACT(epoch FROM t.finished_at - t.decided_at) * 1000
+               END AS confirm_ms
+          FROM tcc.transactions t) s;
+COMMENT ON VIEW tcc.stats IS 'counts by status, transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';
+
 -- Functions
 
 CREATE FUNCTION tcc_begin(timeout interval DEFAULT NULL,
@@ -203,6 +242,17 @@ AS 'MODULE_PATHNAME', 'tcc_resolve'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION tcc_resolve(uuid, text) IS 'records that a person settled the transaction by hand: no more calls are made';
 
+CREATE FUNCTION tcc_worker_state(OUT pid integer, OUT started_at timestamptz,
+                                 OUT in_flight integer, OUT queue_depth integer,
+                                 OUT last_error text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'tcc_worker_state'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_worker_state() IS 'live state of the coordinator worker: pid, start time, calls in flight, calls started in its last pass, last error';
+
+CREATE VIEW tcc.worker AS SELECT * FROM tcc_worker_state();
+COMMENT ON VIEW tcc.worker IS 'live state of the coordinator worker (one row; pid is NULL when it is not running)';
+
 CREATE FUNCTION tcc_barrier(gid uuid, branch integer, op text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'tcc_barrier'
@@ -221,5 +271,6 @@ REVOKE ALL ON FUNCTION tcc_finish(uuid, boolean) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_wait(uuid, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_retry(uuid) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_resolve(uuid, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc_worker_state() FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_barrier(uuid, integer, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION tcc_barrier_cleanup(interval) FROM PUBLIC;

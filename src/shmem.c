@@ -17,9 +17,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "tcc.h"
 
@@ -80,4 +85,42 @@ TccWakeWorker(bool work, bool check_trying)
 	SpinLockRelease(&TccState->mutex);
 	if (latch)
 		SetLatch(latch);
+}
+
+PG_FUNCTION_INFO_V1(tcc_worker_state);
+
+/* tcc_worker_state(): the worker's pid, start, calls in flight, last error. */
+Datum
+tcc_worker_state(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	pid_t		pid;
+	TimestampTz started;
+	int			in_flight;
+	int			queue_depth;
+	char		last_error[256];
+
+	TccRequireCoordinator();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	SpinLockAcquire(&TccState->mutex);
+	pid = TccState->worker_pid;
+	started = TccState->worker_started;
+	in_flight = TccState->in_flight;
+	queue_depth = TccState->queue_depth;
+	strlcpy(last_error, TccState->last_error, sizeof(last_error));
+	SpinLockRelease(&TccState->mutex);
+
+	values[0] = Int32GetDatum(pid);
+	nulls[0] = (pid == 0);
+	values[1] = TimestampTzGetDatum(started);
+	nulls[1] = (started == 0);
+	values[2] = Int32GetDatum(in_flight);
+	values[3] = Int32GetDatum(queue_depth);
+	values[4] = CStringGetTextDatum(last_error);
+	nulls[4] = (last_error[0] == '\0');
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

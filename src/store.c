@@ -1137,19 +1137,23 @@ STMT(next_wake, 0,
 	 "  (SELECT pg_catalog.min(due_at) FROM tcc._branch WHERE due_at IS NOT NULL),"
 	 "  (SELECT pg_catalog.min(deadline) FROM tcc._gtx WHERE status = 'trying'),"
 	 "  (SELECT now() + interval '1 s' FROM tcc._gtx WHERE status = 'trying' LIMIT 1),"
-	 "  (SELECT now() FROM tcc._action WHERE NOT applied LIMIT 1))");
+	 "  (SELECT now() FROM tcc._action WHERE NOT applied LIMIT 1)),"
+	 " (SELECT pg_catalog.count(*)::integer FROM tcc._branch"
+	 "   WHERE due_at <= now() AND NOT in_flight)");
 
 /*
  * Returns when the worker next has something to do: a due call, a
  * deadline, a check of undecided transactions; DT_NOEND when nothing.
+ * Sets *queue_depth to the calls due now that are not in flight.
  */
 TimestampTz
-TccStoreNextWake(void)
+TccStoreNextWake(int *queue_depth)
 {
 	bool		isnull;
 	Datum		d;
 
 	Exec(&next_wake, NULL, NULL, false);
+	*queue_depth = DatumGetInt32(Col(0, 2, &isnull));
 	d = Col(0, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }

@@ -249,7 +249,7 @@ extern void TccStoreStartup(void);
 extern void TccStoreResult(TccCall *call);
 extern void TccStoreSettle(void);
 extern List *TccStoreDueCalls(int max_calls, MemoryContext cxt);
-extern TimestampTz TccStoreNextWake(void);
+extern TimestampTz TccStoreNextWake(int *queue_depth);
 
 /* the lock that serialises decisions on one gid (api.c) */
 extern bool TccLockGid(pg_uuid_t *gid, bool wait);

@@ -167,66 +167,21 @@ PublishState(int queue_depth)
 	SpinLockRelease(&TccState->mutex);
 }
 
-/* Entry point of the coordinator worker. */
-void
-TccWorkerMain(Datum arg)
+/*
+ * The worker's main loop: write intents, drive HTTP, settle, start due
+ * calls, sleep.  Returns only by error or exit.
+ */
+static void
+WorkerLoop(WaitEventSet *wait_set)
 {
 	MemoryContext loop_cxt;
 	MemoryContext call_cxt;
-	WaitEventSet *wait_set;
 	TimestampTz next_wake = 0;
-
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(tcc_database, NULL, 0);
-	pgstat_report_appname("tcc coordinator");
-
-	/* intents must be durable before a backend is told so (R1) */
-	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
-
-	before_shmem_exit(WorkerExit, (Datum) 0);
-	SpinLockAcquire(&TccState->mutex);
-	TccState->worker_pid = MyProcPid;
-	TccState->worker_latch = MyLatch;
-	TccState->worker_started = GetCurrentTimestamp();
-	TccState->last_error[0] = '\0';
-	SpinLockRelease(&TccState->mutex);
-
-	/* a request a previous worker took but never answered is taken again */
-	for (int i = 0; i < TccState->nslots; i++)
-	{
-		TccSlot    *slot = &TccState->slots[i];
-
-		SpinLockAcquire(&slot->mutex);
-		if (slot->state == TCC_SLOT_TAKEN)
-		{
-			slot->state = TCC_SLOT_PENDING;
-			SpinLockAcquire(&TccState->mutex);
-			TccState->requests_pending++;
-			SpinLockRelease(&TccState->mutex);
-		}
-		SpinLockRelease(&slot->mutex);
-	}
-
-	WaitForExtension();
-	elog(LOG, "tcc coordinator started in database \"%s\"", tcc_database);
-
-	TccHttpInitWorker();
-	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
-	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, TccHttpEventFd(), NULL, NULL);
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	call_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker calls",
 									 ALLOCSET_DEFAULT_SIZES);
-
-	TccStoreBeginWork();
-	TccStoreStartup();
-	TccStoreEndWork();
 
 	for (;;)
 	{
@@ -257,6 +212,7 @@ TccWorkerMain(Datum arg)
 		{
 			List	   *due;
 			ListCell   *lc;
+			int			queue_depth;
 			int			room = tcc_max_concurrency - TccHttpInFlight();
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
@@ -265,7 +221,7 @@ TccWorkerMain(Datum arg)
 				TccStoreResult(lfirst(lc));
 			TccStoreSettle();
 			due = TccStoreDueCalls(room, call_cxt);
-			next_wake = TccStoreNextWake();
+			next_wake = TccStoreNextWake(&queue_depth);
 			TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
 
@@ -283,7 +239,7 @@ TccWorkerMain(Datum arg)
 			MemoryContextSwitchTo(loop_cxt);
 			if (list_length(due) == room && room > 0)
 				next_wake = 0;
-			PublishState(list_length(due));
+			PublishState(queue_depth);
 		}
 		if (TccHttpInFlight() == 0)
 			MemoryContextReset(call_cxt);
@@ -307,4 +263,76 @@ TccWorkerMain(Datum arg)
 				ResetLatch(MyLatch);
 		}
 	}
+}
+
+/* Entry point of the coordinator worker. */
+void
+TccWorkerMain(Datum arg)
+{
+	WaitEventSet *wait_set;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(tcc_database, NULL, 0);
+	pgstat_report_appname("tcc coordinator");
+
+	/* intents must be durable before a backend is told so (R1) */
+	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
+
+	before_shmem_exit(WorkerExit, (Datum) 0);
+	SpinLockAcquire(&TccState->mutex);
+	TccState->worker_pid = MyProcPid;
+	TccState->worker_latch = MyLatch;
+	TccState->worker_started = GetCurrentTimestamp();
+	SpinLockRelease(&TccState->mutex);
+
+	/* a request a previous worker took but never answered is taken again */
+	for (int i = 0; i < TccState->nslots; i++)
+	{
+		TccSlot    *slot = &TccState->slots[i];
+
+		SpinLockAcquire(&slot->mutex);
+		if (slot->state == TCC_SLOT_TAKEN)
+		{
+			slot->state = TCC_SLOT_PENDING;
+			SpinLockAcquire(&TccState->mutex);
+			TccState->requests_pending++;
+			SpinLockRelease(&TccState->mutex);
+		}
+		SpinLockRelease(&slot->mutex);
+	}
+
+	WaitForExtension();
+	elog(LOG, "tcc coordinator started in database \"%s\"", tcc_database);
+
+	TccHttpInitWorker();
+	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, TccHttpEventFd(), NULL, NULL);
+
+	TccStoreBeginWork();
+	TccStoreStartup();
+	TccStoreEndWork();
+
+	PG_TRY();
+	{
+		WorkerLoop(wait_set);
+	}
+	PG_CATCH();
+	{
+		/* leave the reason where tcc.worker shows it, then exit and restart */
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		SpinLockAcquire(&TccState->mutex);
+		strlcpy(TccState->last_error, edata->message ? edata->message : "?",
+				sizeof(TccState->last_error));
+		SpinLockRelease(&TccState->mutex);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 }
