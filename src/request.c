@@ -99,7 +99,11 @@ MySlot(void)
 	return &TccState->slots[MyBackendId - 1];
 }
 
-/* Waits until an earlier request left behind in this slot is written. */
+/*
+ * Waits until an earlier request left behind in this slot is written.  A
+ * slot found DONE holds the answer to a backend that exited while waiting
+ * (FATAL skips its clean-up): nobody will read it, so it is free.
+ */
 static void
 WaitSlotFree(TccSlot *slot)
 {
@@ -108,6 +112,8 @@ WaitSlotFree(TccSlot *slot)
 		TccSlotState state;
 
 		SpinLockAcquire(&slot->mutex);
+		if (slot->state == TCC_SLOT_DONE)
+			slot->state = TCC_SLOT_FREE;
 		state = slot->state;
 		SpinLockRelease(&slot->mutex);
 		if (state == TCC_SLOT_FREE)

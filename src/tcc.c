@@ -127,6 +127,7 @@ _PG_init(void)
 	shmem_startup_hook = tcc_shmem_startup;
 
 	TccRegisterWorker();
+	TccWatchDropDatabase();
 }
 
 /*

@@ -193,6 +193,8 @@ typedef struct TccShared
 	TimestampTz worker_started;
 	bool		work_pending;	/* a decision or action committed */
 	bool		check_trying;	/* a transaction that began a gid ended */
+	bool		leave_database; /* DROP DATABASE of the coordinator db */
+	int			failed_connects;	/* worker starts that did not connect */
 	int			requests_pending;
 	int			in_flight;
 	int			queue_depth;
@@ -210,6 +212,7 @@ extern void TccWakeWorker(bool work, bool check_trying);
 /* worker.c */
 extern PGDLLEXPORT void TccWorkerMain(Datum arg);
 extern void TccRegisterWorker(void);
+extern void TccWatchDropDatabase(void);
 
 /* store.c: the coordinator's table access */
 

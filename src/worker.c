@@ -25,6 +25,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -51,12 +54,47 @@ TccRegisterWorker(void)
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 		BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
+	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tcc");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "TccWorkerMain");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tcc coordinator");
 	RegisterBackgroundWorker(&worker);
+}
+
+static object_access_hook_type prev_object_access_hook = NULL;
+
+/*
+ * DROP DATABASE of the coordinator database: asks the worker to leave it,
+ * so that the drop does not fail waiting for the worker's connection.  The
+ * hook runs before the drop checks for other sessions in the database.
+ */
+static void
+WatchDropDatabase(ObjectAccessType access, Oid classId, Oid objectId,
+				  int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_DROP && classId == DatabaseRelationId &&
+		TccState != NULL && objectId == get_database_oid(tcc_database, true))
+	{
+		Latch	   *latch;
+
+		SpinLockAcquire(&TccState->mutex);
+		TccState->leave_database = true;
+		latch = TccState->worker_latch;
+		SpinLockRelease(&TccState->mutex);
+		if (latch)
+			SetLatch(latch);
+	}
+}
+
+/* Installs the hook that lets DROP DATABASE pass the worker. */
+void
+TccWatchDropDatabase(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = WatchDropDatabase;
 }
 
 /* Clears the worker's entry in shared memory at exit. */
@@ -70,11 +108,23 @@ WorkerExit(int code, Datum arg)
 	SpinLockRelease(&TccState->mutex);
 }
 
-/* Handles SIGHUP and pending interrupts. */
+/* Handles SIGHUP, pending interrupts and a DROP DATABASE of ours. */
 static void
 HandleInterrupts(void)
 {
+	bool		leave;
+
 	CHECK_FOR_INTERRUPTS();
+	SpinLockAcquire(&TccState->mutex);
+	leave = TccState->leave_database;
+	TccState->leave_database = false;
+	SpinLockRelease(&TccState->mutex);
+	if (leave)
+	{
+		elog(LOG, "tcc coordinator leaving database \"%s\" for DROP DATABASE",
+			 tcc_database);
+		proc_exit(1);
+	}
 	if (ConfigReloadPending)
 	{
 		ConfigReloadPending = false;
@@ -270,10 +320,26 @@ void
 TccWorkerMain(Datum arg)
 {
 	WaitEventSet *wait_set;
+	int			failed_connects;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
+
+	/*
+	 * A connection that failed before (tcc.database missing or dropped)
+	 * fails FATAL inside the connect: back off before trying again, so a
+	 * missing database does not flood the log every second.
+	 */
+	SpinLockAcquire(&TccState->mutex);
+	failed_connects = TccState->failed_connects++;
+	SpinLockRelease(&TccState->mutex);
+	if (failed_connects > 0)
+	{
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min(failed_connects, 30) * 1000L, PG_WAIT_EXTENSION);
+		CHECK_FOR_INTERRUPTS();
+	}
 	BackgroundWorkerInitializeConnection(tcc_database, NULL, 0);
 	pgstat_report_appname("tcc coordinator");
 
@@ -283,6 +349,7 @@ TccWorkerMain(Datum arg)
 
 	before_shmem_exit(WorkerExit, (Datum) 0);
 	SpinLockAcquire(&TccState->mutex);
+	TccState->failed_connects = 0;
 	TccState->worker_pid = MyProcPid;
 	TccState->worker_latch = MyLatch;
 	TccState->worker_started = GetCurrentTimestamp();
