@@ -96,6 +96,7 @@ CREATE TABLE tcc._action (
     applied boolean NOT NULL DEFAULT false
 );
 CREATE INDEX _action_pending ON tcc._action (id) WHERE NOT applied;
+CREATE INDEX _action_gid ON tcc._action (gid);
 COMMENT ON TABLE tcc._action IS 'operator actions (retry, resolve); inserted by the caller, applied by the worker';
 
 CREATE TABLE tcc._barrier (

@@ -1157,3 +1157,43 @@ TccStoreNextWake(int *queue_depth)
 	d = Col(0, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }
+
+STMT(purge, 1,
+	 "WITH old AS ("
+	 "  DELETE FROM tcc._gtx WHERE gid IN ("
+	 "    SELECT gid FROM tcc._gtx"
+	 "     WHERE finished_at < now() - $1 * interval '1 s'"
+	 "     ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)"
+	 "  RETURNING gid),"
+	 " d AS (DELETE FROM tcc._decision WHERE gid IN (SELECT gid FROM old)),"
+	 " t AS (DELETE FROM tcc._try WHERE gid IN (SELECT gid FROM old)),"
+	 " a AS (DELETE FROM tcc._attempt WHERE gid IN (SELECT gid FROM old)),"
+	 " x AS (DELETE FROM tcc._action WHERE gid IN (SELECT gid FROM old))"
+	 "SELECT pg_catalog.count(*)::integer FROM old",
+	 INT4OID);
+
+STMT(next_purge, 1,
+	 "SELECT pg_catalog.min(finished_at) + $1 * interval '1 s' FROM tcc._gtx"
+	 " WHERE finished_at IS NOT NULL",
+	 INT4OID);
+
+/*
+ * Deletes one batch (at most 500) of final transactions older than
+ * tcc.retention, with their branches, decisions, tries, attempts and
+ * actions.  Returns when the next batch is due: soon after a full batch,
+ * else when the oldest remaining one expires; DT_NOEND if none is left.
+ */
+TimestampTz
+TccStorePurge(void)
+{
+	Datum		args[1] = {Int32GetDatum(tcc_retention)};
+	bool		isnull;
+	Datum		d;
+
+	Exec(&purge, args, NULL, false);
+	if (DatumGetInt32(Col(0, 1, &isnull)) >= 500)
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
+	Exec(&next_purge, args, NULL, false);
+	d = Col(0, 1, &isnull);
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}

@@ -253,6 +253,7 @@ extern void TccStoreResult(TccCall *call);
 extern void TccStoreSettle(void);
 extern List *TccStoreDueCalls(int max_calls, MemoryContext cxt);
 extern TimestampTz TccStoreNextWake(int *queue_depth);
+extern TimestampTz TccStorePurge(void);
 
 /* the lock that serialises decisions on one gid (api.c) */
 extern bool TccLockGid(pg_uuid_t *gid, bool wait);

@@ -108,8 +108,11 @@ WorkerExit(int code, Datum arg)
 	SpinLockRelease(&TccState->mutex);
 }
 
-/* Handles SIGHUP, pending interrupts and a DROP DATABASE of ours. */
-static void
+/*
+ * Handles SIGHUP, pending interrupts and a DROP DATABASE of ours.  Returns
+ * true when the configuration was reloaded (timers must be recomputed).
+ */
+static bool
 HandleInterrupts(void)
 {
 	bool		leave;
@@ -129,7 +132,9 @@ HandleInterrupts(void)
 	{
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
+		return true;
 	}
+	return false;
 }
 
 /* Returns true once the extension exists in the coordinator database. */
@@ -154,7 +159,7 @@ WaitForExtension(void)
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 1000, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		HandleInterrupts();
+		(void) HandleInterrupts();
 	}
 }
 
@@ -218,6 +223,23 @@ PublishState(int queue_depth)
 }
 
 /*
+ * Deletes expired transactions, one small batch per short transaction.
+ * Returns when it should run next.
+ */
+static TimestampTz
+PurgeExpired(void)
+{
+	TimestampTz next;
+
+	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
+	TccStoreBeginWork();
+	next = TccStorePurge();
+	TccStoreEndWork();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return next;
+}
+
+/*
  * The worker's main loop: write intents, drive HTTP, settle, start due
  * calls, sleep.  Returns only by error or exit.
  */
@@ -227,6 +249,7 @@ WorkerLoop(WaitEventSet *wait_set)
 	MemoryContext loop_cxt;
 	MemoryContext call_cxt;
 	TimestampTz next_wake = 0;
+	TimestampTz purge_at = 0;
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -247,7 +270,8 @@ WorkerLoop(WaitEventSet *wait_set)
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
-		HandleInterrupts();
+		if (HandleInterrupts())
+			next_wake = purge_at = 0;
 
 		settle_at = WriteRequests();
 		next_wake = Min(next_wake, settle_at);
@@ -290,9 +314,15 @@ WorkerLoop(WaitEventSet *wait_set)
 			if (list_length(due) == room && room > 0)
 				next_wake = 0;
 			PublishState(queue_depth);
+			/* what this pass finished expires one retention from now */
+			purge_at = Min(purge_at,
+						   TimestampTzPlusMilliseconds(now, tcc_retention * 1000L));
 		}
 		if (TccHttpInFlight() == 0)
 			MemoryContextReset(call_cxt);
+		if (GetCurrentTimestamp() >= purge_at)
+			purge_at = PurgeExpired();
+		next_wake = Min(next_wake, purge_at);
 
 		now = GetCurrentTimestamp();
 		if (next_wake == DT_NOEND)
