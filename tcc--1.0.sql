@@ -112,7 +112,7 @@ COMMENT ON TABLE tcc._barrier IS 'participant barrier: one row per (gid, branch,
 
 -- Views
 
-CREATE VIEW tcc.transactions AS
+CREATE VIEW tcc.transactions WITH (security_barrier) AS
 SELECT g.gid, g.kind, g.business_key,
        CASE WHEN g.status = 'trying' AND d.gid IS NOT NULL
             THEN CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END
@@ -135,7 +135,7 @@ SELECT g.gid, g.kind, g.business_key,
 COMMENT ON VIEW tcc.transactions IS 'one row per global transaction';
 COMMENT ON COLUMN tcc.transactions.decided_by IS 'who decided: caller, deadline, aborted (the beginning transaction rolled back) or try failed';
 
-CREATE VIEW tcc.branches AS
+CREATE VIEW tcc.branches WITH (security_barrier) AS
 SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
        CASE WHEN x.status = 'registered' AND t.gid IS NOT NULL THEN 'tried'
             ELSE x.status END AS status,
@@ -149,7 +149,7 @@ SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
   LEFT JOIN tcc._try t ON t.gid = x.gid AND t.branch = x.branch;
 COMMENT ON VIEW tcc.branches IS 'one row per branch of a global transaction';
 
-CREATE VIEW tcc.attempts AS
+CREATE VIEW tcc.attempts WITH (security_barrier) AS
 SELECT a.gid, a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error
   FROM tcc._attempt a
   JOIN tcc.transactions g ON g.gid = a.gid
@@ -159,12 +159,12 @@ SELECT t.gid, t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
   JOIN tcc.transactions g ON g.gid = t.gid;
 COMMENT ON VIEW tcc.attempts IS 'one row per HTTP call made to a participant';
 
-CREATE VIEW tcc.pending AS
+CREATE VIEW tcc.pending WITH (security_barrier) AS
 SELECT * FROM tcc.transactions
  WHERE status NOT IN ('confirmed', 'cancelled', 'resolved');
 COMMENT ON VIEW tcc.pending IS 'global transactions that are not final yet';
 
-CREATE VIEW tcc.attention AS
+CREATE VIEW tcc.attention WITH (security_barrier) AS
 SELECT t.*,
        CASE WHEN t.status = 'failed'
             THEN 'failed: ' || COALESCE(t.last_error, 'attempts used up')
@@ -176,7 +176,7 @@ SELECT t.*,
 COMMENT ON VIEW tcc.attention IS 'global transactions that need a person: failed, or not final one minute past the deadline';
 COMMENT ON COLUMN tcc.attention.why IS 'why the transaction needs attention';
 
-CREATE VIEW tcc.stats AS
+CREATE VIEW tcc.stats WITH (security_barrier) AS
 SELECT pg_catalog.count(*) FILTER (WHERE status = 'trying') AS trying,
        pg_catalog.count(*) FILTER (WHERE status = 'confirming') AS confirming,
        pg_catalog.count(*) FILTER (WHERE status = 'cancelling') AS cancelling,
