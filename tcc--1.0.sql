@@ -159,6 +159,12 @@ SELECT t.gid, t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
   JOIN tcc.transactions g ON g.gid = t.gid;
 COMMENT ON VIEW tcc.attempts IS 'one row per HTTP call made to a participant';
 
+CREATE VIEW tcc.actions WITH (security_barrier) AS
+SELECT a.gid, a.action, a.actor::pg_catalog.regrole AS actor, a.at, a.note, a.applied
+  FROM tcc._action a
+  JOIN tcc.transactions g ON g.gid = a.gid;
+COMMENT ON VIEW tcc.actions IS 'operator actions (tcc_retry, tcc_resolve): who, when, note, and whether the worker has applied them';
+
 CREATE VIEW tcc.pending WITH (security_barrier) AS
 SELECT * FROM tcc.transactions
  WHERE status NOT IN ('confirmed', 'cancelled', 'resolved');
