@@ -35,8 +35,6 @@
 
 #include "tcc.h"
 
-#define TCC_MAX_NAME 1000
-
 PG_FUNCTION_INFO_V1(tcc_begin);
 PG_FUNCTION_INFO_V1(tcc_branch);
 PG_FUNCTION_INFO_V1(tcc_finish);
@@ -306,7 +304,6 @@ tcc_branch(PG_FUNCTION_ARGS)
 	char	   *name;
 	char	  **headers = NULL;
 	int			nheaders = 0;
-	TccGtxInfo	info;
 	StringInfoData msg;
 	TccReply	reply;
 	TccCall		call;
@@ -339,16 +336,14 @@ tcc_branch(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(6))
 		headers = TccValidateHeaders(PG_GETARG_DATUM(6), &nheaders);
 
-	GetOwnGtx(gid, &info);
-	if (info.decided || strcmp(info.status, "trying") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_BAD_DECISION),
-				 errmsg("global transaction %s is already %s",
-						GidText(gid), ShownStatus(&info))));
-
-	/* R1: the branch and its cancel URL are durable before the try */
+	/*
+	 * R1: the branch and its cancel URL are durable before the try.  The
+	 * worker checks that the gid exists, is ours and is undecided.
+	 */
 	initStringInfo(&msg);
 	TccMsgPutText(&msg, (char *) gid->data, UUID_LEN);
+	TccMsgPutInt64(&msg, GetUserId());
+	TccMsgPutInt64(&msg, superuser());
 	for (int i = 0; i < 3; i++)
 		TccMsgPutText(&msg, urls[i], urls[i] ? strlen(urls[i]) : 0);
 	TccMsgPutText(&msg, payload, strlen(payload));
@@ -426,9 +421,6 @@ tcc_finish(PG_FUNCTION_ARGS)
 	pg_uuid_t  *gid;
 	bool		commit;
 	TccGtxInfo	info;
-	int			branch;
-	char	   *name;
-	char	   *status;
 
 	TccRequireCoordinator();
 	gid = GetGid(fcinfo, 0);
@@ -464,13 +456,14 @@ tcc_finish(PG_FUNCTION_ARGS)
 					 errmsg("global transaction %s has passed its deadline",
 							GidText(gid)),
 					 errdetail("It is being cancelled.")));
-		if (TccStoreFirstUntried(gid, &branch, &name, &status))
+		if (info.untried != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_TCC_BAD_DECISION),
 					 errmsg("cannot confirm global transaction %s: branch %d%s%s%s is %s",
-							GidText(gid), branch,
-							name ? " (" : "", name ? name : "", name ? ")" : "",
-							status),
+							GidText(gid), info.untried,
+							info.untried_name[0] ? " (" : "", info.untried_name,
+							info.untried_name[0] ? ")" : "",
+							info.untried_status),
 					 errdetail("Every branch must be tried successfully before the transaction can confirm.")));
 	}
 

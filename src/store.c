@@ -155,14 +155,23 @@ TccLeaveOwner(TccOwnerScope *scope)
 }
 
 STMT(get_gtx, 1,
-	 "SELECT g.owner, g.status, d.commit, g.deadline"
+	 "SELECT g.owner, g.status, d.commit, g.deadline, u.branch, u.name, u.status"
 	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
+	 "  LEFT JOIN LATERAL ("
+	 "       SELECT b.branch, b.name,"
+	 "              CASE WHEN b.status = 'registered' THEN 'not tried' ELSE b.status END"
+	 "         FROM tcc._branch b"
+	 "         LEFT JOIN tcc._try t ON t.gid = b.gid AND t.branch = b.branch"
+	 "        WHERE b.gid = g.gid AND b.try_url IS NOT NULL"
+	 "          AND (t.gid IS NULL OR b.status <> 'registered')"
+	 "        ORDER BY b.branch LIMIT 1) u (branch, name, status) ON true"
 	 " WHERE g.gid = $1",
 	 UUIDOID);
 
 /*
- * Reads a global transaction as it is now, whatever the caller's snapshot.
- * Returns false if there is no such gid.
+ * Reads a global transaction as it is now, whatever the caller's snapshot,
+ * with the first branch whose try did not succeed (a confirm needs them
+ * all).  Returns false if there is no such gid.
  */
 bool
 TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info)
@@ -171,62 +180,33 @@ TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info)
 	Datum		args[1] = {UUIDPGetDatum(gid)};
 	bool		found;
 
+	memset(info, 0, sizeof(TccGtxInfo));
 	TccEnterOwner(&scope);
 	ExecLatest(&get_gtx, args, NULL);
 	found = (SPI_processed > 0);
 	if (found)
 	{
 		bool		isnull;
-		char	   *status;
+		Datum		d;
 
 		info->owner = DatumGetObjectId(Col(0, 1, &isnull));
-		status = TextDatumGetCString(Col(0, 2, &isnull));
-		strlcpy(info->status, status, sizeof(info->status));
+		text_to_cstring_buffer(DatumGetTextPP(Col(0, 2, &isnull)),
+							   info->status, sizeof(info->status));
 		info->decision = DatumGetBool(Col(0, 3, &info->decided));
 		info->decided = !info->decided;
 		info->deadline = DatumGetTimestampTz(Col(0, 4, &isnull));
-	}
-	TccLeaveOwner(&scope);
-	return found;
-}
-
-STMT(first_untried, 1,
-	 "SELECT b.branch, b.name,"
-	 "       CASE WHEN b.status = 'registered' THEN 'not tried' ELSE b.status END"
-	 "  FROM tcc._branch b"
-	 "  LEFT JOIN tcc._try t ON t.gid = b.gid AND t.branch = b.branch"
-	 " WHERE b.gid = $1 AND b.try_url IS NOT NULL"
-	 "   AND (t.gid IS NULL OR b.status <> 'registered')"
-	 " ORDER BY b.branch LIMIT 1",
-	 UUIDOID);
-
-/*
- * Finds the first branch whose try did not succeed (a confirm needs them
- * all).  Returns false when every branch is ready to confirm.
- */
-bool
-TccStoreFirstUntried(pg_uuid_t *gid, int *branch, char **name, char **status)
-{
-	TccOwnerScope scope;
-	Datum		args[1] = {UUIDPGetDatum(gid)};
-	bool		found;
-	MemoryContext outer = CurrentMemoryContext;
-
-	TccEnterOwner(&scope);
-	ExecLatest(&first_untried, args, NULL);
-	found = (SPI_processed > 0);
-	if (found)
-	{
-		bool		isnull;
-		Datum		d;
-		MemoryContext old;
-
-		*branch = DatumGetInt32(Col(0, 1, &isnull));
-		old = MemoryContextSwitchTo(outer);
-		d = Col(0, 2, &isnull);
-		*name = isnull ? NULL : TextDatumGetCString(d);
-		*status = TextDatumGetCString(Col(0, 3, &isnull));
-		MemoryContextSwitchTo(old);
+		d = Col(0, 5, &isnull);
+		if (!isnull)
+		{
+			info->untried = DatumGetInt32(d);
+			d = Col(0, 6, &isnull);
+			if (!isnull)
+				text_to_cstring_buffer(DatumGetTextPP(d), info->untried_name,
+									   sizeof(info->untried_name));
+			text_to_cstring_buffer(DatumGetTextPP(Col(0, 7, &isnull)),
+								   info->untried_status,
+								   sizeof(info->untried_status));
+		}
 	}
 	TccLeaveOwner(&scope);
 	return found;
@@ -379,7 +359,8 @@ CreateGtx(StringInfo msg, TccReply *reply)
 STMT(branch_target, 1,
 	 "SELECT g.status, d.gid IS NOT NULL,"
 	 "       (SELECT COALESCE(pg_catalog.max(b.branch), 0) + 1"
-	 "          FROM tcc._branch b WHERE b.gid = g.gid)"
+	 "          FROM tcc._branch b WHERE b.gid = g.gid),"
+	 "       g.owner"
 	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
 	 " WHERE g.gid = $1",
 	 UUIDOID);
@@ -389,15 +370,25 @@ STMT(insert_branch, 8,
 	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
 	 UUIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID);
 
+/* Returns a gid as text, for messages. */
+static char *
+GidText(pg_uuid_t *gid)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(gid)));
+}
+
 /*
  * Request BRANCH: records a branch, numbered after the existing ones, while
- * the transaction is still undecided (rule R1: intent before effect).  The
- * gid's lock keeps a concurrent tcc_finish from deciding meanwhile.
+ * the transaction is still undecided and only for its owner (or a
+ * superuser) -- rule R1: intent before effect.  The gid's lock keeps a
+ * concurrent tcc_finish from deciding meanwhile.
  */
 static void
 RegisterBranch(StringInfo msg, TccReply *reply)
 {
 	pg_uuid_t  *gid = (pg_uuid_t *) TccMsgGetText(msg, NULL);
+	Oid			user = (Oid) TccMsgGetInt64(msg);
+	bool		is_super = TccMsgGetInt64(msg) != 0;
 	Datum		args[8];
 	char		nulls[8] = "        ";
 	int			nheaders;
@@ -410,7 +401,8 @@ RegisterBranch(StringInfo msg, TccReply *reply)
 	{
 		reply->sqlerrcode = ERRCODE_TCC_BAD_DECISION;
 		snprintf(reply->message, sizeof(reply->message),
-				 "global transaction is being decided by another transaction");
+				 "global transaction %s is being decided by another transaction",
+				 GidText(gid));
 		return;
 	}
 	args[0] = UUIDPGetDatum(gid);
@@ -419,7 +411,14 @@ RegisterBranch(StringInfo msg, TccReply *reply)
 	{
 		reply->sqlerrcode = ERRCODE_TCC_UNKNOWN_GID;
 		snprintf(reply->message, sizeof(reply->message),
-				 "global transaction does not exist");
+				 "global transaction %s does not exist", GidText(gid));
+		return;
+	}
+	if (DatumGetObjectId(Col(0, 4, &isnull)) != user && !is_super)
+	{
+		reply->sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
+		snprintf(reply->message, sizeof(reply->message),
+				 "global transaction %s belongs to another role", GidText(gid));
 		return;
 	}
 	status = TextDatumGetCString(Col(0, 1, &isnull));
@@ -429,7 +428,8 @@ RegisterBranch(StringInfo msg, TccReply *reply)
 	{
 		reply->sqlerrcode = ERRCODE_TCC_BAD_DECISION;
 		snprintf(reply->message, sizeof(reply->message),
-				 "global transaction is already decided");
+				 "global transaction %s is already %s", GidText(gid),
+				 decided && strcmp(status, "trying") == 0 ? "decided" : status);
 		return;
 	}
 

@@ -93,6 +93,9 @@ typedef struct TccCall
 	StringInfoData body_buf;
 } TccCall;
 
+/* longest name, kind or business key */
+#define TCC_MAX_NAME 1000
+
 /* largest response body kept */
 #define TCC_MAX_BODY (64 * 1024)
 
@@ -235,11 +238,12 @@ typedef struct TccGtxInfo
 	bool		decided;
 	bool		decision;
 	TimestampTz deadline;
+	int			untried;		/* first branch not tried successfully, or 0 */
+	char		untried_name[TCC_MAX_NAME + 1];
+	char		untried_status[16];
 } TccGtxInfo;
 
 extern bool TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info);
-extern bool TccStoreFirstUntried(pg_uuid_t *gid, int *branch, char **name,
-								 char **status);
 extern void TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source);
 extern void TccStoreTried(TccCall *call);
 extern void TccStoreAction(pg_uuid_t *gid, const char *action,
