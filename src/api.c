@@ -441,7 +441,12 @@ tcc_finish(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("global transaction %s is already %s",
-						GidText(gid), ShownStatus(&info))));
+						GidText(gid), ShownStatus(&info)),
+				 info.untried != 0 ?
+				 errdetail("Branch %d%s%s%s is %s.", info.untried,
+						   info.untried_name[0] ? " (" : "", info.untried_name,
+						   info.untried_name[0] ? ")" : "",
+						   info.untried_status) : 0));
 	}
 	if (strcmp(info.status, "trying") != 0)
 		ereport(ERROR,

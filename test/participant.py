@@ -16,7 +16,8 @@ which this program runs at start (it is idempotent).
   fail_next     while > 0, answer fail_status instead and decrement it
   content_type  Content-Type of the answer
 
-NOTIFY tp_control, 'down' closes the listening socket, so new connections
+NOTIFY tp_control, 'down' closes the listening socket and breaks the open
+connections, so kept-alive ones fail too and new connections
 are refused; 'up' listens again on the same port.  tp.state.down shows which
 is in force once done.  SIGTERM or SIGINT stops the server cleanly.
 
@@ -305,13 +306,29 @@ class Server(http.server.ThreadingHTTPServer):
 
     def __init__(self, address, db):
         self.db = db
+        self.open_conns = set()
+        self.conns_lock = threading.Lock()
         super().__init__(address, Handler)
 
     def process_request_thread(self, request, client_address):
+        with self.conns_lock:
+            self.open_conns.add(request)
         try:
             super().process_request_thread(request, client_address)
         finally:
+            with self.conns_lock:
+                self.open_conns.discard(request)
             self.db.close()
+
+    def cut_connections(self):
+        """Break every open connection, as an outage would."""
+        with self.conns_lock:
+            conns = list(self.open_conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
@@ -359,11 +376,12 @@ class Participant:
         self.thread.start()
 
     def down(self):
-        """Close the listening socket; open connections finish."""
+        """Close the listening socket and break the open connections."""
         if self.server is None:
             return
         self.server.shutdown()
         self.server.server_close()
+        self.server.cut_connections()
         self.thread.join()
         self.server = None
         self.thread = None
