@@ -120,19 +120,22 @@ SELECT g.gid, g.kind, g.business_key,
        g.owner::pg_catalog.regrole AS owner,
        g.created_at, g.deadline, d.decided_at, g.finished_at,
        d.source AS decided_by,
-       b.branches, b.attempts, b.next_attempt_at,
+       b.branches,
+       ((SELECT pg_catalog.count(*) FROM tcc._attempt a WHERE a.gid = g.gid)
+        + (SELECT pg_catalog.count(*) FROM tcc._try t WHERE t.gid = g.gid))::integer AS attempts,
+       b.next_attempt_at,
        g.last_error,
        g.parallel
   FROM tcc._gtx g
   LEFT JOIN tcc._decision d ON d.gid = g.gid
   LEFT JOIN LATERAL (
        SELECT pg_catalog.count(*) AS branches,
-              COALESCE(pg_catalog.sum(x.attempts), 0)::integer AS attempts,
               pg_catalog.min(x.due_at) AS next_attempt_at
          FROM tcc._branch x WHERE x.gid = g.gid) b ON true
  WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
     OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER);
 COMMENT ON VIEW tcc.transactions IS 'one row per global transaction';
+COMMENT ON COLUMN tcc.transactions.attempts IS 'HTTP calls made for this transaction (tries, confirms, cancels), as listed in tcc.attempts';
 COMMENT ON COLUMN tcc.transactions.decided_by IS 'who decided: caller, deadline, aborted (the beginning transaction rolled back) or try failed';
 
 CREATE VIEW tcc.branches WITH (security_barrier) AS
@@ -140,7 +143,8 @@ SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
        CASE WHEN x.status = 'registered' AND t.gid IS NOT NULL THEN 'tried'
             ELSE x.status END AS status,
        x.attempts,
-       COALESCE(x.last_http_status, t.http_status) AS last_http_status,
+       CASE WHEN x.attempts > 0 THEN x.last_http_status
+            ELSE COALESCE(x.last_http_status, t.http_status) END AS last_http_status,
        x.last_error,
        x.due_at AS next_attempt_at,
        x.created_at
@@ -148,6 +152,8 @@ SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
   JOIN tcc.transactions g ON g.gid = x.gid
   LEFT JOIN tcc._try t ON t.gid = x.gid AND t.branch = x.branch;
 COMMENT ON VIEW tcc.branches IS 'one row per branch of a global transaction';
+COMMENT ON COLUMN tcc.branches.attempts IS 'confirm or cancel calls made for this branch so far';
+COMMENT ON COLUMN tcc.branches.last_http_status IS 'HTTP status of the last confirm or cancel call (of the try while there was none); NULL when the last call got no answer';
 
 CREATE VIEW tcc.attempts WITH (security_barrier) AS
 SELECT a.gid, a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error

@@ -71,7 +71,7 @@ if [ $run_pgtap = 1 ]; then
 	pgtap_files=($(ls test/pgtap/*.sql 2>/dev/null | sort))
 fi
 if [ $run_integration = 1 ]; then
-	integration_files=($(ls test/integration/*.py 2>/dev/null | sort))
+	integration_files=($(ls test/integration/t[0-9]*.py 2>/dev/null | sort))
 fi
 [ ${#regress_tests[@]} -gt 0 ] && run_regress=1
 [ ${#pgtap_files[@]} -gt 0 ] && run_pgtap=1
