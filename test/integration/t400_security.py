@@ -1,0 +1,613 @@
+#!/usr/bin/python3
+# Security (SPEC section 3: another role's gid raises 42501; section 4:
+# redirects are never followed; section 8: a role that is not superuser sees
+# only its own transactions, in every view and also through a leaky function
+# in its own WHERE clause; header values never show in any view or log;
+# section 10: tcc.allowed_urls is a superuser setting and is enforced for
+# all three URLs at registration; section 11).
+#
+# The server log check: the header value is a random secret made on the
+# server and passed to tcc_branch through a subquery, so no SQL text this
+# test sends holds it (statements the server logs, e.g. with an ERROR, name
+# only the table).  A log line holding the secret can therefore only come
+# from the extension or the worker, at any log level.
+#
+# What an application role needs, and nothing more (the extension REVOKEs
+# every function from PUBLIC; the tables stay private):
+#
+#   GRANT USAGE ON SCHEMA tcc TO app;
+#   GRANT EXECUTE ON FUNCTION
+#       tcc_begin(interval, text, text, boolean),
+#       tcc_branch(uuid, text, text, text, jsonb, text, jsonb),
+#       tcc_finish(uuid, boolean),
+#       tcc_wait(uuid, interval),
+#       tcc_retry(uuid),
+#       tcc_resolve(uuid, text),
+#       tcc_worker_state()             -- needed to read the view tcc.worker
+#     TO app;
+#   GRANT SELECT ON tcc.transactions, tcc.branches, tcc.attempts,
+#       tcc.actions, tcc.pending, tcc.attention, tcc.stats, tcc.worker
+#     TO app;
+#
+# A participant whose database runs the barrier needs only
+#   GRANT EXECUTE ON FUNCTION tcc_barrier(uuid, integer, text) TO svc;
+# (and tcc_barrier_cleanup(interval) for whoever cleans up).
+
+import http.server
+import os
+import sys
+import threading
+import time
+
+import psycopg2
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+from tcclib import (diag, done_testing, is_, like, note, ok, q, q1,  # noqa: E402
+                    tp_requests, tp_rule, tp_url, wait_until)
+
+APP1 = "tcc_t400_app1"
+APP2 = "tcc_t400_app2"
+NOBODY = "tcc_t400_nobody"
+ROLES = (APP1, APP2, NOBODY)
+
+VIEWS = ("transactions", "branches", "attempts", "actions", "pending",
+         "attention", "stats", "worker")
+TABLES = ("_gtx", "_branch", "_decision", "_try", "_attempt", "_action",
+          "_barrier")
+
+GRANTS = """
+GRANT USAGE ON SCHEMA tcc TO {r};
+GRANT EXECUTE ON FUNCTION
+    tcc_begin(interval, text, text, boolean),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb),
+    tcc_finish(uuid, boolean),
+    tcc_wait(uuid, interval),
+    tcc_retry(uuid),
+    tcc_resolve(uuid, text),
+    tcc_worker_state()
+  TO {r};
+GRANT SELECT ON tcc.transactions, tcc.branches, tcc.attempts, tcc.actions,
+    tcc.pending, tcc.attention, tcc.stats, tcc.worker TO {r};
+"""
+
+# The header value whose absence from views and logs is checked.  It is
+# made on the server (never part of any SQL text this test sends, so a
+# statement logged by the server cannot contain it) and read from there.
+SECRET_TABLE = "public.t400_secret"
+
+
+def connect_as(role, **kw):
+    """An autocommit connection as role (the test cluster trusts loopback)."""
+    conn = psycopg2.connect("", user=role,
+                            application_name="tcc integration test", **kw)
+    conn.autocommit = True
+    return conn
+
+
+def run(conn, sql, params=None):
+    """Rows of one statement on conn ([] if none)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description is not None else []
+
+
+def one(conn, sql, params=None):
+    """First column of the first row, or None."""
+    rows = run(conn, sql, params)
+    return rows[0][0] if rows else None
+
+
+def sqlstate(conn, sql, params=None):
+    """The SQLSTATE the statement fails with, or None if it works."""
+    try:
+        run(conn, sql, params)
+    except psycopg2.Error as e:
+        return e.pgcode
+    return None
+
+
+def error_of(conn, sql, params=None):
+    """(SQLSTATE, primary message) the statement fails with, or None."""
+    try:
+        run(conn, sql, params)
+    except psycopg2.Error as e:
+        return (e.pgcode, e.diag.message_primary)
+    return None
+
+
+def log_size():
+    """Current size of the server log."""
+    return os.path.getsize(os.environ["TCC_PGLOG"])
+
+
+def log_since(offset):
+    """Server log text written since offset."""
+    with open(os.environ["TCC_PGLOG"], "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", "replace")
+
+
+def set_max_attempts(n):
+    """ALTER SYSTEM tcc.max_attempts (None resets) and wait for the reload."""
+    if n is None:
+        q("ALTER SYSTEM RESET tcc.max_attempts")
+    else:
+        q("ALTER SYSTEM SET tcc.max_attempts = %s", (n,))
+    q("SELECT pg_reload_conf()")
+    want = str(n) if n is not None else q1(
+        "SELECT boot_val FROM pg_settings WHERE name = 'tcc.max_attempts'")
+    ok(wait_until(lambda: q1("SHOW tcc.max_attempts") == want, 10),
+       "tcc.max_attempts is %s" % want)
+    # the worker reloads on SIGHUP at its next turn; give it that turn
+    time.sleep(0.3)
+
+
+class Redirector(http.server.BaseHTTPRequestHandler):
+    """Answers /3xx paths with that redirect status and a Location header."""
+
+    protocol_version = "HTTP/1.1"
+    target = None
+    hits = {}
+    lock = threading.Lock()
+
+    def log_message(self, format, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        if length:
+            self.rfile.read(length)
+        path = self.path.split("?", 1)[0]
+        with Redirector.lock:
+            Redirector.hits[path] = Redirector.hits.get(path, 0) + 1
+        code = int(path.strip("/").split("/")[-1])
+        body = b'{"redirected":true}'
+        self.send_response(code)
+        self.send_header("Location", Redirector.target + path)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def start_redirector():
+    """A loopback HTTP server answering redirects; returns its base URL."""
+    Redirector.target = tp_url("/t400/redirect-target")
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+
+
+def drop_roles():
+    """Drop the test roles and what they own or were granted."""
+    for r in ROLES:
+        if q1("SELECT count(*) FROM pg_roles WHERE rolname = %s", (r,)):
+            q("DROP OWNED BY %s" % r)
+            q("DROP ROLE %s" % r)
+
+
+# ---------------------------------------------------------------- setup
+
+drop_roles()
+q("DROP TABLE IF EXISTS %s" % SECRET_TABLE)
+for r in ROLES:
+    q("CREATE ROLE %s LOGIN" % r)
+for r in (APP1, APP2):
+    q(GRANTS.format(r=r))
+q("CREATE TABLE %s AS SELECT 'Bearer s3cr3t-' || md5(random()::text) AS v"
+  % SECRET_TABLE)
+q("GRANT SELECT ON %s TO %s, %s" % (SECRET_TABLE, APP1, APP2))
+secret = q1("SELECT v FROM %s" % SECRET_TABLE)
+secret_tail = secret.split("-", 1)[1]        # the random part
+HDRS = ("(SELECT jsonb_build_object('Authorization', v) FROM %s)"
+        % SECRET_TABLE)
+
+log_start = log_size()
+redirector, redirect_base = start_redirector()
+app1 = connect_as(APP1)
+app2 = connect_as(APP2)
+app1_gids = []
+
+try:
+    # ------------------------------------------------------------ PUBLIC
+    # A fresh role gets nothing from PUBLIC: no function, no view, no
+    # table, not even the schema.
+    funcs = q("SELECT p.oid::regprocedure::text,"
+              "       has_function_privilege(%s, p.oid, 'EXECUTE'),"
+              "       p.proacl IS NOT NULL"
+              "         AND NOT EXISTS (SELECT 1 FROM aclexplode(p.proacl) a"
+              "                          WHERE a.grantee = 0)"
+              "  FROM pg_proc p JOIN pg_depend d"
+              "    ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid"
+              "   AND d.deptype = 'e'"
+              "  JOIN pg_extension e ON e.oid = d.refobjid"
+              " WHERE e.extname = 'tcc' ORDER BY 1", (NOBODY,))
+    ok(len(funcs) >= 9, "the extension has its functions (%d)" % len(funcs))
+    is_([f for f, can, _ in funcs if can], [],
+        "a fresh role may EXECUTE no tcc function")
+    is_([f for f, _, revoked in funcs if not revoked], [],
+        "no tcc function has an ACL entry for PUBLIC (proacl set, no grantee 0)")
+    rels = q("SELECT c.oid::regclass::text FROM pg_class c"
+             " WHERE c.relnamespace = 'tcc'::regnamespace"
+             "   AND c.relkind IN ('r', 'v')"
+             "   AND (has_table_privilege(%s, c.oid, 'SELECT')"
+             "        OR has_table_privilege(%s, c.oid,"
+             "                               'INSERT, UPDATE, DELETE'))",
+             (NOBODY, NOBODY))
+    is_(rels, [], "a fresh role has no privilege on any tcc table or view")
+    is_(q1("SELECT has_schema_privilege(%s, 'tcc', 'USAGE')", (NOBODY,)),
+        False, "a fresh role has no USAGE on schema tcc")
+    nobody = connect_as(NOBODY)
+    is_(sqlstate(nobody, "SELECT tcc_begin()"), "42501",
+        "a fresh role calling tcc_begin: 42501")
+    is_(sqlstate(nobody, "SELECT * FROM tcc.transactions"), "42501",
+        "a fresh role reading tcc.transactions: 42501")
+    nobody.close()
+
+    # ------------------------------------------------- a full transaction
+    tp_rule("/t400/ok/try", status=200, body='{"held":1}')
+    gid = one(app1, "SELECT tcc_begin()")
+    app1_gids.append(gid)
+    res = one(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{\"amount\": 5}',"
+                    " 'acct', %s)" % HDRS,
+              (gid, tp_url("/t400/ok/try"), tp_url("/t400/ok/confirm"),
+               tp_url("/t400/ok/cancel")))
+    is_(res, {"held": 1}, "app role: tcc_branch returns the try's body")
+    app1.autocommit = False
+    is_(one(app1, "SELECT tcc_finish(%s)", (gid,)), "confirming",
+        "app role: tcc_finish")
+    app1.commit()
+    app1.autocommit = True
+    is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (gid,)), "confirmed",
+        "app role: tcc_wait sees the transaction confirmed")
+    reqs = tp_requests(gid)
+    is_([r["op"] for r in reqs], ["try", "confirm"],
+        "the participant got try and confirm")
+    ok(all(r["headers"].get("Authorization") == secret for r in reqs),
+       "the Authorization header reached the participant on every call")
+    is_(one(app1, "SELECT owner::text FROM tcc.transactions WHERE gid = %s",
+            (gid,)), APP1, "tcc.transactions shows the owner")
+    is_(one(app1, "SELECT count(*) FROM tcc.branches WHERE gid = %s", (gid,)),
+        1, "app role sees its branch")
+    is_(one(app1, "SELECT count(*) FROM tcc.attempts WHERE gid = %s", (gid,)),
+        2, "app role sees its attempts (try and confirm)")
+    ok(one(app1, "SELECT pid FROM tcc.worker") is not None,
+       "app role reads tcc.worker")
+    confirmed_gid = gid
+
+    # an undecided one and a failed one, both app1's
+    pending_gid = one(app1, "SELECT tcc_begin('1 hour')")
+    app1_gids.append(pending_gid)
+    one(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'held', %s)"
+        % HDRS, (pending_gid, tp_url("/t400/pending/try"),
+                 tp_url("/t400/pending/confirm"),
+                 tp_url("/t400/pending/cancel")))
+
+    set_max_attempts(2)
+    try:
+        tp_rule("/t400/fail/confirm", status=500)
+        failed_gid = one(app1, "SELECT tcc_begin()")
+        app1_gids.append(failed_gid)
+        one(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'x', %s)"
+            % HDRS, (failed_gid, tp_url("/t400/fail/try"),
+                     tp_url("/t400/fail/confirm"),
+                     tp_url("/t400/fail/cancel")))
+        one(app1, "SELECT tcc_finish(%s)", (failed_gid,))
+        is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (failed_gid,)), "failed",
+            "a confirm answered 500 twice fails the transaction")
+
+        # a confirm answered 409 (the worker logs a WARNING for it)
+        tp_rule("/t400/c409/confirm", status=409)
+        c409_gid = one(app1, "SELECT tcc_begin()")
+        app1_gids.append(c409_gid)
+        one(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'x', %s)"
+            % HDRS, (c409_gid, tp_url("/t400/c409/try"),
+                     tp_url("/t400/c409/confirm"),
+                     tp_url("/t400/c409/cancel")))
+        one(app1, "SELECT tcc_finish(%s)", (c409_gid,))
+        is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (c409_gid,)), "failed",
+            "a confirm answered 409 twice fails the transaction")
+
+        # --------------------------------------------------- redirects
+        # A try answered with a redirect is an unknown outcome (TC002) and
+        # the Location is never requested.
+        for code in (301, 302, 303, 307, 308):
+            g = one(app1, "SELECT tcc_begin()")
+            app1_gids.append(g)
+            got = error_of(app1, "SELECT tcc_branch(%s, %s, %s, %s)",
+                           (g, "%s/try/%d" % (redirect_base, code),
+                            tp_url("/t400/r/confirm"),
+                            tp_url("/t400/r/cancel")))
+            is_(got and got[0], "TC002",
+                "try answered %d: TC002 (%s)" % (code, got and got[1]))
+            is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (g,)), "cancelled",
+                "try answered %d: the transaction cancels" % code)
+            is_(Redirector.hits.get("/try/%d" % code), 1,
+                "try answered %d: called once" % code)
+        # A confirm answered with a redirect is retried, never followed.
+        g = one(app1, "SELECT tcc_begin()")
+        app1_gids.append(g)
+        one(app1, "SELECT tcc_branch(%s, %s, %s, %s)",
+            (g, tp_url("/t400/rc/try"), "%s/confirm/307" % redirect_base,
+             tp_url("/t400/rc/cancel")))
+        one(app1, "SELECT tcc_finish(%s)", (g,))
+        is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (g,)), "failed",
+            "confirm answered 307: retried until failed, not followed")
+        is_(Redirector.hits.get("/confirm/307"), 2,
+            "confirm answered 307: called max_attempts (2) times")
+        is_(one(app1, "SELECT last_http_status FROM tcc.branches"
+                      " WHERE gid = %s", (g,)), 307,
+            "tcc.branches shows the 307")
+        is_(tp_requests("/t400/redirect-target"), [],
+            "no Location target ever got a request")
+        redirect_failed_gid = g
+    finally:
+        set_max_attempts(None)
+
+    # ------------------------------------- what the second role can see
+    for view in ("transactions", "branches", "attempts", "actions",
+                 "pending", "attention"):
+        is_(one(app2, "SELECT count(*) FROM tcc.%s WHERE gid = ANY(%%s::uuid[])"
+                % view, (app1_gids,)), 0,
+            "another role sees none of app1's rows in tcc.%s" % view)
+        is_(one(app2, "SELECT count(*) FROM tcc.%s" % view), 0,
+            "another role (no transactions of its own) sees tcc.%s empty"
+            % view)
+    stats2 = run(app2, "SELECT trying + confirming + cancelling + confirmed"
+                       " + cancelled + failed + resolved, started_5min,"
+                       " finished_5min, confirm_p50_ms, confirm_p99_ms"
+                       " FROM tcc.stats")[0]
+    is_(stats2, (0, 0, 0, None, None),
+        "another role's tcc.stats counts nothing of app1's")
+    stats1 = run(app1, "SELECT confirmed, failed, trying + confirming,"
+                       " started_5min FROM tcc.stats")[0]
+    own = run(app1, "SELECT count(*) FILTER (WHERE status = 'confirmed'),"
+                    " count(*) FILTER (WHERE status = 'failed'),"
+                    " count(*) FILTER (WHERE status IN ('trying', 'confirming')),"
+                    " count(*) FROM tcc.transactions")[0]
+    is_(stats1, own, "app1's tcc.stats counts exactly its own transactions")
+    ok(stats1[0] >= 1 and stats1[1] >= 3,
+       "app1's stats count its confirmed and failed transactions")
+    is_(one(app1, "SELECT count(*) FROM tcc.attention WHERE gid = %s",
+            (failed_gid,)), 1, "app1 sees its failed transaction in attention")
+    is_(one(app1, "SELECT count(*) FROM tcc.pending WHERE gid = %s",
+            (pending_gid,)), 1, "app1 sees its undecided one in pending")
+
+    # A leaky function in the second role's WHERE clause (cheap, so the
+    # planner would like to run it first) must not see app1's rows: the
+    # views are security barriers.
+    run(app2, "CREATE FUNCTION pg_temp.leak(t text) RETURNS boolean"
+              " LANGUAGE plpgsql COST 0.0000001 AS"
+              " $$BEGIN RAISE NOTICE 'leak:%', t; RETURN true; END$$")
+    for view, col in (("transactions", "gid"), ("transactions", "last_error"),
+                      ("branches", "try_url"), ("branches", "last_error"),
+                      ("attempts", "gid"), ("attempts", "op"),
+                      ("actions", "note"), ("pending", "gid"),
+                      ("attention", "why")):
+        del app2.notices[:]
+        run(app2, "SELECT count(*) FROM tcc.%s WHERE pg_temp.leak(%s::text)"
+            % (view, col))
+        leaked = [n.strip() for n in app2.notices if "leak:" in n]
+        is_(leaked, [], "a leaky function on tcc.%s.%s in another role's"
+            " query sees no row" % (view, col))
+
+    # 42501 on app1's gids, and nothing changed by trying
+    before = q("SELECT count(*) FROM tcc._decision WHERE gid = %s",
+               (pending_gid,))
+    calls = [
+        ("tcc_branch", "SELECT tcc_branch(%s, %s, %s, %s)",
+         (pending_gid, tp_url("/t400/x/try"), tp_url("/t400/x/confirm"),
+          tp_url("/t400/x/cancel"))),
+        ("tcc_finish", "SELECT tcc_finish(%s)", (pending_gid,)),
+        ("tcc_finish false", "SELECT tcc_finish(%s, false)", (pending_gid,)),
+        ("tcc_wait", "SELECT tcc_wait(%s, '1 s')", (pending_gid,)),
+        ("tcc_retry", "SELECT tcc_retry(%s)", (failed_gid,)),
+        ("tcc_resolve", "SELECT tcc_resolve(%s, 'not mine')", (failed_gid,)),
+        ("tcc_resolve undecided", "SELECT tcc_resolve(%s, 'not mine')",
+         (pending_gid,)),
+    ]
+    for name, sql, params in calls:
+        is_(sqlstate(app2, sql, params), "42501",
+            "another role: %s on app1's gid: 42501" % name)
+    is_(tp_requests("/t400/x/"), [], "no HTTP call for those")
+    is_(q("SELECT count(*) FROM tcc._decision WHERE gid = %s",
+          (pending_gid,)), before, "no decision written for those")
+    is_(q1("SELECT count(*) FROM tcc._action WHERE gid = ANY(%s::uuid[])",
+           ([failed_gid, pending_gid],)), 0, "no action written for those")
+    is_(q1("SELECT count(*) FROM tcc._branch WHERE gid = %s", (pending_gid,)),
+        1, "no branch written for those")
+
+    # a superuser sees everything
+    is_(q1("SELECT count(*) FROM tcc.transactions WHERE gid = ANY(%s::uuid[])",
+           (app1_gids,)), len(app1_gids),
+        "a superuser sees all of app1's transactions")
+    ok(q1("SELECT count(*) FROM tcc.transactions")
+       >= one(app1, "SELECT count(*) FROM tcc.transactions"),
+       "a superuser sees at least as many transactions as app1")
+    ok(q1("SELECT failed FROM tcc.stats") >= stats1[1],
+       "a superuser's tcc.stats counts app1's failed ones too")
+    is_(q1("SELECT count(*) FROM tcc.attention WHERE gid = %s",
+           (failed_gid,)), 1, "a superuser sees app1's failed one in attention")
+
+    # private tables: 42501 for both roles, for reading and for writing
+    for role, conn in ((APP1, app1), (APP2, app2)):
+        denied = [t for t in TABLES
+                  if sqlstate(conn, "SELECT * FROM tcc.%s LIMIT 1" % t)
+                  != "42501"]
+        is_(denied, [], "%s cannot SELECT any private table" % role)
+    is_(sqlstate(app2, "INSERT INTO tcc._decision (gid, commit, source,"
+                       " decided_by) VALUES (%s, true, 'forged', 10)",
+                 (pending_gid,)), "42501",
+        "another role cannot forge a decision in tcc._decision")
+    is_(sqlstate(app1, "UPDATE tcc._gtx SET status = 'confirmed'"), "42501",
+        "an app role cannot UPDATE tcc._gtx")
+    is_(sqlstate(app1, "SELECT tcc_barrier_cleanup('1 s')"), "42501",
+        "tcc_barrier_cleanup is not granted by the application list")
+
+    # operator actions as the owner
+    one(app1, "SELECT tcc_resolve(%s, 'settled by hand in t400')",
+        (failed_gid,))
+    ok(wait_until(lambda: one(app1, "SELECT status FROM tcc.transactions"
+                                    " WHERE gid = %s", (failed_gid,))
+                  == "resolved", 10),
+       "app role resolves its own failed transaction")
+    is_(run(app1, "SELECT action, actor::text, note FROM tcc.actions"
+                  " WHERE gid = %s", (failed_gid,)),
+        [("resolve", APP1, "settled by hand in t400")],
+        "tcc.actions shows who resolved it and the note")
+    is_(one(app2, "SELECT count(*) FROM tcc.actions"), 0,
+        "another role does not see that action")
+    for g in (c409_gid, redirect_failed_gid):
+        one(app1, "SELECT tcc_resolve(%s, 't400 cleanup')", (g,))
+
+    # ------------------------------------------------- tcc.allowed_urls
+    is_(sqlstate(app1, "SET tcc.allowed_urls = ''"), "42501",
+        "SET tcc.allowed_urls as an app role: 42501")
+    app1.autocommit = False
+    is_(sqlstate(app1, "SET LOCAL tcc.allowed_urls = ''"), "42501",
+        "SET LOCAL tcc.allowed_urls as an app role, in a transaction: 42501")
+    app1.rollback()
+    app1.autocommit = True
+    is_(sqlstate(app1, "SELECT set_config('tcc.allowed_urls', '', false)"),
+        "42501", "set_config('tcc.allowed_urls') as an app role: 42501")
+    is_(sqlstate(app1, "ALTER SYSTEM SET tcc.allowed_urls = ''"), "42501",
+        "ALTER SYSTEM SET tcc.allowed_urls as an app role: 42501")
+    is_(sqlstate(app1, "ALTER ROLE %s SET tcc.allowed_urls = ''" % APP1),
+        "42501", "ALTER ROLE ... SET tcc.allowed_urls on itself: 42501")
+    try:
+        c = connect_as(APP1, options="-c tcc.allowed_urls=")
+        c.close()
+        ok(False, "an app role cannot set tcc.allowed_urls at connection")
+    except psycopg2.Error as e:
+        like(str(e), "permission denied",
+             "an app role cannot set tcc.allowed_urls at connection")
+
+    allowed = tp_url("/t400/allowed/")
+    q("ALTER ROLE %s SET tcc.allowed_urls = %%s" % APP1, (allowed,))
+    fenced = connect_as(APP1)
+    try:
+        is_(one(fenced, "SHOW tcc.allowed_urls"), allowed,
+            "a superuser fenced the app role with ALTER ROLE ... SET")
+        is_(sqlstate(fenced, "RESET tcc.allowed_urls"), "42501",
+            "the fenced role cannot RESET it")
+        g = one(fenced, "SELECT tcc_begin()")
+        app1_gids.append(g)
+        n_branches = q1("SELECT count(*) FROM tcc._branch WHERE gid = %s",
+                        (g,))
+        for what, arg, urls in (
+                ("try_url", "try_url", (tp_url("/t400/outside/try"),
+                                        allowed + "confirm",
+                                        allowed + "cancel")),
+                ("confirm_url", "confirm_url",
+                 (allowed + "try", tp_url("/t400/outside/confirm"),
+                  allowed + "cancel")),
+                ("cancel_url", "cancel_url",
+                 (allowed + "try", allowed + "confirm",
+                  tp_url("/t400/outside/cancel"))),
+                ("confirm_url of a branch without try", "confirm_url",
+                 (None, tp_url("/t400/outside/confirm"), None)),
+                ("a sibling path sharing the prefix text", "try_url",
+                 (allowed.rstrip("/") + "-evil/try", None, None)),
+                ("the same port under another host name", "try_url",
+                 ("http://localhost:%s/t400/allowed/try"
+                  % os.environ["TCC_TP_PORT"], None, None))):
+            got = error_of(fenced, "SELECT tcc_branch(%s, %s, %s, %s)",
+                           (g,) + urls)
+            is_(got, ("22023", "%s is not allowed by tcc.allowed_urls" % arg),
+                "%s outside tcc.allowed_urls: 22023" % what)
+        is_(q1("SELECT count(*) FROM tcc._branch WHERE gid = %s", (g,)),
+            n_branches, "no branch registered for a refused URL")
+        is_(tp_requests("/t400/outside/"), [],
+            "no request to a URL outside tcc.allowed_urls")
+        one(fenced, "SELECT tcc_branch(%s, %s, %s, %s)",
+            (g, allowed + "try", allowed + "confirm", allowed + "cancel"))
+        one(fenced, "SELECT tcc_finish(%s)", (g,))
+        is_(one(fenced, "SELECT tcc_wait(%s, '20 s')", (g,)), "confirmed",
+            "URLs inside tcc.allowed_urls work")
+    finally:
+        fenced.close()
+        q("ALTER ROLE %s RESET tcc.allowed_urls" % APP1)
+
+    # ------------------------------------------- secrets in views and log
+    # Failures whose messages could carry a header: a try refused and one
+    # answered 500, a try to a closed port, and header checks on a value
+    # that holds the secret.
+    tp_rule("/t400/s409/try", status=409)
+    tp_rule("/t400/s500/try", status=500)
+    for path, want in (("/t400/s409/try", "TC001"), ("/t400/s500/try",
+                                                      "TC002"),
+                       (None, "TC002")):
+        g = one(app1, "SELECT tcc_begin()")
+        app1_gids.append(g)
+        url = tp_url(path) if path else "http://127.0.0.1:1/t400/closed"
+        got = error_of(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}',"
+                             " NULL, %s)" % HDRS,
+                       (g, url, tp_url("/t400/s/confirm"),
+                        tp_url("/t400/s/cancel")))
+        is_(got and got[0], want, "try %s: %s" % (path or "to a closed port",
+                                                  want))
+        ok(got is not None and secret_tail not in got[1],
+           "its error message does not hold the header value")
+    g = one(app1, "SELECT tcc_begin()")
+    app1_gids.append(g)
+    for label, expr in (
+            ("CR LF", "jsonb_build_object('Authorization', v || E'\\r\\nX: y')"),
+            ("too long", "jsonb_build_object('Authorization',"
+                         " v || repeat('x', 9000))"),
+            ("reserved name", "jsonb_build_object('Tcc-Gid', v)"),
+            # a whole header line given as the name, a likely mistake
+            ("line as name",
+             "jsonb_build_object('Authorization: ' || v, '')")):
+        try:
+            run(app1, "SELECT tcc_branch(%%s, %%s, NULL, NULL, '{}', NULL,"
+                      " (SELECT %s FROM %s))" % (expr, SECRET_TABLE),
+                (g, tp_url("/t400/h/try")))
+            ok(False, "header %s: refused" % label)
+        except psycopg2.Error as e:
+            ok(e.pgcode == "22023" and secret_tail not in str(e),
+               "header %s: 22023, the value is not in the message (%s)"
+               % (label, e.diag.message_primary))
+
+    # every column of every view, as a superuser and as the owner
+    for view in VIEWS:
+        for who, conn in (("superuser", None), (APP1, app1)):
+            sql = "SELECT t::text FROM tcc.%s t" % view
+            rows = q(sql) if conn is None else run(conn, sql)
+            leaked = [r[0] for r in rows if secret_tail in r[0]]
+            is_(leaked, [], "tcc.%s (as %s) shows no header value"
+                % (view, who))
+
+    # The server log.  The secret was made on the server and is never part
+    # of an SQL text this test sends (headers come from a subquery on
+    # SECRET_TABLE), so a log line holding it can only come from the
+    # extension or the worker: there must be none, whatever the log level.
+    ok(wait_until(lambda: "answered 409 to confirm" in log_since(log_start),
+                  5), "the worker's 409 warning is in the server log")
+    log = log_since(log_start)
+    lines = [line for line in log.splitlines() if secret_tail in line]
+    is_(lines, [], "no server log line holds the header value")
+    ok(any(SECRET_TABLE in line for line in log.splitlines()
+           if "STATEMENT:" in line),
+       "the log holds this test's failed statements, which name the secret's"
+       " table, not the secret")
+finally:
+    app1.close()
+    app2.close()
+    redirector.shutdown()
+    for g in app1_gids:
+        status = q1("SELECT status FROM tcc.transactions WHERE gid = %s",
+                    (g,))
+        if status == "trying":
+            q("SELECT tcc_finish(%s, false)", (g,))
+        elif status in ("failed", "confirming", "cancelling"):
+            q("SELECT tcc_resolve(%s, 't400 cleanup')", (g,))
+    q("DROP TABLE IF EXISTS %s" % SECRET_TABLE)
+    drop_roles()
+    if q1("SHOW tcc.max_attempts") != q1(
+            "SELECT boot_val FROM pg_settings WHERE name = 'tcc.max_attempts'"):
+        q("ALTER SYSTEM RESET tcc.max_attempts")
+        q("SELECT pg_reload_conf()")
+
+done_testing()
