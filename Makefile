@@ -25,3 +25,6 @@ PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && \
 	echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the shared header (struct layouts in shared memory)
+$(OBJS): src/tcc.h

@@ -148,27 +148,34 @@ SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
        x.last_error,
        x.due_at AS next_attempt_at,
        x.created_at
-  FROM tcc._branch x
-  JOIN tcc.transactions g ON g.gid = x.gid
-  LEFT JOIN tcc._try t ON t.gid = x.gid AND t.branch = x.branch;
+  FROM tcc._gtx g
+  JOIN tcc._branch x ON x.gid = g.gid
+  LEFT JOIN tcc._try t ON t.gid = x.gid AND t.branch = x.branch
+ WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER);
 COMMENT ON VIEW tcc.branches IS 'one row per branch of a global transaction';
 COMMENT ON COLUMN tcc.branches.attempts IS 'confirm or cancel calls made for this branch so far';
 COMMENT ON COLUMN tcc.branches.last_http_status IS 'HTTP status of the last confirm or cancel call (of the try while there was none); NULL when the last call got no answer';
 
 CREATE VIEW tcc.attempts WITH (security_barrier) AS
-SELECT a.gid, a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error
-  FROM tcc._attempt a
-  JOIN tcc.transactions g ON g.gid = a.gid
-UNION ALL
-SELECT t.gid, t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
-  FROM tcc._try t
-  JOIN tcc.transactions g ON g.gid = t.gid;
+SELECT x.gid, x.branch, x.op, x.started_at, x.duration_ms, x.http_status, x.error
+  FROM tcc._gtx g
+ CROSS JOIN LATERAL (
+       SELECT a.gid, a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error
+         FROM tcc._attempt a WHERE a.gid = g.gid
+       UNION ALL
+       SELECT t.gid, t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
+         FROM tcc._try t WHERE t.gid = g.gid) x
+ WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER);
 COMMENT ON VIEW tcc.attempts IS 'one row per HTTP call made to a participant';
 
 CREATE VIEW tcc.actions WITH (security_barrier) AS
 SELECT a.gid, a.action, a.actor::pg_catalog.regrole AS actor, a.at, a.note, a.applied
-  FROM tcc._action a
-  JOIN tcc.transactions g ON g.gid = a.gid;
+  FROM tcc._gtx g
+  JOIN tcc._action a ON a.gid = g.gid
+ WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER);
 COMMENT ON VIEW tcc.actions IS 'operator actions (tcc_retry, tcc_resolve): who, when, note, and whether the worker has applied them';
 
 CREATE VIEW tcc.pending WITH (security_barrier) AS

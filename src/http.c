@@ -472,3 +472,30 @@ TccHttpInFlight(void)
 {
 	return in_flight;
 }
+
+/*
+ * Checks that libcurl can parse a URL (host, port, IPv6 brackets); on
+ * failure puts the reason into why.
+ */
+bool
+TccHttpCheckUrl(const char *url, char *why, size_t whylen)
+{
+	CURLU	   *u = curl_url();
+	CURLUcode	rc;
+	char	   *host = NULL;
+
+	if (u == NULL)
+		elog(ERROR, "out of memory parsing a URL");
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
+	if (host)
+		curl_free(host);
+	curl_url_cleanup(u);
+	if (rc != CURLUE_OK)
+	{
+		strlcpy(why, curl_url_strerror(rc), whylen);
+		return false;
+	}
+	return true;
+}

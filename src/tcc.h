@@ -101,6 +101,7 @@ typedef struct TccCall
 
 /* http.c */
 extern void TccHttpTry(TccCall *call);
+extern bool TccHttpCheckUrl(const char *url, char *why, size_t whylen);
 extern void TccHttpInitWorker(void);
 extern int	TccHttpEventFd(void);
 extern void TccHttpStart(TccCall *call);

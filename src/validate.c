@@ -25,6 +25,7 @@
 #define TCC_MAX_URL 4096
 #define TCC_MAX_HEADERS 64
 #define TCC_MAX_HEADER_LINE 8192
+#define TCC_MAX_HEADER_NAME 64
 
 /* Returns true if url starts with one of the tcc.allowed_urls prefixes. */
 static bool
@@ -55,6 +56,7 @@ TccValidateUrl(const char *url, const char *what)
 {
 	const char *rest;
 	size_t		hostlen;
+	char		why[128];
 
 	if (strlen(url) > TCC_MAX_URL)
 		ereport(ERROR,
@@ -62,11 +64,12 @@ TccValidateUrl(const char *url, const char *what)
 				 errmsg("%s is longer than %d bytes", what, TCC_MAX_URL)));
 	for (const char *p = url; *p; p++)
 	{
-		if ((unsigned char) *p <= ' ' || *p == 0x7F)
+		if ((unsigned char) *p <= ' ' || (unsigned char) *p >= 0x7F)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s must not contain white space or control characters",
-							what)));
+					 errmsg("%s must be printable ASCII without white space",
+							what),
+					 errhint("Percent-encode other characters; write international host names in punycode.")));
 	}
 	if (pg_strncasecmp(url, "http://", 7) == 0)
 		rest = url + 7;
@@ -75,8 +78,7 @@ TccValidateUrl(const char *url, const char *what)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be an http or https URL", what),
-				 errdetail("The URL given was \"%s\".", url)));
+				 errmsg("%s must be an http or https URL", what)));
 
 	hostlen = strcspn(rest, "/?#");
 	if (hostlen == 0 || rest[0] == ':')
@@ -88,11 +90,15 @@ TccValidateUrl(const char *url, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not contain credentials", what),
 				 errhint("Pass credentials in the headers argument of tcc_branch.")));
+	if (!TccHttpCheckUrl(url, why, sizeof(why)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is not a valid URL: %s", what, why)));
 	if (!UrlAllowed(url))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is not allowed by tcc.allowed_urls", what),
-				 errdetail("The URL given was \"%s\".", url)));
+				 errdetail("The URL given was \"%.200s\".", url)));
 }
 
 /* Checks the payload size against tcc.max_payload_size. */
@@ -176,11 +182,13 @@ TccValidateHeaders(Datum headers_jsonb, int *nheaders)
 		{
 			name = v.val.string.val;
 			namelen = v.val.string.len;
-			if (!IsToken(name, namelen))
+			/* an invalid name may hold a whole "Name: secret" line: not shown */
+			if (!IsToken(name, namelen) || namelen > TCC_MAX_HEADER_NAME)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("header name \"%s\" is not a valid HTTP field name",
-								pnstrdup(name, Min(namelen, 64)))));
+						 errmsg("header name %d is not a valid HTTP field name", n + 1),
+						 errdetail("Names are 1 to %d characters of letters, digits and !#$%%&'*+-.^_`|~.",
+								   TCC_MAX_HEADER_NAME)));
 			if (IsReservedHeader(name, namelen))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
