@@ -107,6 +107,70 @@ json_string() {
 	printf '"%s"' "$s"
 }
 
+TMP=
+PGDATA_DIR=
+PGLOG=
+server_started=0
+nginx_pid=
+sampler_pid=
+
+# Run a command as the postgres OS user.
+as_postgres() {
+	(cd "$TMP" && runuser -u postgres -- "$@")
+}
+
+# Stops nginx if it runs.
+stop_nginx() {
+	if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
+		kill -TERM "$nginx_pid" 2>/dev/null
+		for _ in $(seq 1 100); do
+			kill -0 "$nginx_pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$nginx_pid" 2>/dev/null
+		wait "$nginx_pid" 2>/dev/null
+	fi
+	nginx_pid=
+}
+
+# Stop everything this script started, print the JSON line if it was not
+# printed yet, and remove the scratch directory.
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ $status = 0 ] && [ $rc != 0 ] && status=$rc
+	if [ $status != 0 ] && [ -n "$PGLOG" ] && [ -f "$PGLOG" ]; then
+		echo "---- tail of the server log (memory context dumps left out)"
+		grep -v 'LOG:  level: ' "$PGLOG" | tail -n 40
+	fi
+	if [ -n "$sampler_pid" ]; then
+		kill -TERM "$sampler_pid" 2>/dev/null
+		wait "$sampler_pid" 2>/dev/null
+	fi
+	stop_nginx
+	if [ $server_started = 1 ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
+		as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -t 60 -w stop >/dev/null 2>&1 ||
+			as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1
+	fi
+	if [ $status != 0 ] && [ $json_printed = 0 ]; then
+		[ -n "$error_message" ] || error_message="run failed (exit $status)"
+		print_json
+	fi
+	if [ -z "$TMP" ]; then
+		:
+	elif [ "${BENCH_KEEP:-}" = 1 ]; then
+		echo "bench: kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+	rm -f "$FIGURES"
+	exit $status
+}
+trap cleanup EXIT
+trap 'error_message=interrupted; status=130; exit 130' INT TERM
+fig bench tcc
+fig mode "$MODE"
+
 # Records and shows something wrong with the extension or the run.
 anomaly() {
 	echo "ANOMALY: $*"
@@ -197,65 +261,8 @@ PGLOG=$TMP/server.log
 LOGDIR=$TMP/logs
 NGX=$TMP/nginx
 mkdir -p "$LOGDIR" "$NGX"
-server_started=0
-nginx_pid=
-sampler_pid=
 
-# Run a command as the postgres OS user.
-as_postgres() {
-	(cd "$TMP" && runuser -u postgres -- "$@")
-}
 
-# Stops nginx if it runs.
-stop_nginx() {
-	if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
-		kill -TERM "$nginx_pid" 2>/dev/null
-		for _ in $(seq 1 100); do
-			kill -0 "$nginx_pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$nginx_pid" 2>/dev/null
-		wait "$nginx_pid" 2>/dev/null
-	fi
-	nginx_pid=
-}
-
-# Stop everything this script started, print the JSON line if it was not
-# printed yet, and remove the scratch directory.
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	[ $status = 0 ] && [ $rc != 0 ] && status=$rc
-	if [ $status != 0 ] && [ -f "$PGLOG" ]; then
-		echo "---- tail of the server log"
-		tail -n 40 "$PGLOG"
-	fi
-	if [ -n "$sampler_pid" ]; then
-		kill -TERM "$sampler_pid" 2>/dev/null
-		wait "$sampler_pid" 2>/dev/null
-	fi
-	stop_nginx
-	if [ $server_started = 1 ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
-		as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -t 60 -w stop >/dev/null 2>&1 ||
-			as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1
-	fi
-	if [ $status != 0 ] && [ $json_printed = 0 ]; then
-		[ -n "$error_message" ] || error_message="run failed (exit $status)"
-		print_json
-	fi
-	if [ "${BENCH_KEEP:-}" = 1 ]; then
-		echo "bench: kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-	rm -f "$FIGURES"
-	exit $status
-}
-trap cleanup EXIT
-trap 'error_message=interrupted; status=130; exit 130' INT TERM
-
-fig bench tcc
-fig mode "$MODE"
 fig commit "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
 fig started_at "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 fig tcc_so_sha256 "$(sha256sum "$TCC_SO" | cut -c1-16)"
