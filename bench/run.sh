@@ -324,9 +324,14 @@ as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 120 start >/dev/n
 	die "the benchmark cluster did not start"
 server_started=1
 
-PSQL=("$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d bench)
+# The workload (pgbench, and the few statements of the scenarios made with
+# psql) runs as postgres; the benchmark's own queries -- polls, figures,
+# samples -- as the superuser bench, so that pg_stat_statements can tell
+# them apart.
+PSQL=("$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U bench -d bench)
+APP_PSQL=("$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PORT" -U postgres -d bench)
 
-# One SQL command (or more -c / -f arguments) against the bench database.
+# SQL of the benchmark itself (more -c / -f arguments, or stdin).
 sql() {
 	"${PSQL[@]}" "$@"
 }
@@ -334,9 +339,19 @@ q() {
 	"${PSQL[@]}" -c "$1"
 }
 
-q 'CREATE EXTENSION tcc' >/dev/null || die "CREATE EXTENSION tcc failed"
+# SQL that is part of the workload.
+app_sql() {
+	"${APP_PSQL[@]}" "$@"
+}
+app_q() {
+	"${APP_PSQL[@]}" -c "$1"
+}
+
+app_q 'CREATE ROLE bench SUPERUSER LOGIN' >/dev/null || die "CREATE ROLE bench failed"
+
+app_q 'CREATE EXTENSION tcc' >/dev/null || die "CREATE EXTENSION tcc failed"
 if [ "$PGSS" = 1 ]; then
-	q 'CREATE EXTENSION pg_stat_statements' >/dev/null ||
+	app_q 'CREATE EXTENSION pg_stat_statements' >/dev/null ||
 		die "CREATE EXTENSION pg_stat_statements failed"
 fi
 
@@ -372,7 +387,7 @@ BEGIN
         PERFORM pg_sleep(0.1);
     END LOOP;
 END $$;
-CREATE TABLE bench.pgss_snap (tag text, queryid bigint, toplevel boolean,
+CREATE TABLE bench.pgss_snap (tag text, userid oid, queryid bigint, toplevel boolean,
                               calls bigint, total_ms float8, query text);
 EOF
 
@@ -647,8 +662,10 @@ show_waits() {
 pgss_snap() {
 	[ "$PGSS" = 1 ] || return 0
 	q "INSERT INTO bench.pgss_snap
-	   SELECT '$1', queryid, toplevel, calls, total_exec_time, query
-	     FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench')" >/dev/null
+	   SELECT '$1', userid, queryid, toplevel, calls, total_exec_time, query
+	     FROM pg_stat_statements
+	    WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'bench')
+	      AND userid <> 'bench'::regrole" >/dev/null
 }
 
 # Prints the statements that took the most time between two snapshots.
@@ -665,14 +682,14 @@ pgss_top() {
 		         b.total_ms - COALESCE(a.total_ms, 0) AS total_ms
 		    FROM bench.pgss_snap b
 		    LEFT JOIN bench.pgss_snap a
-		      ON a.tag = '$from' AND a.queryid = b.queryid AND a.toplevel = b.toplevel
+		      ON a.tag = '$from' AND a.userid = b.userid AND a.queryid = b.queryid
+		         AND a.toplevel = b.toplevel
 		   WHERE b.tag = '$to')
 		SELECT round(total_ms::numeric, 0), calls, round((total_ms / NULLIF(calls, 0))::numeric, 3),
 		       CASE WHEN toplevel THEN 'y' ELSE 'n' END,
 		       left(regexp_replace(query, '\s+', ' ', 'g'), 110)
 		  FROM d
 		 WHERE calls > 0
-		   AND query !~ '(bench\.|pg_sleep|pg_stat_statements|pg_stat_wal|pg_log_backend)'
 		 ORDER BY total_ms DESC LIMIT $limit" |
 		awk -F'\t' '{ printf "    %10s %9s %9s %3s  %s\n", $1, $2, $3, $4, $5 }'
 }
@@ -702,7 +719,7 @@ echo "        S3 $S3_GTX gtx; S5 $S5_GTX gtx, outage >= ${S5_OUTAGE}s"
 fig settings.stub "nginx $NGINX_WORKERS worker(s) at $STUB"
 
 # the smoke test: one global transaction end to end
-smoke=$(sql <<EOF 2>&1
+smoke=$(app_sql <<EOF 2>&1
 BEGIN;
 SELECT tcc_begin(kind => 'smoke') AS gid \gset
 SELECT tcc_branch(:'gid', '$STUB/a/try', '$STUB/a/confirm', '$STUB/a/cancel') IS NOT NULL;
@@ -755,12 +772,13 @@ for c in $CLIENTS; do
 		  FROM (SELECT status, CASE WHEN status = 'confirmed'
 		               THEN extract(epoch FROM finished_at - decided_at) * 1000 END AS lag_ms
 		          FROM tcc.transactions WHERE kind = '$kind') s")"
-	# the HTTP part of tcc_branch: the try's own duration, as tcc.attempts has it
+	# the HTTP part of tcc_branch: the try's own duration (tcc._try, the
+	# source of tcc.attempts' try rows)
 	IFS='|' read -r try50 try99 <<<"$(q "
 		SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY a.duration_ms)::numeric, 3),
 		       round(percentile_disc(0.99) WITHIN GROUP (ORDER BY a.duration_ms)::numeric, 3)
-		  FROM tcc.attempts a JOIN tcc._gtx g USING (gid)
-		 WHERE g.kind = '$kind' AND a.op = 'try'")"
+		  FROM tcc._try a JOIN tcc._gtx g USING (gid)
+		 WHERE g.kind = '$kind'")"
 	printf '  c=%-3s %9s gtx/s  latency p50 %s ms  p99 %s ms  (%s gtx, %s failed; db: %s confirmed, %s cancelled, %s other)\n' \
 		"$c" "$(calc "$pg_tps" 1)" "$(ms "$p50")" "$(ms "$p99")" "$pg_processed" "$pg_failed" \
 		"$confirmed" "$cancelled" "$other"
@@ -816,7 +834,7 @@ fi
 
 echo
 echo "==== S2 try overhead: $S2_CALLS sequential tcc_branch on one gid vs plain libcurl POSTs"
-s2_gid=$(q "SELECT tcc_begin(interval '1 hour', 's2')") || die "S2: tcc_begin failed"
+s2_gid=$(app_q "SELECT tcc_begin(interval '1 hour', 's2')") || die "S2: tcc_begin failed"
 "$TMP/plainpost" "$STUB/s2/try" "$S2_CALLS" >"$LOGDIR/s2_plain.txt" ||
 	anomaly "S2: plainpost failed"
 run_pgbench s2_branch 1 "$(script branch)" -t "$S2_CALLS" -D gid="$s2_gid"
@@ -824,7 +842,7 @@ run_pgbench s2_select1 1 "$(script select1)" -t "$S2_CALLS"
 # breakdown: the same calls inside ONE transaction (psql, \timing), so the
 # caller's commit -- which must flush WAL, tcc_branch having written the
 # try's row -- is not part of each call
-s2x_gid=$(q "SELECT tcc_begin(interval '1 hour', 's2')") || die "S2: tcc_begin failed"
+s2x_gid=$(app_q "SELECT tcc_begin(interval '1 hour', 's2')") || die "S2: tcc_begin failed"
 {
 	printf '%s\n' '\timing on'
 	echo 'BEGIN;'
@@ -833,7 +851,7 @@ s2x_gid=$(q "SELECT tcc_begin(interval '1 hour', 's2')") || die "S2: tcc_begin f
 	done
 	echo 'COMMIT;'
 } >"$TMP/s2_in_xact.sql"
-sql -f "$TMP/s2_in_xact.sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sed '1d;$d' |
+app_sql -f "$TMP/s2_in_xact.sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sed '1d;$d' |
 	awk '{ printf "%.1f\n", $1 * 1000 }' >"$LOGDIR/s2_in_xact.txt" ||
 	anomaly "S2: tcc_branch in one transaction failed"
 read -r pn pp50 pp99 pmean _ <<<"$(col_stats 1 "$LOGDIR/s2_plain.txt")"
@@ -873,8 +891,8 @@ branches=$(q "SELECT count(*) FROM tcc.branches WHERE gid = '$s2x_gid'")
 	anomaly "S2: $S2_CALLS tcc_branch calls in one transaction but gid $s2x_gid has $branches branches"
 [ "$xn" = "$S2_CALLS" ] || anomaly "S2: $S2_CALLS calls in one transaction, $xn timings"
 # confirm the S2 gids (their branches one after the other) before moving on
-q "SELECT tcc_finish('$s2_gid')" >/dev/null || anomaly "S2: tcc_finish failed"
-q "SELECT tcc_finish('$s2x_gid')" >/dev/null || anomaly "S2: tcc_finish failed"
+app_q "SELECT tcc_finish('$s2_gid')" >/dev/null || anomaly "S2: tcc_finish failed"
+app_q "SELECT tcc_finish('$s2x_gid')" >/dev/null || anomaly "S2: tcc_finish failed"
 wait_settled s2 120
 worker_rss_fig s2
 
@@ -899,7 +917,7 @@ prepare_gtx() {
 decide_all() {
 	local kind=$1 out t0
 	t0=$(now)
-	out=$(sql -F ' ' <<EOF
+	out=$(app_sql -F ' ' <<EOF
 BEGIN;
 SELECT count(*) FILTER (WHERE tcc_finish(gid) = 'confirming')
   FROM tcc.transactions WHERE kind = '$kind' AND status = 'trying';
