@@ -19,8 +19,8 @@
 #
 # while a fault thread terminates client backends in the middle of their
 # transactions (pg_terminate_backend), SIGKILLs two of them (a crash restart
-# each), kills the worker once and restarts the cluster once with -m
-# immediate.
+# each), kills the worker once (SIGKILL or SIGTERM), takes the participant
+# down for 2 s once and restarts the cluster once with -m immediate.
 #
 # When the faults stop (the participant answers 200 again) every transaction
 # must reach a final state within SETTLE seconds, and then:
@@ -59,13 +59,19 @@ from faultlib import (ISOLATION, RECOVERY_TIMEOUT, branch_urls,  # noqa: E402
                       explain_gid, max_connections, setting, sqlstate,
                       wait_cluster)
 from tcclib import (diag, done_testing, is_, ok, q, q1, restart,  # noqa: E402
-                    wait_until, worker_pid)
+                    tp_down, tp_up, wait_until, worker_pid)
 
 N = int(os.environ.get("TCC_SOAK_N", "300"))
 SEED = int(os.environ.get("TCC_SOAK_SEED", random.randrange(1 << 31)))
 CLIENTS = int(os.environ.get("TCC_SOAK_CLIENTS", "6"))
 SETTLE = 60.0           # seconds after the faults stop
 APP = "tcc soak client"
+GATE_TIMEOUT = 60.0     # longest a client waits for a fault to be injected
+
+# process faults, each due once this fraction of the plans has run
+SCHEDULE = [(0.05, "terminate"), (0.15, "sigkill backend"), (0.30, "worker kill"),
+            (0.40, "participant outage"), (0.50, "immediate restart"),
+            (0.75, "sigkill backend")]
 RUN = "%d-%d" % (SEED, int(time.time()))
 ROOT = "/soak/%s" % RUN
 
@@ -179,11 +185,13 @@ def connect_retrying(**kw):
 class Client(threading.Thread):
     """Runs plans from a shared list until it is empty."""
 
-    def __init__(self, plans, lock, results, progress, outages):
+    def __init__(self, plans, gate, results, progress, outages, faults):
         super().__init__(daemon=True)
+        self.gate = gate
+        self.lock = gate
+        self.faults = faults
         self.outages = outages
         self.plans = plans
-        self.lock = lock
         self.results = results
         self.progress = progress
         self.conn = None
@@ -191,8 +199,19 @@ class Client(threading.Thread):
         self.crashed = None
 
     def next_plan(self):
-        with self.lock:
-            return self.plans.pop(0) if self.plans else None
+        """The next plan.  Clients do not run far past the point where the
+        next process fault is due until it has been injected, so that every
+        fault happens while transactions are under way."""
+        give_up = time.monotonic() + GATE_TIMEOUT
+        with self.gate:
+            while True:
+                if not self.plans:
+                    return None
+                due = self.faults.next_due()
+                if due is None or self.progress[0] < (due + 0.05) * N or \
+                        time.monotonic() > give_up:
+                    return self.plans.pop(0)
+                self.gate.wait(0.1)
 
     def ensure(self):
         """Open connections that are gone."""
@@ -335,35 +354,43 @@ class Client(threading.Thread):
 class Faults(threading.Thread):
     """Injects process faults while the clients run, paced by progress."""
 
-    def __init__(self, rng, progress, stop, lock, outages):
+    def __init__(self, rng, progress, stop, gate, outages):
         super().__init__(daemon=True)
-        self.lock = lock
+        self.gate = gate
+        self.lock = gate
+        self.schedule = list(SCHEDULE)
         self.outages = outages
         self.rng = rng
         self.progress = progress
         self.stop = stop
         self.done = {"terminate": 0, "sigkill backend": 0,
-                     "worker kill": None, "immediate restart": 0}
+                     "worker kill": None, "participant outage": 0,
+                     "immediate restart": 0}
         self.error = None
 
-    def victim(self):
-        """A client backend in a transaction, or None."""
+    def victim(self, any_client=False):
+        """A client backend in a transaction (or any client backend),
+        or None."""
         rows = q("SELECT pid FROM pg_stat_activity"
-                 " WHERE application_name = %s AND backend_xid IS NOT NULL",
-                 (APP,))
+                 " WHERE application_name = %s"
+                 "   AND (backend_xid IS NOT NULL OR %s)", (APP, any_client))
         return self.rng.choice(rows)[0] if rows else None
 
+    def next_due(self):
+        """Progress fraction at which the next process fault is due."""
+        return self.schedule[0][0] if self.schedule else None
+
     def run(self):
-        schedule = [(0.15, "sigkill backend"), (0.30, "worker kill"),
-                    (0.50, "immediate restart"), (0.75, "sigkill backend")]
         try:
             while not self.stop.wait(self.rng.uniform(0.1, 0.5)):
                 frac = self.progress[0] / float(N)
                 try:
                     self.heal()
-                    if schedule and frac >= schedule[0][0]:
-                        self.inject(schedule[0][1])
-                        schedule.pop(0)
+                    if self.schedule and frac >= self.schedule[0][0]:
+                        self.inject(self.schedule[0][1])
+                        with self.gate:
+                            self.schedule.pop(0)
+                            self.gate.notify_all()
                     else:
                         pid = self.victim()
                         if pid is not None and q1(
@@ -384,8 +411,13 @@ class Faults(threading.Thread):
             q("DELETE FROM tp.rules WHERE path = ANY(%s)", (over,))
 
     def inject(self, what):
-        if what == "sigkill backend":
-            pid = self.victim()
+        if what == "terminate":
+            pid = self.victim() or self.victim(any_client=True)
+            if pid is not None and q1("SELECT pg_terminate_backend(%s)",
+                                      (pid,)):
+                self.done[what] += 1
+        elif what == "sigkill backend":
+            pid = self.victim() or self.victim(any_client=True)
             if pid is None:
                 return
             old = worker_pid()
@@ -398,6 +430,15 @@ class Faults(threading.Thread):
             os.kill(old, sig)
             wait_cluster(other_than=old)
             self.done[what] = signal.Signals(sig).name
+        elif what == "participant outage":
+            # the participant refuses connections for two seconds: tries
+            # fail, phase-two calls are retried
+            tp_down()
+            try:
+                self.stop.wait(2.0)
+            finally:
+                tp_up()
+            self.done[what] += 1
         elif what == "immediate restart":
             restart("immediate")
             wait_cluster()
@@ -421,14 +462,14 @@ def check_order(requests_by_gid, gid, op):
 def soak():
     rng = random.Random(SEED)
     plans = [make_plan(rng, i) for i in range(N)]
-    lock = threading.Lock()
+    gate = threading.Condition()
     results = {}
     progress = [0]
     stop = threading.Event()
     outages = []
-    clients = [Client(plans, lock, results, progress, outages)
+    faults = Faults(random.Random(SEED + 1), progress, stop, gate, outages)
+    clients = [Client(plans, gate, results, progress, outages, faults)
                for _ in range(CLIENTS)]
-    faults = Faults(random.Random(SEED + 1), progress, stop, lock, outages)
     t0 = time.monotonic()
     try:
         for c in clients:
@@ -451,7 +492,8 @@ def soak():
         diag(faults.error)
     is_(len(results), N, "every plan ran")
     ok(faults.done["terminate"] > 0 and faults.done["sigkill backend"] > 0
-       and faults.done["worker kill"] and faults.done["immediate restart"],
+       and faults.done["worker kill"] and faults.done["immediate restart"]
+       and faults.done["participant outage"],
        "every kind of fault was injected")
 
     # faults stop: every endpoint answers 200 at once again
