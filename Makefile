@@ -7,6 +7,7 @@ OBJS = \
 	src/barrier.o \
 	src/http.o \
 	src/request.o \
+	src/schedule.o \
 	src/shmem.o \
 	src/store.o \
 	src/tcc.o \

@@ -26,7 +26,7 @@ CREATE TABLE tcc._gtx (
     finished_at timestamptz,
     last_error text,
     UNIQUE (kind, business_key)
-);
+) WITH (fillfactor = 80);
 CREATE INDEX _gtx_trying ON tcc._gtx (deadline) WHERE status = 'trying';
 CREATE INDEX _gtx_finished ON tcc._gtx (finished_at) WHERE finished_at IS NOT NULL;
 COMMENT ON TABLE tcc._gtx IS 'global transactions; written by the coordinator worker only';
@@ -45,13 +45,10 @@ CREATE TABLE tcc._branch (
     attempts integer NOT NULL DEFAULT 0,
     last_http_status integer,
     last_error text,
-    due_at timestamptz,
-    in_flight boolean NOT NULL DEFAULT false,
+    next_attempt_at timestamptz,
     PRIMARY KEY (gid, branch)
-);
-CREATE INDEX _branch_due ON tcc._branch (due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX _branch_in_flight ON tcc._branch (gid) WHERE in_flight;
-COMMENT ON TABLE tcc._branch IS 'branches; written by the coordinator worker only';
+) WITH (fillfactor = 70);
+COMMENT ON TABLE tcc._branch IS 'branches; written by the coordinator worker only.  No column the worker updates is indexed, so its updates stay HOT; when a call is due lives in the worker''s memory and follows from these rows after a restart';
 
 CREATE TABLE tcc._decision (
     gid uuid PRIMARY KEY,
@@ -130,7 +127,7 @@ SELECT g.gid, g.kind, g.business_key,
   LEFT JOIN tcc._decision d ON d.gid = g.gid
   LEFT JOIN LATERAL (
        SELECT pg_catalog.count(*) AS branches,
-              pg_catalog.min(x.due_at) AS next_attempt_at
+              pg_catalog.min(x.next_attempt_at) AS next_attempt_at
          FROM tcc._branch x WHERE x.gid = g.gid) b ON true
  WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
     OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER);
@@ -146,7 +143,7 @@ SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
        CASE WHEN x.attempts > 0 THEN x.last_http_status
             ELSE COALESCE(x.last_http_status, t.http_status) END AS last_http_status,
        x.last_error,
-       x.due_at AS next_attempt_at,
+       x.next_attempt_at,
        x.created_at
   FROM tcc._gtx g
   JOIN tcc._branch x ON x.gid = g.gid

@@ -29,6 +29,8 @@
 
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/pmsignal.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -255,6 +257,7 @@ TccHttpTry(TccCall *call)
 
 	SetupHandle(try_easy, call);
 	curl_multi_add_handle(try_multi, try_easy);
+	pgstat_report_wait_start(PG_WAIT_EXTENSION);
 	PG_TRY();
 	{
 		for (;;)
@@ -266,17 +269,21 @@ TccHttpTry(TccCall *call)
 			if (running == 0)
 				break;
 			curl_multi_wait(try_multi, NULL, 0, 10, &nfds);
+			if (!PostmasterIsAlive())
+				proc_exit(1);
 			CHECK_FOR_INTERRUPTS();
 		}
 	}
 	PG_CATCH();
 	{
+		pgstat_report_wait_end();
 		curl_multi_remove_handle(try_multi, try_easy);
 		curl_slist_free_all(call->header_list);
 		call->header_list = NULL;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	pgstat_report_wait_end();
 
 	rc = CURLE_OK;
 	while ((msg = curl_multi_info_read(try_multi, &left)) != NULL)

@@ -313,3 +313,15 @@ TccReplyRequest(TccRequest *req, TccReply *reply)
 	if (latch)
 		SetLatch(latch);
 }
+
+/* Worker: true if a backend has posted a request not yet taken. */
+bool
+TccRequestsPending(void)
+{
+	bool		pending;
+
+	SpinLockAcquire(&TccState->mutex);
+	pending = TccState->requests_pending > 0;
+	SpinLockRelease(&TccState->mutex);
+	return pending;
+}

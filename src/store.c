@@ -37,6 +37,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -53,6 +54,9 @@ typedef struct Stmt
 	Oid			types[8];
 	SPIPlanPtr	plan;
 } Stmt;
+
+/* whether the worker's current unit of work wrote a decision */
+static bool decided_in_work = false;
 
 #define STMT(name, n, sql, ...) \
 	static Stmt name = {sql, n, {__VA_ARGS__}, NULL}
@@ -307,14 +311,25 @@ TccStoreBeginWork(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "tcc: SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
+	decided_in_work = false;
 }
 
-/* Commits a unit of worker work and reports its statistics. */
+/*
+ * Commits a unit of worker work and reports its statistics.  The commit
+ * waits for its WAL flush when durable is true or when the work wrote a
+ * decision: a cancel decided by the worker must survive a crash before any
+ * cancel is sent (rule R4).  Everything else the worker writes can be
+ * derived again after a crash (a call is at worst repeated), so it commits
+ * without waiting for the flush.
+ */
 void
-TccStoreEndWork(void)
+TccStoreEndWork(bool durable)
 {
 	PopActiveSnapshot();
 	SPI_finish();
+	SetConfigOption("synchronous_commit",
+					durable || decided_in_work ? "on" : "off",
+					PGC_SUSET, PGC_S_OVERRIDE);
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 }
@@ -505,6 +520,8 @@ DecideCancel(pg_uuid_t *gid, const char *source)
 	args[1] = CStringGetTextDatum(source);
 	args[2] = ObjectIdGetDatum(GetUserId());
 	Exec(&decide_cancel, args, NULL, false);
+	if (SPI_processed > 0)
+		decided_in_work = true;
 	return true;
 }
 
@@ -604,167 +621,211 @@ TccStoreRequests(List *requests)
 	return replies;
 }
 
-STMT(reset_in_flight, 0,
-	 "UPDATE tcc._branch SET in_flight = false, due_at = now() WHERE in_flight");
-
-/*
- * Worker start: calls that were in flight when the previous worker stopped
- * are due again (rule R5: retries survive everything).
- */
-void
-TccStoreStartup(void)
+/* Builds a one-dimensional array of n values of type typid; nulls may be NULL. */
+static Datum
+MakeArray(Datum *values, bool *nulls, int n, Oid typid)
 {
-	Exec(&reset_in_flight, NULL, NULL, false);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	get_typlenbyvalalign(typid, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  typid, typlen, typbyval,
+											  typalign));
 }
 
-STMT(gtx_phase, 1,
-	 "SELECT g.status, g.parallel, d.commit"
-	 "  FROM tcc._gtx g JOIN tcc._decision d ON d.gid = g.gid"
-	 " WHERE g.gid = $1",
-	 UUIDOID);
-
-STMT(pending_branches, 1,
-	 "SELECT branch, due_at IS NOT NULL OR in_flight FROM tcc._branch"
-	 " WHERE gid = $1 AND status NOT IN ('confirmed', 'cancelled', 'skipped')"
-	 " ORDER BY branch",
-	 UUIDOID);
-
-STMT(finish_gtx, 2,
-	 "UPDATE tcc._gtx SET status = $2, finished_at = now(), last_error = NULL"
-	 " WHERE gid = $1",
-	 UUIDOID, TEXTOID);
-
-STMT(schedule_all, 1,
-	 "UPDATE tcc._branch SET due_at = now()"
-	 " WHERE gid = $1 AND status NOT IN ('confirmed', 'cancelled', 'skipped')"
-	 "   AND due_at IS NULL AND NOT in_flight",
-	 UUIDOID);
-
-STMT(schedule_one, 2,
-	 "UPDATE tcc._branch SET due_at = now() WHERE gid = $1 AND branch = $2",
-	 UUIDOID, INT4OID);
-
-/* Returns the status of a gid and its decision; false if it has none. */
-static bool
-GetPhase(pg_uuid_t *gid, char **status, bool *parallel, bool *commit)
+/* Builds a uuid[] of n gids. */
+static Datum
+GidArray(pg_uuid_t *gids, int n)
 {
-	Datum		args[1] = {UUIDPGetDatum(gid)};
-	bool		isnull;
+	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
 
-	Exec(&gtx_phase, args, NULL, false);
-	if (SPI_processed == 0)
-		return false;
-	*status = TextDatumGetCString(Col(0, 1, &isnull));
-	*parallel = DatumGetBool(Col(0, 2, &isnull));
-	*commit = DatumGetBool(Col(0, 3, &isnull));
-	return true;
+	for (int i = 0; i < n; i++)
+		values[i] = UUIDPGetDatum(&gids[i]);
+	return MakeArray(values, NULL, n, UUIDOID);
 }
 
+/* Builds an int4[] of n integers. */
+static Datum
+IntArray(int *ints, int n)
+{
+	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		values[i] = Int32GetDatum(ints[i]);
+	return MakeArray(values, NULL, n, INT4OID);
+}
+
+STMT(advance_info, 1,
+	 "SELECT g.gid, g.parallel, d.commit, b.branch"
+	 "  FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) a (gid)"
+	 "  JOIN tcc._gtx g ON g.gid = a.gid"
+	 "  JOIN tcc._decision d ON d.gid = g.gid"
+	 "  LEFT JOIN tcc._branch b ON b.gid = g.gid"
+	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')"
+	 " WHERE g.status IN ('confirming', 'cancelling')"
+	 " ORDER BY g.gid, b.branch",
+	 UUIDARRAYOID);
+
+STMT(finish_gtxs, 2,
+	 "UPDATE tcc._gtx g SET status = f.status, finished_at = pg_catalog.clock_timestamp(),"
+	 "       last_error = NULL"
+	 "  FROM unnest($1, $2) f (gid, status)"
+	 " WHERE g.gid = f.gid AND g.status IN ('confirming', 'cancelling')",
+	 UUIDARRAYOID, TEXTARRAYOID);
+
 /*
- * Moves phase two of a gid forward: confirming -> confirmed or cancelling
- * -> cancelled once no branch is pending; otherwise makes the next branch
- * due (registration order for confirm, reverse for cancel), or every
- * pending branch when the transaction is parallel.  Invariant: a branch is
- * called only while its transaction is confirming or cancelling, and in
- * sequential mode only after every branch before it has finished.
+ * Moves phase two of the given gids forward: confirming -> confirmed or
+ * cancelling -> cancelled once no branch is pending; otherwise schedules
+ * the next branch (registration order for confirm, reverse for cancel), or
+ * every pending branch when the transaction is parallel.  Invariant: a
+ * branch is called only while its transaction is confirming or cancelling,
+ * and in sequential mode only after every branch before it has finished.
+ * force: due now even if a backoff was waiting (tcc_retry).
  */
 static void
-Advance(pg_uuid_t *gid)
+Advance(pg_uuid_t *gids, int ngids, bool force)
 {
 	Datum		args[2];
-	char	   *status;
-	bool		parallel;
-	bool		commit;
 	uint64		n;
-	int			next;
-	bool		scheduled;
-	bool		isnull;
+	pg_uuid_t  *finished;
+	Datum	   *statuses;
+	int			nfinished = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		i = 0;
 
-	if (!GetPhase(gid, &status, &parallel, &commit))
+	if (ngids == 0)
 		return;
-	if (strcmp(status, "confirming") != 0 && strcmp(status, "cancelling") != 0)
-		return;
-
-	args[0] = UUIDPGetDatum(gid);
-	Exec(&pending_branches, args, NULL, false);
+	args[0] = GidArray(gids, ngids);
+	Exec(&advance_info, args, NULL, false);
 	n = SPI_processed;
-	if (n == 0)
+	finished = palloc(sizeof(pg_uuid_t) * Max(n, 1));
+	statuses = palloc(sizeof(Datum) * Max(n, 1));
+	while (i < n)
 	{
-		args[1] = CStringGetTextDatum(commit ? "confirmed" : "cancelled");
-		Exec(&finish_gtx, args, NULL, false);
-		return;
+		bool		isnull;
+		pg_uuid_t	gid = *DatumGetUUIDP(Col(i, 1, &isnull));
+		bool		parallel = DatumGetBool(Col(i, 2, &isnull));
+		bool		commit = DatumGetBool(Col(i, 3, &isnull));
+		uint64		first = i;
+		uint64		last;
+
+		while (i < n && memcmp(DatumGetUUIDP(Col(i, 1, &isnull)), &gid,
+							   sizeof(gid)) == 0)
+			i++;
+		last = i - 1;
+
+		(void) Col(first, 4, &isnull);
+		if (isnull)
+		{
+			finished[nfinished] = gid;
+			statuses[nfinished++] = CStringGetTextDatum(commit ? "confirmed" : "cancelled");
+		}
+		else if (parallel)
+		{
+			for (uint64 j = first; j <= last; j++)
+				TccSchedule(&gid, DatumGetInt32(Col(j, 4, &isnull)), now, force);
+		}
+		else
+			TccSchedule(&gid, DatumGetInt32(Col(commit ? first : last, 4, &isnull)),
+						now, force);
 	}
-	if (parallel)
+	if (nfinished > 0)
 	{
-		Exec(&schedule_all, args, NULL, false);
-		return;
-	}
-	next = DatumGetInt32(Col(commit ? 0 : n - 1, 1, &isnull));
-	scheduled = DatumGetBool(Col(commit ? 0 : n - 1, 2, &isnull));
-	if (!scheduled)
-	{
-		args[1] = Int32GetDatum(next);
-		Exec(&schedule_one, args, NULL, false);
+		args[0] = GidArray(finished, nfinished);
+		args[1] = MakeArray(statuses, NULL, nfinished, TEXTOID);
+		Exec(&finish_gtxs, args, NULL, false);
 	}
 }
 
-STMT(decided_gtxs, 0,
-	 "UPDATE tcc._gtx g"
-	 "   SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END,"
-	 "       begin_xid = NULL"
-	 "  FROM tcc._decision d"
-	 " WHERE d.gid = g.gid AND g.status = 'trying'"
-	 " RETURNING g.gid, d.commit");
+STMT(in_phase_gtxs, 0,
+	 "SELECT gid FROM tcc._gtx WHERE status IN ('confirming', 'cancelling')");
 
-STMT(skip_branches, 2,
-	 "UPDATE tcc._branch SET status = 'skipped'"
-	 " WHERE gid = $1 AND status NOT IN ('confirmed', 'cancelled', 'skipped')"
-	 "   AND CASE WHEN $2 THEN confirm_url IS NULL"
-	 "            ELSE cancel_url IS NULL OR status = 'refused' END",
-	 UUIDOID, BOOLOID);
-
-/*
- * trying -> confirming or cancelling, for every gid whose decision has
- * committed.  Branches the phase does not call (no URL for it, or a refused
- * try when cancelling) become skipped; then phase two starts.
- */
-static void
-StartPhaseTwo(void)
+/* Collects the gids of the current result set's first column. */
+static pg_uuid_t *
+ResultGids(int *n)
 {
-	uint64		n;
-	pg_uuid_t  *gids;
-	bool	   *commits;
+	pg_uuid_t  *gids = palloc(sizeof(pg_uuid_t) * Max(SPI_processed, 1));
 
-	Exec(&decided_gtxs, NULL, NULL, false);
-	n = SPI_processed;
-	if (n == 0)
-		return;
-	gids = palloc(sizeof(pg_uuid_t) * n);
-	commits = palloc(sizeof(bool) * n);
-	for (uint64 i = 0; i < n; i++)
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
 
 		gids[i] = *DatumGetUUIDP(Col(i, 1, &isnull));
-		commits[i] = DatumGetBool(Col(i, 2, &isnull));
 	}
-	for (uint64 i = 0; i < n; i++)
-	{
-		Datum		args[2] = {UUIDPGetDatum(&gids[i]), BoolGetDatum(commits[i])};
+	*n = (int) SPI_processed;
+	return gids;
+}
 
-		Exec(&skip_branches, args, NULL, false);
-		Advance(&gids[i]);
-	}
+/*
+ * Worker start: rebuilds the schedule from the tables; every pending call
+ * of a confirming or cancelling transaction is due now (rule R5).
+ */
+void
+TccStoreStartup(void)
+{
+	pg_uuid_t  *gids;
+	int			n;
+
+	Exec(&in_phase_gtxs, NULL, NULL, false);
+	gids = ResultGids(&n);
+	Advance(gids, n, false);
+}
+
+STMT(start_phase_two, 1,
+	 "WITH dec AS ("
+	 "  UPDATE tcc._gtx g"
+	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END,"
+	 "         begin_xid = NULL"
+	 "    FROM tcc._decision d"
+	 "   WHERE d.gid = g.gid AND g.gid IN ("
+	 "         SELECT t.gid FROM tcc._gtx t JOIN tcc._decision e ON e.gid = t.gid"
+	 "          WHERE t.status = 'trying' LIMIT $1)"
+	 "  RETURNING g.gid, d.commit),"
+	 " skip AS ("
+	 "  UPDATE tcc._branch b SET status = 'skipped'"
+	 "    FROM dec"
+	 "   WHERE b.gid = dec.gid"
+	 "     AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')"
+	 "     AND CASE WHEN dec.commit THEN b.confirm_url IS NULL"
+	 "              ELSE b.cancel_url IS NULL OR b.status = 'refused' END)"
+	 "SELECT gid FROM dec",
+	 INT4OID);
+
+#define PHASE_BATCH 2000
+
+/*
+ * trying -> confirming or cancelling, for up to PHASE_BATCH gids whose
+ * decision has committed.  Branches the phase does not call (no URL for it,
+ * or a refused try when cancelling) become skipped; then phase two starts.
+ * Returns true if more decided gids may be waiting.
+ */
+static bool
+StartPhaseTwo(void)
+{
+	Datum		args[1] = {Int32GetDatum(PHASE_BATCH)};
+	pg_uuid_t  *gids;
+	int			n;
+
+	Exec(&start_phase_two, args, NULL, false);
+	gids = ResultGids(&n);
+	Advance(gids, n, false);
+	return n >= PHASE_BATCH;
 }
 
 STMT(undecided_gtxs, 0,
-	 "SELECT g.gid, g.begin_xid, g.deadline <= now(),"
-	 "       EXISTS (SELECT 1 FROM tcc._branch b"
-	 "                WHERE b.gid = g.gid AND b.status IN ('refused', 'unknown'))"
+	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), f.failed"
 	 "  FROM tcc._gtx g"
+	 " CROSS JOIN LATERAL (SELECT EXISTS ("
+	 "       SELECT 1 FROM tcc._branch b"
+	 "        WHERE b.gid = g.gid AND b.status IN ('refused', 'unknown'))) f (failed)"
 	 " WHERE g.status = 'trying'"
+	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL OR f.failed)"
 	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
-	 " ORDER BY g.deadline LIMIT 1000");
+	 " ORDER BY g.deadline");
 
 STMT(forget_begin_xid, 1,
 	 "UPDATE tcc._gtx SET begin_xid = NULL WHERE gid = $1",
@@ -802,10 +863,13 @@ BeginOutcome(FullTransactionId fxid)
 /*
  * Cancels undecided transactions that can no longer confirm: the deadline
  * passed, a try failed, or the transaction that began it aborted (rule R3).
- * Transactions whose finish is in an open transaction are left alone.
+ * Every such transaction is looked at, however many are open.  Those whose
+ * lock is held (a finish in an open transaction, or an aborting caller not
+ * yet gone) are left for a later pass: *blocked says so.  Returns true if
+ * it decided any.
  */
-static void
-CancelStuck(void)
+static bool
+CancelStuck(bool *blocked)
 {
 	uint64		n;
 	pg_uuid_t  *gids;
@@ -815,7 +879,7 @@ CancelStuck(void)
 	Exec(&undecided_gtxs, NULL, NULL, false);
 	n = SPI_processed;
 	if (n == 0)
-		return;
+		return false;
 	gids = palloc(sizeof(pg_uuid_t) * n);
 	reasons = palloc0(sizeof(char *) * n);
 	for (uint64 i = 0; i < n; i++)
@@ -855,7 +919,12 @@ CancelStuck(void)
 			Exec(&forget_begin_xid, args, NULL, false);
 		else if (DecideCancel(&gids[i], reasons[i]))
 			decided++;
+		else
+			*blocked = true;
 	}
+	if (decided >= 256)
+		*blocked = true;
+	return decided > 0;
 }
 
 STMT(pending_actions, 0,
@@ -865,29 +934,23 @@ STMT(action_applied, 1,
 	 "UPDATE tcc._action SET applied = true WHERE id = $1",
 	 INT8OID);
 
-STMT(resume_gtx, 1,
-	 "UPDATE tcc._gtx g"
-	 "   SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
-	 "  FROM tcc._decision d"
-	 " WHERE d.gid = g.gid AND g.gid = $1"
-	 "   AND g.status IN ('failed', 'confirming', 'cancelling')",
-	 UUIDOID);
-
-STMT(resume_branches, 2,
-	 "UPDATE tcc._branch"
-	 "   SET due_at = now(),"
-	 "       attempts = CASE WHEN attempts >= $2 THEN 0 ELSE attempts END"
-	 " WHERE gid = $1 AND status NOT IN ('confirmed', 'cancelled', 'skipped')"
-	 "   AND NOT in_flight AND (due_at IS NOT NULL OR attempts >= $2)",
+STMT(resume_gtx, 2,
+	 "WITH g AS ("
+	 "  UPDATE tcc._gtx g"
+	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 "    FROM tcc._decision d"
+	 "   WHERE d.gid = g.gid AND g.gid = $1"
+	 "     AND g.status IN ('failed', 'confirming', 'cancelling')"
+	 "  RETURNING g.gid)"
+	 "UPDATE tcc._branch b SET attempts = 0, next_attempt_at = NULL"
+	 "  FROM g"
+	 " WHERE b.gid = g.gid AND b.attempts >= $2"
+	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
 	 UUIDOID, INT4OID);
 
 STMT(resolve_gtx, 1,
-	 "UPDATE tcc._gtx SET status = 'resolved', finished_at = now()"
+	 "UPDATE tcc._gtx SET status = 'resolved', finished_at = pg_catalog.clock_timestamp()"
 	 " WHERE gid = $1 AND status NOT IN ('confirmed', 'cancelled', 'resolved')",
-	 UUIDOID);
-
-STMT(unschedule, 1,
-	 "UPDATE tcc._branch SET due_at = NULL WHERE gid = $1",
 	 UUIDOID);
 
 /*
@@ -900,20 +963,19 @@ Resume(pg_uuid_t *gid)
 	Datum		args[2] = {UUIDPGetDatum(gid), Int32GetDatum(tcc_max_attempts)};
 
 	Exec(&resume_gtx, args, NULL, false);
-	if (SPI_processed == 0)
-		return;
-	Exec(&resume_branches, args, NULL, false);
-	Advance(gid);
+	Advance(gid, 1, true);
 }
 
-/* any non-final state -> resolved (tcc_resolve): no call is made again. */
+/*
+ * any non-final state -> resolved (tcc_resolve): no call is made again
+ * (scheduled ones are dropped when they come due).
+ */
 static void
 Resolve(pg_uuid_t *gid)
 {
 	Datum		args[1] = {UUIDPGetDatum(gid)};
 
 	Exec(&resolve_gtx, args, NULL, false);
-	Exec(&unschedule, args, NULL, false);
 }
 
 /* Applies operator actions committed since the last pass. */
@@ -954,165 +1016,203 @@ ApplyActions(void)
 }
 
 /*
- * One settling pass: operator actions, then undecided transactions that
- * must be cancelled, then decided transactions entering phase two.
+ * One settling pass.  actions: apply operator actions and start phase two
+ * of decided transactions; stuck: cancel undecided transactions that can
+ * no longer confirm (*blocked: some could not be decided yet).  Returns
+ * true if more work is waiting already.
  */
-void
-TccStoreSettle(void)
+bool
+TccStoreSettle(bool actions, bool stuck, bool *blocked)
 {
-	ApplyActions();
-	CancelStuck();
-	StartPhaseTwo();
+	bool		more = false;
+
+	*blocked = false;
+	if (actions)
+		ApplyActions();
+	if (stuck && CancelStuck(blocked))
+		actions = true;
+	if (actions)
+		more = StartPhaseTwo();
+	return more;
 }
 
-STMT(branch_done, 4,
-	 "UPDATE tcc._branch SET status = $3, attempts = attempts + 1,"
-	 "       last_http_status = $4, last_error = NULL, in_flight = false, due_at = NULL"
-	 " WHERE gid = $1 AND branch = $2",
-	 UUIDOID, INT4OID, TEXTOID, INT4OID);
+STMT(record_results, 8,
+	 "WITH r AS ("
+	 "  SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+	 "    AS r (gid, branch, op, started_at, duration_ms, http_status, error, next_at)),"
+	 " a AS ("
+	 "  INSERT INTO tcc._attempt (gid, branch, op, started_at, duration_ms, http_status, error)"
+	 "  SELECT gid, branch, op, started_at, duration_ms, http_status, error FROM r)"
+	 "UPDATE tcc._branch b"
+	 "   SET status = CASE WHEN r.error IS NOT NULL THEN b.status"
+	 "                     WHEN r.op = 'confirm' THEN 'confirmed' ELSE 'cancelled' END,"
+	 "       attempts = b.attempts + 1, last_http_status = r.http_status,"
+	 "       last_error = r.error, next_attempt_at = r.next_at"
+	 "  FROM r WHERE b.gid = r.gid AND b.branch = r.branch",
+	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+	 FLOAT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID);
 
-STMT(branch_failed, 4,
-	 "UPDATE tcc._branch SET attempts = attempts + 1,"
-	 "       last_http_status = $3, last_error = $4, in_flight = false"
-	 " WHERE gid = $1 AND branch = $2"
-	 " RETURNING attempts",
-	 UUIDOID, INT4OID, INT4OID, TEXTOID);
-
-STMT(branch_retry_at, 3,
-	 "UPDATE tcc._branch SET due_at = now() + $3 * interval '1 ms'"
-	 " WHERE gid = $1 AND branch = $2",
-	 UUIDOID, INT4OID, INT4OID);
-
-STMT(gtx_error, 2,
-	 "UPDATE tcc._gtx SET last_error = $2 WHERE gid = $1",
-	 UUIDOID, TEXTOID);
-
-STMT(gtx_failed, 3,
-	 "WITH f AS (UPDATE tcc._gtx SET status = 'failed', last_error = $3"
-	 "            WHERE gid = $1 AND status IN ('confirming', 'cancelling')"
-	 "           RETURNING gid)"
+STMT(record_failures, 4,
+	 "WITH f AS ("
+	 "  SELECT gid, pg_catalog.bool_or(exhausted) AS exhausted,"
+	 "         (pg_catalog.array_agg(branch ORDER BY exhausted DESC))[1] AS branch,"
+	 "         (pg_catalog.array_agg(error ORDER BY exhausted DESC))[1] AS error"
+	 "    FROM unnest($1, $2, $3, $4) AS f (gid, branch, error, exhausted)"
+	 "   GROUP BY gid),"
+	 " u AS ("
+	 "  UPDATE tcc._gtx g"
+	 "     SET last_error = f.error,"
+	 "         status = CASE WHEN f.exhausted THEN 'failed' ELSE g.status END"
+	 "    FROM f WHERE g.gid = f.gid AND g.status IN ('confirming', 'cancelling')"
+	 "  RETURNING g.gid, g.status)"
 	 "SELECT pg_catalog.pg_notify('tcc_alert',"
-	 "         pg_catalog.json_build_object('gid', $1, 'status', 'failed',"
-	 "                                      'branch', $2, 'error', $3)::text)"
-	 "  FROM f",
-	 UUIDOID, INT4OID, TEXTOID);
+	 "         pg_catalog.json_build_object('gid', f.gid, 'status', 'failed',"
+	 "                                      'branch', f.branch, 'error', f.error)::text)"
+	 "  FROM f JOIN u ON u.gid = f.gid"
+	 " WHERE u.status = 'failed'",
+	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, BOOLARRAYOID);
 
 /*
- * confirming or cancelling -> failed, when a branch used up
- * tcc.max_attempts; NOTIFY tcc_alert tells whoever listens.
- */
-static void
-MarkFailed(pg_uuid_t *gid, int branch, const char *error)
-{
-	Datum		args[3];
-
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = Int32GetDatum(branch);
-	args[2] = CStringGetTextDatum(error);
-	Exec(&gtx_failed, args, NULL, false);
-}
-
-/*
- * Records the outcome of one confirm or cancel call: the branch is done and
- * phase two moves on, or it is retried after the backoff delay, or it used
- * up its attempts and the transaction fails.
+ * Records the outcomes of finished confirm and cancel calls, all at once:
+ * a branch is done and phase two moves on; or it is retried after the
+ * backoff delay; or it used up tcc.max_attempts and its transaction goes
+ * confirming / cancelling -> failed, with NOTIFY tcc_alert.
  */
 void
-TccStoreResult(TccCall *call)
+TccStoreResults(TccCall **calls, int n)
 {
-	bool		ok = call->http_status >= 200 && call->http_status <= 299;
-	const char *op = TccOpName(call->op);
-	Datum		args[4];
-	char		nulls[4] = "    ";
-	char	   *status;
-	bool		parallel;
-	bool		commit;
-	int			attempts;
-	bool		isnull;
+	Datum	   *gids = palloc(sizeof(Datum) * n);
+	Datum	   *branches = palloc(sizeof(Datum) * n);
+	Datum	   *ops = palloc(sizeof(Datum) * n);
+	Datum	   *started = palloc(sizeof(Datum) * n);
+	Datum	   *durations = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	bool	   *status_nulls = palloc(sizeof(bool) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	bool	   *error_nulls = palloc(sizeof(bool) * n);
+	Datum	   *next_at = palloc(sizeof(Datum) * n);
+	bool	   *next_nulls = palloc(sizeof(bool) * n);
+	Datum	   *exhausted = palloc(sizeof(Datum) * n);
+	pg_uuid_t  *done = palloc(sizeof(pg_uuid_t) * n);
+	Datum	   *fail_gids = palloc(sizeof(Datum) * n);
+	Datum	   *fail_branches = palloc(sizeof(Datum) * n);
+	Datum	   *fail_errors = palloc(sizeof(Datum) * n);
+	int			ndone = 0;
+	int			nfail = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		args[8];
 
-	LogAttempt(&call->gid, call->branch, op, call->started_at,
-			   call->duration_ms, call->http_status, call->error);
-	args[0] = UUIDPGetDatum(&call->gid);
-	args[1] = Int32GetDatum(call->branch);
-	if (ok)
-	{
-		args[2] = CStringGetTextDatum(call->op == TCC_OP_CONFIRM ?
-									  "confirmed" : "cancelled");
-		args[3] = Int32GetDatum(call->http_status);
-		Exec(&branch_done, args, NULL, false);
-		Advance(&call->gid);
+	if (n == 0)
 		return;
+	for (int i = 0; i < n; i++)
+	{
+		TccCall    *call = calls[i];
+		bool		ok = call->http_status >= 200 && call->http_status <= 299;
+
+		gids[i] = UUIDPGetDatum(&call->gid);
+		branches[i] = Int32GetDatum(call->branch);
+		ops[i] = CStringGetTextDatum(TccOpName(call->op));
+		started[i] = TimestampTzGetDatum(call->started_at);
+		durations[i] = Float8GetDatum(call->duration_ms);
+		statuses[i] = Int32GetDatum(call->http_status);
+		status_nulls[i] = (call->http_status == 0);
+		errors[i] = CStringGetTextDatum(call->error);
+		error_nulls[i] = ok;
+		next_nulls[i] = true;
+		TccScheduleDone(&call->gid, call->branch);
+		if (ok)
+		{
+			done[ndone++] = call->gid;
+			continue;
+		}
+		if (call->http_status == 409)
+			ereport(WARNING,
+					(errmsg("tcc: participant answered 409 to %s of branch %d",
+							TccOpName(call->op), call->branch),
+					 errdetail("A 409 is only meaningful for try; the call is retried.")));
+		fail_gids[nfail] = gids[i];
+		fail_branches[nfail] = branches[i];
+		fail_errors[nfail] = errors[i];
+		exhausted[nfail] = BoolGetDatum(call->attempts + 1 >= tcc_max_attempts);
+		nfail++;
+		if (call->attempts + 1 < tcc_max_attempts)
+		{
+			TimestampTz at = TimestampTzPlusMilliseconds(now,
+														 TccBackoffMs(call->attempts + 1,
+																	  call->retry_after_ms));
+
+			next_at[i] = TimestampTzGetDatum(at);
+			next_nulls[i] = false;
+			TccSchedule(&call->gid, call->branch, at, false);
+		}
 	}
 
-	if (call->http_status == 409)
-		ereport(WARNING,
-				(errmsg("tcc: participant answered 409 to %s of branch %d",
-						op, call->branch),
-				 errdetail("A 409 is only meaningful for try; the call is retried.")));
+	args[0] = MakeArray(gids, NULL, n, UUIDOID);
+	args[1] = MakeArray(branches, NULL, n, INT4OID);
+	args[2] = MakeArray(ops, NULL, n, TEXTOID);
+	args[3] = MakeArray(started, NULL, n, TIMESTAMPTZOID);
+	args[4] = MakeArray(durations, NULL, n, FLOAT8OID);
+	args[5] = MakeArray(statuses, status_nulls, n, INT4OID);
+	args[6] = MakeArray(errors, error_nulls, n, TEXTOID);
+	args[7] = MakeArray(next_at, next_nulls, n, TIMESTAMPTZOID);
+	Exec(&record_results, args, NULL, false);
 
-	args[2] = Int32GetDatum(call->http_status);
-	if (call->http_status == 0)
-		nulls[2] = 'n';
-	args[3] = CStringGetTextDatum(call->error);
-	Exec(&branch_failed, args, nulls, false);
-	if (SPI_processed == 0)
-		return;
-	attempts = DatumGetInt32(Col(0, 1, &isnull));
-
-	if (!GetPhase(&call->gid, &status, &parallel, &commit) ||
-		(strcmp(status, "confirming") != 0 && strcmp(status, "cancelling") != 0))
-		return;
-	if (attempts >= tcc_max_attempts)
+	if (nfail > 0)
 	{
-		MarkFailed(&call->gid, call->branch, call->error);
-		return;
+		args[0] = MakeArray(fail_gids, NULL, nfail, UUIDOID);
+		args[1] = MakeArray(fail_branches, NULL, nfail, INT4OID);
+		args[2] = MakeArray(fail_errors, NULL, nfail, TEXTOID);
+		args[3] = MakeArray(exhausted, NULL, nfail, BOOLOID);
+		Exec(&record_failures, args, NULL, false);
 	}
-	args[2] = Int32GetDatum(TccBackoffMs(attempts, call->retry_after_ms));
-	Exec(&branch_retry_at, args, NULL, false);
-	args[1] = CStringGetTextDatum(call->error);
-	Exec(&gtx_error, args, NULL, false);
+	Advance(done, ndone, false);
 }
 
-STMT(due_calls, 1,
-	 "WITH due AS (SELECT gid, branch FROM tcc._branch"
-	 "              WHERE due_at <= now() AND NOT in_flight"
-	 "              ORDER BY due_at LIMIT $1)"
-	 "UPDATE tcc._branch b SET in_flight = true, due_at = NULL"
-	 "  FROM due, tcc._decision d"
-	 " WHERE b.gid = due.gid AND b.branch = due.branch AND d.gid = b.gid"
-	 " RETURNING b.gid, b.branch, d.commit, b.confirm_url, b.cancel_url,"
-	 "           b.payload, b.headers",
-	 INT4OID);
+STMT(load_calls, 2,
+	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts"
+	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
+	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
+	 "  JOIN tcc._gtx g ON g.gid = k.gid"
+	 "  JOIN tcc._decision d ON d.gid = k.gid"
+	 " WHERE g.status IN ('confirming', 'cancelling')"
+	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 UUIDARRAYOID, INT4ARRAYOID);
 
 /*
- * Takes up to max_calls due branches, marks them in flight (so a crash makes
- * them due again) and returns their calls, allocated in cxt.
+ * Reads the calls for branches the schedule says are due, allocated in
+ * cxt.  A branch with nothing left to do (finished, resolved, failed
+ * meanwhile) is dropped from the schedule.
  */
 List *
-TccStoreDueCalls(int max_calls, MemoryContext cxt)
+TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 {
-	Datum		args[1] = {Int32GetDatum(max_calls)};
+	Datum		args[2];
+	bool	   *found;
 	List	   *calls = NIL;
 
-	if (max_calls <= 0)
+	if (n == 0)
 		return NIL;
-	Exec(&due_calls, args, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	args[0] = GidArray(gids, n);
+	args[1] = IntArray(branches, n);
+	Exec(&load_calls, args, NULL, false);
+	found = palloc0(sizeof(bool) * n);
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		TccCall    *call = palloc0(sizeof(TccCall));
 		bool		isnull;
-		bool		commit;
+		int			i = (int) DatumGetInt64(Col(r, 1, &isnull)) - 1;
+		bool		commit = DatumGetBool(Col(r, 2, &isnull));
 		Datum		d;
 
-		call->gid = *DatumGetUUIDP(Col(i, 1, &isnull));
-		call->branch = DatumGetInt32(Col(i, 2, &isnull));
-		commit = DatumGetBool(Col(i, 3, &isnull));
+		found[i] = true;
+		call->gid = gids[i];
+		call->branch = branches[i];
 		call->op = commit ? TCC_OP_CONFIRM : TCC_OP_CANCEL;
-		call->url = TextDatumGetCString(Col(i, commit ? 4 : 5, &isnull));
-		call->payload = TextDatumGetCString(Col(i, 6, &isnull));
+		call->url = TextDatumGetCString(Col(r, commit ? 3 : 4, &isnull));
+		call->payload = TextDatumGetCString(Col(r, 5, &isnull));
 		call->payload_len = strlen(call->payload);
-		d = Col(i, 7, &isnull);
+		d = Col(r, 6, &isnull);
 		if (!isnull)
 		{
 			Datum	   *elems;
@@ -1125,35 +1225,33 @@ TccStoreDueCalls(int max_calls, MemoryContext cxt)
 				call->headers[j] = TextDatumGetCString(elems[j]);
 			call->nheaders = nelems;
 		}
+		call->attempts = DatumGetInt32(Col(r, 7, &isnull));
 		call->timeout_ms = tcc_request_timeout;
 		calls = lappend(calls, call);
 		MemoryContextSwitchTo(old);
 	}
+	for (int i = 0; i < n; i++)
+	{
+		if (!found[i])
+			TccScheduleDone(&gids[i], branches[i]);
+	}
 	return calls;
 }
 
-STMT(next_wake, 0,
-	 "SELECT LEAST("
-	 "  (SELECT pg_catalog.min(due_at) FROM tcc._branch WHERE due_at IS NOT NULL),"
-	 "  (SELECT pg_catalog.min(deadline) FROM tcc._gtx WHERE status = 'trying'),"
-	 "  (SELECT now() + interval '1 s' FROM tcc._gtx WHERE status = 'trying' LIMIT 1),"
-	 "  (SELECT now() FROM tcc._action WHERE NOT applied LIMIT 1)),"
-	 " (SELECT pg_catalog.count(*)::integer FROM tcc._branch"
-	 "   WHERE due_at <= now() AND NOT in_flight)");
+STMT(next_deadline, 0,
+	 "SELECT pg_catalog.min(deadline) FROM tcc._gtx WHERE status = 'trying'");
 
 /*
- * Returns when the worker next has something to do: a due call, a
- * deadline, a check of undecided transactions; DT_NOEND when nothing.
- * Sets *queue_depth to the calls due now that are not in flight.
+ * Returns the earliest deadline of an undecided transaction, DT_NOEND when
+ * there is none.
  */
 TimestampTz
-TccStoreNextWake(int *queue_depth)
+TccStoreNextDeadline(void)
 {
 	bool		isnull;
 	Datum		d;
 
-	Exec(&next_wake, NULL, NULL, false);
-	*queue_depth = DatumGetInt32(Col(0, 2, &isnull));
+	Exec(&next_deadline, NULL, NULL, false);
 	d = Col(0, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }

@@ -77,6 +77,7 @@ typedef struct TccCall
 	char	  **headers;		/* "Name: value" lines */
 	int			nheaders;
 	int			timeout_ms;
+	int			attempts;		/* phase-two attempts before this one */
 
 	/* outcome */
 	TimestampTz started_at;
@@ -161,6 +162,7 @@ extern void TccSubmitNoWait(TccRequestKind kind, StringInfo msg);
 /* request.c, worker side */
 extern List *TccTakeRequests(void);
 extern void TccReplyRequest(TccRequest *req, TccReply *reply);
+extern bool TccRequestsPending(void);
 
 /*
  * Shared memory: one slot per backend for requests, the worker's latch, and
@@ -213,6 +215,16 @@ extern void TccShmemRequest(void);
 extern void TccShmemStartup(void);
 extern void TccWakeWorker(bool work, bool check_trying);
 
+/* schedule.c: when each pending confirm / cancel call is due */
+extern void TccScheduleInit(void);
+extern void TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at,
+						bool force);
+extern int	TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids,
+							int *branches);
+extern void TccScheduleDone(pg_uuid_t *gid, int branch);
+extern TimestampTz TccScheduleNext(void);
+extern int	TccScheduleWaiting(void);
+
 /* worker.c */
 extern PGDLLEXPORT void TccWorkerMain(Datum arg);
 extern void TccRegisterWorker(void);
@@ -251,13 +263,14 @@ extern void TccStoreAction(pg_uuid_t *gid, const char *action,
 						   const char *note);
 
 extern void TccStoreBeginWork(void);
-extern void TccStoreEndWork(void);
+extern void TccStoreEndWork(bool durable);
 extern TccReply *TccStoreRequests(List *requests);
 extern void TccStoreStartup(void);
-extern void TccStoreResult(TccCall *call);
-extern void TccStoreSettle(void);
-extern List *TccStoreDueCalls(int max_calls, MemoryContext cxt);
-extern TimestampTz TccStoreNextWake(int *queue_depth);
+extern void TccStoreResults(TccCall **calls, int n);
+extern bool TccStoreSettle(bool actions, bool stuck, bool *blocked);
+extern List *TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n,
+							   MemoryContext cxt);
+extern TimestampTz TccStoreNextDeadline(void);
 extern TimestampTz TccStorePurge(void);
 
 /* the lock that serialises decisions on one gid (api.c) */

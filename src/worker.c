@@ -183,7 +183,7 @@ WriteRequests(void)
 	pgstat_report_activity(STATE_RUNNING, "writing intents");
 	TccStoreBeginWork();
 	replies = TccStoreRequests(requests);
-	TccStoreEndWork();
+	TccStoreEndWork(true);
 	foreach(lc, requests)
 	{
 		TccRequest *req = lfirst(lc);
@@ -199,26 +199,24 @@ WriteRequests(void)
 }
 
 /* Reads and clears the flags backends set when waking the worker. */
-static bool
-TakeWakeFlags(void)
+static void
+TakeWakeFlags(bool *work, bool *check_trying)
 {
-	bool		any;
-
 	SpinLockAcquire(&TccState->mutex);
-	any = TccState->work_pending || TccState->check_trying;
+	*work = TccState->work_pending;
+	*check_trying = TccState->check_trying;
 	TccState->work_pending = false;
 	TccState->check_trying = false;
 	SpinLockRelease(&TccState->mutex);
-	return any;
 }
 
 /* Publishes the worker's live state for monitoring. */
 static void
-PublishState(int queue_depth)
+PublishState(void)
 {
 	SpinLockAcquire(&TccState->mutex);
 	TccState->in_flight = TccHttpInFlight();
-	TccState->queue_depth = queue_depth;
+	TccState->queue_depth = TccScheduleWaiting();
 	SpinLockRelease(&TccState->mutex);
 }
 
@@ -234,86 +232,129 @@ PurgeExpired(void)
 	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
 	TccStoreBeginWork();
 	next = TccStorePurge();
-	TccStoreEndWork();
+	TccStoreEndWork(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return next;
 }
 
 /*
- * The worker's main loop: write intents, drive HTTP, settle, start due
- * calls, sleep.  Returns only by error or exit.
+ * The worker's main loop.  Each turn: write intents; collect finished
+ * calls; in one short transaction record their outcomes, settle what the
+ * wake-up asks for and read the calls now due; commit; only then start
+ * those calls (no transaction is open while a participant is waited on,
+ * rule R6); sleep until a socket, a timer or the latch.
  */
 static void
 WorkerLoop(WaitEventSet *wait_set)
 {
 	MemoryContext loop_cxt;
 	MemoryContext call_cxt;
-	TimestampTz next_wake = 0;
+	TimestampTz check_at = 0;	/* next look at undecided transactions */
 	TimestampTz purge_at = 0;
+	bool		more = true;	/* settle again without waiting */
+	pg_uuid_t  *due_gids;
+	int		   *due_branches;
+	int			due_max = 0;
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
 	call_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker calls",
 									 ALLOCSET_DEFAULT_SIZES);
+	due_gids = MemoryContextAlloc(TopMemoryContext, sizeof(pg_uuid_t));
+	due_branches = MemoryContextAlloc(TopMemoryContext, sizeof(int));
 
 	for (;;)
 	{
 		WaitEvent	events[3];
-		List	   *done = NIL;
+		List	   *done_list = NIL;
+		ListCell   *lc;
+		TccCall   **done;
+		int			ndone = 0;
 		TccCall    *call;
-		bool		woken;
+		bool		work;
+		bool		check_trying;
+		bool		stuck;
+		bool		blocked = false;
 		long		timeout;
 		long		curl_timeout;
 		int			nevents;
+		int			ndue;
+		int			room;
 		TimestampTz settle_at;
 		TimestampTz now;
+		TimestampTz wake;
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
 		if (HandleInterrupts())
-			next_wake = purge_at = 0;
+			check_at = purge_at = 0;
 
 		settle_at = WriteRequests();
-		next_wake = Min(next_wake, settle_at);
 
 		TccHttpProcess();
 		while ((call = TccHttpNextDone()) != NULL)
-			done = lappend(done, call);
+			done_list = lappend(done_list, call);
+		done = palloc(sizeof(TccCall *) * Max(list_length(done_list), 1));
+		foreach(lc, done_list)
+			done[ndone++] = lfirst(lc);
 
-		woken = TakeWakeFlags();
+		TakeWakeFlags(&work, &check_trying);
 		now = GetCurrentTimestamp();
-		if (done != NIL || woken || now >= next_wake)
+		/* a failed try wants its cancel now; a begin wants a look soon */
+		if (settle_at == 0)
+			work = check_trying = true;
+		else if (settle_at != DT_NOEND)
+			check_at = Min(check_at, settle_at);
+		stuck = check_trying || now >= check_at;
+		work = work || stuck || more;
+
+		room = tcc_max_concurrency - TccHttpInFlight();
+		if (room > due_max)
 		{
-			List	   *due;
-			ListCell   *lc;
-			int			queue_depth;
-			int			room = tcc_max_concurrency - TccHttpInFlight();
+			due_max = room;
+			due_gids = repalloc(due_gids, sizeof(pg_uuid_t) * due_max);
+			due_branches = repalloc(due_branches, sizeof(int) * due_max);
+		}
+		ndue = room > 0 ? TccScheduleTake(now, room, due_gids, due_branches) : 0;
+
+		if (ndone > 0 || work || ndue > 0)
+		{
+			List	   *calls;
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
-			foreach(lc, done)
-				TccStoreResult(lfirst(lc));
-			TccStoreSettle();
-			due = TccStoreDueCalls(room, call_cxt);
-			next_wake = TccStoreNextWake(&queue_depth);
-			TccStoreEndWork();
+			TccStoreResults(done, ndone);
+			more = TccStoreSettle(work, stuck, &blocked);
+			/* what the outcomes and decisions made due can start at once */
+			if (ndue < room)
+				ndue += TccScheduleTake(GetCurrentTimestamp(), room - ndue,
+										due_gids + ndue, due_branches + ndue);
+			calls = TccStoreLoadCalls(due_gids, due_branches, ndue, call_cxt);
+			if (stuck)
+			{
+				TimestampTz deadline = TccStoreNextDeadline();
+
+				/* while any is undecided, look again every second */
+				check_at = deadline == DT_NOEND ? DT_NOEND :
+					Min(deadline, TimestampTzPlusMilliseconds(now, 1000));
+				/* a lock an aborting caller is about to release */
+				if (blocked)
+					check_at = Min(check_at, TimestampTzPlusMilliseconds(now, 50));
+			}
+			TccStoreEndWork(false);
 			pgstat_report_activity(STATE_IDLE, NULL);
 
-			foreach(lc, done)
+			for (int i = 0; i < ndone; i++)
 			{
-				TccCall    *finished = lfirst(lc);
-
-				TccHttpFinishCall(finished);
-				pfree(finished);
+				TccHttpFinishCall(done[i]);
+				pfree(done[i]);
 			}
-			/* the calls start only now that they are durably in flight */
+			/* the calls start only now that the transaction is over */
 			MemoryContextSwitchTo(call_cxt);
-			foreach(lc, due)
+			foreach(lc, calls)
 				TccHttpStart(lfirst(lc));
 			MemoryContextSwitchTo(loop_cxt);
-			if (list_length(due) == room && room > 0)
-				next_wake = 0;
-			PublishState(queue_depth);
+			PublishState();
 			/* what this pass finished expires one retention from now */
 			purge_at = Min(purge_at,
 						   TimestampTzPlusMilliseconds(now, tcc_retention * 1000L));
@@ -322,15 +363,17 @@ WorkerLoop(WaitEventSet *wait_set)
 			MemoryContextReset(call_cxt);
 		if (GetCurrentTimestamp() >= purge_at)
 			purge_at = PurgeExpired();
-		next_wake = Min(next_wake, purge_at);
 
 		now = GetCurrentTimestamp();
-		if (next_wake == DT_NOEND)
+		wake = Min(Min(check_at, purge_at), TccScheduleNext());
+		if (more || TccRequestsPending())
+			timeout = 0;
+		else if (wake == DT_NOEND)
 			timeout = -1;
-		else if (next_wake <= now)
+		else if (wake <= now)
 			timeout = 0;
 		else
-			timeout = (long) Min((next_wake - now + 999) / 1000, 60000);
+			timeout = (long) Min((wake - now + 999) / 1000, 60000);
 		curl_timeout = TccHttpTimeoutMs();
 		if (curl_timeout >= 0 && (timeout < 0 || curl_timeout < timeout))
 			timeout = curl_timeout;
@@ -410,9 +453,10 @@ TccWorkerMain(Datum arg)
 	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, TccHttpEventFd(), NULL, NULL);
 
+	TccScheduleInit();
 	TccStoreBeginWork();
 	TccStoreStartup();
-	TccStoreEndWork();
+	TccStoreEndWork(false);
 
 	PG_TRY();
 	{
