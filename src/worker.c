@@ -420,6 +420,16 @@ TccWorkerMain(Datum arg)
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * Every statement of the worker touches a handful of rows by key.  With
+	 * arrays as parameters the planner cannot see how few, and a generic
+	 * plan may hash-join against a full scan of a table that only grows:
+	 * keep it to index lookups.
+	 */
+	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_hashjoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
+
 	before_shmem_exit(WorkerExit, (Datum) 0);
 	SpinLockAcquire(&TccState->mutex);
 	TccState->failed_connects = 0;
