@@ -32,7 +32,7 @@ CREATE INDEX _gtx_finished ON tcc._gtx (finished_at) WHERE finished_at IS NOT NU
 COMMENT ON TABLE tcc._gtx IS 'global transactions; written by the coordinator worker only';
 
 CREATE TABLE tcc._branch (
-    gid uuid NOT NULL REFERENCES tcc._gtx ON DELETE CASCADE,
+    gid uuid NOT NULL,
     branch integer NOT NULL,
     name text,
     try_url text,

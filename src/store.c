@@ -1263,6 +1263,7 @@ STMT(purge, 1,
 	 "     WHERE finished_at < now() - $1 * interval '1 s'"
 	 "     ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)"
 	 "  RETURNING gid),"
+	 " b AS (DELETE FROM tcc._branch WHERE gid IN (SELECT gid FROM old)),"
 	 " d AS (DELETE FROM tcc._decision WHERE gid IN (SELECT gid FROM old)),"
 	 " t AS (DELETE FROM tcc._try WHERE gid IN (SELECT gid FROM old)),"
 	 " a AS (DELETE FROM tcc._attempt WHERE gid IN (SELECT gid FROM old)),"

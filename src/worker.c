@@ -164,38 +164,27 @@ WaitForExtension(void)
 }
 
 /*
- * Writes the pending intents durably and answers the waiting backends.
- * Returns when the next settling pass is due: at once after a failed try
- * (the gid must start cancelling), within a second after a begin (its
- * abort must be noticed), otherwise DT_NOEND.
+ * Looks at the intents about to be written: a failed try wants its cancel
+ * started at once (*now), a begin wants its transaction watched within a
+ * second (returned), otherwise DT_NOEND.
  */
 static TimestampTz
-WriteRequests(void)
+RequestsWant(List *requests, bool *now)
 {
-	List	   *requests = TccTakeRequests();
-	TccReply   *replies;
 	ListCell   *lc;
-	int			i = 0;
-	TimestampTz settle_at = DT_NOEND;
+	TimestampTz check_at = DT_NOEND;
 
-	if (requests == NIL)
-		return DT_NOEND;
-	pgstat_report_activity(STATE_RUNNING, "writing intents");
-	TccStoreBeginWork();
-	replies = TccStoreRequests(requests);
-	TccStoreEndWork(true);
+	*now = false;
 	foreach(lc, requests)
 	{
 		TccRequest *req = lfirst(lc);
 
 		if (req->kind == TCC_REQ_TRY_FAILED)
-			settle_at = 0;
-		else if (req->kind == TCC_REQ_BEGIN && settle_at != 0)
-			settle_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
-		TccReplyRequest(req, &replies[i++]);
+			*now = true;
+		else if (req->kind == TCC_REQ_BEGIN)
+			check_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 	}
-	pgstat_report_activity(STATE_IDLE, NULL);
-	return settle_at;
+	return check_at;
 }
 
 /* Reads and clears the flags backends set when waking the worker. */
@@ -283,13 +272,18 @@ WorkerLoop(WaitEventSet *wait_set)
 		TimestampTz settle_at;
 		TimestampTz now;
 		TimestampTz wake;
+		List	   *requests;
+		bool		try_failed;
+		int			i;
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
 		if (HandleInterrupts())
 			check_at = purge_at = 0;
 
-		settle_at = WriteRequests();
+		requests = TccTakeRequests();
+		settle_at = RequestsWant(requests, &try_failed);
+		check_at = Min(check_at, settle_at);
 
 		TccHttpProcess();
 		while ((call = TccHttpNextDone()) != NULL)
@@ -300,11 +294,9 @@ WorkerLoop(WaitEventSet *wait_set)
 
 		TakeWakeFlags(&work, &check_trying);
 		now = GetCurrentTimestamp();
-		/* a failed try wants its cancel now; a begin wants a look soon */
-		if (settle_at == 0)
+		/* a failed try wants its cancel now */
+		if (try_failed)
 			work = check_trying = true;
-		else if (settle_at != DT_NOEND)
-			check_at = Min(check_at, settle_at);
 		stuck = check_trying || now >= check_at;
 		work = work || stuck || more;
 
@@ -317,12 +309,16 @@ WorkerLoop(WaitEventSet *wait_set)
 		}
 		ndue = room > 0 ? TccScheduleTake(now, room, due_gids, due_branches) : 0;
 
-		if (ndone > 0 || work || ndue > 0)
+		if (requests != NIL || ndone > 0 || work || ndue > 0)
 		{
 			List	   *calls;
+			TccReply   *replies = NULL;
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
+			/* intents first: backends are waiting for them */
+			if (requests != NIL)
+				replies = TccStoreRequests(requests);
 			TccStoreResults(done, ndone);
 			more = TccStoreSettle(work, stuck, &blocked);
 			/* what the outcomes and decisions made due can start at once */
@@ -341,10 +337,14 @@ WorkerLoop(WaitEventSet *wait_set)
 				if (blocked)
 					check_at = Min(check_at, TimestampTzPlusMilliseconds(now, 50));
 			}
-			TccStoreEndWork(false);
+			/* intents must be durable before a backend is told so (R1) */
+			TccStoreEndWork(requests != NIL);
 			pgstat_report_activity(STATE_IDLE, NULL);
 
-			for (int i = 0; i < ndone; i++)
+			i = 0;
+			foreach(lc, requests)
+				TccReplyRequest(lfirst(lc), &replies[i++]);
+			for (i = 0; i < ndone; i++)
 			{
 				TccHttpFinishCall(done[i]);
 				pfree(done[i]);
