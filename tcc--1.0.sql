@@ -265,7 +265,7 @@ CREATE FUNCTION tcc_worker_state(OUT pid integer, OUT started_at timestamptz,
 RETURNS record
 AS 'MODULE_PATHNAME', 'tcc_worker_state'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION tcc_worker_state() IS 'live state of the coordinator worker: pid, start time, calls in flight, calls started in its last pass, last error';
+COMMENT ON FUNCTION tcc_worker_state() IS 'live state of the coordinator worker: pid, start time, calls in flight, calls waiting for their retry time or a free slot, the error that last stopped it';
 
 CREATE VIEW tcc.worker AS SELECT * FROM tcc_worker_state();
 COMMENT ON VIEW tcc.worker IS 'live state of the coordinator worker (one row; pid is NULL when it is not running)';
