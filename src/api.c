@@ -114,14 +114,21 @@ GidText(pg_uuid_t *gid)
 	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(gid)));
 }
 
-/* Returns argument n as a gid; NULL is an error. */
-static pg_uuid_t *
-GetGid(FunctionCallInfo fcinfo, int n)
+/* Raises 22023 if argument n, called name, is NULL. */
+static void
+RequireArg(FunctionCallInfo fcinfo, int n, const char *name)
 {
 	if (PG_ARGISNULL(n))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("gid must not be null")));
+				 errmsg("%s must not be null", name)));
+}
+
+/* Returns argument n as a gid; NULL is an error. */
+static pg_uuid_t *
+GetGid(FunctionCallInfo fcinfo, int n)
+{
+	RequireArg(fcinfo, n, "gid");
 	return PG_GETARG_UUID_P(n);
 }
 
@@ -139,6 +146,15 @@ GetName(FunctionCallInfo fcinfo, int n, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is longer than %d bytes", what, TCC_MAX_NAME)));
 	return s;
+}
+
+/* Describes the first branch not tried successfully: "branch 2 (stock) is refused". */
+static char *
+UntriedBranch(TccGtxInfo *info)
+{
+	return psprintf("branch %d%s%s%s is %s", info->untried,
+					info->untried_name[0] ? " (" : "", info->untried_name,
+					info->untried_name[0] ? ")" : "", info->untried_status);
 }
 
 /* Returns the status as the views show it. */
@@ -240,53 +256,49 @@ TryFailedMsg(StringInfo msg, TccCall *call, const char *status)
 	TccMsgPutInt64(msg, (int64) (call->duration_ms * 1000.0));
 }
 
+/* A body to parse and the parsed jsonb, for ParseJsonb. */
+typedef struct BodyParse
+{
+	char	   *text;
+	Datum		jsonb;
+} BodyParse;
+
+/* Parses a body as jsonb (run in a subtransaction). */
+static void
+ParseJsonb(void *arg)
+{
+	BodyParse  *parse = arg;
+
+	parse->jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(parse->text));
+}
+
 /*
  * Returns the try's response body as jsonb, or NULL when it is empty or not
  * JSON.  Parsed in a subtransaction so that no body, however hostile, can
- * fail the call.
+ * fail the call; only errors about the data itself are swallowed.
  */
 static Datum
 ParseBody(TccCall *call, bool *isnull)
 {
-	MemoryContext old = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *text;
-	volatile Datum result = (Datum) 0;
+	BodyParse	parse;
+	ErrorData  *edata;
 
 	*isnull = true;
 	if (call->body == NULL || call->body_len == 0 ||
 		memchr(call->body, '\0', call->body_len) != NULL)
 		return (Datum) 0;
-	text = pnstrdup(call->body, call->body_len);
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(old);
-	PG_TRY();
+	parse.text = pnstrdup(call->body, call->body_len);
+	edata = TccInSubtransaction(ParseJsonb, &parse);
+	if (edata == NULL)
 	{
-		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
 		*isnull = false;
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(old);
-		CurrentResourceOwner = owner;
+		return parse.jsonb;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(old);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(old);
-		CurrentResourceOwner = owner;
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
-			edata->sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX &&
-			edata->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
-			ReThrowError(edata);
-		*isnull = true;
-	}
-	PG_END_TRY();
-	return result;
+	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
+		edata->sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX &&
+		edata->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
+		ReThrowError(edata);
+	return (Datum) 0;
 }
 
 /*
@@ -424,10 +436,7 @@ tcc_finish(PG_FUNCTION_ARGS)
 
 	TccRequireCoordinator();
 	gid = GetGid(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("commit must not be null")));
+	RequireArg(fcinfo, 1, "commit");
 	commit = PG_GETARG_BOOL(1);
 
 	/* held until our transaction ends: the worker cannot decide meanwhile */
@@ -443,10 +452,7 @@ tcc_finish(PG_FUNCTION_ARGS)
 				 errmsg("global transaction %s is already %s",
 						GidText(gid), ShownStatus(&info)),
 				 info.untried != 0 ?
-				 errdetail("Branch %d%s%s%s is %s.", info.untried,
-						   info.untried_name[0] ? " (" : "", info.untried_name,
-						   info.untried_name[0] ? ")" : "",
-						   info.untried_status) : 0));
+				 errdetail("Its %s.", UntriedBranch(&info)) : 0));
 	}
 	if (strcmp(info.status, "trying") != 0)
 		ereport(ERROR,
@@ -464,11 +470,8 @@ tcc_finish(PG_FUNCTION_ARGS)
 		if (info.untried != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_TCC_BAD_DECISION),
-					 errmsg("cannot confirm global transaction %s: branch %d%s%s%s is %s",
-							GidText(gid), info.untried,
-							info.untried_name[0] ? " (" : "", info.untried_name,
-							info.untried_name[0] ? ")" : "",
-							info.untried_status),
+					 errmsg("cannot confirm global transaction %s: %s",
+							GidText(gid), UntriedBranch(&info)),
 					 errdetail("Every branch must be tried successfully before the transaction can confirm.")));
 	}
 
@@ -492,10 +495,7 @@ tcc_wait(PG_FUNCTION_ARGS)
 
 	TccRequireCoordinator();
 	gid = GetGid(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("timeout must not be null")));
+	RequireArg(fcinfo, 1, "timeout");
 	timeout = PG_GETARG_INTERVAL_P(1);
 	TccValidateTimeout(timeout, "timeout");
 	until = GetCurrentTimestamp() + TccIntervalMs(timeout) * 1000;

@@ -363,12 +363,10 @@ CreateGtx(StringInfo msg, TccReply *reply)
 	args[6] = FullTransactionIdGetDatum(fxid);
 	Exec(&insert_gtx, args, nulls, false);
 	if (SPI_processed == 0)
-	{
-		reply->sqlerrcode = ERRCODE_UNIQUE_VIOLATION;
-		snprintf(reply->message, sizeof(reply->message),
-				 "a global transaction of kind \"%.60s\" with business key \"%.100s\" already exists",
-				 kind, key);
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_UNIQUE_VIOLATION),
+				 errmsg("a global transaction of kind \"%.60s\" with business key \"%.100s\" already exists",
+						kind, key)));
 }
 
 STMT(branch_target, 1,
@@ -413,40 +411,29 @@ RegisterBranch(StringInfo msg, TccReply *reply)
 	int			branch;
 
 	if (!TccLockGid(gid, false))
-	{
-		reply->sqlerrcode = ERRCODE_TCC_BAD_DECISION;
-		snprintf(reply->message, sizeof(reply->message),
-				 "global transaction %s is being decided by another transaction",
-				 GidText(gid));
-		return;
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_TCC_BAD_DECISION),
+				 errmsg("global transaction %s is being decided by another transaction",
+						GidText(gid))));
 	args[0] = UUIDPGetDatum(gid);
 	Exec(&branch_target, args, NULL, false);
 	if (SPI_processed == 0)
-	{
-		reply->sqlerrcode = ERRCODE_TCC_UNKNOWN_GID;
-		snprintf(reply->message, sizeof(reply->message),
-				 "global transaction %s does not exist", GidText(gid));
-		return;
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_TCC_UNKNOWN_GID),
+				 errmsg("global transaction %s does not exist", GidText(gid))));
 	if (DatumGetObjectId(Col(0, 4, &isnull)) != user && !is_super)
-	{
-		reply->sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
-		snprintf(reply->message, sizeof(reply->message),
-				 "global transaction %s belongs to another role", GidText(gid));
-		return;
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("global transaction %s belongs to another role",
+						GidText(gid))));
 	status = TextDatumGetCString(Col(0, 1, &isnull));
 	decided = DatumGetBool(Col(0, 2, &isnull));
 	branch = DatumGetInt32(Col(0, 3, &isnull));
 	if (decided || strcmp(status, "trying") != 0)
-	{
-		reply->sqlerrcode = ERRCODE_TCC_BAD_DECISION;
-		snprintf(reply->message, sizeof(reply->message),
-				 "global transaction %s is already %s", GidText(gid),
-				 decided && strcmp(status, "trying") == 0 ? "decided" : status);
-		return;
-	}
+		ereport(ERROR,
+				(errcode(ERRCODE_TCC_BAD_DECISION),
+				 errmsg("global transaction %s is already %s", GidText(gid),
+						decided && strcmp(status, "trying") == 0 ? "decided" : status)));
 
 	args[1] = Int32GetDatum(branch);
 	args[3] = TextOrNull(TccMsgGetText(msg, NULL), &nulls[3]);
@@ -559,10 +546,39 @@ RecordTryFailed(StringInfo msg, TccReply *reply)
 	(void) DecideCancel(gid, "try failed");
 }
 
+/* One request and its reply, for WriteRequest. */
+typedef struct RequestWork
+{
+	TccRequest *req;
+	TccReply   *reply;
+} RequestWork;
+
+/* Writes one request (run in its own subtransaction). */
+static void
+WriteRequest(void *arg)
+{
+	RequestWork *work = arg;
+	StringInfo	data = &work->req->data;
+
+	data->cursor = 0;
+	switch (work->req->kind)
+	{
+		case TCC_REQ_BEGIN:
+			CreateGtx(data, work->reply);
+			break;
+		case TCC_REQ_BRANCH:
+			RegisterBranch(data, work->reply);
+			break;
+		case TCC_REQ_TRY_FAILED:
+			RecordTryFailed(data, work->reply);
+			break;
+	}
+}
+
 /*
  * Writes a batch of requests in the current transaction, each in its own
- * subtransaction so that one bad request cannot sink the others.  Returns
- * one reply per request.
+ * subtransaction so that one refused or bad request cannot sink the
+ * others.  Returns one reply per request, carrying the error, if any.
  */
 TccReply *
 TccStoreRequests(List *requests)
@@ -573,50 +589,16 @@ TccStoreRequests(List *requests)
 
 	foreach(lc, requests)
 	{
-		TccRequest *req = lfirst(lc);
-		TccReply   *reply = &replies[i++];
-		MemoryContext old = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
+		RequestWork work = {lfirst(lc), &replies[i++]};
+		ErrorData  *edata = TccInSubtransaction(WriteRequest, &work);
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(old);
-		PG_TRY();
+		if (edata)
 		{
-			req->data.cursor = 0;
-			switch (req->kind)
-			{
-				case TCC_REQ_BEGIN:
-					CreateGtx(&req->data, reply);
-					break;
-				case TCC_REQ_BRANCH:
-					RegisterBranch(&req->data, reply);
-					break;
-				case TCC_REQ_TRY_FAILED:
-					RecordTryFailed(&req->data, reply);
-					break;
-			}
-			if (reply->sqlerrcode != 0)
-				RollbackAndReleaseCurrentSubTransaction();
-			else
-				ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(old);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(old);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(old);
-			CurrentResourceOwner = owner;
-			reply->sqlerrcode = edata->sqlerrcode;
-			strlcpy(reply->message, edata->message, sizeof(reply->message));
+			work.reply->sqlerrcode = edata->sqlerrcode;
+			strlcpy(work.reply->message, edata->message,
+					sizeof(work.reply->message));
 			FreeErrorData(edata);
 		}
-		PG_END_TRY();
 	}
 	return replies;
 }

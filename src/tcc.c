@@ -17,11 +17,14 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 
 #include "tcc.h"
 
@@ -169,4 +172,36 @@ TccOpName(TccOp op)
 			return "cancel";
 	}
 	return "?";
+}
+
+/*
+ * Runs fn(arg) in a subtransaction.  Returns NULL when it succeeded, else
+ * the error it raised, copied into the caller's memory context, with the
+ * subtransaction rolled back.
+ */
+ErrorData *
+TccInSubtransaction(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext old = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(old);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	CurrentResourceOwner = owner;
+	return edata;
 }

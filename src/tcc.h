@@ -50,6 +50,7 @@ extern int	tcc_max_payload_size;
 extern bool tcc_preloaded;
 
 extern void TccRequireCoordinator(void);
+extern ErrorData *TccInSubtransaction(void (*fn) (void *arg), void *arg);
 
 /* the operations of the participant protocol */
 typedef enum TccOp
