@@ -30,7 +30,7 @@ import psycopg2.extensions
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 import tcclib  # noqa: E402
-from tcclib import diag, q, q1, wait_until  # noqa: E402
+from tcclib import diag, is_, ok, q, q1, wait_until  # noqa: E402
 
 FINAL = ("confirmed", "cancelled", "resolved")
 
@@ -96,6 +96,19 @@ def keys_consistent(gid):
 
 # --------------------------------------------------------------------------
 # The coordinator's view of a gid
+
+
+def cancelled_only(gid, label):
+    """R2/R4 checks for a gid that must never confirm: no confirm was sent,
+    branches 1 and 2 got their cancel, one Idempotency-Key per branch and op.
+    Returns True when all three hold."""
+    good = ok("confirm" not in ops_seen(gid),
+              "%s: no confirm ever sent" % label)
+    good &= is_(branches_with(gid, "cancel"), [1, 2],
+                "%s: both branches got their cancel" % label)
+    good &= is_(keys_consistent(gid), True,
+                "%s: one Idempotency-Key per branch and op" % label)
+    return good
 
 
 def status(gid):
