@@ -6,8 +6,9 @@
  * tcc coordinates Try-Confirm-Cancel global transactions from inside
  * PostgreSQL.  The SQL API (api.c) runs in the initiator's backend; the
  * coordinator worker (worker.c) writes intents durably on the backends'
- * behalf (request.c), drives confirm and cancel over HTTP (http.c) and keeps
- * the coordinator tables (store.c).
+ * behalf (request.c), drives confirm and cancel over HTTP (http.c) when
+ * they are due (schedule.c, backoff.c) and keeps the coordinator tables
+ * (store.c).  Participants use the barrier (barrier.c).
  *
  * Copyright (c) 2026, the tcc authors
  *

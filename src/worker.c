@@ -4,16 +4,17 @@
  *	  The coordinator worker: one per cluster, connected to tcc.database.
  *
  * Each turn of the loop
- *	 1. writes the intents backends are waiting on, in one transaction, and
- *		wakes them (request.c);
- *	 2. lets libcurl act on ready sockets and timers (http.c);
- *	 3. when calls finished, a decision or action committed, or a timer
- *		came due: in one short transaction records the outcomes, settles
- *		(cancels what can no longer confirm, starts phase two) and takes the
- *		calls now due, marking them in flight;
- *	 4. starts those calls only after that transaction committed, so no
- *		transaction is ever open while a participant is waited on (R6);
- *	 5. sleeps on its latch, curl's sockets and the next timer.
+ *	 1. takes the intents backends are waiting on (request.c) and lets
+ *		libcurl act on ready sockets and timers (http.c);
+ *	 2. in one short transaction writes the intents, records the outcomes
+ *		of finished calls, settles what the wake-up asks for (operator
+ *		actions, cancelling what can no longer confirm, starting phase
+ *		two) and reads the calls the in-memory schedule says are due
+ *		(schedule.c);
+ *	 3. commits, answers the waiting backends, and only then starts the
+ *		calls, so no transaction is ever open while a participant is
+ *		waited on (R6);
+ *	 4. sleeps on its latch, curl's sockets and the next timer.
  *
  * Copyright (c) 2026, the tcc authors
  *
