@@ -28,6 +28,7 @@ CREATE TABLE tcc._gtx (
     UNIQUE (kind, business_key)
 ) WITH (fillfactor = 80);
 CREATE INDEX _gtx_trying ON tcc._gtx (deadline) WHERE status = 'trying';
+CREATE INDEX _gtx_phase_two ON tcc._gtx (gid) WHERE status IN ('confirming', 'cancelling');
 CREATE INDEX _gtx_finished ON tcc._gtx (finished_at) WHERE finished_at IS NOT NULL;
 COMMENT ON TABLE tcc._gtx IS 'global transactions; written by the coordinator worker only';
 

@@ -744,7 +744,9 @@ ResultGids(int *n)
 
 /*
  * Worker start: rebuilds the schedule from the tables; every pending call
- * of a confirming or cancelling transaction is due now (rule R5).
+ * of a confirming or cancelling transaction is due now (rule R5).  A
+ * partial index keeps this proportional to the pending work, not to the
+ * retained history.
  */
 void
 TccStoreStartup(void)
