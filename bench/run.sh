@@ -30,6 +30,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
+. "$ROOT/test/proc.sh"
 
 PGBIN=/usr/lib/postgresql/15/bin
 PORT=${BENCH_PORT:-54419}
@@ -121,15 +122,7 @@ as_postgres() {
 
 # Stops nginx if it runs.
 stop_nginx() {
-	if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
-		kill -TERM "$nginx_pid" 2>/dev/null
-		for _ in $(seq 1 100); do
-			kill -0 "$nginx_pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$nginx_pid" 2>/dev/null
-		wait "$nginx_pid" 2>/dev/null
-	fi
+	stop_process "$nginx_pid"
 	nginx_pid=
 }
 

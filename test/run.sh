@@ -17,6 +17,7 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+. "$ROOT/test/proc.sh"
 
 PGBIN=/usr/lib/postgresql/15/bin
 PG_CONFIG=$PGBIN/pg_config
@@ -145,15 +146,7 @@ cleanup() {
 		kill -TERM -- "-$suite_pid" 2>/dev/null
 		wait "$suite_pid" 2>/dev/null
 	fi
-	if [ -n "$tp_pid" ] && kill -0 "$tp_pid" 2>/dev/null; then
-		kill -TERM "$tp_pid" 2>/dev/null
-		for _ in $(seq 1 100); do
-			kill -0 "$tp_pid" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$tp_pid" 2>/dev/null
-		wait "$tp_pid" 2>/dev/null
-	fi
+	stop_process "$tp_pid"
 	if [ $server_started = 1 ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
 		as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -t 30 -w stop >/dev/null 2>&1 ||
 			as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1

@@ -98,6 +98,17 @@ def keys_consistent(gid):
 # The coordinator's view of a gid
 
 
+def kill_caller(caller, how, label):
+    """Kills the caller's backend: 'sigkill' (the cluster restarts; waits
+    for it) or 'terminate' (pg_terminate_backend); records the outcome."""
+    if how == "sigkill":
+        ok(sigkill_and_wait(caller.pid) is not None,
+           "%s: the cluster recovered from SIGKILL of the caller" % label)
+    else:
+        is_(terminate(caller.pid), True,
+            "%s: pg_terminate_backend of the caller" % label)
+
+
 def cancelled_only(gid, label):
     """R2/R4 checks for a gid that must never confirm: no confirm was sent,
     branches 1 and 2 got their cancel, one Idempotency-Key per branch and op.

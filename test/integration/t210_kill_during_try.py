@@ -23,8 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultlib import (Background, Caller, cancelled_only, explain_gid,  # noqa: E402
-                      sigkill_and_wait, status, terminate, tries_seen,
-                      wait_status)
+                      kill_caller, status, tries_seen, wait_status)
 from tcclib import (diag, done_testing, is_, ok, q1, tp_rule,  # noqa: E402
                     wait_until)
 
@@ -49,12 +48,7 @@ def run_case(label, how, autocommit):
         slow = Background(lambda: caller.branch(gid, prefix + "/b"))
         ok(wait_until(lambda: slow_try_started(gid), 10),
            "%s: the try of branch 2 reached the participant" % label)
-        if how == "sigkill":
-            ok(sigkill_and_wait(caller.pid) is not None,
-               "%s: the cluster recovered from SIGKILL of the caller" % label)
-        else:
-            is_(terminate(caller.pid), True,
-                "%s: pg_terminate_backend of the caller" % label)
+        kill_caller(caller, how, label)
         recovered = time.monotonic()
         kind, err = slow.result(SLOW_TRY_MS / 1000.0 + 10)
         is_(kind, "error", "%s: the caller's tcc_branch failed" % label)

@@ -26,9 +26,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from faultlib import (Caller, cancelled_only, explain_gid, ops_seen,  # noqa: E402
-                      sigkill_and_wait, sqlstate, status, terminate,
-                      wait_status)
+from faultlib import (Caller, cancelled_only, explain_gid, kill_caller,  # noqa: E402
+                      ops_seen, sqlstate, status, wait_status)
 from tcclib import diag, done_testing, is_, ok, q1  # noqa: E402
 
 PROMPT = 10.0           # after the kill (and recovery)
@@ -51,12 +50,7 @@ def run_case(label, how, begun_before):
         caller.branch(gid, prefix + "/b")
         is_(caller.finish(gid, True), "confirming",
             "%s: tcc_finish(gid, true) returned confirming" % label)
-        if how == "sigkill":
-            ok(sigkill_and_wait(caller.pid) is not None,
-               "%s: the cluster recovered from SIGKILL of the caller" % label)
-        else:
-            is_(terminate(caller.pid), True,
-                "%s: pg_terminate_backend of the caller" % label)
+        kill_caller(caller, how, label)
         killed = time.monotonic()
     finally:
         caller.close()
