@@ -8,8 +8,10 @@
  * The backend therefore encodes the request into its own slot in shared
  * memory (or a DSM segment when it is larger than the slot), wakes the
  * worker and sleeps on its latch.  The worker writes the requests of all
- * waiting backends in one transaction, commits once, then answers each slot
- * and sets the requester's latch.
+ * waiting backends in one transaction, commits once without waiting for the
+ * WAL flush, then answers each slot with the commit's WAL position and sets
+ * the requester's latch; the requester flushes the WAL up to that position
+ * before it goes on (group commit does the rest).
  *
  * A backend that stops waiting (statement_timeout, cancel, error) leaves its
  * slot to the worker, which still writes the request and then frees the slot
@@ -25,6 +27,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "pgstat.h"
@@ -213,6 +216,18 @@ TccSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
 		ereport(ERROR,
 				(errcode(reply->sqlerrcode),
 				 errmsg("%s", reply->message)));
+
+	/*
+	 * The worker commits without waiting for its WAL flush and moves on;
+	 * the flush is ours to wait for, together with every other backend
+	 * flushing at the same moment.  A branch must be durable before its try
+	 * (R1).  A begin need not be: whatever later depends on it durably -- a
+	 * branch, the caller's commit -- is written after it in the WAL, so
+	 * flushing that flushes the begin too, and a begin lost in a crash left
+	 * nothing behind to settle.
+	 */
+	if (kind != TCC_REQ_BEGIN)
+		XLogFlush(reply->lsn);
 }
 
 /*

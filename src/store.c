@@ -27,6 +27,7 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "access/xlog.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -58,6 +59,13 @@ typedef struct Stmt
 /* whether the worker's current unit of work wrote a decision */
 static bool decided_in_work = false;
 
+/*
+ * Statements that look transactions up by gid test their status against an
+ * expression (CASE on the decision, a parameter), never a constant: a
+ * constant would let a plan, generic and made while the tables were still
+ * empty, scan a whole partial index (trying, phase two) instead of looking
+ * the gid up in the primary key.
+ */
 #define STMT(name, n, sql, ...) \
 	static Stmt name = {sql, n, {__VA_ARGS__}, NULL}
 
@@ -315,73 +323,39 @@ TccStoreBeginWork(void)
 }
 
 /*
- * Commits a unit of worker work and reports its statistics.  The commit
- * waits for its WAL flush when durable is true or when the work wrote a
- * decision: a cancel decided by the worker must survive a crash before any
- * cancel is sent (rule R4).  Everything else the worker writes can be
- * derived again after a crash (a call is at worst repeated), so it commits
- * without waiting for the flush.
+ * Commits a unit of worker work and reports its statistics; returns the
+ * end of its commit record in the WAL.  The commit waits for its WAL flush
+ * only when the work wrote a decision: a cancel decided by the worker must
+ * survive a crash before any cancel is sent (rule R4).  Intents are flushed
+ * by the backends waiting for them (request.c); everything else the worker
+ * writes can be derived again after a crash (a call is at worst repeated).
  */
-void
-TccStoreEndWork(bool durable)
+XLogRecPtr
+TccStoreEndWork(void)
 {
 	PopActiveSnapshot();
 	SPI_finish();
-	SetConfigOption("synchronous_commit",
-					durable || decided_in_work ? "on" : "off",
+	SetConfigOption("synchronous_commit", decided_in_work ? "on" : "off",
 					PGC_SUSET, PGC_S_OVERRIDE);
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
+	return XactLastCommitEnd;
 }
 
-STMT(insert_gtx, 7,
-	 "INSERT INTO tcc._gtx (gid, owner, kind, business_key, parallel, deadline, begin_xid)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7)"
-	 " ON CONFLICT (kind, business_key) DO NOTHING",
-	 UUIDOID, OIDOID, TEXTOID, TEXTOID, BOOLOID, TIMESTAMPTZOID, XID8OID);
-
-/* Request BEGIN: creates a global transaction in state trying. */
+/* Sets a request's error reply. */
 static void
-CreateGtx(StringInfo msg, TccReply *reply)
+Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...) pg_attribute_printf(3, 4);
+
+static void
+Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...)
 {
-	const char *gid = TccMsgGetText(msg, NULL);
-	Oid			owner = (Oid) TccMsgGetInt64(msg);
-	TimestampTz deadline = (TimestampTz) TccMsgGetInt64(msg);
-	FullTransactionId fxid = FullTransactionIdFromU64((uint64) TccMsgGetInt64(msg));
-	const char *kind = TccMsgGetText(msg, NULL);
-	const char *key = TccMsgGetText(msg, NULL);
-	bool		parallel = TccMsgGetInt64(msg) != 0;
-	Datum		args[7];
-	char		nulls[7] = "       ";
+	va_list		ap;
 
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = ObjectIdGetDatum(owner);
-	args[2] = TextOrNull(kind, &nulls[2]);
-	args[3] = TextOrNull(key, &nulls[3]);
-	args[4] = BoolGetDatum(parallel);
-	args[5] = TimestampTzGetDatum(deadline);
-	args[6] = FullTransactionIdGetDatum(fxid);
-	Exec(&insert_gtx, args, nulls, false);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNIQUE_VIOLATION),
-				 errmsg("a global transaction of kind \"%.60s\" with business key \"%.100s\" already exists",
-						kind, key)));
+	reply->sqlerrcode = sqlerrcode;
+	va_start(ap, fmt);
+	vsnprintf(reply->message, sizeof(reply->message), fmt, ap);
+	va_end(ap);
 }
-
-STMT(branch_target, 1,
-	 "SELECT g.status, d.gid IS NOT NULL,"
-	 "       (SELECT COALESCE(pg_catalog.max(b.branch), 0) + 1"
-	 "          FROM tcc._branch b WHERE b.gid = g.gid),"
-	 "       g.owner"
-	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
-	 " WHERE g.gid = $1",
-	 UUIDOID);
-
-STMT(insert_branch, 8,
-	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-	 UUIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID);
 
 /* Returns a gid as text, for messages. */
 static char *
@@ -390,71 +364,394 @@ GidText(pg_uuid_t *gid)
 	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(gid)));
 }
 
-/*
- * Request BRANCH: records a branch, numbered after the existing ones, while
- * the transaction is still undecided and only for its owner (or a
- * superuser) -- rule R1: intent before effect.  The gid's lock keeps a
- * concurrent tcc_finish from deciding meanwhile.
- */
-static void
-RegisterBranch(StringInfo msg, TccReply *reply)
+/* Returns the index of gid in gids[0..n), or -1. */
+static int
+FindGid(pg_uuid_t *gids, int n, pg_uuid_t *gid)
 {
-	pg_uuid_t  *gid = (pg_uuid_t *) TccMsgGetText(msg, NULL);
-	Oid			user = (Oid) TccMsgGetInt64(msg);
-	bool		is_super = TccMsgGetInt64(msg) != 0;
-	Datum		args[8];
-	char		nulls[8] = "        ";
-	int			nheaders;
-	bool		isnull;
-	char	   *status;
-	bool		decided;
-	int			branch;
+	for (int i = 0; i < n; i++)
+		if (memcmp(&gids[i], gid, sizeof(pg_uuid_t)) == 0)
+			return i;
+	return -1;
+}
 
-	if (!TccLockGid(gid, false))
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_BAD_DECISION),
-				 errmsg("global transaction %s is being decided by another transaction",
-						GidText(gid))));
-	args[0] = UUIDPGetDatum(gid);
-	Exec(&branch_target, args, NULL, false);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_UNKNOWN_GID),
-				 errmsg("global transaction %s does not exist", GidText(gid))));
-	if (DatumGetObjectId(Col(0, 4, &isnull)) != user && !is_super)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("global transaction %s belongs to another role",
-						GidText(gid))));
-	status = TextDatumGetCString(Col(0, 1, &isnull));
-	decided = DatumGetBool(Col(0, 2, &isnull));
-	branch = DatumGetInt32(Col(0, 3, &isnull));
-	if (decided || strcmp(status, "trying") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_BAD_DECISION),
-				 errmsg("global transaction %s is already %s", GidText(gid),
-						decided && strcmp(status, "trying") == 0 ? "decided" : status)));
+/* Builds a one-dimensional array of n values of type typid; nulls may be NULL. */
+static Datum
+MakeArray(Datum *values, bool *nulls, int n, Oid typid)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
 
-	args[1] = Int32GetDatum(branch);
-	args[3] = TextOrNull(TccMsgGetText(msg, NULL), &nulls[3]);
-	args[4] = TextOrNull(TccMsgGetText(msg, NULL), &nulls[4]);
-	args[5] = TextOrNull(TccMsgGetText(msg, NULL), &nulls[5]);
-	args[6] = CStringGetTextDatum(TccMsgGetText(msg, NULL));
-	args[2] = TextOrNull(TccMsgGetText(msg, NULL), &nulls[2]);
-	nheaders = (int) TccMsgGetInt64(msg);
-	if (nheaders > 0)
+	get_typlenbyvalalign(typid, &typlen, &typbyval, &typalign);
+	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
+											  typid, typlen, typbyval,
+											  typalign));
+}
+
+/* Builds a uuid[] of n gids. */
+static Datum
+GidArray(pg_uuid_t *gids, int n)
+{
+	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		values[i] = UUIDPGetDatum(&gids[i]);
+	return MakeArray(values, NULL, n, UUIDOID);
+}
+
+/*
+ * The begins and branches of one batch, column by column, for set-based
+ * writes: one statement per kind of intent, whatever the batch size.
+ */
+typedef struct IntentBatch
+{
+	int			n;				/* requests */
+	TccRequest **reqs;
+	TccReply  **replies;
+	int			nbegin;			/* begins: column arrays */
+	int		   *begin_req;
+	pg_uuid_t  *begin_gid;
+	Datum	   *owner,
+			   *kind,
+			   *key,
+			   *parallel,
+			   *deadline,
+			   *begin_xid;
+	bool	   *kind_null,
+			   *key_null;
+	int			nbranch;		/* branches */
+	int		   *branch_req;
+	pg_uuid_t  *branch_gid;
+	Oid		   *user;
+	bool	   *is_super;
+	Datum	   *number,
+			   *name,
+			   *try_url,
+			   *confirm_url,
+			   *cancel_url,
+			   *payload,
+			   *headers;
+	bool	   *name_null,
+			   *try_null,
+			   *confirm_null,
+			   *cancel_null,
+			   *headers_null;
+	bool	   *accepted;
+} IntentBatch;
+
+#define BATCH_ALLOC(b, field, n) ((b)->field = palloc0(sizeof(*(b)->field) * (n)))
+
+/* Sets up an empty batch with room for n requests. */
+static void
+BatchInit(IntentBatch *b, int n)
+{
+	int			m = Max(n, 1);
+
+	memset(b, 0, sizeof(IntentBatch));
+	BATCH_ALLOC(b, reqs, m);
+	BATCH_ALLOC(b, replies, m);
+	BATCH_ALLOC(b, begin_req, m);
+	BATCH_ALLOC(b, begin_gid, m);
+	BATCH_ALLOC(b, owner, m);
+	BATCH_ALLOC(b, kind, m);
+	BATCH_ALLOC(b, key, m);
+	BATCH_ALLOC(b, parallel, m);
+	BATCH_ALLOC(b, deadline, m);
+	BATCH_ALLOC(b, begin_xid, m);
+	BATCH_ALLOC(b, kind_null, m);
+	BATCH_ALLOC(b, key_null, m);
+	BATCH_ALLOC(b, branch_req, m);
+	BATCH_ALLOC(b, branch_gid, m);
+	BATCH_ALLOC(b, user, m);
+	BATCH_ALLOC(b, is_super, m);
+	BATCH_ALLOC(b, number, m);
+	BATCH_ALLOC(b, name, m);
+	BATCH_ALLOC(b, try_url, m);
+	BATCH_ALLOC(b, confirm_url, m);
+	BATCH_ALLOC(b, cancel_url, m);
+	BATCH_ALLOC(b, payload, m);
+	BATCH_ALLOC(b, headers, m);
+	BATCH_ALLOC(b, name_null, m);
+	BATCH_ALLOC(b, try_null, m);
+	BATCH_ALLOC(b, confirm_null, m);
+	BATCH_ALLOC(b, cancel_null, m);
+	BATCH_ALLOC(b, headers_null, m);
+	BATCH_ALLOC(b, accepted, m);
+}
+
+/* Reads a text field of a message into a datum and its null flag. */
+static Datum
+MsgText(StringInfo msg, bool *isnull)
+{
+	const char *s = TccMsgGetText(msg, NULL);
+
+	*isnull = (s == NULL);
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/* Adds a BEGIN or BRANCH request to the batch's columns. */
+static void
+BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
+{
+	StringInfo	msg = &req->data;
+	int			r = b->n++;
+
+	b->reqs[r] = req;
+	b->replies[r] = reply;
+	msg->cursor = 0;
+	if (req->kind == TCC_REQ_BEGIN)
 	{
-		Datum	   *lines = palloc(sizeof(Datum) * nheaders);
+		int			i = b->nbegin++;
 
-		for (int i = 0; i < nheaders; i++)
-			lines[i] = CStringGetTextDatum(TccMsgGetText(msg, NULL));
-		args[7] = PointerGetDatum(construct_array(lines, nheaders, TEXTOID,
-												  -1, false, TYPALIGN_INT));
+		b->begin_req[i] = r;
+		memcpy(&b->begin_gid[i], TccMsgGetText(msg, NULL), sizeof(pg_uuid_t));
+		b->owner[i] = ObjectIdGetDatum((Oid) TccMsgGetInt64(msg));
+		b->deadline[i] = TimestampTzGetDatum((TimestampTz) TccMsgGetInt64(msg));
+		b->begin_xid[i] = FullTransactionIdGetDatum(
+			FullTransactionIdFromU64((uint64) TccMsgGetInt64(msg)));
+		b->kind[i] = MsgText(msg, &b->kind_null[i]);
+		b->key[i] = MsgText(msg, &b->key_null[i]);
+		b->parallel[i] = BoolGetDatum(TccMsgGetInt64(msg) != 0);
 	}
 	else
-		nulls[7] = 'n';
-	Exec(&insert_branch, args, nulls, false);
-	reply->branch = branch;
+	{
+		int			i = b->nbranch++;
+		int			nheaders;
+		bool		isnull;
+
+		b->branch_req[i] = r;
+		memcpy(&b->branch_gid[i], TccMsgGetText(msg, NULL), sizeof(pg_uuid_t));
+		b->user[i] = (Oid) TccMsgGetInt64(msg);
+		b->is_super[i] = TccMsgGetInt64(msg) != 0;
+		b->try_url[i] = MsgText(msg, &b->try_null[i]);
+		b->confirm_url[i] = MsgText(msg, &b->confirm_null[i]);
+		b->cancel_url[i] = MsgText(msg, &b->cancel_null[i]);
+		b->payload[i] = MsgText(msg, &isnull);
+		b->name[i] = MsgText(msg, &b->name_null[i]);
+		nheaders = (int) TccMsgGetInt64(msg);
+		b->headers_null[i] = (nheaders == 0);
+		if (nheaders > 0)
+		{
+			Datum	   *lines = palloc(sizeof(Datum) * nheaders);
+
+			for (int h = 0; h < nheaders; h++)
+				lines[h] = CStringGetTextDatum(TccMsgGetText(msg, NULL));
+			b->headers[i] = MakeArray(lines, NULL, nheaders, TEXTOID);
+		}
+	}
+}
+
+STMT(insert_gtxs, 7,
+	 "INSERT INTO tcc._gtx (gid, owner, kind, business_key, parallel, deadline, begin_xid)"
+	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)"
+	 " ON CONFLICT (kind, business_key) DO NOTHING"
+	 " RETURNING gid",
+	 UUIDARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
+	 TIMESTAMPTZARRAYOID, XID8ARRAYOID);
+
+/*
+ * Begins: creates the batch's global transactions in state trying; one
+ * whose (kind, business_key) exists already is refused with 23505.
+ */
+static void
+WriteBegins(IntentBatch *b)
+{
+	Datum		args[7];
+	pg_uuid_t  *created;
+	int			ncreated;
+
+	if (b->nbegin == 0)
+		return;
+	args[0] = GidArray(b->begin_gid, b->nbegin);
+	args[1] = MakeArray(b->owner, NULL, b->nbegin, OIDOID);
+	args[2] = MakeArray(b->kind, b->kind_null, b->nbegin, TEXTOID);
+	args[3] = MakeArray(b->key, b->key_null, b->nbegin, TEXTOID);
+	args[4] = MakeArray(b->parallel, NULL, b->nbegin, BOOLOID);
+	args[5] = MakeArray(b->deadline, NULL, b->nbegin, TIMESTAMPTZOID);
+	args[6] = MakeArray(b->begin_xid, NULL, b->nbegin, XID8OID);
+	Exec(&insert_gtxs, args, NULL, false);
+	ncreated = (int) SPI_processed;
+	created = palloc(sizeof(pg_uuid_t) * Max(ncreated, 1));
+	for (int i = 0; i < ncreated; i++)
+	{
+		bool		isnull;
+
+		created[i] = *DatumGetUUIDP(Col(i, 1, &isnull));
+	}
+	for (int i = 0; i < b->nbegin; i++)
+	{
+		if (FindGid(created, ncreated, &b->begin_gid[i]) < 0)
+			Refuse(b->replies[b->begin_req[i]], ERRCODE_UNIQUE_VIOLATION,
+				   "a global transaction of kind \"%.60s\" with business key \"%.100s\" already exists",
+				   b->kind_null[i] ? "" : TextDatumGetCString(b->kind[i]),
+				   b->key_null[i] ? "" : TextDatumGetCString(b->key[i]));
+	}
+}
+
+STMT(branch_targets, 1,
+	 "SELECT g.gid, g.status, d.gid IS NOT NULL,"
+	 "       (SELECT COALESCE(pg_catalog.max(b.branch), 0)"
+	 "          FROM tcc._branch b WHERE b.gid = g.gid),"
+	 "       g.owner"
+	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
+	 " WHERE g.gid = ANY ($1)",
+	 UUIDARRAYOID);
+
+STMT(insert_branches, 8,
+	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload)"
+	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)",
+	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	 TEXTARRAYOID, TEXTARRAYOID);
+
+STMT(insert_branch, 8,
+	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
+	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	 UUIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID);
+
+/*
+ * Branches: each is numbered after the existing ones of its transaction
+ * and recorded while that transaction is undecided, and only for its owner
+ * (or a superuser) -- rule R1: intent before effect.  The gid's lock keeps a
+ * concurrent tcc_finish from deciding meanwhile.  Branches without headers
+ * go in one statement; one with headers (a text[] each) in its own.
+ */
+static void
+WriteBranches(IntentBatch *b)
+{
+	Datum		args[8];
+	pg_uuid_t  *gids;
+	char	  **status;
+	bool	   *decided;
+	int		   *last;
+	Oid		   *owner;
+	int			ngids;
+	int			nplain = 0;
+	Datum	   *plain_gids;
+
+	if (b->nbranch == 0)
+		return;
+	for (int i = 0; i < b->nbranch; i++)
+	{
+		b->accepted[i] = TccLockGid(&b->branch_gid[i], false);
+		if (!b->accepted[i])
+			Refuse(b->replies[b->branch_req[i]], ERRCODE_TCC_BAD_DECISION,
+				   "global transaction %s is being decided by another transaction",
+				   GidText(&b->branch_gid[i]));
+	}
+
+	args[0] = GidArray(b->branch_gid, b->nbranch);
+	Exec(&branch_targets, args, NULL, false);
+	ngids = (int) SPI_processed;
+	gids = palloc(sizeof(pg_uuid_t) * Max(ngids, 1));
+	status = palloc(sizeof(char *) * Max(ngids, 1));
+	decided = palloc(sizeof(bool) * Max(ngids, 1));
+	last = palloc(sizeof(int) * Max(ngids, 1));
+	owner = palloc(sizeof(Oid) * Max(ngids, 1));
+	for (int g = 0; g < ngids; g++)
+	{
+		bool		isnull;
+
+		gids[g] = *DatumGetUUIDP(Col(g, 1, &isnull));
+		status[g] = TextDatumGetCString(Col(g, 2, &isnull));
+		decided[g] = DatumGetBool(Col(g, 3, &isnull));
+		last[g] = DatumGetInt32(Col(g, 4, &isnull));
+		owner[g] = DatumGetObjectId(Col(g, 5, &isnull));
+	}
+
+	plain_gids = palloc(sizeof(Datum) * b->nbranch);
+	for (int i = 0; i < b->nbranch; i++)
+	{
+		TccReply   *reply = b->replies[b->branch_req[i]];
+		int			g;
+
+		if (!b->accepted[i])
+			continue;
+		b->accepted[i] = false;
+		g = FindGid(gids, ngids, &b->branch_gid[i]);
+		if (g < 0)
+			Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
+				   "global transaction %s does not exist",
+				   GidText(&b->branch_gid[i]));
+		else if (owner[g] != b->user[i] && !b->is_super[i])
+			Refuse(reply, ERRCODE_INSUFFICIENT_PRIVILEGE,
+				   "global transaction %s belongs to another role",
+				   GidText(&b->branch_gid[i]));
+		else if (decided[g] || strcmp(status[g], "trying") != 0)
+			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
+				   "global transaction %s is already %s",
+				   GidText(&b->branch_gid[i]),
+				   decided[g] && strcmp(status[g], "trying") == 0 ?
+				   "decided" : status[g]);
+		else
+		{
+			b->accepted[i] = true;
+			reply->branch = ++last[g];
+			b->number[i] = Int32GetDatum(reply->branch);
+		}
+	}
+
+	for (int i = 0; i < b->nbranch; i++)
+	{
+		if (!b->accepted[i])
+			continue;
+		if (b->headers_null[i])
+		{
+			/* compacted in place: the plain rows come first */
+			plain_gids[nplain] = UUIDPGetDatum(&b->branch_gid[i]);
+			b->number[nplain] = b->number[i];
+			b->name[nplain] = b->name[i];
+			b->name_null[nplain] = b->name_null[i];
+			b->try_url[nplain] = b->try_url[i];
+			b->try_null[nplain] = b->try_null[i];
+			b->confirm_url[nplain] = b->confirm_url[i];
+			b->confirm_null[nplain] = b->confirm_null[i];
+			b->cancel_url[nplain] = b->cancel_url[i];
+			b->cancel_null[nplain] = b->cancel_null[i];
+			b->payload[nplain] = b->payload[i];
+			nplain++;
+			continue;
+		}
+		{
+			char		nulls[8] = "        ";
+
+			args[0] = UUIDPGetDatum(&b->branch_gid[i]);
+			args[1] = b->number[i];
+			args[2] = b->name[i];
+			nulls[2] = b->name_null[i] ? 'n' : ' ';
+			args[3] = b->try_url[i];
+			nulls[3] = b->try_null[i] ? 'n' : ' ';
+			args[4] = b->confirm_url[i];
+			nulls[4] = b->confirm_null[i] ? 'n' : ' ';
+			args[5] = b->cancel_url[i];
+			nulls[5] = b->cancel_null[i] ? 'n' : ' ';
+			args[6] = b->payload[i];
+			args[7] = b->headers[i];
+			Exec(&insert_branch, args, nulls, false);
+		}
+	}
+	if (nplain == 0)
+		return;
+	args[0] = MakeArray(plain_gids, NULL, nplain, UUIDOID);
+	args[1] = MakeArray(b->number, NULL, nplain, INT4OID);
+	args[2] = MakeArray(b->name, b->name_null, nplain, TEXTOID);
+	args[3] = MakeArray(b->try_url, b->try_null, nplain, TEXTOID);
+	args[4] = MakeArray(b->confirm_url, b->confirm_null, nplain, TEXTOID);
+	args[5] = MakeArray(b->cancel_url, b->cancel_null, nplain, TEXTOID);
+	args[6] = MakeArray(b->payload, NULL, nplain, TEXTOID);
+	Exec(&insert_branches, args, NULL, false);
+}
+
+/* Writes a batch of begins and branches (run in a subtransaction). */
+static void
+WriteBatch(void *arg)
+{
+	IntentBatch *b = arg;
+
+	/* begins first: a branch may name a transaction begun in this batch */
+	WriteBegins(b);
+	WriteBranches(b);
 }
 
 STMT(insert_attempt, 7,
@@ -482,12 +779,12 @@ LogAttempt(pg_uuid_t *gid, int branch, const char *op, TimestampTz started,
 	Exec(&insert_attempt, args, nulls, false);
 }
 
-STMT(decide_cancel, 3,
+STMT(decide_cancel, 4,
 	 "INSERT INTO tcc._decision (gid, commit, source, decided_by)"
 	 " SELECT $1, false, $2, $3"
 	 "  WHERE NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = $1)"
-	 "    AND EXISTS (SELECT 1 FROM tcc._gtx g WHERE g.gid = $1 AND g.status = 'trying')",
-	 UUIDOID, TEXTOID, OIDOID);
+	 "    AND EXISTS (SELECT 1 FROM tcc._gtx g WHERE g.gid = $1 AND g.status = $4)",
+	 UUIDOID, TEXTOID, OIDOID, TEXTOID);
 
 /*
  * trying -> cancelling, decided by the worker (deadline passed, the
@@ -499,13 +796,14 @@ STMT(decide_cancel, 3,
 static bool
 DecideCancel(pg_uuid_t *gid, const char *source)
 {
-	Datum		args[3];
+	Datum		args[4];
 
 	if (!TccLockGid(gid, false))
 		return false;
 	args[0] = UUIDPGetDatum(gid);
 	args[1] = CStringGetTextDatum(source);
 	args[2] = ObjectIdGetDatum(GetUserId());
+	args[3] = CStringGetTextDatum("trying");
 	Exec(&decide_cancel, args, NULL, false);
 	if (SPI_processed > 0)
 		decided_in_work = true;
@@ -553,81 +851,84 @@ typedef struct RequestWork
 	TccReply   *reply;
 } RequestWork;
 
-/* Writes one request (run in its own subtransaction). */
+/* Writes one request on its own (run in its own subtransaction). */
 static void
 WriteRequest(void *arg)
 {
 	RequestWork *work = arg;
-	StringInfo	data = &work->req->data;
+	IntentBatch batch;
 
-	data->cursor = 0;
-	switch (work->req->kind)
+	if (work->req->kind == TCC_REQ_TRY_FAILED)
 	{
-		case TCC_REQ_BEGIN:
-			CreateGtx(data, work->reply);
-			break;
-		case TCC_REQ_BRANCH:
-			RegisterBranch(data, work->reply);
-			break;
-		case TCC_REQ_TRY_FAILED:
-			RecordTryFailed(data, work->reply);
-			break;
+		work->req->data.cursor = 0;
+		RecordTryFailed(&work->req->data, work->reply);
+		return;
 	}
+	BatchInit(&batch, 1);
+	BatchAdd(&batch, work->req, work->reply);
+	WriteBatch(&batch);
 }
 
 /*
- * Writes a batch of requests in the current transaction, each in its own
- * subtransaction so that one refused or bad request cannot sink the
- * others.  Returns one reply per request, carrying the error, if any.
+ * Writes the requests of all waiting backends in the current transaction.
+ * Begins and branches go in a few set-based statements, in one
+ * subtransaction; a refusal (unknown gid, decided, ...) is a reply, not an
+ * error.  Should the batch fail all the same, and for the rare failed try,
+ * each request is written in its own subtransaction, so that one bad
+ * request cannot sink the others.  Returns one reply per request.
  */
 TccReply *
 TccStoreRequests(List *requests)
 {
-	TccReply   *replies = palloc0(sizeof(TccReply) * Max(list_length(requests), 1));
+	int			n = list_length(requests);
+	TccReply   *replies = palloc0(sizeof(TccReply) * Max(n, 1));
+	RequestWork *single = palloc(sizeof(RequestWork) * Max(n, 1));
+	int			nsingle = 0;
+	IntentBatch batch;
 	ListCell   *lc;
 	int			i = 0;
 
+	BatchInit(&batch, n);
 	foreach(lc, requests)
 	{
-		RequestWork work = {lfirst(lc), &replies[i++]};
-		ErrorData  *edata = TccInSubtransaction(WriteRequest, &work);
+		TccRequest *req = lfirst(lc);
+
+		if (req->kind == TCC_REQ_TRY_FAILED)
+			single[nsingle++] = (RequestWork) {req, &replies[i]};
+		else
+			BatchAdd(&batch, req, &replies[i]);
+		i++;
+	}
+	if (batch.n > 0)
+	{
+		ErrorData  *edata = TccInSubtransaction(WriteBatch, &batch);
 
 		if (edata)
 		{
-			work.reply->sqlerrcode = edata->sqlerrcode;
-			strlcpy(work.reply->message, edata->message,
-					sizeof(work.reply->message));
+			ereport(LOG,
+					(errmsg("tcc: writing %d intents together failed, writing each on its own: %s",
+							batch.n, edata->message)));
+			FreeErrorData(edata);
+			for (int r = 0; r < batch.n; r++)
+			{
+				memset(batch.replies[r], 0, sizeof(TccReply));
+				single[nsingle++] = (RequestWork) {batch.reqs[r], batch.replies[r]};
+			}
+		}
+	}
+	for (int r = 0; r < nsingle; r++)
+	{
+		ErrorData  *edata = TccInSubtransaction(WriteRequest, &single[r]);
+
+		if (edata)
+		{
+			single[r].reply->sqlerrcode = edata->sqlerrcode;
+			strlcpy(single[r].reply->message, edata->message,
+					sizeof(single[r].reply->message));
 			FreeErrorData(edata);
 		}
 	}
 	return replies;
-}
-
-/* Builds a one-dimensional array of n values of type typid; nulls may be NULL. */
-static Datum
-MakeArray(Datum *values, bool *nulls, int n, Oid typid)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	get_typlenbyvalalign(typid, &typlen, &typbyval, &typalign);
-	return PointerGetDatum(construct_md_array(values, nulls, 1, dims, lbs,
-											  typid, typlen, typbyval,
-											  typalign));
-}
-
-/* Builds a uuid[] of n gids. */
-static Datum
-GidArray(pg_uuid_t *gids, int n)
-{
-	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		values[i] = UUIDPGetDatum(&gids[i]);
-	return MakeArray(values, NULL, n, UUIDOID);
 }
 
 /* Builds an int4[] of n integers. */
@@ -648,7 +949,7 @@ STMT(advance_info, 1,
 	 "  JOIN tcc._decision d ON d.gid = g.gid"
 	 "  LEFT JOIN tcc._branch b ON b.gid = g.gid"
 	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')"
-	 " WHERE g.status IN ('confirming', 'cancelling')"
+	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
 	 " ORDER BY g.gid, b.branch",
 	 UUIDARRAYOID);
 
@@ -656,7 +957,8 @@ STMT(finish_gtxs, 2,
 	 "UPDATE tcc._gtx g SET status = f.status, finished_at = pg_catalog.clock_timestamp(),"
 	 "       last_error = NULL"
 	 "  FROM unnest($1, $2) f (gid, status)"
-	 " WHERE g.gid = f.gid AND g.status IN ('confirming', 'cancelling')",
+	 " WHERE g.gid = f.gid"
+	 "   AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END",
 	 UUIDARRAYOID, TEXTARRAYOID);
 
 /*
@@ -1047,7 +1349,9 @@ STMT(record_failures, 4,
 	 "  UPDATE tcc._gtx g"
 	 "     SET last_error = f.error,"
 	 "         status = CASE WHEN f.exhausted THEN 'failed' ELSE g.status END"
-	 "    FROM f WHERE g.gid = f.gid AND g.status IN ('confirming', 'cancelling')"
+	 "    FROM f JOIN tcc._decision d ON d.gid = f.gid"
+	 "   WHERE g.gid = f.gid"
+	 "     AND g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
 	 "  RETURNING g.gid, g.status)"
 	 "SELECT pg_catalog.pg_notify('tcc_alert',"
 	 "         pg_catalog.json_build_object('gid', f.gid, 'status', 'failed',"
@@ -1158,7 +1462,7 @@ STMT(load_calls, 2,
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
 	 "  JOIN tcc._decision d ON d.gid = k.gid"
-	 " WHERE g.status IN ('confirming', 'cancelling')"
+	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
 	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
 	 UUIDARRAYOID, INT4ARRAYOID);
 

@@ -20,6 +20,7 @@
 #ifndef TCC_H
 #define TCC_H
 
+#include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
@@ -140,6 +141,7 @@ typedef struct TccReply
 {
 	int			sqlerrcode;		/* 0 on success */
 	int			branch;			/* TCC_REQ_BRANCH: the branch number */
+	XLogRecPtr	lsn;			/* end of the commit that wrote the request */
 	char		message[256];
 } TccReply;
 
@@ -265,7 +267,7 @@ extern void TccStoreAction(pg_uuid_t *gid, const char *action,
 						   const char *note);
 
 extern void TccStoreBeginWork(void);
-extern void TccStoreEndWork(bool durable);
+extern XLogRecPtr TccStoreEndWork(void);
 extern TccReply *TccStoreRequests(List *requests);
 extern void TccStoreStartup(void);
 extern void TccStoreResults(TccCall **calls, int n);

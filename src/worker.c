@@ -188,6 +188,33 @@ RequestsWant(List *requests, bool *now)
 	return check_at;
 }
 
+/*
+ * Writes the intents backends are waiting on in a transaction of their own
+ * and answers them at once, ahead of any other work.  The commit does not
+ * wait for its WAL flush: each requester flushes up to the commit before it
+ * goes on (request.c), so the worker is already writing the next batch
+ * while the disk syncs this one.
+ */
+static void
+WriteIntents(List *requests)
+{
+	TccReply   *replies;
+	XLogRecPtr	lsn;
+	ListCell   *lc;
+	int			i = 0;
+
+	pgstat_report_activity(STATE_RUNNING, "writing intents");
+	TccStoreBeginWork();
+	replies = TccStoreRequests(requests);
+	lsn = TccStoreEndWork();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	foreach(lc, requests)
+	{
+		replies[i].lsn = lsn;
+		TccReplyRequest(lfirst(lc), &replies[i++]);
+	}
+}
+
 /* Reads and clears the flags backends set when waking the worker. */
 static void
 TakeWakeFlags(bool *work, bool *check_trying)
@@ -222,7 +249,7 @@ PurgeExpired(void)
 	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
 	TccStoreBeginWork();
 	next = TccStorePurge();
-	TccStoreEndWork(false);
+	(void) TccStoreEndWork();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return next;
 }
@@ -285,6 +312,8 @@ WorkerLoop(WaitEventSet *wait_set)
 		requests = TccTakeRequests();
 		settle_at = RequestsWant(requests, &try_failed);
 		check_at = Min(check_at, settle_at);
+		if (requests != NIL)
+			WriteIntents(requests);
 
 		TccHttpProcess();
 		while ((call = TccHttpNextDone()) != NULL)
@@ -310,16 +339,12 @@ WorkerLoop(WaitEventSet *wait_set)
 		}
 		ndue = room > 0 ? TccScheduleTake(now, room, due_gids, due_branches) : 0;
 
-		if (requests != NIL || ndone > 0 || work || ndue > 0)
+		if (ndone > 0 || work || ndue > 0)
 		{
 			List	   *calls;
-			TccReply   *replies = NULL;
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
-			/* intents first: backends are waiting for them */
-			if (requests != NIL)
-				replies = TccStoreRequests(requests);
 			TccStoreResults(done, ndone);
 			more = TccStoreSettle(work, stuck, &blocked);
 			/* what the outcomes and decisions made due can start at once */
@@ -338,13 +363,9 @@ WorkerLoop(WaitEventSet *wait_set)
 				if (blocked)
 					check_at = Min(check_at, TimestampTzPlusMilliseconds(now, 50));
 			}
-			/* intents must be durable before a backend is told so (R1) */
-			TccStoreEndWork(requests != NIL);
+			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
 
-			i = 0;
-			foreach(lc, requests)
-				TccReplyRequest(lfirst(lc), &replies[i++]);
 			for (i = 0; i < ndone; i++)
 			{
 				TccHttpFinishCall(done[i]);
@@ -425,9 +446,13 @@ TccWorkerMain(Datum arg)
 	 * Every statement of the worker touches a handful of rows by key.  With
 	 * arrays as parameters the planner cannot see how few, and a generic
 	 * plan may hash-join against a full scan of a table that only grows:
-	 * keep it to index lookups.
+	 * keep it to index lookups.  Plain index scans, not bitmap scans: only
+	 * they mark the index entries of dead rows as dead, and the partial
+	 * indexes the worker scans (transactions trying, in phase two) see a
+	 * dead entry for nearly every transaction between two vacuums.
 	 */
 	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_hashjoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
@@ -467,7 +492,7 @@ TccWorkerMain(Datum arg)
 	TccScheduleInit();
 	TccStoreBeginWork();
 	TccStoreStartup();
-	TccStoreEndWork(false);
+	(void) TccStoreEndWork();
 
 	PG_TRY();
 	{
