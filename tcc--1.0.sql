@@ -24,9 +24,12 @@ CREATE TABLE tcc._gtx (
     begin_xid xid8,
     status text NOT NULL DEFAULT 'trying',
     finished_at timestamptz,
-    last_error text,
-    UNIQUE (kind, business_key)
+    last_error text
 ) WITH (fillfactor = 80);
+-- only transactions with a business key are indexed by it: the others, most
+-- of them, cost no entry here on each of their three row versions
+CREATE UNIQUE INDEX _gtx_business_key ON tcc._gtx (kind, business_key)
+    WHERE business_key IS NOT NULL;
 CREATE INDEX _gtx_trying ON tcc._gtx (deadline) WHERE status = 'trying';
 CREATE INDEX _gtx_phase_two ON tcc._gtx (gid) WHERE status IN ('confirming', 'cancelling');
 CREATE INDEX _gtx_finished ON tcc._gtx (finished_at) WHERE finished_at IS NOT NULL;
@@ -72,7 +75,6 @@ CREATE TABLE tcc._try (
 COMMENT ON TABLE tcc._try IS 'successful tries; inserted by tcc_branch in the caller''s transaction';
 
 CREATE TABLE tcc._attempt (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     gid uuid NOT NULL,
     branch integer NOT NULL,
     op text NOT NULL,

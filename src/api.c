@@ -47,9 +47,16 @@ static bool callback_registered = false;
 static bool wake_at_commit = false;
 static bool began_in_xact = false;
 
+/* gids this transaction decided; ndecided counts past DECIDED_MAX */
+#define DECIDED_MAX 64
+static pg_uuid_t decided[DECIDED_MAX];
+static int	ndecided = 0;
+
 /*
  * Wakes the worker when a transaction that decided commits (no polling
- * delay), and when one that began a global transaction aborts (R3).
+ * delay), handing it the gids decided, and when one that began a global
+ * transaction aborts (R3).  A prepared transaction's decisions are found
+ * by the worker's own look every second once COMMIT PREPARED has run.
  */
 static void
 TccXactCallback(XactEvent event, void *arg)
@@ -58,6 +65,10 @@ TccXactCallback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			if (ndecided > DECIDED_MAX)
+				TccWakeWorker(true, false);
+			else if (ndecided > 0)
+				TccHandDecided(decided, ndecided);
 			if (wake_at_commit)
 				TccWakeWorker(true, false);
 			break;
@@ -73,6 +84,7 @@ TccXactCallback(XactEvent event, void *arg)
 	}
 	wake_at_commit = false;
 	began_in_xact = false;
+	ndecided = 0;
 }
 
 /* Registers the transaction callback once per backend. */
@@ -477,7 +489,9 @@ tcc_finish(PG_FUNCTION_ARGS)
 
 	TccStoreDecide(gid, commit, "caller");
 	WatchTransaction();
-	wake_at_commit = true;
+	if (ndecided < DECIDED_MAX)
+		decided[ndecided] = *gid;
+	ndecided++;
 	PG_RETURN_TEXT_P(cstring_to_text(commit ? "confirming" : "cancelling"));
 }
 

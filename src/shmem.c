@@ -87,6 +87,34 @@ TccWakeWorker(bool work, bool check_trying)
 		SetLatch(latch);
 }
 
+/*
+ * Hands the worker the gids whose decision the current transaction has
+ * just committed, and wakes it: it starts their phase two by key.  Too many
+ * to list (n > TCC_DECIDED_MAX, or no room left) and the worker looks for
+ * every decided transaction instead.
+ */
+void
+TccHandDecided(pg_uuid_t *gids, int n)
+{
+	Latch	   *latch;
+
+	if (TccState == NULL)
+		return;
+	SpinLockAcquire(&TccState->mutex);
+	if (n <= TCC_DECIDED_MAX - TccState->ndecided)
+	{
+		memcpy(&TccState->decided[TccState->ndecided], gids,
+			   sizeof(pg_uuid_t) * n);
+		TccState->ndecided += n;
+	}
+	else
+		TccState->work_pending = true;
+	latch = TccState->worker_latch;
+	SpinLockRelease(&TccState->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
 PG_FUNCTION_INFO_V1(tcc_worker_state);
 
 /* tcc_worker_state(): the worker's pid, start, calls in flight, last error. */

@@ -546,7 +546,7 @@ BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
 STMT(insert_gtxs, 7,
 	 "INSERT INTO tcc._gtx (gid, owner, kind, business_key, parallel, deadline, begin_xid)"
 	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)"
-	 " ON CONFLICT (kind, business_key) DO NOTHING"
+	 " ON CONFLICT (kind, business_key) WHERE business_key IS NOT NULL DO NOTHING"
 	 " RETURNING gid",
 	 UUIDARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
 	 TIMESTAMPTZARRAYOID, XID8ARRAYOID);
@@ -1061,6 +1061,18 @@ TccStoreStartup(void)
 	Advance(gids, n, false);
 }
 
+/* the end of both statements that start phase two: dec holds the gids */
+#define PHASE_TWO_SKIP \
+	"  RETURNING g.gid, d.commit)," \
+	" skip AS (" \
+	"  UPDATE tcc._branch b SET status = 'skipped'" \
+	"    FROM dec" \
+	"   WHERE b.gid = dec.gid" \
+	"     AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
+	"     AND CASE WHEN dec.commit THEN b.confirm_url IS NULL" \
+	"              ELSE b.cancel_url IS NULL OR b.status = 'refused' END)" \
+	"SELECT gid FROM dec"
+
 STMT(start_phase_two, 1,
 	 "WITH dec AS ("
 	 "  UPDATE tcc._gtx g"
@@ -1070,36 +1082,49 @@ STMT(start_phase_two, 1,
 	 "   WHERE d.gid = g.gid AND g.gid IN ("
 	 "         SELECT t.gid FROM tcc._gtx t JOIN tcc._decision e ON e.gid = t.gid"
 	 "          WHERE t.status = 'trying' LIMIT $1)"
-	 "  RETURNING g.gid, d.commit),"
-	 " skip AS ("
-	 "  UPDATE tcc._branch b SET status = 'skipped'"
-	 "    FROM dec"
-	 "   WHERE b.gid = dec.gid"
-	 "     AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')"
-	 "     AND CASE WHEN dec.commit THEN b.confirm_url IS NULL"
-	 "              ELSE b.cancel_url IS NULL OR b.status = 'refused' END)"
-	 "SELECT gid FROM dec",
+	 PHASE_TWO_SKIP,
 	 INT4OID);
+
+STMT(start_phase_two_of, 2,
+	 "WITH dec AS ("
+	 "  UPDATE tcc._gtx g"
+	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END,"
+	 "         begin_xid = NULL"
+	 "    FROM tcc._decision d"
+	 "   WHERE d.gid = g.gid AND g.gid = ANY ($1) AND g.status = $2"
+	 PHASE_TWO_SKIP,
+	 UUIDARRAYOID, TEXTOID);
 
 #define PHASE_BATCH 2000
 
 /*
- * trying -> confirming or cancelling, for up to PHASE_BATCH gids whose
- * decision has committed.  Branches the phase does not call (no URL for it,
- * or a refused try when cancelling) become skipped; then phase two starts.
- * Returns true if more decided gids may be waiting.
+ * trying -> confirming or cancelling, for the given gids if gids is not
+ * NULL, else for up to PHASE_BATCH gids whose decision has committed (a
+ * scan of every transaction still trying).  Branches the phase does not
+ * call (no URL for it, or a refused try when cancelling) become skipped;
+ * then phase two starts.  Returns true if more decided gids may be waiting.
  */
 static bool
-StartPhaseTwo(void)
+StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 {
-	Datum		args[1] = {Int32GetDatum(PHASE_BATCH)};
+	Datum		args[2];
 	pg_uuid_t  *gids;
 	int			n;
 
-	Exec(&start_phase_two, args, NULL, false);
+	if (decided != NULL)
+	{
+		args[0] = GidArray(decided, ndecided);
+		args[1] = CStringGetTextDatum("trying");
+		Exec(&start_phase_two_of, args, NULL, false);
+	}
+	else
+	{
+		args[0] = Int32GetDatum(PHASE_BATCH);
+		Exec(&start_phase_two, args, NULL, false);
+	}
 	gids = ResultGids(&n);
 	Advance(gids, n, false);
-	return n >= PHASE_BATCH;
+	return decided == NULL && n >= PHASE_BATCH;
 }
 
 STMT(undecided_gtxs, 0,
@@ -1303,12 +1328,14 @@ ApplyActions(void)
 
 /*
  * One settling pass.  actions: apply operator actions and start phase two
- * of decided transactions; stuck: cancel undecided transactions that can
- * no longer confirm (*blocked: some could not be decided yet).  Returns
+ * of every decided transaction; stuck: cancel undecided transactions that
+ * can no longer confirm (*blocked: some could not be decided yet);
+ * decided: gids whose decisions just committed, to start by key.  Returns
  * true if more work is waiting already.
  */
 bool
-TccStoreSettle(bool actions, bool stuck, bool *blocked)
+TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided, int ndecided,
+			   bool *blocked)
 {
 	bool		more = false;
 
@@ -1318,7 +1345,9 @@ TccStoreSettle(bool actions, bool stuck, bool *blocked)
 	if (stuck && CancelStuck(blocked))
 		actions = true;
 	if (actions)
-		more = StartPhaseTwo();
+		more = StartPhaseTwo(NULL, 0);
+	else if (ndecided > 0)
+		(void) StartPhaseTwo(decided, ndecided);
 	return more;
 }
 

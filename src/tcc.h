@@ -195,13 +195,17 @@ typedef struct TccSlot
 	char		data[TCC_SLOT_INLINE];
 } TccSlot;
 
+/* decided gids handed to the worker between two of its turns */
+#define TCC_DECIDED_MAX 1024
+
 typedef struct TccShared
 {
 	slock_t		mutex;
 	Latch	   *worker_latch;
 	pid_t		worker_pid;
 	TimestampTz worker_started;
-	bool		work_pending;	/* a decision or action committed */
+	bool		work_pending;	/* an action committed, or decisions too
+								 * many to list in decided[] */
 	bool		check_trying;	/* a transaction that began a gid ended */
 	bool		leave_database; /* DROP DATABASE of the coordinator db */
 	int			failed_connects;	/* worker starts that did not connect */
@@ -209,6 +213,8 @@ typedef struct TccShared
 	int			in_flight;
 	int			queue_depth;
 	char		last_error[256];
+	int			ndecided;		/* gids whose decision just committed */
+	pg_uuid_t	decided[TCC_DECIDED_MAX];
 	int			nslots;
 	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } TccShared;
@@ -218,6 +224,7 @@ extern TccShared *TccState;
 extern void TccShmemRequest(void);
 extern void TccShmemStartup(void);
 extern void TccWakeWorker(bool work, bool check_trying);
+extern void TccHandDecided(pg_uuid_t *gids, int n);
 
 /* schedule.c: when each pending confirm / cancel call is due */
 extern void TccScheduleInit(void);
@@ -271,7 +278,8 @@ extern XLogRecPtr TccStoreEndWork(void);
 extern TccReply *TccStoreRequests(List *requests);
 extern void TccStoreStartup(void);
 extern void TccStoreResults(TccCall **calls, int n);
-extern bool TccStoreSettle(bool actions, bool stuck, bool *blocked);
+extern bool TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided,
+						   int ndecided, bool *blocked);
 extern List *TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n,
 							   MemoryContext cxt);
 extern TimestampTz TccStoreNextDeadline(void);

@@ -215,15 +215,22 @@ WriteIntents(List *requests)
 	}
 }
 
-/* Reads and clears the flags backends set when waking the worker. */
+/*
+ * Reads and clears what backends left when waking the worker: the flags,
+ * and the gids whose decisions committed (*decided, *ndecided).
+ */
 static void
-TakeWakeFlags(bool *work, bool *check_trying)
+TakeWakeFlags(bool *work, bool *check_trying, pg_uuid_t *decided,
+			  int *ndecided)
 {
 	SpinLockAcquire(&TccState->mutex);
 	*work = TccState->work_pending;
 	*check_trying = TccState->check_trying;
+	*ndecided = TccState->ndecided;
+	memcpy(decided, TccState->decided, sizeof(pg_uuid_t) * *ndecided);
 	TccState->work_pending = false;
 	TccState->check_trying = false;
+	TccState->ndecided = 0;
 	SpinLockRelease(&TccState->mutex);
 }
 
@@ -272,6 +279,7 @@ WorkerLoop(WaitEventSet *wait_set)
 	pg_uuid_t  *due_gids;
 	int		   *due_branches;
 	int			due_max = 0;
+	pg_uuid_t  *decided;
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -279,6 +287,8 @@ WorkerLoop(WaitEventSet *wait_set)
 									 ALLOCSET_DEFAULT_SIZES);
 	due_gids = MemoryContextAlloc(TopMemoryContext, sizeof(pg_uuid_t));
 	due_branches = MemoryContextAlloc(TopMemoryContext, sizeof(int));
+	decided = MemoryContextAlloc(TopMemoryContext,
+								 sizeof(pg_uuid_t) * TCC_DECIDED_MAX);
 
 	for (;;)
 	{
@@ -302,6 +312,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		TimestampTz wake;
 		List	   *requests;
 		bool		try_failed;
+		int			ndecided;
 		int			i;
 
 		MemoryContextReset(loop_cxt);
@@ -322,7 +333,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		foreach(lc, done_list)
 			done[ndone++] = lfirst(lc);
 
-		TakeWakeFlags(&work, &check_trying);
+		TakeWakeFlags(&work, &check_trying, decided, &ndecided);
 		now = GetCurrentTimestamp();
 		/* a failed try wants its cancel now */
 		if (try_failed)
@@ -339,14 +350,14 @@ WorkerLoop(WaitEventSet *wait_set)
 		}
 		ndue = room > 0 ? TccScheduleTake(now, room, due_gids, due_branches) : 0;
 
-		if (ndone > 0 || work || ndue > 0)
+		if (ndone > 0 || work || ndue > 0 || ndecided > 0)
 		{
 			List	   *calls;
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
 			TccStoreResults(done, ndone);
-			more = TccStoreSettle(work, stuck, &blocked);
+			more = TccStoreSettle(work, stuck, decided, ndecided, &blocked);
 			/* what the outcomes and decisions made due can start at once */
 			if (ndue < room)
 				ndue += TccScheduleTake(GetCurrentTimestamp(), room - ndue,

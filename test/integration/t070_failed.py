@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (attempts, branch_statuses, branch_urls,  # noqa: E402
                       branches, calls, connect, notifications, run, run1,
                       status, system_settings, tp_rule, transaction,
-                      wait_final)
+                      wait_final, wait_status)
 from tcclib import diag, done_testing, is_, like, ok  # noqa: E402
 
 prefixes = ["/t070/failed/1", "/t070/failed/2"]
@@ -85,6 +85,9 @@ with system_settings(max_attempts=3):
     conn.autocommit = True
     run(conn, "SELECT tcc_retry(%s)", (gid,))
     conn.close()
+    # the worker applies the retry after its commit: until then the
+    # transaction is still failed, which tcc_wait would return at once
+    wait_status(gid, ("confirming", "confirmed"))
     is_(wait_final(gid, 10), "confirmed",
         "after tcc_retry the transaction settles confirmed")
     is_(branch_statuses(gid), ["confirmed", "confirmed"],

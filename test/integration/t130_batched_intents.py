@@ -19,6 +19,10 @@
 #                             good one is recorded once with its headers,
 #                             each bad one fails with its SQLSTATE and
 #                             leaves no branch behind.
+#   decisions handed over     20 sessions commit a decision at the same
+#                             instant, and one transaction decides 80 gids
+#                             (more than a commit hands over by gid, so the
+#                             worker looks for them all): every one confirms.
 #
 # Refusals are answers, not errors: none of the above may make the worker
 # fall back to writing each request on its own (it logs when it does).
@@ -31,7 +35,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (branch_urls, branches, calls, connect,  # noqa: E402
-                      error_of, pgcode, q, q1, run, run1, wait_final)
+                      error_of, pgcode, q, q1, run, run1, system_settings,
+                      wait_final)
 from tcclib import done_testing, is_, ok  # noqa: E402
 
 
@@ -169,6 +174,44 @@ for g in good:
     run(setup, "SELECT tcc_finish(%s)", (g,))
 ok(all(wait_final(g) == "confirmed" for g in good),
    "good and bad: the good transactions confirm")
+setup.close()
+
+# --------------------------------------------------------------------------
+# decisions handed over
+
+def tried_gid(conn, tag):
+    g = run1(conn, "SELECT tcc_begin()")
+    t, c, x = branch_urls("/t130/decide/%s" % tag)
+    run(conn, "SELECT tcc_branch(%s, %s, %s, %s)", (g, t, c, x))
+    return g
+
+
+setup = connect()
+each = [tried_gid(setup, "each%d" % i) for i in range(20)]
+
+
+def decide(g):
+    def job(conn):
+        return run1(conn, "SELECT tcc_finish(%s)", (g,))
+    return job
+
+
+results = together([decide(g) for g in each])
+is_(results, ["confirming"] * 20,
+    "decisions handed over: 20 sessions decide at the same instant")
+ok(all(wait_final(g) == "confirmed" for g in each),
+   "decisions handed over: each of the 20 confirms")
+many = [tried_gid(setup, "many%d" % i) for i in range(80)]
+# the test participant opens a database session per request: keep the
+# confirms in flight below the test cluster's max_connections
+with system_settings(max_concurrency=16):
+    one = connect(autocommit=False)
+    for g in many:
+        run(one, "SELECT tcc_finish(%s)", (g,))
+    one.commit()
+    one.close()
+    ok(all(wait_final(g, 30) == "confirmed" for g in many),
+       "decisions handed over: 80 decided in one transaction all confirm")
 setup.close()
 
 with open(os.environ["TCC_PGLOG"], "rb") as f:
