@@ -69,7 +69,14 @@ static bool decided_in_work = false;
 #define STMT(name, n, sql, ...) \
 	static Stmt name = {sql, n, {__VA_ARGS__}, NULL}
 
-/* Runs a statement; returns the SPI result code. */
+/*
+ * Runs a statement; returns the SPI result code.  Plans are generic from
+ * the first run: the worker's statements take arrays, and a custom plan,
+ * seeing how short the array is, always looks cheaper than the generic one
+ * -- the plan cache then plans every run again.  How the plans stay index
+ * lookups while the tables grow: see TccWorkerMain and the note on status
+ * tests below.
+ */
 static int
 Exec(Stmt *st, Datum *values, const char *nulls, bool read_only)
 {
@@ -77,7 +84,8 @@ Exec(Stmt *st, Datum *values, const char *nulls, bool read_only)
 
 	if (st->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(st->sql, st->nargs, st->types);
+		SPIPlanPtr	plan = SPI_prepare_cursor(st->sql, st->nargs, st->types,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "tcc: could not prepare \"%s\": %s",
