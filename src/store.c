@@ -38,6 +38,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -131,36 +132,57 @@ TextOrNull(const char *s, char *null)
  * ---------------------------------------------------------------------
  */
 
+/* the owner of schema tcc, cached until a change to any schema */
+static Oid	tables_owner = InvalidOid;
+static bool owner_callback_registered = false;
+
+/* Forgets the cached owner when pg_namespace changes. */
+static void
+ForgetTablesOwner(Datum arg, int cacheid, uint32 hashvalue)
+{
+	tables_owner = InvalidOid;
+}
+
 /* Returns the owner of schema tcc, who owns the coordinator tables. */
 static Oid
 TablesOwner(void)
 {
-	Oid			nsp = get_namespace_oid("tcc", false);
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
+	Oid			nsp;
+	HeapTuple	tup;
 
+	if (OidIsValid(tables_owner))
+		return tables_owner;
+	if (!owner_callback_registered)
+	{
+		CacheRegisterSyscacheCallback(NAMESPACEOID, ForgetTablesOwner, (Datum) 0);
+		owner_callback_registered = true;
+	}
+	nsp = get_namespace_oid("tcc", false);
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	tables_owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
 	ReleaseSysCache(tup);
-	return owner;
+	return tables_owner;
 }
 
 /*
- * Switches to the owner of the tcc tables and a pinned search_path, and
- * connects SPI: callers need no privilege on the tables, and no object of
- * theirs can stand in for one of ours.
+ * Switches to the owner of the tcc tables and a search path of pg_catalog
+ * alone, and connects SPI: callers need no privilege on the tables, and no
+ * object of theirs (not even a temporary one) can stand in for one of
+ * ours.  The path is pushed as an override rather than set as search_path:
+ * cheaper, and the saved plans, made under the same override, stay valid.
+ * An error on the way out is cleaned up by the (sub)transaction's abort.
  */
 void
 TccEnterOwner(TccOwnerScope *scope)
 {
+	OverrideSearchPath catalog_only = {NIL, true, false, 0};
+
 	GetUserIdAndSecContext(&scope->save_user, &scope->save_sec);
 	SetUserIdAndSecContext(TablesOwner(),
 						   scope->save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	scope->nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
+	PushOverrideSearchPath(&catalog_only);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "tcc: SPI_connect failed");
 }
@@ -170,7 +192,7 @@ void
 TccLeaveOwner(TccOwnerScope *scope)
 {
 	SPI_finish();
-	AtEOXact_GUC(true, scope->nest);
+	PopOverrideSearchPath();
 	SetUserIdAndSecContext(scope->save_user, scope->save_sec);
 }
 

@@ -248,7 +248,6 @@ typedef struct TccOwnerScope
 {
 	Oid			save_user;
 	int			save_sec;
-	int			nest;
 } TccOwnerScope;
 
 extern void TccEnterOwner(TccOwnerScope *scope);

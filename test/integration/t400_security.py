@@ -43,7 +43,8 @@ import psycopg2
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from tcclib import (diag, done_testing, is_, like, note, ok, q, q1,  # noqa: E402
+from tcclib import connect as tcc_connect  # noqa: E402
+from tcclib import (done_testing, is_, like, ok, q, q1,  # noqa: E402
                     tp_requests, tp_rule, tp_url, wait_until)
 
 APP1 = "tcc_t400_app1"
@@ -609,5 +610,37 @@ finally:
             "SELECT boot_val FROM pg_settings WHERE name = 'tcc.max_attempts'"):
         q("ALTER SYSTEM RESET tcc.max_attempts")
         q("SELECT pg_reload_conf()")
+
+# ---- a hostile search_path: the caller's own "=" on uuid, which says
+# every gid equals every other, must not reach the coordinator's SQL.  A new
+# session, so that its first tcc call prepares the statements under that
+# path; then a gid that is decided and one that is not are told apart.
+evil = tcc_connect()
+try:
+    run(evil, "DROP SCHEMA IF EXISTS t400_evil CASCADE")
+    run(evil, "CREATE SCHEMA t400_evil")
+    run(evil, "CREATE FUNCTION t400_evil.same(uuid, uuid) RETURNS boolean"
+              " LANGUAGE sql IMMUTABLE AS 'SELECT true'")
+    run(evil, "CREATE OPERATOR t400_evil.= (LEFTARG = uuid, RIGHTARG = uuid,"
+              " FUNCTION = t400_evil.same)")
+    evil.close()
+    evil = tcc_connect()
+    run(evil, "SET search_path = t400_evil, pg_catalog, public")
+    decided = one(evil, "SELECT tcc_begin()")
+    run(evil, "SELECT tcc_finish(%s, false)", (decided,))
+    fresh = one(evil, "SELECT tcc_begin()")
+    try:
+        got = one(evil, "SELECT tcc_finish(%s)", (fresh,))
+    except psycopg2.Error as e:
+        got = "error %s: %s" % (e.pgcode, e.diag.message_primary)
+    is_(got, "confirming",
+        "hostile search_path: tcc_finish reads its own gid, not another")
+    is_(q1("SELECT tcc_wait(%s, '10 s')", (fresh,)), "confirmed",
+        "hostile search_path: the undecided gid confirms")
+    is_(q1("SELECT tcc_wait(%s, '10 s')", (decided,)), "cancelled",
+        "hostile search_path: the other gid stays cancelled")
+finally:
+    evil.close()
+    q("DROP SCHEMA IF EXISTS t400_evil CASCADE")
 
 done_testing()
