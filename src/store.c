@@ -340,10 +340,18 @@ TccStoreAction(pg_uuid_t *gid, const char *action, const char *note)
  * ---------------------------------------------------------------------
  */
 
-/* Starts one short unit of worker work: a transaction with SPI. */
+/* the memory context current when the unit of work began */
+static MemoryContext work_caller_cxt = NULL;
+
+/*
+ * Starts one short unit of worker work: a transaction with SPI.  What is
+ * allocated until TccStoreEndWork lives in SPI's memory and goes with it;
+ * results that must outlive the unit go in memory the caller provides.
+ */
 void
 TccStoreBeginWork(void)
 {
+	work_caller_cxt = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -368,6 +376,8 @@ TccStoreEndWork(void)
 	SetConfigOption("synchronous_commit", decided_in_work ? "on" : "off",
 					PGC_SUSET, PGC_S_OVERRIDE);
 	CommitTransactionCommand();
+	/* the commit leaves TopMemoryContext current: back to the caller's */
+	MemoryContextSwitchTo(work_caller_cxt);
 	pgstat_report_stat(false);
 	return XactLastCommitEnd;
 }
@@ -905,13 +915,13 @@ WriteRequest(void *arg)
  * subtransaction; a refusal (unknown gid, decided, ...) is a reply, not an
  * error.  Should the batch fail all the same, and for the rare failed try,
  * each request is written in its own subtransaction, so that one bad
- * request cannot sink the others.  Returns one reply per request.
+ * request cannot sink the others.  replies: one per request, zeroed, in
+ * memory that outlives the unit of work.
  */
-TccReply *
-TccStoreRequests(List *requests)
+void
+TccStoreRequests(List *requests, TccReply *replies)
 {
 	int			n = list_length(requests);
-	TccReply   *replies = palloc0(sizeof(TccReply) * Max(n, 1));
 	RequestWork *single = palloc(sizeof(RequestWork) * Max(n, 1));
 	int			nsingle = 0;
 	IntentBatch batch;
@@ -958,7 +968,6 @@ TccStoreRequests(List *requests)
 			FreeErrorData(edata);
 		}
 	}
-	return replies;
 }
 
 /* Builds an int4[] of n integers. */

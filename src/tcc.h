@@ -274,7 +274,7 @@ extern void TccStoreAction(pg_uuid_t *gid, const char *action,
 
 extern void TccStoreBeginWork(void);
 extern XLogRecPtr TccStoreEndWork(void);
-extern TccReply *TccStoreRequests(List *requests);
+extern void TccStoreRequests(List *requests, TccReply *replies);
 extern void TccStoreStartup(void);
 extern void TccStoreResults(TccCall **calls, int n);
 extern bool TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided,

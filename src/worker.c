@@ -203,9 +203,10 @@ WriteIntents(List *requests)
 	ListCell   *lc;
 	int			i = 0;
 
+	replies = palloc0(sizeof(TccReply) * list_length(requests));
 	pgstat_report_activity(STATE_RUNNING, "writing intents");
 	TccStoreBeginWork();
-	replies = TccStoreRequests(requests);
+	TccStoreRequests(requests, replies);
 	lsn = TccStoreEndWork();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	foreach(lc, requests)
