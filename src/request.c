@@ -221,13 +221,9 @@ TccSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
 	 * The worker commits without waiting for its WAL flush and moves on;
 	 * the flush is ours to wait for, together with every other backend
 	 * flushing at the same moment.  A branch must be durable before its try
-	 * (R1).  A begin need not be: whatever later depends on it durably -- a
-	 * branch, the caller's commit -- is written after it in the WAL, so
-	 * flushing that flushes the begin too, and a begin lost in a crash left
-	 * nothing behind to settle.
+	 * (R1), and a gid once handed out must survive a crash (R3).
 	 */
-	if (kind != TCC_REQ_BEGIN)
-		XLogFlush(reply->lsn);
+	XLogFlush(reply->lsn);
 }
 
 /*
