@@ -47,9 +47,8 @@ static bool callback_registered = false;
 static bool wake_at_commit = false;
 static bool began_in_xact = false;
 
-/* gids this transaction decided; ndecided counts past DECIDED_MAX */
-#define DECIDED_MAX 64
-static pg_uuid_t decided[DECIDED_MAX];
+/* gids this transaction decided; ndecided counts past the array's end */
+static pg_uuid_t decided[TCC_DECIDED_PER_XACT];
 static int	ndecided = 0;
 
 /*
@@ -65,9 +64,7 @@ TccXactCallback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (ndecided > DECIDED_MAX)
-				TccWakeWorker(true, false);
-			else if (ndecided > 0)
+			if (ndecided > 0)
 				TccHandDecided(decided, ndecided);
 			if (wake_at_commit)
 				TccWakeWorker(true, false);
@@ -120,8 +117,8 @@ TccLockGid(pg_uuid_t *gid, bool wait)
 }
 
 /* Returns a gid as text, for messages. */
-static char *
-GidText(pg_uuid_t *gid)
+char *
+TccGidText(pg_uuid_t *gid)
 {
 	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(gid)));
 }
@@ -197,12 +194,12 @@ GetOwnGtx(pg_uuid_t *gid, TccGtxInfo *info)
 	if (!TccStoreGetGtx(gid, info))
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_UNKNOWN_GID),
-				 errmsg("global transaction %s does not exist", GidText(gid))));
+				 errmsg("global transaction %s does not exist", TccGidText(gid))));
 	if (info->owner != GetUserId() && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("global transaction %s belongs to another role",
-						GidText(gid))));
+						TccGidText(gid))));
 }
 
 /* tcc_begin(timeout, kind, business_key, parallel): starts a global transaction. */
@@ -425,13 +422,13 @@ tcc_branch(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_TCC_TRY_REFUSED),
 				 errmsg("try of branch %d refused by the participant", call.branch),
 				 errdetail("Global transaction %s is being cancelled.",
-						   GidText(gid))));
+						   TccGidText(gid))));
 	ereport(ERROR,
 			(errcode(ERRCODE_TCC_TRY_UNKNOWN),
 			 errmsg("outcome of the try of branch %d is unknown: %s",
 					call.branch, call.error),
 			 errdetail("Global transaction %s is being cancelled.",
-					   GidText(gid))));
+					   TccGidText(gid))));
 	PG_RETURN_NULL();
 }
 
@@ -462,7 +459,7 @@ tcc_finish(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("global transaction %s is already %s",
-						GidText(gid), ShownStatus(&info)),
+						TccGidText(gid), ShownStatus(&info)),
 				 info.untried != 0 ?
 				 errdetail("Its %s.", UntriedBranch(&info)) : 0));
 	}
@@ -470,26 +467,26 @@ tcc_finish(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("global transaction %s is already %s",
-						GidText(gid), info.status)));
+						TccGidText(gid), info.status)));
 	if (commit)
 	{
 		if (GetCurrentTimestamp() >= info.deadline)
 			ereport(ERROR,
 					(errcode(ERRCODE_TCC_BAD_DECISION),
 					 errmsg("global transaction %s has passed its deadline",
-							GidText(gid)),
+							TccGidText(gid)),
 					 errdetail("It is being cancelled.")));
 		if (info.untried != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_TCC_BAD_DECISION),
 					 errmsg("cannot confirm global transaction %s: %s",
-							GidText(gid), UntriedBranch(&info)),
+							TccGidText(gid), UntriedBranch(&info)),
 					 errdetail("Every branch must be tried successfully before the transaction can confirm.")));
 	}
 
 	TccStoreDecide(gid, commit, "caller");
 	WatchTransaction();
-	if (ndecided < DECIDED_MAX)
+	if (ndecided < TCC_DECIDED_PER_XACT)
 		decided[ndecided] = *gid;
 	ndecided++;
 	PG_RETURN_TEXT_P(cstring_to_text(commit ? "confirming" : "cancelling"));
@@ -544,12 +541,12 @@ CheckActionable(pg_uuid_t *gid, const char *action, bool undecided_ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("cannot %s global transaction %s: it is already %s",
-						action, GidText(gid), status)));
+						action, TccGidText(gid), status)));
 	if (!undecided_ok && strcmp(status, "trying") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("cannot %s global transaction %s: it is not decided yet",
-						action, GidText(gid))));
+						action, TccGidText(gid))));
 }
 
 /* tcc_retry(gid): makes pending calls due now; a failed transaction resumes. */

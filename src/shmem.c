@@ -89,9 +89,10 @@ TccWakeWorker(bool work, bool check_trying)
 
 /*
  * Hands the worker the gids whose decision the current transaction has
- * just committed, and wakes it: it starts their phase two by key.  Too many
- * to list (n > TCC_DECIDED_MAX, or no room left) and the worker looks for
- * every decided transaction instead.
+ * just committed, and wakes it: it starts their phase two by key.  More
+ * than TCC_DECIDED_PER_XACT (then gids holds only the first ones), or more
+ * than there is room for, and the worker looks for every decided
+ * transaction instead.
  */
 void
 TccHandDecided(pg_uuid_t *gids, int n)
@@ -101,7 +102,8 @@ TccHandDecided(pg_uuid_t *gids, int n)
 	if (TccState == NULL)
 		return;
 	SpinLockAcquire(&TccState->mutex);
-	if (n <= TCC_DECIDED_MAX - TccState->ndecided)
+	if (n <= TCC_DECIDED_PER_XACT &&
+		n <= TCC_DECIDED_MAX - TccState->ndecided)
 	{
 		memcpy(&TccState->decided[TccState->ndecided], gids,
 			   sizeof(pg_uuid_t) * n);

@@ -397,13 +397,6 @@ Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...)
 	va_end(ap);
 }
 
-/* Returns a gid as text, for messages. */
-static char *
-GidText(pg_uuid_t *gid)
-{
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(gid)));
-}
-
 /* Returns the index of gid in gids[0..n), or -1. */
 static int
 FindGid(pg_uuid_t *gids, int n, pg_uuid_t *gid)
@@ -478,7 +471,7 @@ typedef struct IntentBatch
 			   *confirm_null,
 			   *cancel_null,
 			   *headers_null;
-	bool	   *accepted;
+	bool	   *locked;
 } IntentBatch;
 
 #define BATCH_ALLOC(b, field, n) ((b)->field = palloc0(sizeof(*(b)->field) * (n)))
@@ -518,7 +511,7 @@ BatchInit(IntentBatch *b, int n)
 	BATCH_ALLOC(b, confirm_null, m);
 	BATCH_ALLOC(b, cancel_null, m);
 	BATCH_ALLOC(b, headers_null, m);
-	BATCH_ALLOC(b, accepted, m);
+	BATCH_ALLOC(b, locked, m);
 }
 
 /* Reads a text field of a message into a datum and its null flag. */
@@ -574,11 +567,14 @@ BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
 		b->headers_null[i] = (nheaders == 0);
 		if (nheaders > 0)
 		{
-			Datum	   *lines = palloc(sizeof(Datum) * nheaders);
+			/* one text, a line per header: a header line holds no LF */
+			StringInfoData lines;
 
+			initStringInfo(&lines);
 			for (int h = 0; h < nheaders; h++)
-				lines[h] = CStringGetTextDatum(TccMsgGetText(msg, NULL));
-			b->headers[i] = MakeArray(lines, NULL, nheaders, TEXTOID);
+				appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "",
+								 TccMsgGetText(msg, NULL));
+			b->headers[i] = CStringGetTextDatum(lines.data);
 		}
 	}
 }
@@ -640,22 +636,21 @@ STMT(branch_targets, 1,
 	 UUIDARRAYOID);
 
 STMT(insert_branches, 8,
-	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload)"
-	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)",
-	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID, TEXTARRAYOID);
-
-STMT(insert_branch, 8,
 	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
-	 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-	 UUIDOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID);
+	 " SELECT gid, branch, name, try_url, confirm_url, cancel_url, payload,"
+	 "        pg_catalog.string_to_array(headers, E'\\n')"
+	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
+	 "  WHERE branch > 0",
+	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
 
 /*
  * Branches: each is numbered after the existing ones of its transaction
  * and recorded while that transaction is undecided, and only for its owner
  * (or a superuser) -- rule R1: intent before effect.  The gid's lock keeps a
- * concurrent tcc_finish from deciding meanwhile.  Branches without headers
- * go in one statement; one with headers (a text[] each) in its own.
+ * concurrent tcc_finish from deciding meanwhile.  One statement writes the
+ * accepted ones: a refused one keeps branch number 0.
  */
 static void
 WriteBranches(IntentBatch *b)
@@ -667,22 +662,14 @@ WriteBranches(IntentBatch *b)
 	int		   *last;
 	Oid		   *owner;
 	int			ngids;
-	int			nplain = 0;
-	Datum	   *plain_gids;
 
 	if (b->nbranch == 0)
 		return;
+	/* locks first, so that what is read next cannot be decided meanwhile */
 	for (int i = 0; i < b->nbranch; i++)
-	{
-		b->accepted[i] = TccLockGid(&b->branch_gid[i], false);
-		if (!b->accepted[i])
-			Refuse(b->replies[b->branch_req[i]], ERRCODE_TCC_BAD_DECISION,
-				   "global transaction %s is being decided by another transaction",
-				   GidText(&b->branch_gid[i]));
-	}
-
+		b->locked[i] = TccLockGid(&b->branch_gid[i], false);
 	args[0] = GidArray(b->branch_gid, b->nbranch);
-	Exec(&branch_targets, args, NULL, false);
+	Exec(&branch_targets, args, NULL, false);	/* args[0] serves again below */
 	ngids = (int) SPI_processed;
 	gids = palloc(sizeof(pg_uuid_t) * Max(ngids, 1));
 	status = palloc(sizeof(char *) * Max(ngids, 1));
@@ -700,86 +687,40 @@ WriteBranches(IntentBatch *b)
 		owner[g] = DatumGetObjectId(Col(g, 5, &isnull));
 	}
 
-	plain_gids = palloc(sizeof(Datum) * b->nbranch);
 	for (int i = 0; i < b->nbranch; i++)
 	{
 		TccReply   *reply = b->replies[b->branch_req[i]];
-		int			g;
+		pg_uuid_t  *gid = &b->branch_gid[i];
+		int			g = FindGid(gids, ngids, gid);
 
-		if (!b->accepted[i])
-			continue;
-		b->accepted[i] = false;
-		g = FindGid(gids, ngids, &b->branch_gid[i]);
-		if (g < 0)
+		if (!b->locked[i])
+			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
+				   "global transaction %s is being decided by another transaction",
+				   TccGidText(gid));
+		else if (g < 0)
 			Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
-				   "global transaction %s does not exist",
-				   GidText(&b->branch_gid[i]));
+				   "global transaction %s does not exist", TccGidText(gid));
 		else if (owner[g] != b->user[i] && !b->is_super[i])
 			Refuse(reply, ERRCODE_INSUFFICIENT_PRIVILEGE,
 				   "global transaction %s belongs to another role",
-				   GidText(&b->branch_gid[i]));
+				   TccGidText(gid));
 		else if (decided[g] || strcmp(status[g], "trying") != 0)
 			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
-				   "global transaction %s is already %s",
-				   GidText(&b->branch_gid[i]),
+				   "global transaction %s is already %s", TccGidText(gid),
 				   decided[g] && strcmp(status[g], "trying") == 0 ?
 				   "decided" : status[g]);
 		else
-		{
-			b->accepted[i] = true;
 			reply->branch = ++last[g];
-			b->number[i] = Int32GetDatum(reply->branch);
-		}
+		b->number[i] = Int32GetDatum(reply->branch);
 	}
 
-	for (int i = 0; i < b->nbranch; i++)
-	{
-		if (!b->accepted[i])
-			continue;
-		if (b->headers_null[i])
-		{
-			/* compacted in place: the plain rows come first */
-			plain_gids[nplain] = UUIDPGetDatum(&b->branch_gid[i]);
-			b->number[nplain] = b->number[i];
-			b->name[nplain] = b->name[i];
-			b->name_null[nplain] = b->name_null[i];
-			b->try_url[nplain] = b->try_url[i];
-			b->try_null[nplain] = b->try_null[i];
-			b->confirm_url[nplain] = b->confirm_url[i];
-			b->confirm_null[nplain] = b->confirm_null[i];
-			b->cancel_url[nplain] = b->cancel_url[i];
-			b->cancel_null[nplain] = b->cancel_null[i];
-			b->payload[nplain] = b->payload[i];
-			nplain++;
-			continue;
-		}
-		{
-			char		nulls[8] = "        ";
-
-			args[0] = UUIDPGetDatum(&b->branch_gid[i]);
-			args[1] = b->number[i];
-			args[2] = b->name[i];
-			nulls[2] = b->name_null[i] ? 'n' : ' ';
-			args[3] = b->try_url[i];
-			nulls[3] = b->try_null[i] ? 'n' : ' ';
-			args[4] = b->confirm_url[i];
-			nulls[4] = b->confirm_null[i] ? 'n' : ' ';
-			args[5] = b->cancel_url[i];
-			nulls[5] = b->cancel_null[i] ? 'n' : ' ';
-			args[6] = b->payload[i];
-			args[7] = b->headers[i];
-			Exec(&insert_branch, args, nulls, false);
-		}
-	}
-	if (nplain == 0)
-		return;
-	args[0] = MakeArray(plain_gids, NULL, nplain, UUIDOID);
-	args[1] = MakeArray(b->number, NULL, nplain, INT4OID);
-	args[2] = MakeArray(b->name, b->name_null, nplain, TEXTOID);
-	args[3] = MakeArray(b->try_url, b->try_null, nplain, TEXTOID);
-	args[4] = MakeArray(b->confirm_url, b->confirm_null, nplain, TEXTOID);
-	args[5] = MakeArray(b->cancel_url, b->cancel_null, nplain, TEXTOID);
-	args[6] = MakeArray(b->payload, NULL, nplain, TEXTOID);
+	args[1] = MakeArray(b->number, NULL, b->nbranch, INT4OID);
+	args[2] = MakeArray(b->name, b->name_null, b->nbranch, TEXTOID);
+	args[3] = MakeArray(b->try_url, b->try_null, b->nbranch, TEXTOID);
+	args[4] = MakeArray(b->confirm_url, b->confirm_null, b->nbranch, TEXTOID);
+	args[5] = MakeArray(b->cancel_url, b->cancel_null, b->nbranch, TEXTOID);
+	args[6] = MakeArray(b->payload, NULL, b->nbranch, TEXTOID);
+	args[7] = MakeArray(b->headers, b->headers_null, b->nbranch, TEXTOID);
 	Exec(&insert_branches, args, NULL, false);
 }
 

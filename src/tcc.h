@@ -195,8 +195,13 @@ typedef struct TccSlot
 	char		data[TCC_SLOT_INLINE];
 } TccSlot;
 
-/* decided gids handed to the worker between two of its turns */
+/*
+ * decided gids handed to the worker between two of its turns, and at most
+ * per transaction: a transaction that decides more wakes the worker to look
+ * for all decided transactions
+ */
 #define TCC_DECIDED_MAX 1024
+#define TCC_DECIDED_PER_XACT 64
 
 typedef struct TccShared
 {
@@ -284,7 +289,8 @@ extern List *TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n,
 extern TimestampTz TccStoreNextDeadline(void);
 extern TimestampTz TccStorePurge(void);
 
-/* the lock that serialises decisions on one gid (api.c) */
+/* api.c: the lock that serialises decisions on one gid; a gid as text */
 extern bool TccLockGid(pg_uuid_t *gid, bool wait);
+extern char *TccGidText(pg_uuid_t *gid);
 
 #endif							/* TCC_H */
