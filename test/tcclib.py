@@ -273,6 +273,33 @@ def tp_up(timeout=10.0):
 
 
 # --------------------------------------------------------------------------
+# Server log
+
+# lines that tell of a server process that crashed
+CRASH_MARKS = ("terminated by signal", "was terminated by",
+               "terminating any other active server processes",
+               "server process (PID")
+
+
+def log_size():
+    """Current size of the server log."""
+    return os.path.getsize(os.environ["TCC_PGLOG"])
+
+
+def log_since(offset):
+    """Server log text written since offset."""
+    with open(os.environ["TCC_PGLOG"], "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", "replace")
+
+
+def crashes(offset):
+    """Log lines since offset that tell of a crashed server process."""
+    return [line for line in log_since(offset).splitlines()
+            if any(m in line for m in CRASH_MARKS)]
+
+
+# --------------------------------------------------------------------------
 # Cluster control
 
 

@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (branch_urls, branches, calls, connect,  # noqa: E402
                       error_of, pgcode, q, q1, run, run1, system_settings,
                       wait_final)
-from tcclib import done_testing, is_, ok  # noqa: E402
+from tcclib import done_testing, is_, log_since, log_size, ok  # noqa: E402
 
 
 def together(jobs):
@@ -77,7 +77,7 @@ def begin_keyed(conn):
                 (KEY,))
 
 
-LOG_START = os.path.getsize(os.environ["TCC_PGLOG"])
+LOG_START = log_size()
 results = together([begin_keyed] * 24)
 gids = [r for r in results if not isinstance(r, Exception)]
 errors = [r for r in results if isinstance(r, Exception)]
@@ -214,10 +214,8 @@ with system_settings(max_concurrency=16):
        "decisions handed over: 80 decided in one transaction all confirm")
 setup.close()
 
-with open(os.environ["TCC_PGLOG"], "rb") as f:
-    f.seek(LOG_START)
-    log = f.read().decode("utf-8", "replace")
-is_([line for line in log.splitlines() if "intents together failed" in line],
+is_([line for line in log_since(LOG_START).splitlines()
+     if "intents together failed" in line],
     [], "no batch of intents fell back to one request at a time")
 
 done_testing()

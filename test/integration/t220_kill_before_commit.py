@@ -34,6 +34,16 @@ PROMPT = 10.0           # after the kill (and recovery)
 AFTER_DEADLINE = 5.0
 
 
+def final_after_deadline(gid):
+    """gid's status once final, waiting up to AFTER_DEADLINE past its
+    deadline."""
+    deadline = q1("SELECT deadline FROM tcc.transactions WHERE gid = %s",
+                  (gid,))
+    return wait_status(gid, ("cancelled", "confirmed", "failed"),
+                       max(0.0, deadline.timestamp() - time.time())
+                       + AFTER_DEADLINE)
+
+
 def run_case(label, how, begun_before):
     prefix = "/t220/%s" % label.replace(" ", "_")
     if begun_before:
@@ -56,12 +66,7 @@ def run_case(label, how, begun_before):
         caller.close()
 
     if begun_before:
-        deadline = q1("SELECT deadline FROM tcc.transactions WHERE gid = %s",
-                      (gid,))
-        reached = wait_status(gid, ("cancelled", "confirmed", "failed"),
-                              max(0.0, deadline.timestamp() - time.time())
-                              + AFTER_DEADLINE)
-        good = is_(reached, "cancelled",
+        good = is_(final_after_deadline(gid), "cancelled",
                    "%s: cancelled within %.0f s of its deadline"
                    % (label, AFTER_DEADLINE))
     else:
@@ -103,12 +108,7 @@ def savepoint_case():
         caller.commit()
     finally:
         caller.close()
-    deadline = q1("SELECT deadline FROM tcc.transactions WHERE gid = %s",
-                  (gid,))
-    reached = wait_status(gid, ("cancelled", "confirmed", "failed"),
-                          max(0.0, deadline.timestamp() - time.time())
-                          + AFTER_DEADLINE)
-    good = is_(reached, "cancelled",
+    good = is_(final_after_deadline(gid), "cancelled",
                "%s: cancelled at its deadline" % label)
     good &= ok("confirm" not in ops_seen(gid),
                "%s: no confirm ever sent" % label)

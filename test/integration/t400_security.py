@@ -44,8 +44,8 @@ import psycopg2
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 from tcclib import connect as tcc_connect  # noqa: E402
-from tcclib import (done_testing, is_, like, ok, q, q1,  # noqa: E402
-                    tp_requests, tp_rule, tp_url, wait_until)
+from tcclib import (done_testing, is_, like, log_since, log_size,  # noqa: E402
+                    ok, q, q1, tp_requests, tp_rule, tp_url, wait_until)
 
 APP1 = "tcc_t400_app1"
 APP2 = "tcc_t400_app2"
@@ -115,18 +115,6 @@ def error_of(conn, sql, params=None):
     except psycopg2.Error as e:
         return (e.pgcode, e.diag.message_primary)
     return None
-
-
-def log_size():
-    """Current size of the server log."""
-    return os.path.getsize(os.environ["TCC_PGLOG"])
-
-
-def log_since(offset):
-    """Server log text written since offset."""
-    with open(os.environ["TCC_PGLOG"], "rb") as f:
-        f.seek(offset)
-        return f.read().decode("utf-8", "replace")
 
 
 def set_max_attempts(n):

@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from tcclib import (diag, done_testing, is_, isnt, like, ok, q, q1,  # noqa: E402
+from tcclib import (done_testing, is_, isnt, like, ok, q, q1,  # noqa: E402
                     tp_requests, tp_rule, tp_url, wait_until, worker_pid)
 
 # test/run.sh sets tcc.retry_interval = 200ms and retry_max_interval = 2s.

@@ -17,32 +17,11 @@ import psycopg2
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from tcclib import (connect, diag, done_testing, is_, isnt, ok,  # noqa: E402
-                    pg_ctl, q, q1, tp_requests, tp_rule, tp_url, wait_until,
-                    wait_worker, worker_pid)
+from tcclib import (connect, crashes, diag, done_testing, is_,  # noqa: E402
+                    isnt, log_size, ok, pg_ctl, q, q1, tp_requests, tp_rule,
+                    tp_url, wait_until, wait_worker, worker_pid)
 
 OTHER_DB = "tcc_t420"
-CRASH_MARKS = ("terminated by signal", "was terminated by",
-               "terminating any other active server processes",
-               "server process (PID")
-
-
-def log_size():
-    """Current size of the server log."""
-    return os.path.getsize(os.environ["TCC_PGLOG"])
-
-
-def log_since(offset):
-    """Server log text written since offset."""
-    with open(os.environ["TCC_PGLOG"], "rb") as f:
-        f.seek(offset)
-        return f.read().decode("utf-8", "replace")
-
-
-def crashes(offset):
-    """Log lines since offset that tell of a crashed server process."""
-    return [line for line in log_since(offset).splitlines()
-            if any(m in line for m in CRASH_MARKS)]
 
 
 def timed(fn, *args):

@@ -18,34 +18,18 @@ import psycopg2
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from tcclib import (connect, diag, done_testing, is_, ok, q, q1,  # noqa: E402
-                    tp_requests, tp_rule, tp_url, wait_worker, worker_pid)
+from tcclib import (connect, crashes, diag, done_testing, is_,  # noqa: E402
+                    log_size, ok, q, q1, tp_requests, tp_rule, tp_url,
+                    wait_worker, worker_pid)
 
 MB = 1024 * 1024
 BIG = "repeat('x', 10 * 1024 * 1024)"            # a 10 MB text, made on the server
 NEST = "(repeat('[', %d) || repeat(']', %d))"     # nested arrays, as text
-CRASH_MARKS = ("terminated by signal", "was terminated by",
-               "terminating any other active server processes",
-               "server process (PID")
 ANY = None                   # works, or fails with any SQLSTATE
 # Longest error message a hostile argument may produce: the message goes
 # to the client and to the server log, so echoing a 10 MB argument back
 # would let any caller flood the log.
 MAX_MESSAGE = 1024
-
-
-def log_size():
-    """Current size of the server log."""
-    return os.path.getsize(os.environ["TCC_PGLOG"])
-
-
-def crashes(offset):
-    """Log lines since offset that tell of a crashed server process."""
-    with open(os.environ["TCC_PGLOG"], "rb") as f:
-        f.seek(offset)
-        text = f.read().decode("utf-8", "replace")
-    return [line for line in text.splitlines()
-            if any(m in line for m in CRASH_MARKS)]
 
 
 class Session:
