@@ -15,6 +15,13 @@
  * The schedule is a hint, the tables are the truth: when a call comes due
  * the worker reads its branch again and drops it if there is nothing to do.
  *
+ * Beside it, the worker remembers each transaction in phase two: its
+ * decision and the branches not yet confirmed or cancelled.  The worker is
+ * the only writer of those rows, so when a call succeeds it knows from
+ * memory which branch comes next, or that the transaction is done, without
+ * reading the tables again.  What it does not remember (after a restart,
+ * after tcc_resolve, once the transaction failed) it reads from the tables.
+ *
  * Copyright (c) 2026, the tcc authors
  *
  * IDENTIFICATION
@@ -46,9 +53,21 @@ typedef struct DueEntry
 	bool		in_flight;
 } DueEntry;
 
+/* A transaction in phase two, as the worker last wrote it. */
+typedef struct PhaseEntry
+{
+	pg_uuid_t	gid;			/* hash key, first */
+	bool		commit;
+	bool		parallel;
+	int			npending;
+	int		   *pending;		/* branches still to call, ascending */
+} PhaseEntry;
+
 static HTAB *entries = NULL;
 static pairingheap *heap = NULL;
 static int	nwaiting = 0;
+static HTAB *phases = NULL;
+static MemoryContext phase_cxt = NULL;
 
 /* Orders the heap so that the earliest due time is on top. */
 static int
@@ -77,6 +96,15 @@ TccScheduleInit(void)
 	entries = hash_create("tcc schedule", 1024, &ctl,
 						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	heap = pairingheap_allocate(CompareDue, NULL);
+
+	phase_cxt = AllocSetContextCreate(TopMemoryContext, "tcc phase two",
+									  ALLOCSET_DEFAULT_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(PhaseEntry);
+	ctl.hcxt = phase_cxt;
+	phases = hash_create("tcc phase two", 1024, &ctl,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /*
@@ -178,4 +206,113 @@ int
 TccScheduleWaiting(void)
 {
 	return nwaiting;
+}
+
+/*
+ * Schedules what comes next in a transaction's phase two: every pending
+ * branch when it is parallel, else the first (confirm) or the last (cancel)
+ * in registration order.
+ */
+static void
+ScheduleNext(PhaseEntry *entry, TimestampTz now, bool force)
+{
+	if (entry->parallel)
+	{
+		for (int i = 0; i < entry->npending; i++)
+			TccSchedule(&entry->gid, entry->pending[i], now, force);
+	}
+	else
+		TccSchedule(&entry->gid,
+					entry->pending[entry->commit ? 0 : entry->npending - 1],
+					now, force);
+}
+
+/*
+ * Takes a transaction in phase two as the tables show it now: its decision,
+ * whether it is parallel, and its pending branches (ascending).  Remembers
+ * it and schedules its next call(s), due at now (force: even if a backoff
+ * was waiting).  Returns true, and forgets it, when no branch is pending:
+ * the transaction is done.
+ */
+bool
+TccPhaseStart(pg_uuid_t *gid, bool commit, bool parallel, int *pending,
+			  int npending, TimestampTz now, bool force)
+{
+	PhaseEntry *entry;
+	bool		found;
+
+	if (npending == 0)
+	{
+		TccPhaseForget(gid);
+		return true;
+	}
+	entry = hash_search(phases, gid, HASH_ENTER, &found);
+	if (found)
+		pfree(entry->pending);
+	entry->commit = commit;
+	entry->parallel = parallel;
+	entry->npending = npending;
+	entry->pending = MemoryContextAlloc(phase_cxt, sizeof(int) * npending);
+	memcpy(entry->pending, pending, sizeof(int) * npending);
+	ScheduleNext(entry, now, force);
+	return false;
+}
+
+/*
+ * A branch's confirm or cancel succeeded: takes it off its transaction's
+ * pending branches in memory.  Returns TCC_PHASE_UNKNOWN when the
+ * transaction is not remembered (the caller reads the tables),
+ * TCC_PHASE_DONE, forgetting it, when that was its last pending branch
+ * (*commit: its decision), else TCC_PHASE_GOING: the caller schedules what
+ * is next with TccPhaseScheduleNext once all outcomes at hand are taken.
+ */
+TccPhaseStep
+TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
+{
+	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
+	int			i;
+
+	if (entry == NULL)
+		return TCC_PHASE_UNKNOWN;
+	for (i = 0; i < entry->npending && entry->pending[i] != branch; i++)
+		;
+	if (i == entry->npending)
+	{
+		/* not what memory says: let the tables decide */
+		TccPhaseForget(gid);
+		return TCC_PHASE_UNKNOWN;
+	}
+	memmove(&entry->pending[i], &entry->pending[i + 1],
+			sizeof(int) * (entry->npending - i - 1));
+	entry->npending--;
+	*commit = entry->commit;
+	if (entry->npending > 0)
+		return TCC_PHASE_GOING;
+	TccPhaseForget(gid);
+	return TCC_PHASE_DONE;
+}
+
+/* Schedules the next call(s) of a remembered transaction, due at now. */
+void
+TccPhaseScheduleNext(pg_uuid_t *gid, TimestampTz now)
+{
+	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
+
+	if (entry != NULL)
+		ScheduleNext(entry, now, false);
+}
+
+/*
+ * Forgets a transaction's phase two (done, failed, resolved): what happens
+ * to it next is read from the tables.
+ */
+void
+TccPhaseForget(pg_uuid_t *gid)
+{
+	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
+
+	if (entry == NULL)
+		return;
+	pfree(entry->pending);
+	hash_search(phases, gid, HASH_REMOVE, NULL);
 }

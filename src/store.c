@@ -941,23 +941,61 @@ STMT(finish_gtxs, 2,
 	 "   AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END",
 	 UUIDARRAYOID, TEXTARRAYOID);
 
+/* Transactions whose phase two has no branch pending, to be finished. */
+typedef struct Finishing
+{
+	int			n;
+	pg_uuid_t  *gids;
+	Datum	   *statuses;
+} Finishing;
+
+/* Sets up an empty list with room for max transactions. */
+static void
+FinishingInit(Finishing *fin, int max)
+{
+	fin->n = 0;
+	fin->gids = palloc(sizeof(pg_uuid_t) * Max(max, 1));
+	fin->statuses = palloc(sizeof(Datum) * Max(max, 1));
+}
+
+/* Adds a transaction to the list. */
+static void
+FinishingAdd(Finishing *fin, pg_uuid_t *gid, bool commit)
+{
+	fin->gids[fin->n] = *gid;
+	fin->statuses[fin->n++] = CStringGetTextDatum(commit ? "confirmed" : "cancelled");
+}
+
+/* confirming -> confirmed, cancelling -> cancelled, for the whole list. */
+static void
+Finish(Finishing *fin)
+{
+	Datum		args[2];
+
+	if (fin->n == 0)
+		return;
+	args[0] = GidArray(fin->gids, fin->n);
+	args[1] = MakeArray(fin->statuses, NULL, fin->n, TEXTOID);
+	Exec(&finish_gtxs, args, NULL, false);
+}
+
 /*
- * Moves phase two of the given gids forward: confirming -> confirmed or
- * cancelling -> cancelled once no branch is pending; otherwise schedules
- * the next branch (registration order for confirm, reverse for cancel), or
- * every pending branch when the transaction is parallel.  Invariant: a
- * branch is called only while its transaction is confirming or cancelling,
- * and in sequential mode only after every branch before it has finished.
- * force: due now even if a backoff was waiting (tcc_retry).
+ * Moves phase two of the given gids forward as the tables show it:
+ * confirming -> confirmed or cancelling -> cancelled once no branch is
+ * pending; otherwise schedules the next branch (registration order for
+ * confirm, reverse for cancel), or every pending branch when the
+ * transaction is parallel (schedule.c).  Invariant: a branch is called only
+ * while its transaction is confirming or cancelling, and in sequential mode
+ * only after every branch before it has finished.  force: due now even if
+ * a backoff was waiting (tcc_retry).
  */
 static void
 Advance(pg_uuid_t *gids, int ngids, bool force)
 {
-	Datum		args[2];
+	Datum		args[1];
 	uint64		n;
-	pg_uuid_t  *finished;
-	Datum	   *statuses;
-	int			nfinished = 0;
+	int		   *pending;
+	Finishing	fin;
 	TimestampTz now = GetCurrentTimestamp();
 	uint64		i = 0;
 
@@ -966,43 +1004,28 @@ Advance(pg_uuid_t *gids, int ngids, bool force)
 	args[0] = GidArray(gids, ngids);
 	Exec(&advance_info, args, NULL, false);
 	n = SPI_processed;
-	finished = palloc(sizeof(pg_uuid_t) * Max(n, 1));
-	statuses = palloc(sizeof(Datum) * Max(n, 1));
+	pending = palloc(sizeof(int) * Max(n, 1));
+	FinishingInit(&fin, ngids);
 	while (i < n)
 	{
 		bool		isnull;
 		pg_uuid_t	gid = *DatumGetUUIDP(Col(i, 1, &isnull));
 		bool		parallel = DatumGetBool(Col(i, 2, &isnull));
 		bool		commit = DatumGetBool(Col(i, 3, &isnull));
-		uint64		first = i;
-		uint64		last;
+		int			npending = 0;
 
-		while (i < n && memcmp(DatumGetUUIDP(Col(i, 1, &isnull)), &gid,
-							   sizeof(gid)) == 0)
-			i++;
-		last = i - 1;
+		for (; i < n && memcmp(DatumGetUUIDP(Col(i, 1, &isnull)), &gid,
+							   sizeof(gid)) == 0; i++)
+		{
+			Datum		branch = Col(i, 4, &isnull);
 
-		(void) Col(first, 4, &isnull);
-		if (isnull)
-		{
-			finished[nfinished] = gid;
-			statuses[nfinished++] = CStringGetTextDatum(commit ? "confirmed" : "cancelled");
+			if (!isnull)
+				pending[npending++] = DatumGetInt32(branch);
 		}
-		else if (parallel)
-		{
-			for (uint64 j = first; j <= last; j++)
-				TccSchedule(&gid, DatumGetInt32(Col(j, 4, &isnull)), now, force);
-		}
-		else
-			TccSchedule(&gid, DatumGetInt32(Col(commit ? first : last, 4, &isnull)),
-						now, force);
+		if (TccPhaseStart(&gid, commit, parallel, pending, npending, now, force))
+			FinishingAdd(&fin, &gid, commit);
 	}
-	if (nfinished > 0)
-	{
-		args[0] = GidArray(finished, nfinished);
-		args[1] = MakeArray(statuses, NULL, nfinished, TEXTOID);
-		Exec(&finish_gtxs, args, NULL, false);
-	}
+	Finish(&fin);
 }
 
 STMT(in_phase_gtxs, 0,
@@ -1041,17 +1064,32 @@ TccStoreStartup(void)
 	Advance(gids, n, false);
 }
 
-/* the end of both statements that start phase two: dec holds the gids */
+/* whether branch b is not called in the phase decided by dec.commit */
+#define SKIPPED_IN_PHASE \
+	"CASE WHEN dec.commit THEN b.confirm_url IS NULL" \
+	"     ELSE b.cancel_url IS NULL OR b.status = 'refused' END"
+
+/*
+ * The end of both statements that start phase two (dec holds the gids):
+ * skips the branches the phase does not call and returns, per transaction,
+ * its decision and the branches left to call.  The final SELECT still sees
+ * the branches as they were, hence the skip condition again.
+ */
 #define PHASE_TWO_SKIP \
-	"  RETURNING g.gid, d.commit)," \
+	"  RETURNING g.gid, d.commit, g.parallel)," \
 	" skip AS (" \
 	"  UPDATE tcc._branch b SET status = 'skipped'" \
 	"    FROM dec" \
 	"   WHERE b.gid = dec.gid" \
 	"     AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
-	"     AND CASE WHEN dec.commit THEN b.confirm_url IS NULL" \
-	"              ELSE b.cancel_url IS NULL OR b.status = 'refused' END)" \
-	"SELECT gid FROM dec"
+	"     AND " SKIPPED_IN_PHASE ")" \
+	"SELECT dec.gid, dec.commit, dec.parallel," \
+	"       ARRAY(SELECT b.branch FROM tcc._branch b" \
+	"              WHERE b.gid = dec.gid" \
+	"                AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
+	"                AND NOT " SKIPPED_IN_PHASE \
+	"              ORDER BY b.branch)" \
+	"  FROM dec"
 
 STMT(start_phase_two, 1,
 	 "WITH dec AS ("
@@ -1082,14 +1120,17 @@ STMT(start_phase_two_of, 2,
  * NULL, else for up to PHASE_BATCH gids whose decision has committed (a
  * scan of every transaction still trying).  Branches the phase does not
  * call (no URL for it, or a refused try when cancelling) become skipped;
- * then phase two starts.  Returns true if more decided gids may be waiting.
+ * then phase two starts, or the transaction is finished at once if no
+ * branch is left to call.  Returns true if more decided gids may be
+ * waiting.
  */
 static bool
 StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 {
 	Datum		args[2];
-	pg_uuid_t  *gids;
-	int			n;
+	Finishing	fin;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		n;
 
 	if (decided != NULL)
 	{
@@ -1102,8 +1143,28 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 		args[0] = Int32GetDatum(PHASE_BATCH);
 		Exec(&start_phase_two, args, NULL, false);
 	}
-	gids = ResultGids(&n);
-	Advance(gids, n, false);
+	n = SPI_processed;
+	FinishingInit(&fin, (int) n);
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		pg_uuid_t	gid = *DatumGetUUIDP(Col(r, 1, &isnull));
+		bool		commit = DatumGetBool(Col(r, 2, &isnull));
+		bool		parallel = DatumGetBool(Col(r, 3, &isnull));
+		Datum	   *elems;
+		int			nelems;
+		int		   *pending;
+
+		deconstruct_array(DatumGetArrayTypeP(Col(r, 4, &isnull)), INT4OID,
+						  sizeof(int32), true, TYPALIGN_INT,
+						  &elems, NULL, &nelems);
+		pending = palloc(sizeof(int) * Max(nelems, 1));
+		for (int j = 0; j < nelems; j++)
+			pending[j] = DatumGetInt32(elems[j]);
+		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, false))
+			FinishingAdd(&fin, &gid, commit);
+	}
+	Finish(&fin);
 	return decided == NULL && n >= PHASE_BATCH;
 }
 
@@ -1267,6 +1328,7 @@ Resolve(pg_uuid_t *gid)
 	Datum		args[1] = {UUIDPGetDatum(gid)};
 
 	Exec(&resolve_gtx, args, NULL, false);
+	TccPhaseForget(gid);
 }
 
 /* Applies operator actions committed since the last pass. */
@@ -1371,9 +1433,10 @@ STMT(record_failures, 4,
 
 /*
  * Records the outcomes of finished confirm and cancel calls, all at once:
- * a branch is done and phase two moves on; or it is retried after the
- * backoff delay; or it used up tcc.max_attempts and its transaction goes
- * confirming / cancelling -> failed, with NOTIFY tcc_alert.
+ * a branch is done and phase two moves on (from memory where the worker
+ * remembers the transaction, else from the tables); or it is retried after
+ * the backoff delay; or it used up tcc.max_attempts and its transaction
+ * goes confirming / cancelling -> failed, with NOTIFY tcc_alert.
  */
 void
 TccStoreResults(TccCall **calls, int n)
@@ -1390,7 +1453,12 @@ TccStoreResults(TccCall **calls, int n)
 	Datum	   *next_at = palloc(sizeof(Datum) * n);
 	bool	   *next_nulls = palloc(sizeof(bool) * n);
 	Datum	   *exhausted = palloc(sizeof(Datum) * n);
-	pg_uuid_t  *done = palloc(sizeof(pg_uuid_t) * n);
+	TccCall   **done = palloc(sizeof(TccCall *) * n);
+	pg_uuid_t  *going = palloc(sizeof(pg_uuid_t) * n);
+	pg_uuid_t  *unknown = palloc(sizeof(pg_uuid_t) * n);
+	int			ngoing = 0;
+	int			nunknown = 0;
+	Finishing	fin;
 	Datum	   *fail_gids = palloc(sizeof(Datum) * n);
 	Datum	   *fail_branches = palloc(sizeof(Datum) * n);
 	Datum	   *fail_errors = palloc(sizeof(Datum) * n);
@@ -1419,7 +1487,7 @@ TccStoreResults(TccCall **calls, int n)
 		TccScheduleDone(&call->gid, call->branch);
 		if (ok)
 		{
-			done[ndone++] = call->gid;
+			done[ndone++] = call;
 			continue;
 		}
 		if (call->http_status == 409)
@@ -1432,6 +1500,9 @@ TccStoreResults(TccCall **calls, int n)
 		fail_errors[nfail] = errors[i];
 		exhausted[nfail] = BoolGetDatum(call->attempts + 1 >= tcc_max_attempts);
 		nfail++;
+		/* a transaction that fails is read from the tables from now on */
+		if (call->attempts + 1 >= tcc_max_attempts)
+			TccPhaseForget(&call->gid);
 		if (call->attempts + 1 < tcc_max_attempts)
 		{
 			TimestampTz at = TimestampTzPlusMilliseconds(now,
@@ -1462,7 +1533,30 @@ TccStoreResults(TccCall **calls, int n)
 		args[3] = MakeArray(exhausted, NULL, nfail, BOOLOID);
 		Exec(&record_failures, args, NULL, false);
 	}
-	Advance(done, ndone, false);
+
+	/* all outcomes first, then what comes next: a sibling may be among them */
+	FinishingInit(&fin, ndone);
+	for (int i = 0; i < ndone; i++)
+	{
+		bool		commit;
+
+		switch (TccPhaseBranchDone(&done[i]->gid, done[i]->branch, &commit))
+		{
+			case TCC_PHASE_UNKNOWN:
+				unknown[nunknown++] = done[i]->gid;
+				break;
+			case TCC_PHASE_GOING:
+				going[ngoing++] = done[i]->gid;
+				break;
+			case TCC_PHASE_DONE:
+				FinishingAdd(&fin, &done[i]->gid, commit);
+				break;
+		}
+	}
+	for (int i = 0; i < ngoing; i++)
+		TccPhaseScheduleNext(&going[i], now);
+	Finish(&fin);
+	Advance(unknown, nunknown, false);
 }
 
 STMT(load_calls, 2,

@@ -231,7 +231,7 @@ extern void TccShmemStartup(void);
 extern void TccWakeWorker(bool work, bool check_trying);
 extern void TccHandDecided(pg_uuid_t *gids, int n);
 
-/* schedule.c: when each pending confirm / cancel call is due */
+/* schedule.c: when each pending confirm / cancel call is due, what is next */
 extern void TccScheduleInit(void);
 extern void TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at,
 						bool force);
@@ -240,6 +240,22 @@ extern int	TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids,
 extern void TccScheduleDone(pg_uuid_t *gid, int branch);
 extern TimestampTz TccScheduleNext(void);
 extern int	TccScheduleWaiting(void);
+
+/* what a successful call did to its transaction's phase two */
+typedef enum TccPhaseStep
+{
+	TCC_PHASE_UNKNOWN,			/* not remembered: read the tables */
+	TCC_PHASE_GOING,			/* branches are still pending */
+	TCC_PHASE_DONE				/* no branch is pending any more */
+} TccPhaseStep;
+
+extern bool TccPhaseStart(pg_uuid_t *gid, bool commit, bool parallel,
+						  int *pending, int npending, TimestampTz now,
+						  bool force);
+extern TccPhaseStep TccPhaseBranchDone(pg_uuid_t *gid, int branch,
+									   bool *commit);
+extern void TccPhaseScheduleNext(pg_uuid_t *gid, TimestampTz now);
+extern void TccPhaseForget(pg_uuid_t *gid);
 
 /* worker.c */
 extern PGDLLEXPORT void TccWorkerMain(Datum arg);

@@ -467,6 +467,8 @@ TccWorkerMain(Datum arg)
 	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_hashjoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/* and none is worth compiling: JIT would cost more than each run */
+	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	before_shmem_exit(WorkerExit, (Datum) 0);
 	SpinLockAcquire(&TccState->mutex);
