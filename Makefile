@@ -8,6 +8,7 @@ OBJS = \
 	src/http.o \
 	src/request.o \
 	src/schedule.o \
+	src/settle.o \
 	src/shmem.o \
 	src/store.o \
 	src/tcc.o \

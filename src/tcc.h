@@ -8,7 +8,7 @@
  * coordinator worker (worker.c) writes intents durably on the backends'
  * behalf (request.c), drives confirm and cancel over HTTP (http.c) when
  * they are due (schedule.c, backoff.c) and keeps the coordinator tables
- * (store.c).  Participants use the barrier (barrier.c).
+ * (store.c, settle.c).  Participants use the barrier (barrier.c).
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -262,7 +262,7 @@ extern PGDLLEXPORT void TccWorkerMain(Datum arg);
 extern void TccRegisterWorker(void);
 extern void TccWatchDropDatabase(void);
 
-/* store.c: the coordinator's table access */
+/* store.c, settle.c: the coordinator's table access */
 
 /* state saved while a caller runs as the owner of the tcc tables */
 typedef struct TccOwnerScope

@@ -1,0 +1,807 @@
+/*-------------------------------------------------------------------------
+ *
+ * settle.c
+ *	  The worker's moves on the coordinator tables once intents are written:
+ *	  starting and advancing phase two, recording call outcomes, cancelling
+ *	  what can no longer confirm, applying operator actions, loading due
+ *	  calls and purging expired transactions.
+ *
+ * Every state change of a global transaction after trying is made here, by
+ * the worker alone, one function per transition.
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/settle.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "storage/procarray.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "store.h"
+
+/* Builds an int4[] of n integers. */
+static Datum
+IntArray(int *ints, int n)
+{
+	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		values[i] = Int32GetDatum(ints[i]);
+	return MakeArray(values, NULL, n, INT4OID);
+}
+
+STMT(advance_info, 1,
+	 "SELECT g.gid, g.parallel, d.commit, b.branch"
+	 "  FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) a (gid)"
+	 "  JOIN tcc._gtx g ON g.gid = a.gid"
+	 "  JOIN tcc._decision d ON d.gid = g.gid"
+	 "  LEFT JOIN tcc._branch b ON b.gid = g.gid"
+	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')"
+	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 " ORDER BY g.gid, b.branch",
+	 UUIDARRAYOID);
+
+STMT(finish_gtxs, 2,
+	 "UPDATE tcc._gtx g SET status = f.status, finished_at = pg_catalog.clock_timestamp(),"
+	 "       last_error = NULL"
+	 "  FROM unnest($1, $2) f (gid, status)"
+	 " WHERE g.gid = f.gid"
+	 "   AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END",
+	 UUIDARRAYOID, TEXTARRAYOID);
+
+/* Transactions whose phase two has no branch pending, to be finished. */
+typedef struct Finishing
+{
+	int			n;
+	pg_uuid_t  *gids;
+	Datum	   *statuses;
+} Finishing;
+
+/* Sets up an empty list with room for max transactions. */
+static void
+FinishingInit(Finishing *fin, int max)
+{
+	fin->n = 0;
+	fin->gids = palloc(sizeof(pg_uuid_t) * Max(max, 1));
+	fin->statuses = palloc(sizeof(Datum) * Max(max, 1));
+}
+
+/* Adds a transaction to the list. */
+static void
+FinishingAdd(Finishing *fin, pg_uuid_t *gid, bool commit)
+{
+	fin->gids[fin->n] = *gid;
+	fin->statuses[fin->n++] = CStringGetTextDatum(commit ? "confirmed" : "cancelled");
+}
+
+/* confirming -> confirmed, cancelling -> cancelled, for the whole list. */
+static void
+Finish(Finishing *fin)
+{
+	Datum		args[2];
+
+	if (fin->n == 0)
+		return;
+	args[0] = GidArray(fin->gids, fin->n);
+	args[1] = MakeArray(fin->statuses, NULL, fin->n, TEXTOID);
+	Exec(&finish_gtxs, args, NULL, false);
+}
+
+/*
+ * Moves phase two of the given gids forward as the tables show it:
+ * confirming -> confirmed or cancelling -> cancelled once no branch is
+ * pending; otherwise schedules the next branch (registration order for
+ * confirm, reverse for cancel), or every pending branch when the
+ * transaction is parallel (schedule.c).  Invariant: a branch is called only
+ * while its transaction is confirming or cancelling, and in sequential mode
+ * only after every branch before it has finished.  force: due now even if
+ * a backoff was waiting (tcc_retry).
+ */
+static void
+Advance(pg_uuid_t *gids, int ngids, bool force)
+{
+	Datum		args[1];
+	uint64		n;
+	int		   *pending;
+	Finishing	fin;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		i = 0;
+
+	if (ngids == 0)
+		return;
+	args[0] = GidArray(gids, ngids);
+	Exec(&advance_info, args, NULL, false);
+	n = SPI_processed;
+	pending = palloc(sizeof(int) * Max(n, 1));
+	FinishingInit(&fin, ngids);
+	while (i < n)
+	{
+		bool		isnull;
+		pg_uuid_t	gid = *DatumGetUUIDP(Col(i, 1, &isnull));
+		bool		parallel = DatumGetBool(Col(i, 2, &isnull));
+		bool		commit = DatumGetBool(Col(i, 3, &isnull));
+		int			npending = 0;
+
+		for (; i < n && memcmp(DatumGetUUIDP(Col(i, 1, &isnull)), &gid,
+							   sizeof(gid)) == 0; i++)
+		{
+			Datum		branch = Col(i, 4, &isnull);
+
+			if (!isnull)
+				pending[npending++] = DatumGetInt32(branch);
+		}
+		if (TccPhaseStart(&gid, commit, parallel, pending, npending, now, force))
+			FinishingAdd(&fin, &gid, commit);
+	}
+	Finish(&fin);
+}
+
+STMT(in_phase_gtxs, 0,
+	 "SELECT gid FROM tcc._gtx WHERE status IN ('confirming', 'cancelling')");
+
+/* Collects the gids of the current result set's first column. */
+static pg_uuid_t *
+ResultGids(int *n)
+{
+	pg_uuid_t  *gids = palloc(sizeof(pg_uuid_t) * Max(SPI_processed, 1));
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		gids[i] = *DatumGetUUIDP(Col(i, 1, &isnull));
+	}
+	*n = (int) SPI_processed;
+	return gids;
+}
+
+/*
+ * Worker start: rebuilds the schedule from the tables; every pending call
+ * of a confirming or cancelling transaction is due now (rule R5).  A
+ * partial index keeps this proportional to the pending work, not to the
+ * retained history.
+ */
+void
+TccStoreStartup(void)
+{
+	pg_uuid_t  *gids;
+	int			n;
+
+	Exec(&in_phase_gtxs, NULL, NULL, false);
+	gids = ResultGids(&n);
+	Advance(gids, n, false);
+}
+
+/* whether branch b is not called in the phase decided by dec.commit */
+#define SKIPPED_IN_PHASE \
+	"CASE WHEN dec.commit THEN b.confirm_url IS NULL" \
+	"     ELSE b.cancel_url IS NULL OR b.status = 'refused' END"
+
+/*
+ * The end of both statements that start phase two (dec holds the gids):
+ * skips the branches the phase does not call and returns, per transaction,
+ * its decision and the branches left to call.  The final SELECT still sees
+ * the branches as they were, hence the skip condition again.
+ */
+#define PHASE_TWO_SKIP \
+	"  RETURNING g.gid, d.commit, g.parallel)," \
+	" skip AS (" \
+	"  UPDATE tcc._branch b SET status = 'skipped'" \
+	"    FROM dec" \
+	"   WHERE b.gid = dec.gid" \
+	"     AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
+	"     AND " SKIPPED_IN_PHASE ")" \
+	"SELECT dec.gid, dec.commit, dec.parallel," \
+	"       ARRAY(SELECT b.branch FROM tcc._branch b" \
+	"              WHERE b.gid = dec.gid" \
+	"                AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
+	"                AND NOT " SKIPPED_IN_PHASE \
+	"              ORDER BY b.branch)" \
+	"  FROM dec"
+
+STMT(start_phase_two, 1,
+	 "WITH dec AS ("
+	 "  UPDATE tcc._gtx g"
+	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END,"
+	 "         begin_xid = NULL"
+	 "    FROM tcc._decision d"
+	 "   WHERE d.gid = g.gid AND g.gid IN ("
+	 "         SELECT t.gid FROM tcc._gtx t JOIN tcc._decision e ON e.gid = t.gid"
+	 "          WHERE t.status = 'trying' LIMIT $1)"
+	 PHASE_TWO_SKIP,
+	 INT4OID);
+
+STMT(start_phase_two_of, 2,
+	 "WITH dec AS ("
+	 "  UPDATE tcc._gtx g"
+	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END,"
+	 "         begin_xid = NULL"
+	 "    FROM tcc._decision d"
+	 "   WHERE d.gid = g.gid AND g.gid = ANY ($1) AND g.status = $2"
+	 PHASE_TWO_SKIP,
+	 UUIDARRAYOID, TEXTOID);
+
+#define PHASE_BATCH 2000
+
+/*
+ * trying -> confirming or cancelling, for the given gids if gids is not
+ * NULL, else for up to PHASE_BATCH gids whose decision has committed (a
+ * scan of every transaction still trying).  Branches the phase does not
+ * call (no URL for it, or a refused try when cancelling) become skipped;
+ * then phase two starts, or the transaction is finished at once if no
+ * branch is left to call.  Returns true if more decided gids may be
+ * waiting.
+ */
+static bool
+StartPhaseTwo(pg_uuid_t *decided, int ndecided)
+{
+	Datum		args[2];
+	Finishing	fin;
+	TimestampTz now = GetCurrentTimestamp();
+	uint64		n;
+
+	if (decided != NULL)
+	{
+		args[0] = GidArray(decided, ndecided);
+		args[1] = CStringGetTextDatum("trying");
+		Exec(&start_phase_two_of, args, NULL, false);
+	}
+	else
+	{
+		args[0] = Int32GetDatum(PHASE_BATCH);
+		Exec(&start_phase_two, args, NULL, false);
+	}
+	n = SPI_processed;
+	FinishingInit(&fin, (int) n);
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		pg_uuid_t	gid = *DatumGetUUIDP(Col(r, 1, &isnull));
+		bool		commit = DatumGetBool(Col(r, 2, &isnull));
+		bool		parallel = DatumGetBool(Col(r, 3, &isnull));
+		Datum	   *elems;
+		int			nelems;
+		int		   *pending;
+
+		deconstruct_array(DatumGetArrayTypeP(Col(r, 4, &isnull)), INT4OID,
+						  sizeof(int32), true, TYPALIGN_INT,
+						  &elems, NULL, &nelems);
+		pending = palloc(sizeof(int) * Max(nelems, 1));
+		for (int j = 0; j < nelems; j++)
+			pending[j] = DatumGetInt32(elems[j]);
+		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, false))
+			FinishingAdd(&fin, &gid, commit);
+	}
+	Finish(&fin);
+	return decided == NULL && n >= PHASE_BATCH;
+}
+
+STMT(undecided_gtxs, 0,
+	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), f.failed"
+	 "  FROM tcc._gtx g"
+	 " CROSS JOIN LATERAL (SELECT EXISTS ("
+	 "       SELECT 1 FROM tcc._branch b"
+	 "        WHERE b.gid = g.gid AND b.status IN ('refused', 'unknown'))) f (failed)"
+	 " WHERE g.status = 'trying'"
+	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL OR f.failed)"
+	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
+	 " ORDER BY g.deadline");
+
+STMT(forget_begin_xid, 1,
+	 "UPDATE tcc._gtx SET begin_xid = NULL WHERE gid = $1",
+	 UUIDOID);
+
+typedef enum XidOutcome
+{
+	XID_RUNNING,
+	XID_COMMITTED,
+	XID_ABORTED
+} XidOutcome;
+
+/*
+ * Returns what became of the transaction that began a gid.  One too old to
+ * look up counts as committed: only the deadline can cancel it then.
+ */
+static XidOutcome
+BeginOutcome(FullTransactionId fxid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	TransactionId xid = XidFromFullTransactionId(fxid);
+
+	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(fxid) >
+		(uint64) 1 << 30)
+		return XID_COMMITTED;
+	if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
+		return XID_COMMITTED;
+	if (TransactionIdIsInProgress(xid))
+		return XID_RUNNING;
+	if (TransactionIdDidCommit(xid))
+		return XID_COMMITTED;
+	return XID_ABORTED;
+}
+
+/*
+ * Cancels undecided transactions that can no longer confirm: the deadline
+ * passed, a try failed, or the transaction that began it aborted (rule R3).
+ * Every such transaction is looked at, however many are open.  Those whose
+ * lock is held (a finish in an open transaction, or an aborting caller not
+ * yet gone) are left for a later pass: *blocked says so.  Returns true if
+ * it decided any.
+ */
+static bool
+CancelStuck(bool *blocked)
+{
+	uint64		n;
+	pg_uuid_t  *gids;
+	const char **reasons;
+	int			decided = 0;
+
+	Exec(&undecided_gtxs, NULL, NULL, false);
+	n = SPI_processed;
+	if (n == 0)
+		return false;
+	gids = palloc(sizeof(pg_uuid_t) * n);
+	reasons = palloc0(sizeof(char *) * n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		xid_null;
+		bool		isnull;
+		Datum		xid;
+
+		gids[i] = *DatumGetUUIDP(Col(i, 1, &isnull));
+		xid = Col(i, 2, &xid_null);
+		if (DatumGetBool(Col(i, 3, &isnull)))
+			reasons[i] = "deadline";
+		else if (DatumGetBool(Col(i, 4, &isnull)))
+			reasons[i] = "try failed";
+		else if (!xid_null)
+		{
+			switch (BeginOutcome(DatumGetFullTransactionId(xid)))
+			{
+				case XID_RUNNING:
+					break;
+				case XID_ABORTED:
+					reasons[i] = "aborted";
+					break;
+				case XID_COMMITTED:
+					reasons[i] = "";
+					break;
+			}
+		}
+	}
+	for (uint64 i = 0; i < n && decided < 256; i++)
+	{
+		Datum		args[1] = {UUIDPGetDatum(&gids[i])};
+
+		if (reasons[i] == NULL)
+			continue;
+		if (reasons[i][0] == '\0')
+			Exec(&forget_begin_xid, args, NULL, false);
+		else if (DecideCancel(&gids[i], reasons[i]))
+			decided++;
+		else
+			*blocked = true;
+	}
+	if (decided >= 256)
+		*blocked = true;
+	return decided > 0;
+}
+
+STMT(pending_actions, 0,
+	 "SELECT id, gid, action FROM tcc._action WHERE NOT applied ORDER BY id LIMIT 100");
+
+STMT(action_applied, 1,
+	 "UPDATE tcc._action SET applied = true WHERE id = $1",
+	 INT8OID);
+
+STMT(resume_gtx, 2,
+	 "WITH g AS ("
+	 "  UPDATE tcc._gtx g"
+	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 "    FROM tcc._decision d"
+	 "   WHERE d.gid = g.gid AND g.gid = $1"
+	 "     AND g.status IN ('failed', 'confirming', 'cancelling')"
+	 "  RETURNING g.gid)"
+	 "UPDATE tcc._branch b SET attempts = 0, next_attempt_at = NULL"
+	 "  FROM g"
+	 " WHERE b.gid = g.gid AND b.attempts >= $2"
+	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 UUIDOID, INT4OID);
+
+STMT(resolve_gtx, 1,
+	 "UPDATE tcc._gtx SET status = 'resolved', finished_at = pg_catalog.clock_timestamp()"
+	 " WHERE gid = $1 AND status NOT IN ('confirmed', 'cancelled', 'resolved')",
+	 UUIDOID);
+
+/*
+ * failed -> confirming or cancelling (tcc_retry): pending calls are due
+ * now, and a branch that used up its attempts gets a fresh allowance.
+ */
+static void
+Resume(pg_uuid_t *gid)
+{
+	Datum		args[2] = {UUIDPGetDatum(gid), Int32GetDatum(tcc_max_attempts)};
+
+	Exec(&resume_gtx, args, NULL, false);
+	Advance(gid, 1, true);
+}
+
+/*
+ * any non-final state -> resolved (tcc_resolve): no call is made again
+ * (scheduled ones are dropped when they come due).
+ */
+static void
+Resolve(pg_uuid_t *gid)
+{
+	Datum		args[1] = {UUIDPGetDatum(gid)};
+
+	Exec(&resolve_gtx, args, NULL, false);
+	TccPhaseForget(gid);
+}
+
+/* Applies operator actions committed since the last pass. */
+static void
+ApplyActions(void)
+{
+	uint64		n;
+	int64	   *ids;
+	pg_uuid_t  *gids;
+	bool	   *resolves;
+
+	Exec(&pending_actions, NULL, NULL, false);
+	n = SPI_processed;
+	if (n == 0)
+		return;
+	ids = palloc(sizeof(int64) * n);
+	gids = palloc(sizeof(pg_uuid_t) * n);
+	resolves = palloc(sizeof(bool) * n);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(Col(i, 1, &isnull));
+		gids[i] = *DatumGetUUIDP(Col(i, 2, &isnull));
+		resolves[i] = strcmp(TextDatumGetCString(Col(i, 3, &isnull)),
+							 "resolve") == 0;
+	}
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		args[1] = {Int64GetDatum(ids[i])};
+
+		if (resolves[i])
+			Resolve(&gids[i]);
+		else
+			Resume(&gids[i]);
+		Exec(&action_applied, args, NULL, false);
+	}
+}
+
+/*
+ * One settling pass.  actions: apply operator actions and start phase two
+ * of every decided transaction; stuck: cancel undecided transactions that
+ * can no longer confirm (*blocked: some could not be decided yet);
+ * decided: gids whose decisions just committed, to start by key.  Returns
+ * true if more work is waiting already.
+ */
+bool
+TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided, int ndecided,
+			   bool *blocked)
+{
+	bool		more = false;
+
+	*blocked = false;
+	if (actions)
+		ApplyActions();
+	if (stuck && CancelStuck(blocked))
+		actions = true;
+	if (actions)
+		more = StartPhaseTwo(NULL, 0);
+	else if (ndecided > 0)
+		(void) StartPhaseTwo(decided, ndecided);
+	return more;
+}
+
+STMT(record_results, 8,
+	 "WITH r AS ("
+	 "  SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
+	 "    AS r (gid, branch, op, started_at, duration_ms, http_status, error, next_at)),"
+	 " a AS ("
+	 "  INSERT INTO tcc._attempt (gid, branch, op, started_at, duration_ms, http_status, error)"
+	 "  SELECT gid, branch, op, started_at, duration_ms, http_status, error FROM r)"
+	 "UPDATE tcc._branch b"
+	 "   SET status = CASE WHEN r.error IS NOT NULL THEN b.status"
+	 "                     WHEN r.op = 'confirm' THEN 'confirmed' ELSE 'cancelled' END,"
+	 "       attempts = b.attempts + 1, last_http_status = r.http_status,"
+	 "       last_error = r.error, next_attempt_at = r.next_at"
+	 "  FROM r WHERE b.gid = r.gid AND b.branch = r.branch",
+	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+	 FLOAT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID);
+
+STMT(record_failures, 4,
+	 "WITH f AS ("
+	 "  SELECT gid, pg_catalog.bool_or(exhausted) AS exhausted,"
+	 "         (pg_catalog.array_agg(branch ORDER BY exhausted DESC))[1] AS branch,"
+	 "         (pg_catalog.array_agg(error ORDER BY exhausted DESC))[1] AS error"
+	 "    FROM unnest($1, $2, $3, $4) AS f (gid, branch, error, exhausted)"
+	 "   GROUP BY gid),"
+	 " u AS ("
+	 "  UPDATE tcc._gtx g"
+	 "     SET last_error = f.error,"
+	 "         status = CASE WHEN f.exhausted THEN 'failed' ELSE g.status END"
+	 "    FROM f JOIN tcc._decision d ON d.gid = f.gid"
+	 "   WHERE g.gid = f.gid"
+	 "     AND g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 "  RETURNING g.gid, g.status)"
+	 "SELECT pg_catalog.pg_notify('tcc_alert',"
+	 "         pg_catalog.json_build_object('gid', f.gid, 'status', 'failed',"
+	 "                                      'branch', f.branch, 'error', f.error)::text)"
+	 "  FROM f JOIN u ON u.gid = f.gid"
+	 " WHERE u.status = 'failed'",
+	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, BOOLARRAYOID);
+
+/*
+ * Records the outcomes of finished confirm and cancel calls, all at once:
+ * a branch is done and phase two moves on (from memory where the worker
+ * remembers the transaction, else from the tables); or it is retried after
+ * the backoff delay; or it used up tcc.max_attempts and its transaction
+ * goes confirming / cancelling -> failed, with NOTIFY tcc_alert.
+ */
+void
+TccStoreResults(TccCall **calls, int n)
+{
+	Datum	   *gids = palloc(sizeof(Datum) * n);
+	Datum	   *branches = palloc(sizeof(Datum) * n);
+	Datum	   *ops = palloc(sizeof(Datum) * n);
+	Datum	   *started = palloc(sizeof(Datum) * n);
+	Datum	   *durations = palloc(sizeof(Datum) * n);
+	Datum	   *statuses = palloc(sizeof(Datum) * n);
+	bool	   *status_nulls = palloc(sizeof(bool) * n);
+	Datum	   *errors = palloc(sizeof(Datum) * n);
+	bool	   *error_nulls = palloc(sizeof(bool) * n);
+	Datum	   *next_at = palloc(sizeof(Datum) * n);
+	bool	   *next_nulls = palloc(sizeof(bool) * n);
+	Datum	   *exhausted = palloc(sizeof(Datum) * n);
+	TccCall   **done = palloc(sizeof(TccCall *) * n);
+	pg_uuid_t  *going = palloc(sizeof(pg_uuid_t) * n);
+	pg_uuid_t  *unknown = palloc(sizeof(pg_uuid_t) * n);
+	int			ngoing = 0;
+	int			nunknown = 0;
+	Finishing	fin;
+	Datum	   *fail_gids = palloc(sizeof(Datum) * n);
+	Datum	   *fail_branches = palloc(sizeof(Datum) * n);
+	Datum	   *fail_errors = palloc(sizeof(Datum) * n);
+	int			ndone = 0;
+	int			nfail = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	Datum		args[8];
+
+	if (n == 0)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		TccCall    *call = calls[i];
+		bool		ok = call->http_status >= 200 && call->http_status <= 299;
+
+		gids[i] = UUIDPGetDatum(&call->gid);
+		branches[i] = Int32GetDatum(call->branch);
+		ops[i] = CStringGetTextDatum(TccOpName(call->op));
+		started[i] = TimestampTzGetDatum(call->started_at);
+		durations[i] = Float8GetDatum(call->duration_ms);
+		statuses[i] = Int32GetDatum(call->http_status);
+		status_nulls[i] = (call->http_status == 0);
+		errors[i] = CStringGetTextDatum(call->error);
+		error_nulls[i] = ok;
+		next_nulls[i] = true;
+		TccScheduleDone(&call->gid, call->branch);
+		if (ok)
+		{
+			done[ndone++] = call;
+			continue;
+		}
+		if (call->http_status == 409)
+			ereport(WARNING,
+					(errmsg("tcc: participant answered 409 to %s of branch %d",
+							TccOpName(call->op), call->branch),
+					 errdetail("A 409 is only meaningful for try; the call is retried.")));
+		fail_gids[nfail] = gids[i];
+		fail_branches[nfail] = branches[i];
+		fail_errors[nfail] = errors[i];
+		exhausted[nfail] = BoolGetDatum(call->attempts + 1 >= tcc_max_attempts);
+		nfail++;
+		/* a transaction that fails is read from the tables from now on */
+		if (call->attempts + 1 >= tcc_max_attempts)
+			TccPhaseForget(&call->gid);
+		if (call->attempts + 1 < tcc_max_attempts)
+		{
+			TimestampTz at = TimestampTzPlusMilliseconds(now,
+														 TccBackoffMs(call->attempts + 1,
+																	  call->retry_after_ms));
+
+			next_at[i] = TimestampTzGetDatum(at);
+			next_nulls[i] = false;
+			TccSchedule(&call->gid, call->branch, at, false);
+		}
+	}
+
+	args[0] = MakeArray(gids, NULL, n, UUIDOID);
+	args[1] = MakeArray(branches, NULL, n, INT4OID);
+	args[2] = MakeArray(ops, NULL, n, TEXTOID);
+	args[3] = MakeArray(started, NULL, n, TIMESTAMPTZOID);
+	args[4] = MakeArray(durations, NULL, n, FLOAT8OID);
+	args[5] = MakeArray(statuses, status_nulls, n, INT4OID);
+	args[6] = MakeArray(errors, error_nulls, n, TEXTOID);
+	args[7] = MakeArray(next_at, next_nulls, n, TIMESTAMPTZOID);
+	Exec(&record_results, args, NULL, false);
+
+	if (nfail > 0)
+	{
+		args[0] = MakeArray(fail_gids, NULL, nfail, UUIDOID);
+		args[1] = MakeArray(fail_branches, NULL, nfail, INT4OID);
+		args[2] = MakeArray(fail_errors, NULL, nfail, TEXTOID);
+		args[3] = MakeArray(exhausted, NULL, nfail, BOOLOID);
+		Exec(&record_failures, args, NULL, false);
+	}
+
+	/* all outcomes first, then what comes next: a sibling may be among them */
+	FinishingInit(&fin, ndone);
+	for (int i = 0; i < ndone; i++)
+	{
+		bool		commit;
+
+		switch (TccPhaseBranchDone(&done[i]->gid, done[i]->branch, &commit))
+		{
+			case TCC_PHASE_UNKNOWN:
+				unknown[nunknown++] = done[i]->gid;
+				break;
+			case TCC_PHASE_GOING:
+				going[ngoing++] = done[i]->gid;
+				break;
+			case TCC_PHASE_DONE:
+				FinishingAdd(&fin, &done[i]->gid, commit);
+				break;
+		}
+	}
+	for (int i = 0; i < ngoing; i++)
+		TccPhaseScheduleNext(&going[i], now);
+	Finish(&fin);
+	Advance(unknown, nunknown, false);
+}
+
+STMT(load_calls, 2,
+	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts"
+	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
+	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
+	 "  JOIN tcc._gtx g ON g.gid = k.gid"
+	 "  JOIN tcc._decision d ON d.gid = k.gid"
+	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 UUIDARRAYOID, INT4ARRAYOID);
+
+/*
+ * Reads the calls for branches the schedule says are due, allocated in
+ * cxt.  A branch with nothing left to do (finished, resolved, failed
+ * meanwhile) is dropped from the schedule.
+ */
+List *
+TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
+{
+	Datum		args[2];
+	bool	   *found;
+	List	   *calls = NIL;
+
+	if (n == 0)
+		return NIL;
+	args[0] = GidArray(gids, n);
+	args[1] = IntArray(branches, n);
+	Exec(&load_calls, args, NULL, false);
+	found = palloc0(sizeof(bool) * n);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		TccCall    *call = palloc0(sizeof(TccCall));
+		bool		isnull;
+		int			i = (int) DatumGetInt64(Col(r, 1, &isnull)) - 1;
+		bool		commit = DatumGetBool(Col(r, 2, &isnull));
+		Datum		d;
+
+		found[i] = true;
+		call->gid = gids[i];
+		call->branch = branches[i];
+		call->op = commit ? TCC_OP_CONFIRM : TCC_OP_CANCEL;
+		call->url = TextDatumGetCString(Col(r, commit ? 3 : 4, &isnull));
+		call->payload = TextDatumGetCString(Col(r, 5, &isnull));
+		call->payload_len = strlen(call->payload);
+		d = Col(r, 6, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			int			nelems;
+
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, NULL, &nelems);
+			call->headers = palloc(sizeof(char *) * nelems);
+			for (int j = 0; j < nelems; j++)
+				call->headers[j] = TextDatumGetCString(elems[j]);
+			call->nheaders = nelems;
+		}
+		call->attempts = DatumGetInt32(Col(r, 7, &isnull));
+		call->timeout_ms = tcc_request_timeout;
+		calls = lappend(calls, call);
+		MemoryContextSwitchTo(old);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (!found[i])
+			TccScheduleDone(&gids[i], branches[i]);
+	}
+	return calls;
+}
+
+STMT(next_deadline, 0,
+	 "SELECT pg_catalog.min(deadline) FROM tcc._gtx WHERE status = 'trying'");
+
+/*
+ * Returns the earliest deadline of an undecided transaction, DT_NOEND when
+ * there is none.
+ */
+TimestampTz
+TccStoreNextDeadline(void)
+{
+	bool		isnull;
+	Datum		d;
+
+	Exec(&next_deadline, NULL, NULL, false);
+	d = Col(0, 1, &isnull);
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
+
+STMT(purge, 1,
+	 "WITH old AS ("
+	 "  DELETE FROM tcc._gtx WHERE gid IN ("
+	 "    SELECT gid FROM tcc._gtx"
+	 "     WHERE finished_at < now() - $1 * interval '1 s'"
+	 "     ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)"
+	 "  RETURNING gid),"
+	 " b AS (DELETE FROM tcc._branch WHERE gid IN (SELECT gid FROM old)),"
+	 " d AS (DELETE FROM tcc._decision WHERE gid IN (SELECT gid FROM old)),"
+	 " t AS (DELETE FROM tcc._try WHERE gid IN (SELECT gid FROM old)),"
+	 " a AS (DELETE FROM tcc._attempt WHERE gid IN (SELECT gid FROM old)),"
+	 " x AS (DELETE FROM tcc._action WHERE gid IN (SELECT gid FROM old))"
+	 "SELECT pg_catalog.count(*)::integer FROM old",
+	 INT4OID);
+
+STMT(next_purge, 1,
+	 "SELECT pg_catalog.min(finished_at) + $1 * interval '1 s' FROM tcc._gtx"
+	 " WHERE finished_at IS NOT NULL",
+	 INT4OID);
+
+/*
+ * Deletes one batch (at most 500) of final transactions older than
+ * tcc.retention, with their branches, decisions, tries, attempts and
+ * actions.  Returns when the next batch is due: soon after a full batch,
+ * else when the oldest remaining one expires; DT_NOEND if none is left.
+ */
+TimestampTz
+TccStorePurge(void)
+{
+	Datum		args[1] = {Int32GetDatum(tcc_retention)};
+	bool		isnull;
+	Datum		d;
+
+	Exec(&purge, args, NULL, false);
+	if (DatumGetInt32(Col(0, 1, &isnull)) >= 500)
+		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
+	Exec(&next_purge, args, NULL, false);
+	d = Col(0, 1, &isnull);
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
