@@ -83,28 +83,30 @@ CompareDue(const pairingheap_node *a, const pairingheap_node *b, void *arg)
 	return 0;
 }
 
-/* Creates the empty schedule. */
-void
-TccScheduleInit(void)
+/* Creates a hash table with fixed-size keys, in cxt. */
+static HTAB *
+MakeHash(const char *name, Size keysize, Size entrysize, MemoryContext cxt)
 {
 	HASHCTL		ctl;
 
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(DueKey);
-	ctl.entrysize = sizeof(DueEntry);
-	ctl.hcxt = TopMemoryContext;
-	entries = hash_create("tcc schedule", 1024, &ctl,
-						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	heap = pairingheap_allocate(CompareDue, NULL);
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
 
+/* Creates the empty schedule and the empty memory of phase two. */
+void
+TccScheduleInit(void)
+{
+	entries = MakeHash("tcc schedule", sizeof(DueKey), sizeof(DueEntry),
+					   TopMemoryContext);
+	heap = pairingheap_allocate(CompareDue, NULL);
 	phase_cxt = AllocSetContextCreate(TopMemoryContext, "tcc phase two",
 									  ALLOCSET_DEFAULT_SIZES);
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(pg_uuid_t);
-	ctl.entrysize = sizeof(PhaseEntry);
-	ctl.hcxt = phase_cxt;
-	phases = hash_create("tcc phase two", 1024, &ctl,
-						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	phases = MakeHash("tcc phase two", sizeof(pg_uuid_t), sizeof(PhaseEntry),
+					  phase_cxt);
 }
 
 /*
