@@ -40,15 +40,19 @@ IntArray(int *ints, int n)
 	return MakeArray(values, NULL, n, INT4OID);
 }
 
+/* the branches of transaction g not confirmed, cancelled or skipped yet */
+#define PENDING_BRANCHES(g, also) \
+	"ARRAY(SELECT b.branch FROM tcc._branch b" \
+	"       WHERE b.gid = " g \
+	"         AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" also \
+	"       ORDER BY b.branch)"
+
 STMT(advance_info, 1,
-	 "SELECT g.gid, g.parallel, d.commit, b.branch"
+	 "SELECT g.gid, d.commit, g.parallel, " PENDING_BRANCHES("g.gid", "")
 	 "  FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) a (gid)"
 	 "  JOIN tcc._gtx g ON g.gid = a.gid"
 	 "  JOIN tcc._decision d ON d.gid = g.gid"
-	 "  LEFT JOIN tcc._branch b ON b.gid = g.gid"
-	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')"
-	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
-	 " ORDER BY g.gid, b.branch",
+	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END",
 	 UUIDARRAYOID);
 
 STMT(finish_gtxs, 2,
@@ -98,52 +102,60 @@ Finish(Finishing *fin)
 }
 
 /*
- * Moves phase two of the given gids forward as the tables show it:
- * confirming -> confirmed or cancelling -> cancelled once no branch is
- * pending; otherwise schedules the next branch (registration order for
- * confirm, reverse for cancel), or every pending branch when the
- * transaction is parallel (schedule.c).  Invariant: a branch is called only
- * while its transaction is confirming or cancelling, and in sequential mode
- * only after every branch before it has finished.  force: due now even if
- * a backoff was waiting (tcc_retry).
+ * Takes the current result, one row per transaction in phase two (gid,
+ * decision, parallel, pending branches ascending): schedules what comes
+ * next in each (registration order for confirm, reverse for cancel, every
+ * pending branch when parallel; schedule.c), and moves those with nothing
+ * pending on: confirming -> confirmed, cancelling -> cancelled.  force: due
+ * now even if a backoff was waiting (tcc_retry).  Returns the rows taken.
+ */
+static uint64
+TakePhases(bool force)
+{
+	uint64		n = SPI_processed;
+	TimestampTz now = GetCurrentTimestamp();
+	Finishing	fin;
+
+	FinishingInit(&fin, (int) n);
+	for (uint64 r = 0; r < n; r++)
+	{
+		bool		isnull;
+		pg_uuid_t	gid = *DatumGetUUIDP(Col(r, 1, &isnull));
+		bool		commit = DatumGetBool(Col(r, 2, &isnull));
+		bool		parallel = DatumGetBool(Col(r, 3, &isnull));
+		Datum	   *elems;
+		int			nelems;
+		int		   *pending;
+
+		deconstruct_array(DatumGetArrayTypeP(Col(r, 4, &isnull)), INT4OID,
+						  sizeof(int32), true, TYPALIGN_INT,
+						  &elems, NULL, &nelems);
+		pending = palloc(sizeof(int) * Max(nelems, 1));
+		for (int j = 0; j < nelems; j++)
+			pending[j] = DatumGetInt32(elems[j]);
+		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, force))
+			FinishingAdd(&fin, &gid, commit);
+	}
+	Finish(&fin);
+	return n;
+}
+
+/*
+ * Moves phase two of the given gids forward as the tables show it (see
+ * TakePhases).  Invariant: a branch is called only while its transaction is
+ * confirming or cancelling, and in sequential mode only after every branch
+ * before it has finished.
  */
 static void
 Advance(pg_uuid_t *gids, int ngids, bool force)
 {
 	Datum		args[1];
-	uint64		n;
-	int		   *pending;
-	Finishing	fin;
-	TimestampTz now = GetCurrentTimestamp();
-	uint64		i = 0;
 
 	if (ngids == 0)
 		return;
 	args[0] = GidArray(gids, ngids);
 	Exec(&advance_info, args, NULL, false);
-	n = SPI_processed;
-	pending = palloc(sizeof(int) * Max(n, 1));
-	FinishingInit(&fin, ngids);
-	while (i < n)
-	{
-		bool		isnull;
-		pg_uuid_t	gid = *DatumGetUUIDP(Col(i, 1, &isnull));
-		bool		parallel = DatumGetBool(Col(i, 2, &isnull));
-		bool		commit = DatumGetBool(Col(i, 3, &isnull));
-		int			npending = 0;
-
-		for (; i < n && memcmp(DatumGetUUIDP(Col(i, 1, &isnull)), &gid,
-							   sizeof(gid)) == 0; i++)
-		{
-			Datum		branch = Col(i, 4, &isnull);
-
-			if (!isnull)
-				pending[npending++] = DatumGetInt32(branch);
-		}
-		if (TccPhaseStart(&gid, commit, parallel, pending, npending, now, force))
-			FinishingAdd(&fin, &gid, commit);
-	}
-	Finish(&fin);
+	(void) TakePhases(force);
 }
 
 STMT(in_phase_gtxs, 0,
@@ -202,11 +214,7 @@ TccStoreStartup(void)
 	"     AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
 	"     AND " SKIPPED_IN_PHASE ")" \
 	"SELECT dec.gid, dec.commit, dec.parallel," \
-	"       ARRAY(SELECT b.branch FROM tcc._branch b" \
-	"              WHERE b.gid = dec.gid" \
-	"                AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
-	"                AND NOT " SKIPPED_IN_PHASE \
-	"              ORDER BY b.branch)" \
+	"       " PENDING_BRANCHES("dec.gid", " AND NOT " SKIPPED_IN_PHASE) \
 	"  FROM dec"
 
 STMT(start_phase_two, 1,
@@ -246,9 +254,6 @@ static bool
 StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 {
 	Datum		args[2];
-	Finishing	fin;
-	TimestampTz now = GetCurrentTimestamp();
-	uint64		n;
 
 	if (decided != NULL)
 	{
@@ -261,29 +266,7 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 		args[0] = Int32GetDatum(PHASE_BATCH);
 		Exec(&start_phase_two, args, NULL, false);
 	}
-	n = SPI_processed;
-	FinishingInit(&fin, (int) n);
-	for (uint64 r = 0; r < n; r++)
-	{
-		bool		isnull;
-		pg_uuid_t	gid = *DatumGetUUIDP(Col(r, 1, &isnull));
-		bool		commit = DatumGetBool(Col(r, 2, &isnull));
-		bool		parallel = DatumGetBool(Col(r, 3, &isnull));
-		Datum	   *elems;
-		int			nelems;
-		int		   *pending;
-
-		deconstruct_array(DatumGetArrayTypeP(Col(r, 4, &isnull)), INT4OID,
-						  sizeof(int32), true, TYPALIGN_INT,
-						  &elems, NULL, &nelems);
-		pending = palloc(sizeof(int) * Max(nelems, 1));
-		for (int j = 0; j < nelems; j++)
-			pending[j] = DatumGetInt32(elems[j]);
-		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, false))
-			FinishingAdd(&fin, &gid, commit);
-	}
-	Finish(&fin);
-	return decided == NULL && n >= PHASE_BATCH;
+	return TakePhases(false) >= PHASE_BATCH && decided == NULL;
 }
 
 STMT(undecided_gtxs, 0,
@@ -557,8 +540,9 @@ STMT(record_failures, 4,
  * goes confirming / cancelling -> failed, with NOTIFY tcc_alert.
  */
 void
-TccStoreResults(TccCall **calls, int n)
+TccStoreResults(List *calls)
 {
+	int			n = list_length(calls);
 	Datum	   *gids = palloc(sizeof(Datum) * n);
 	Datum	   *branches = palloc(sizeof(Datum) * n);
 	Datum	   *ops = palloc(sizeof(Datum) * n);
@@ -584,13 +568,16 @@ TccStoreResults(TccCall **calls, int n)
 	int			nfail = 0;
 	TimestampTz now = GetCurrentTimestamp();
 	Datum		args[8];
+	ListCell   *lc;
+	int			i = 0;
 
 	if (n == 0)
 		return;
-	for (int i = 0; i < n; i++)
+	foreach(lc, calls)
 	{
-		TccCall    *call = calls[i];
+		TccCall    *call = lfirst(lc);
 		bool		ok = call->http_status >= 200 && call->http_status <= 299;
+		bool		last = call->attempts + 1 >= tcc_max_attempts;
 
 		gids[i] = UUIDPGetDatum(&call->gid);
 		branches[i] = Int32GetDatum(call->branch);
@@ -604,33 +591,35 @@ TccStoreResults(TccCall **calls, int n)
 		next_nulls[i] = true;
 		TccScheduleDone(&call->gid, call->branch);
 		if (ok)
-		{
 			done[ndone++] = call;
-			continue;
-		}
-		if (call->http_status == 409)
-			ereport(WARNING,
-					(errmsg("tcc: participant answered 409 to %s of branch %d",
-							TccOpName(call->op), call->branch),
-					 errdetail("A 409 is only meaningful for try; the call is retried.")));
-		fail_gids[nfail] = gids[i];
-		fail_branches[nfail] = branches[i];
-		fail_errors[nfail] = errors[i];
-		exhausted[nfail] = BoolGetDatum(call->attempts + 1 >= tcc_max_attempts);
-		nfail++;
-		/* a transaction that fails is read from the tables from now on */
-		if (call->attempts + 1 >= tcc_max_attempts)
-			TccPhaseForget(&call->gid);
-		if (call->attempts + 1 < tcc_max_attempts)
+		else
 		{
-			TimestampTz at = TimestampTzPlusMilliseconds(now,
-														 TccBackoffMs(call->attempts + 1,
-																	  call->retry_after_ms));
+			if (call->http_status == 409)
+				ereport(WARNING,
+						(errmsg("tcc: participant answered 409 to %s of branch %d",
+								TccOpName(call->op), call->branch),
+						 errdetail("A 409 is only meaningful for try; the call is retried.")));
+			fail_gids[nfail] = gids[i];
+			fail_branches[nfail] = branches[i];
+			fail_errors[nfail] = errors[i];
+			exhausted[nfail++] = BoolGetDatum(last);
+			if (last)
+			{
+				/* a transaction that fails is read from the tables from now on */
+				TccPhaseForget(&call->gid);
+			}
+			else
+			{
+				TimestampTz at = TimestampTzPlusMilliseconds(now,
+															 TccBackoffMs(call->attempts + 1,
+																		  call->retry_after_ms));
 
-			next_at[i] = TimestampTzGetDatum(at);
-			next_nulls[i] = false;
-			TccSchedule(&call->gid, call->branch, at, false);
+				next_at[i] = TimestampTzGetDatum(at);
+				next_nulls[i] = false;
+				TccSchedule(&call->gid, call->branch, at, false);
+			}
 		}
+		i++;
 	}
 
 	args[0] = MakeArray(gids, NULL, n, UUIDOID);
@@ -654,25 +643,25 @@ TccStoreResults(TccCall **calls, int n)
 
 	/* all outcomes first, then what comes next: a sibling may be among them */
 	FinishingInit(&fin, ndone);
-	for (int i = 0; i < ndone; i++)
+	for (int d = 0; d < ndone; d++)
 	{
 		bool		commit;
 
-		switch (TccPhaseBranchDone(&done[i]->gid, done[i]->branch, &commit))
+		switch (TccPhaseBranchDone(&done[d]->gid, done[d]->branch, &commit))
 		{
 			case TCC_PHASE_UNKNOWN:
-				unknown[nunknown++] = done[i]->gid;
+				unknown[nunknown++] = done[d]->gid;
 				break;
 			case TCC_PHASE_GOING:
-				going[ngoing++] = done[i]->gid;
+				going[ngoing++] = done[d]->gid;
 				break;
 			case TCC_PHASE_DONE:
-				FinishingAdd(&fin, &done[i]->gid, commit);
+				FinishingAdd(&fin, &done[d]->gid, commit);
 				break;
 		}
 	}
-	for (int i = 0; i < ngoing; i++)
-		TccPhaseScheduleNext(&going[i], now);
+	for (int g = 0; g < ngoing; g++)
+		TccPhaseScheduleNext(&going[g], now);
 	Finish(&fin);
 	Advance(unknown, nunknown, false);
 }

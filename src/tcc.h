@@ -297,7 +297,7 @@ extern void TccStoreBeginWork(void);
 extern XLogRecPtr TccStoreEndWork(void);
 extern void TccStoreRequests(List *requests, TccReply *replies);
 extern void TccStoreStartup(void);
-extern void TccStoreResults(TccCall **calls, int n);
+extern void TccStoreResults(List *calls);
 extern bool TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided,
 						   int ndecided, bool *blocked);
 extern List *TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n,

@@ -4,17 +4,16 @@
  *	  The coordinator worker: one per cluster, connected to tcc.database.
  *
  * Each turn of the loop
- *	 1. takes the intents backends are waiting on (request.c) and lets
- *		libcurl act on ready sockets and timers (http.c);
- *	 2. in one short transaction writes the intents, records the outcomes
- *		of finished calls, settles what the wake-up asks for (operator
- *		actions, cancelling what can no longer confirm, starting phase
- *		two) and reads the calls the in-memory schedule says are due
- *		(schedule.c);
- *	 3. commits, answers the waiting backends, and only then starts the
- *		calls, so no transaction is ever open while a participant is
- *		waited on (R6);
- *	 4. sleeps on its latch, curl's sockets and the next timer.
+ *	 1. writes the intents backends are waiting on in a transaction of their
+ *		own and answers them at once (request.c);
+ *	 2. lets libcurl act on ready sockets and timers (http.c);
+ *	 3. in one short transaction records the outcomes of finished calls,
+ *		settles what the wake-up asks for (operator actions, cancelling what
+ *		can no longer confirm, starting phase two) and reads the calls the
+ *		in-memory schedule says are due (schedule.c);
+ *	 4. commits, and only then starts those calls, so no transaction is
+ *		ever open while a participant is waited on (R6);
+ *	 5. sleeps on its latch, curl's sockets and the next timer.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -294,10 +293,8 @@ WorkerLoop(WaitEventSet *wait_set)
 	for (;;)
 	{
 		WaitEvent	events[3];
-		List	   *done_list = NIL;
+		List	   *done = NIL;
 		ListCell   *lc;
-		TccCall   **done;
-		int			ndone = 0;
 		TccCall    *call;
 		bool		work;
 		bool		check_trying;
@@ -314,7 +311,6 @@ WorkerLoop(WaitEventSet *wait_set)
 		List	   *requests;
 		bool		try_failed;
 		int			ndecided;
-		int			i;
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
@@ -329,10 +325,7 @@ WorkerLoop(WaitEventSet *wait_set)
 
 		TccHttpProcess();
 		while ((call = TccHttpNextDone()) != NULL)
-			done_list = lappend(done_list, call);
-		done = palloc(sizeof(TccCall *) * Max(list_length(done_list), 1));
-		foreach(lc, done_list)
-			done[ndone++] = lfirst(lc);
+			done = lappend(done, call);
 
 		TakeWakeFlags(&work, &check_trying, decided, &ndecided);
 		now = GetCurrentTimestamp();
@@ -351,13 +344,13 @@ WorkerLoop(WaitEventSet *wait_set)
 		}
 		ndue = room > 0 ? TccScheduleTake(now, room, due_gids, due_branches) : 0;
 
-		if (ndone > 0 || work || ndue > 0 || ndecided > 0)
+		if (done != NIL || work || ndue > 0 || ndecided > 0)
 		{
 			List	   *calls;
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
-			TccStoreResults(done, ndone);
+			TccStoreResults(done);
 			more = TccStoreSettle(work, stuck, decided, ndecided, &blocked);
 			/* what the outcomes and decisions made due can start at once */
 			if (ndue < room)
@@ -378,10 +371,10 @@ WorkerLoop(WaitEventSet *wait_set)
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
 
-			for (i = 0; i < ndone; i++)
+			foreach(lc, done)
 			{
-				TccHttpFinishCall(done[i]);
-				pfree(done[i]);
+				TccHttpFinishCall(lfirst(lc));
+				pfree(lfirst(lc));
 			}
 			/* the calls start only now that the transaction is over */
 			MemoryContextSwitchTo(call_cxt);
