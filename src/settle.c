@@ -37,7 +37,7 @@ IntArray(int *ints, int n)
 
 	for (int i = 0; i < n; i++)
 		values[i] = Int32GetDatum(ints[i]);
-	return MakeArray(values, NULL, n, INT4OID);
+	return TccStoreArray(values, NULL, n, INT4OID);
 }
 
 /* the branches of transaction g not confirmed, cancelled or skipped yet */
@@ -96,9 +96,9 @@ Finish(Finishing *fin)
 
 	if (fin->n == 0)
 		return;
-	args[0] = GidArray(fin->gids, fin->n);
-	args[1] = MakeArray(fin->statuses, NULL, fin->n, TEXTOID);
-	Exec(&finish_gtxs, args, NULL, false);
+	args[0] = TccStoreGidArray(fin->gids, fin->n);
+	args[1] = TccStoreArray(fin->statuses, NULL, fin->n, TEXTOID);
+	TccStoreExec(&finish_gtxs, args, NULL, false);
 }
 
 /*
@@ -120,14 +120,14 @@ TakePhases(bool force)
 	for (uint64 r = 0; r < n; r++)
 	{
 		bool		isnull;
-		pg_uuid_t	gid = *DatumGetUUIDP(Col(r, 1, &isnull));
-		bool		commit = DatumGetBool(Col(r, 2, &isnull));
-		bool		parallel = DatumGetBool(Col(r, 3, &isnull));
+		pg_uuid_t	gid = *DatumGetUUIDP(TccStoreCol(r, 1, &isnull));
+		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
+		bool		parallel = DatumGetBool(TccStoreCol(r, 3, &isnull));
 		Datum	   *elems;
 		int			nelems;
 		int		   *pending;
 
-		deconstruct_array(DatumGetArrayTypeP(Col(r, 4, &isnull)), INT4OID,
+		deconstruct_array(DatumGetArrayTypeP(TccStoreCol(r, 4, &isnull)), INT4OID,
 						  sizeof(int32), true, TYPALIGN_INT,
 						  &elems, NULL, &nelems);
 		pending = palloc(sizeof(int) * Max(nelems, 1));
@@ -153,8 +153,8 @@ Advance(pg_uuid_t *gids, int ngids, bool force)
 
 	if (ngids == 0)
 		return;
-	args[0] = GidArray(gids, ngids);
-	Exec(&advance_info, args, NULL, false);
+	args[0] = TccStoreGidArray(gids, ngids);
+	TccStoreExec(&advance_info, args, NULL, false);
 	(void) TakePhases(force);
 }
 
@@ -171,7 +171,7 @@ ResultGids(int *n)
 	{
 		bool		isnull;
 
-		gids[i] = *DatumGetUUIDP(Col(i, 1, &isnull));
+		gids[i] = *DatumGetUUIDP(TccStoreCol(i, 1, &isnull));
 	}
 	*n = (int) SPI_processed;
 	return gids;
@@ -189,7 +189,7 @@ TccStoreStartup(void)
 	pg_uuid_t  *gids;
 	int			n;
 
-	Exec(&in_phase_gtxs, NULL, NULL, false);
+	TccStoreExec(&in_phase_gtxs, NULL, NULL, false);
 	gids = ResultGids(&n);
 	Advance(gids, n, false);
 }
@@ -257,14 +257,14 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 
 	if (decided != NULL)
 	{
-		args[0] = GidArray(decided, ndecided);
+		args[0] = TccStoreGidArray(decided, ndecided);
 		args[1] = CStringGetTextDatum("trying");
-		Exec(&start_phase_two_of, args, NULL, false);
+		TccStoreExec(&start_phase_two_of, args, NULL, false);
 	}
 	else
 	{
 		args[0] = Int32GetDatum(PHASE_BATCH);
-		Exec(&start_phase_two, args, NULL, false);
+		TccStoreExec(&start_phase_two, args, NULL, false);
 	}
 	return TakePhases(false) >= PHASE_BATCH && decided == NULL;
 }
@@ -329,7 +329,7 @@ CancelStuck(bool *blocked)
 	const char **reasons;
 	int			decided = 0;
 
-	Exec(&undecided_gtxs, NULL, NULL, false);
+	TccStoreExec(&undecided_gtxs, NULL, NULL, false);
 	n = SPI_processed;
 	if (n == 0)
 		return false;
@@ -341,11 +341,11 @@ CancelStuck(bool *blocked)
 		bool		isnull;
 		Datum		xid;
 
-		gids[i] = *DatumGetUUIDP(Col(i, 1, &isnull));
-		xid = Col(i, 2, &xid_null);
-		if (DatumGetBool(Col(i, 3, &isnull)))
+		gids[i] = *DatumGetUUIDP(TccStoreCol(i, 1, &isnull));
+		xid = TccStoreCol(i, 2, &xid_null);
+		if (DatumGetBool(TccStoreCol(i, 3, &isnull)))
 			reasons[i] = "deadline";
-		else if (DatumGetBool(Col(i, 4, &isnull)))
+		else if (DatumGetBool(TccStoreCol(i, 4, &isnull)))
 			reasons[i] = "try failed";
 		else if (!xid_null)
 		{
@@ -369,8 +369,8 @@ CancelStuck(bool *blocked)
 		if (reasons[i] == NULL)
 			continue;
 		if (reasons[i][0] == '\0')
-			Exec(&forget_begin_xid, args, NULL, false);
-		else if (DecideCancel(&gids[i], reasons[i]))
+			TccStoreExec(&forget_begin_xid, args, NULL, false);
+		else if (TccStoreDecideCancel(&gids[i], reasons[i]))
 			decided++;
 		else
 			*blocked = true;
@@ -415,7 +415,7 @@ Resume(pg_uuid_t *gid)
 {
 	Datum		args[2] = {UUIDPGetDatum(gid), Int32GetDatum(tcc_max_attempts)};
 
-	Exec(&resume_gtx, args, NULL, false);
+	TccStoreExec(&resume_gtx, args, NULL, false);
 	Advance(gid, 1, true);
 }
 
@@ -428,7 +428,7 @@ Resolve(pg_uuid_t *gid)
 {
 	Datum		args[1] = {UUIDPGetDatum(gid)};
 
-	Exec(&resolve_gtx, args, NULL, false);
+	TccStoreExec(&resolve_gtx, args, NULL, false);
 	TccPhaseForget(gid);
 }
 
@@ -441,7 +441,7 @@ ApplyActions(void)
 	pg_uuid_t  *gids;
 	bool	   *resolves;
 
-	Exec(&pending_actions, NULL, NULL, false);
+	TccStoreExec(&pending_actions, NULL, NULL, false);
 	n = SPI_processed;
 	if (n == 0)
 		return;
@@ -452,9 +452,9 @@ ApplyActions(void)
 	{
 		bool		isnull;
 
-		ids[i] = DatumGetInt64(Col(i, 1, &isnull));
-		gids[i] = *DatumGetUUIDP(Col(i, 2, &isnull));
-		resolves[i] = strcmp(TextDatumGetCString(Col(i, 3, &isnull)),
+		ids[i] = DatumGetInt64(TccStoreCol(i, 1, &isnull));
+		gids[i] = *DatumGetUUIDP(TccStoreCol(i, 2, &isnull));
+		resolves[i] = strcmp(TextDatumGetCString(TccStoreCol(i, 3, &isnull)),
 							 "resolve") == 0;
 	}
 	for (uint64 i = 0; i < n; i++)
@@ -465,7 +465,7 @@ ApplyActions(void)
 			Resolve(&gids[i]);
 		else
 			Resume(&gids[i]);
-		Exec(&action_applied, args, NULL, false);
+		TccStoreExec(&action_applied, args, NULL, false);
 	}
 }
 
@@ -622,23 +622,23 @@ TccStoreResults(List *calls)
 		i++;
 	}
 
-	args[0] = MakeArray(gids, NULL, n, UUIDOID);
-	args[1] = MakeArray(branches, NULL, n, INT4OID);
-	args[2] = MakeArray(ops, NULL, n, TEXTOID);
-	args[3] = MakeArray(started, NULL, n, TIMESTAMPTZOID);
-	args[4] = MakeArray(durations, NULL, n, FLOAT8OID);
-	args[5] = MakeArray(statuses, status_nulls, n, INT4OID);
-	args[6] = MakeArray(errors, error_nulls, n, TEXTOID);
-	args[7] = MakeArray(next_at, next_nulls, n, TIMESTAMPTZOID);
-	Exec(&record_results, args, NULL, false);
+	args[0] = TccStoreArray(gids, NULL, n, UUIDOID);
+	args[1] = TccStoreArray(branches, NULL, n, INT4OID);
+	args[2] = TccStoreArray(ops, NULL, n, TEXTOID);
+	args[3] = TccStoreArray(started, NULL, n, TIMESTAMPTZOID);
+	args[4] = TccStoreArray(durations, NULL, n, FLOAT8OID);
+	args[5] = TccStoreArray(statuses, status_nulls, n, INT4OID);
+	args[6] = TccStoreArray(errors, error_nulls, n, TEXTOID);
+	args[7] = TccStoreArray(next_at, next_nulls, n, TIMESTAMPTZOID);
+	TccStoreExec(&record_results, args, NULL, false);
 
 	if (nfail > 0)
 	{
-		args[0] = MakeArray(fail_gids, NULL, nfail, UUIDOID);
-		args[1] = MakeArray(fail_branches, NULL, nfail, INT4OID);
-		args[2] = MakeArray(fail_errors, NULL, nfail, TEXTOID);
-		args[3] = MakeArray(exhausted, NULL, nfail, BOOLOID);
-		Exec(&record_failures, args, NULL, false);
+		args[0] = TccStoreArray(fail_gids, NULL, nfail, UUIDOID);
+		args[1] = TccStoreArray(fail_branches, NULL, nfail, INT4OID);
+		args[2] = TccStoreArray(fail_errors, NULL, nfail, TEXTOID);
+		args[3] = TccStoreArray(exhausted, NULL, nfail, BOOLOID);
+		TccStoreExec(&record_failures, args, NULL, false);
 	}
 
 	/* all outcomes first, then what comes next: a sibling may be among them */
@@ -690,27 +690,27 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 
 	if (n == 0)
 		return NIL;
-	args[0] = GidArray(gids, n);
+	args[0] = TccStoreGidArray(gids, n);
 	args[1] = IntArray(branches, n);
-	Exec(&load_calls, args, NULL, false);
+	TccStoreExec(&load_calls, args, NULL, false);
 	found = palloc0(sizeof(bool) * n);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		TccCall    *call = palloc0(sizeof(TccCall));
 		bool		isnull;
-		int			i = (int) DatumGetInt64(Col(r, 1, &isnull)) - 1;
-		bool		commit = DatumGetBool(Col(r, 2, &isnull));
+		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
+		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
 		Datum		d;
 
 		found[i] = true;
 		call->gid = gids[i];
 		call->branch = branches[i];
 		call->op = commit ? TCC_OP_CONFIRM : TCC_OP_CANCEL;
-		call->url = TextDatumGetCString(Col(r, commit ? 3 : 4, &isnull));
-		call->payload = TextDatumGetCString(Col(r, 5, &isnull));
+		call->url = TextDatumGetCString(TccStoreCol(r, commit ? 3 : 4, &isnull));
+		call->payload = TextDatumGetCString(TccStoreCol(r, 5, &isnull));
 		call->payload_len = strlen(call->payload);
-		d = Col(r, 6, &isnull);
+		d = TccStoreCol(r, 6, &isnull);
 		if (!isnull)
 		{
 			Datum	   *elems;
@@ -723,7 +723,7 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 				call->headers[j] = TextDatumGetCString(elems[j]);
 			call->nheaders = nelems;
 		}
-		call->attempts = DatumGetInt32(Col(r, 7, &isnull));
+		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
 		call->timeout_ms = tcc_request_timeout;
 		calls = lappend(calls, call);
 		MemoryContextSwitchTo(old);
@@ -749,8 +749,8 @@ TccStoreNextDeadline(void)
 	bool		isnull;
 	Datum		d;
 
-	Exec(&next_deadline, NULL, NULL, false);
-	d = Col(0, 1, &isnull);
+	TccStoreExec(&next_deadline, NULL, NULL, false);
+	d = TccStoreCol(0, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }
 
@@ -787,10 +787,10 @@ TccStorePurge(void)
 	bool		isnull;
 	Datum		d;
 
-	Exec(&purge, args, NULL, false);
-	if (DatumGetInt32(Col(0, 1, &isnull)) >= 500)
+	TccStoreExec(&purge, args, NULL, false);
+	if (DatumGetInt32(TccStoreCol(0, 1, &isnull)) >= 500)
 		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
-	Exec(&next_purge, args, NULL, false);
-	d = Col(0, 1, &isnull);
+	TccStoreExec(&next_purge, args, NULL, false);
+	d = TccStoreCol(0, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }

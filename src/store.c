@@ -60,7 +60,7 @@ static bool decided_in_work = false;
  * tests below.
  */
 int
-Exec(Stmt *st, Datum *values, const char *nulls, bool read_only)
+TccStoreExec(Stmt *st, Datum *values, const char *nulls, bool read_only)
 {
 	int			rc;
 
@@ -88,20 +88,20 @@ ExecLatest(Stmt *st, Datum *values, const char *nulls)
 {
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetLatestSnapshot());
-	Exec(st, values, nulls, true);
+	TccStoreExec(st, values, nulls, true);
 	PopActiveSnapshot();
 }
 
 /* Returns column col (1-based) of result row row. */
 Datum
-Col(int row, int col, bool *isnull)
+TccStoreCol(int row, int col, bool *isnull)
 {
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
 						 col, isnull);
 }
 
 /* Returns a text datum for s, or sets the null flag. */
-Datum
+static Datum
 TextOrNull(const char *s, char *null)
 {
 	*null = s ? ' ' : 'n';
@@ -212,21 +212,21 @@ TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info)
 		bool		isnull;
 		Datum		d;
 
-		info->owner = DatumGetObjectId(Col(0, 1, &isnull));
-		text_to_cstring_buffer(DatumGetTextPP(Col(0, 2, &isnull)),
+		info->owner = DatumGetObjectId(TccStoreCol(0, 1, &isnull));
+		text_to_cstring_buffer(DatumGetTextPP(TccStoreCol(0, 2, &isnull)),
 							   info->status, sizeof(info->status));
-		info->decision = DatumGetBool(Col(0, 3, &info->decided));
+		info->decision = DatumGetBool(TccStoreCol(0, 3, &info->decided));
 		info->decided = !info->decided;
-		info->deadline = DatumGetTimestampTz(Col(0, 4, &isnull));
-		d = Col(0, 5, &isnull);
+		info->deadline = DatumGetTimestampTz(TccStoreCol(0, 4, &isnull));
+		d = TccStoreCol(0, 5, &isnull);
 		if (!isnull)
 		{
 			info->untried = DatumGetInt32(d);
-			d = Col(0, 6, &isnull);
+			d = TccStoreCol(0, 6, &isnull);
 			if (!isnull)
 				text_to_cstring_buffer(DatumGetTextPP(d), info->untried_name,
 									   sizeof(info->untried_name));
-			text_to_cstring_buffer(DatumGetTextPP(Col(0, 7, &isnull)),
+			text_to_cstring_buffer(DatumGetTextPP(TccStoreCol(0, 7, &isnull)),
 								   info->untried_status,
 								   sizeof(info->untried_status));
 		}
@@ -257,7 +257,7 @@ TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source)
 	args[2] = CStringGetTextDatum(source);
 	args[3] = ObjectIdGetDatum(user);
 	TccEnterOwner(&scope);
-	Exec(&insert_decision, args, NULL, false);
+	TccStoreExec(&insert_decision, args, NULL, false);
 	TccLeaveOwner(&scope);
 }
 
@@ -290,7 +290,7 @@ TccStoreTried(TccCall *call)
 	else
 		nulls[5] = 'n';
 	TccEnterOwner(&scope);
-	Exec(&insert_try, args, nulls, false);
+	TccStoreExec(&insert_try, args, nulls, false);
 	TccLeaveOwner(&scope);
 }
 
@@ -312,7 +312,7 @@ TccStoreAction(pg_uuid_t *gid, const char *action, const char *note)
 	args[2] = TextOrNull(note, &nulls[2]);
 	args[3] = ObjectIdGetDatum(user);
 	TccEnterOwner(&scope);
-	Exec(&insert_action, args, nulls, false);
+	TccStoreExec(&insert_action, args, nulls, false);
 	TccLeaveOwner(&scope);
 }
 
@@ -379,7 +379,7 @@ Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...)
 }
 
 /* Returns the index of gid in gids[0..n), or -1. */
-int
+static int
 FindGid(pg_uuid_t *gids, int n, pg_uuid_t *gid)
 {
 	for (int i = 0; i < n; i++)
@@ -390,7 +390,7 @@ FindGid(pg_uuid_t *gids, int n, pg_uuid_t *gid)
 
 /* Builds a one-dimensional array of n values of type typid; nulls may be NULL. */
 Datum
-MakeArray(Datum *values, bool *nulls, int n, Oid typid)
+TccStoreArray(Datum *values, bool *nulls, int n, Oid typid)
 {
 	int16		typlen;
 	bool		typbyval;
@@ -406,13 +406,13 @@ MakeArray(Datum *values, bool *nulls, int n, Oid typid)
 
 /* Builds a uuid[] of n gids. */
 Datum
-GidArray(pg_uuid_t *gids, int n)
+TccStoreGidArray(pg_uuid_t *gids, int n)
 {
 	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
 		values[i] = UUIDPGetDatum(&gids[i]);
-	return MakeArray(values, NULL, n, UUIDOID);
+	return TccStoreArray(values, NULL, n, UUIDOID);
 }
 
 /*
@@ -581,21 +581,21 @@ WriteBegins(IntentBatch *b)
 
 	if (b->nbegin == 0)
 		return;
-	args[0] = GidArray(b->begin_gid, b->nbegin);
-	args[1] = MakeArray(b->owner, NULL, b->nbegin, OIDOID);
-	args[2] = MakeArray(b->kind, b->kind_null, b->nbegin, TEXTOID);
-	args[3] = MakeArray(b->key, b->key_null, b->nbegin, TEXTOID);
-	args[4] = MakeArray(b->parallel, NULL, b->nbegin, BOOLOID);
-	args[5] = MakeArray(b->deadline, NULL, b->nbegin, TIMESTAMPTZOID);
-	args[6] = MakeArray(b->begin_xid, NULL, b->nbegin, XID8OID);
-	Exec(&insert_gtxs, args, NULL, false);
+	args[0] = TccStoreGidArray(b->begin_gid, b->nbegin);
+	args[1] = TccStoreArray(b->owner, NULL, b->nbegin, OIDOID);
+	args[2] = TccStoreArray(b->kind, b->kind_null, b->nbegin, TEXTOID);
+	args[3] = TccStoreArray(b->key, b->key_null, b->nbegin, TEXTOID);
+	args[4] = TccStoreArray(b->parallel, NULL, b->nbegin, BOOLOID);
+	args[5] = TccStoreArray(b->deadline, NULL, b->nbegin, TIMESTAMPTZOID);
+	args[6] = TccStoreArray(b->begin_xid, NULL, b->nbegin, XID8OID);
+	TccStoreExec(&insert_gtxs, args, NULL, false);
 	ncreated = (int) SPI_processed;
 	created = palloc(sizeof(pg_uuid_t) * Max(ncreated, 1));
 	for (int i = 0; i < ncreated; i++)
 	{
 		bool		isnull;
 
-		created[i] = *DatumGetUUIDP(Col(i, 1, &isnull));
+		created[i] = *DatumGetUUIDP(TccStoreCol(i, 1, &isnull));
 	}
 	for (int i = 0; i < b->nbegin; i++)
 	{
@@ -649,8 +649,8 @@ WriteBranches(IntentBatch *b)
 	/* locks first, so that what is read next cannot be decided meanwhile */
 	for (int i = 0; i < b->nbranch; i++)
 		b->locked[i] = TccLockGid(&b->branch_gid[i], false);
-	args[0] = GidArray(b->branch_gid, b->nbranch);
-	Exec(&branch_targets, args, NULL, false);	/* args[0] serves again below */
+	args[0] = TccStoreGidArray(b->branch_gid, b->nbranch);
+	TccStoreExec(&branch_targets, args, NULL, false);	/* args[0] serves again below */
 	ngids = (int) SPI_processed;
 	gids = palloc(sizeof(pg_uuid_t) * Max(ngids, 1));
 	status = palloc(sizeof(char *) * Max(ngids, 1));
@@ -661,11 +661,11 @@ WriteBranches(IntentBatch *b)
 	{
 		bool		isnull;
 
-		gids[g] = *DatumGetUUIDP(Col(g, 1, &isnull));
-		status[g] = TextDatumGetCString(Col(g, 2, &isnull));
-		decided[g] = DatumGetBool(Col(g, 3, &isnull));
-		last[g] = DatumGetInt32(Col(g, 4, &isnull));
-		owner[g] = DatumGetObjectId(Col(g, 5, &isnull));
+		gids[g] = *DatumGetUUIDP(TccStoreCol(g, 1, &isnull));
+		status[g] = TextDatumGetCString(TccStoreCol(g, 2, &isnull));
+		decided[g] = DatumGetBool(TccStoreCol(g, 3, &isnull));
+		last[g] = DatumGetInt32(TccStoreCol(g, 4, &isnull));
+		owner[g] = DatumGetObjectId(TccStoreCol(g, 5, &isnull));
 	}
 
 	for (int i = 0; i < b->nbranch; i++)
@@ -695,14 +695,14 @@ WriteBranches(IntentBatch *b)
 		b->number[i] = Int32GetDatum(reply->branch);
 	}
 
-	args[1] = MakeArray(b->number, NULL, b->nbranch, INT4OID);
-	args[2] = MakeArray(b->name, b->name_null, b->nbranch, TEXTOID);
-	args[3] = MakeArray(b->try_url, b->try_null, b->nbranch, TEXTOID);
-	args[4] = MakeArray(b->confirm_url, b->confirm_null, b->nbranch, TEXTOID);
-	args[5] = MakeArray(b->cancel_url, b->cancel_null, b->nbranch, TEXTOID);
-	args[6] = MakeArray(b->payload, NULL, b->nbranch, TEXTOID);
-	args[7] = MakeArray(b->headers, b->headers_null, b->nbranch, TEXTOID);
-	Exec(&insert_branches, args, NULL, false);
+	args[1] = TccStoreArray(b->number, NULL, b->nbranch, INT4OID);
+	args[2] = TccStoreArray(b->name, b->name_null, b->nbranch, TEXTOID);
+	args[3] = TccStoreArray(b->try_url, b->try_null, b->nbranch, TEXTOID);
+	args[4] = TccStoreArray(b->confirm_url, b->confirm_null, b->nbranch, TEXTOID);
+	args[5] = TccStoreArray(b->cancel_url, b->cancel_null, b->nbranch, TEXTOID);
+	args[6] = TccStoreArray(b->payload, NULL, b->nbranch, TEXTOID);
+	args[7] = TccStoreArray(b->headers, b->headers_null, b->nbranch, TEXTOID);
+	TccStoreExec(&insert_branches, args, NULL, false);
 }
 
 /* Writes a batch of begins and branches (run in a subtransaction). */
@@ -738,7 +738,7 @@ LogAttempt(pg_uuid_t *gid, int branch, const char *op, TimestampTz started,
 	if (http_status == 0)
 		nulls[5] = 'n';
 	args[6] = TextOrNull(error && error[0] ? error : NULL, &nulls[6]);
-	Exec(&insert_attempt, args, nulls, false);
+	TccStoreExec(&insert_attempt, args, nulls, false);
 }
 
 STMT(decide_cancel, 4,
@@ -756,7 +756,7 @@ STMT(decide_cancel, 4,
  * Returns false when the lock was not free.
  */
 bool
-DecideCancel(pg_uuid_t *gid, const char *source)
+TccStoreDecideCancel(pg_uuid_t *gid, const char *source)
 {
 	Datum		args[4];
 
@@ -766,7 +766,7 @@ DecideCancel(pg_uuid_t *gid, const char *source)
 	args[1] = CStringGetTextDatum(source);
 	args[2] = ObjectIdGetDatum(GetUserId());
 	args[3] = CStringGetTextDatum("trying");
-	Exec(&decide_cancel, args, NULL, false);
+	TccStoreExec(&decide_cancel, args, NULL, false);
 	if (SPI_processed > 0)
 		decided_in_work = true;
 	return true;
@@ -801,9 +801,9 @@ RecordTryFailed(StringInfo msg, TccReply *reply)
 	if (http_status == 0)
 		nulls[3] = 'n';
 	args[4] = TextOrNull(error, &nulls[4]);
-	Exec(&mark_try_failed, args, nulls, false);
+	TccStoreExec(&mark_try_failed, args, nulls, false);
 	LogAttempt(gid, branch, "try", started, duration_ms, http_status, error);
-	(void) DecideCancel(gid, "try failed");
+	(void) TccStoreDecideCancel(gid, "try failed");
 }
 
 /* One request and its reply, for WriteRequest. */

@@ -41,12 +41,10 @@ typedef struct Stmt
 #define STMT(name, n, sql, ...) \
 	static Stmt name = {sql, n, {__VA_ARGS__}, NULL}
 
-extern int	Exec(Stmt *st, Datum *values, const char *nulls, bool read_only);
-extern Datum Col(int row, int col, bool *isnull);
-extern Datum TextOrNull(const char *s, char *null);
-extern int	FindGid(pg_uuid_t *gids, int n, pg_uuid_t *gid);
-extern Datum MakeArray(Datum *values, bool *nulls, int n, Oid typid);
-extern Datum GidArray(pg_uuid_t *gids, int n);
-extern bool DecideCancel(pg_uuid_t *gid, const char *source);
+extern int	TccStoreExec(Stmt *st, Datum *values, const char *nulls, bool read_only);
+extern Datum TccStoreCol(int row, int col, bool *isnull);
+extern Datum TccStoreArray(Datum *values, bool *nulls, int n, Oid typid);
+extern Datum TccStoreGidArray(pg_uuid_t *gids, int n);
+extern bool TccStoreDecideCancel(pg_uuid_t *gid, const char *source);
 
 #endif							/* TCC_STORE_H */
