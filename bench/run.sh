@@ -32,7 +32,7 @@ cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
 . "$ROOT/test/proc.sh"
 
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PORT=${BENCH_PORT:-54419}
 STUB_PORT=${BENCH_STUB_PORT:-18480}
 STUB=http://127.0.0.1:$STUB_PORT

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 . "$ROOT/test/proc.sh"
 
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PG_CONFIG=$PGBIN/pg_config
 PORT=${TCC_TEST_PORT:-54329}
 TP_PORT=${TCC_TP_PORT:-18080}

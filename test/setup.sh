@@ -6,6 +6,11 @@
 # TCC_APT_UPDATED=1 says it was just done), then runs make and make install
 # with PostgreSQL 15's pg_config.  Run as root from anywhere; used by
 # test/run.sh, .ci/run, the example and the benchmark.
+#
+# TCC_PGROOT=/some/dir installs into a private copy of PostgreSQL 15 under
+# that directory instead of the system's (made on first use), so that two
+# checkouts can be built and tested side by side; test/run.sh honours the
+# same variable.
 
 set -euo pipefail
 
@@ -50,4 +55,15 @@ fi
 
 echo "setup: building tcc"
 make PG_CONFIG="$PG_CONFIG"
-make PG_CONFIG="$PG_CONFIG" install
+if [ -n "${TCC_PGROOT:-}" ]; then
+	# PostgreSQL finds its share and lib directories relative to its
+	# binaries, so a copy of both trees under one prefix is self-contained
+	if [ ! -x "$TCC_PGROOT/usr/lib/postgresql/15/bin/postgres" ]; then
+		mkdir -p "$TCC_PGROOT/usr/lib/postgresql" "$TCC_PGROOT/usr/share/postgresql"
+		cp -a /usr/lib/postgresql/15 "$TCC_PGROOT/usr/lib/postgresql/"
+		cp -a /usr/share/postgresql/15 "$TCC_PGROOT/usr/share/postgresql/"
+	fi
+	make PG_CONFIG="$PG_CONFIG" DESTDIR="$TCC_PGROOT" install
+else
+	make PG_CONFIG="$PG_CONFIG" install
+fi

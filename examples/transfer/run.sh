@@ -20,7 +20,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PYTHON=/usr/bin/python3
 PORT=${TCC_DEMO_PORT:-54399}
 BANK_PORT[1]=${TCC_DEMO_BANK1_PORT:-18201}
