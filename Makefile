@@ -16,7 +16,8 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = tcc
-DATA = tcc--1.0.sql
+DATA = tcc--1.0.sql tcc--1.0--1.1.sql
+DATA_built = tcc--1.1.sql
 PGFILEDESC = "tcc - Try-Confirm-Cancel distributed transactions"
 
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
@@ -30,3 +31,11 @@ include $(PGXS)
 
 # every object depends on the shared header (struct layouts in shared memory)
 $(OBJS): src/tcc.h
+
+# A new install runs tcc--1.1.sql: the frozen 1.0 script followed by the
+# upgrade to 1.1, so fresh and updated databases cannot drift apart.
+tcc--1.1.sql: tcc--1.0.sql tcc--1.0--1.1.sql
+	{ echo '/* tcc--1.1.sql: generated from tcc--1.0.sql and tcc--1.0--1.1.sql */'; \
+	  echo '\\echo Use "CREATE EXTENSION tcc" to load this file. \\quit'; \
+	  sed '/^\\echo /d' tcc--1.0.sql; \
+	  sed '/^\\echo /d' tcc--1.0--1.1.sql; } > $@

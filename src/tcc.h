@@ -30,7 +30,7 @@
 #include "storage/spin.h"
 #include "utils/uuid.h"
 
-#define TCC_VERSION "1.0"
+#define TCC_VERSION "1.1"
 
 /* SQLSTATEs of SPEC section 12 */
 #define ERRCODE_TCC_TRY_REFUSED		MAKE_SQLSTATE('T','C','0','0','1')
