@@ -528,8 +528,13 @@ tcc_wait(PG_FUNCTION_ARGS)
 	}
 }
 
-/* Checks that an operator action applies to a gid in phase two. */
-static void
+/*
+ * Checks that an operator action applies to a gid in phase two.  Returns
+ * false, with a NOTICE, when the transaction is already final: it settled
+ * between the operator's look and the action, which is no error (so that
+ * "SELECT tcc_retry(gid) FROM tcc.pending" cannot fail as a whole).
+ */
+static bool
 CheckActionable(pg_uuid_t *gid, const char *action, bool undecided_ok)
 {
 	TccGtxInfo	info;
@@ -538,15 +543,18 @@ CheckActionable(pg_uuid_t *gid, const char *action, bool undecided_ok)
 	GetOwnGtx(gid, &info);
 	status = ShownStatus(&info);
 	if (IsFinal(status))
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_BAD_DECISION),
-				 errmsg("cannot %s global transaction %s: it is already %s",
-						action, TccGidText(gid), status)));
+	{
+		ereport(NOTICE,
+				(errmsg("global transaction %s is already %s, nothing to %s",
+						TccGidText(gid), status, action)));
+		return false;
+	}
 	if (!undecided_ok && strcmp(status, "trying") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("cannot %s global transaction %s: it is not decided yet",
 						action, TccGidText(gid))));
+	return true;
 }
 
 /* tcc_retry(gid): makes pending calls due now; a failed transaction resumes. */
@@ -557,7 +565,8 @@ tcc_retry(PG_FUNCTION_ARGS)
 
 	TccRequireCoordinator();
 	gid = GetGid(fcinfo, 0);
-	CheckActionable(gid, "retry", false);
+	if (!CheckActionable(gid, "retry", false))
+		PG_RETURN_VOID();
 	TccStoreAction(gid, "retry", NULL);
 	WatchTransaction();
 	wake_at_commit = true;
@@ -579,7 +588,8 @@ tcc_resolve(PG_FUNCTION_ARGS)
 				 errmsg("note must not be null"),
 				 errhint("Say how the transaction was settled.")));
 	note = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	CheckActionable(gid, "resolve", true);
+	if (!CheckActionable(gid, "resolve", true))
+		PG_RETURN_VOID();
 	TccStoreAction(gid, "resolve", note);
 	WatchTransaction();
 	wake_at_commit = true;
