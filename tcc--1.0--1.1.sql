@@ -6,3 +6,185 @@
 -- Version 1.1 of the SQL objects.  tcc--1.1.sql, the script a new install
 -- runs, is built from tcc--1.0.sql followed by this file (Makefile), so a
 -- fresh 1.1 and an updated 1.0 have the same objects by construction.
+
+-- ---------------------------------------------------------------------------
+-- Metrics for Prometheus, and an index for paging through transactions.
+--
+-- tcc.metrics has one row per sample, named and labelled as Prometheus
+-- expects (monitoring/queries.yaml maps it for
+-- prometheus-postgres-exporter).  Counters and histograms are counted from
+-- the rows the coordinator keeps; when tcc.retention deletes final
+-- transactions, the worker adds what they counted to tcc._metric_retired in
+-- the same statement, so counters never go down.  Gauges are read live.
+
+-- Newest first, for keyset paging (the console's transaction list): all
+-- transactions, and those not final yet (finished_at is set exactly when a
+-- transaction becomes final), which are few however many are kept.
+CREATE INDEX _gtx_created ON tcc._gtx (created_at, gid);
+CREATE INDEX _gtx_open ON tcc._gtx (created_at, gid) WHERE finished_at IS NULL;
+
+-- tcc.transactions, newest first.  A security-barrier view is planned on its
+-- own, so an ORDER BY ... LIMIT on tcc.transactions sorts every row; this
+-- view has the order inside, and a query's LIMIT and leakproof conditions
+-- on created_at, gid, kind, business_key and finished_at reach the indexes.
+CREATE VIEW tcc.transaction_list WITH (security_barrier) AS
+SELECT g.gid, g.kind, g.business_key,
+       CASE WHEN g.status = 'trying' AND d.gid IS NOT NULL
+            THEN CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END
+            ELSE g.status END AS status,
+       g.owner::pg_catalog.regrole AS owner,
+       g.created_at, g.deadline, d.decided_at, g.finished_at,
+       d.source AS decided_by,
+       b.branches,
+       ((SELECT pg_catalog.count(*) FROM tcc._attempt a WHERE a.gid = g.gid)
+        + (SELECT pg_catalog.count(*) FROM tcc._try t WHERE t.gid = g.gid))::integer AS attempts,
+       b.next_attempt_at,
+       g.last_error,
+       g.parallel
+  FROM tcc._gtx g
+  LEFT JOIN tcc._decision d ON d.gid = g.gid
+  LEFT JOIN LATERAL (
+       SELECT pg_catalog.count(*) AS branches,
+              pg_catalog.min(x.next_attempt_at) AS next_attempt_at
+         FROM tcc._branch x WHERE x.gid = g.gid) b ON true
+ WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+ ORDER BY g.created_at DESC, g.gid DESC;
+COMMENT ON VIEW tcc.transaction_list IS 'tcc.transactions, newest first: page with LIMIT and WHERE (created_at, gid) below the last row seen; add finished_at IS NULL when looking for transactions that are not final';
+
+CREATE TABLE tcc._metric_retired (
+    metric text NOT NULL,
+    status text NOT NULL DEFAULT '',
+    kind text NOT NULL DEFAULT '',
+    op text NOT NULL DEFAULT '',
+    outcome text NOT NULL DEFAULT '',
+    le text NOT NULL DEFAULT '',
+    value double precision NOT NULL,
+    PRIMARY KEY (metric, status, kind, op, outcome, le)
+);
+COMMENT ON TABLE tcc._metric_retired IS 'what deleted transactions (tcc.retention) counted in the counters and histograms of tcc.metrics; written by the coordinator worker only';
+
+-- Counter and histogram samples of the given transactions (all when gids is
+-- NULL).  STABLE: the worker's purge calls it in the statement that deletes
+-- those transactions, and it sees them as they were before the delete.
+CREATE FUNCTION tcc._metric_counts(gids uuid[],
+    OUT metric text, OUT status text, OUT kind text, OUT op text,
+    OUT outcome text, OUT le text, OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH chosen AS (
+    -- either every transaction or those of gids: the other half of each
+    -- UNION ALL below is skipped by a one-time filter, and the gids half
+    -- reads by index
+    SELECT g.* FROM tcc._gtx g WHERE gids IS NULL
+    UNION ALL
+    SELECT g.* FROM tcc._gtx g WHERE g.gid = ANY (gids)),
+g AS (
+    SELECT c.gid, c.status, COALESCE(c.kind, '') AS kind, c.created_at,
+           c.finished_at, d.decided_at
+      FROM chosen c
+      LEFT JOIN tcc._decision d ON d.gid = c.gid
+     WHERE c.status IN ('confirmed', 'cancelled', 'resolved')),
+calls AS (
+    SELECT a.op, a.http_status, a.duration_ms
+      FROM tcc._attempt a WHERE gids IS NULL
+    UNION ALL
+    SELECT 'try', t.http_status, t.duration_ms
+      FROM tcc._try t WHERE gids IS NULL
+    UNION ALL
+    SELECT a.op, a.http_status, a.duration_ms
+      FROM tcc._attempt a WHERE a.gid = ANY (gids)
+    UNION ALL
+    SELECT 'try', t.http_status, t.duration_ms
+      FROM tcc._try t WHERE t.gid = ANY (gids)),
+bounds(le, bound) AS (
+    SELECT CASE WHEN b = 'Infinity' THEN '+Inf' ELSE b::text END, b
+      FROM unnest('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300,Infinity}'::float8[]) b),
+observed(family, seconds) AS (
+    SELECT 'tcc_settle_duration_seconds',
+           EXTRACT(epoch FROM g.finished_at - g.decided_at)::float8
+      FROM g WHERE g.status IN ('confirmed', 'cancelled') AND g.decided_at IS NOT NULL
+    UNION ALL
+    SELECT 'tcc_transaction_duration_seconds',
+           EXTRACT(epoch FROM g.finished_at - g.created_at)::float8
+      FROM g WHERE g.status IN ('confirmed', 'cancelled')
+    UNION ALL
+    SELECT 'tcc_try_duration_seconds', c.duration_ms / 1000
+      FROM calls c WHERE c.op = 'try' AND c.duration_ms IS NOT NULL),
+families(family) AS (
+    VALUES ('tcc_settle_duration_seconds'), ('tcc_transaction_duration_seconds'),
+           ('tcc_try_duration_seconds'))
+SELECT 'tcc_transactions_total', g.status, g.kind, '', '', '', count(*)::float8
+  FROM g GROUP BY g.status, g.kind
+UNION ALL
+SELECT 'tcc_calls_total', '', '', c.op,
+       CASE WHEN c.http_status BETWEEN 200 AND 299 THEN 'success'
+            WHEN c.http_status = 409 THEN 'refused'
+            WHEN c.http_status IS NULL THEN 'no_answer'
+            ELSE 'error' END, '', count(*)::float8
+  FROM calls c GROUP BY 4, 5
+UNION ALL
+SELECT f.family || '_bucket', '', '', '', '', b.le,
+       (SELECT count(*) FROM observed o
+         WHERE o.family = f.family AND o.seconds <= b.bound)::float8
+  FROM families f CROSS JOIN bounds b
+UNION ALL
+SELECT f.family || '_sum', '', '', '', '', '',
+       COALESCE((SELECT sum(o.seconds) FROM observed o WHERE o.family = f.family), 0)
+  FROM families f
+UNION ALL
+SELECT f.family || '_count', '', '', '', '', '',
+       (SELECT count(*) FROM observed o WHERE o.family = f.family)::float8
+  FROM families f
+$$;
+COMMENT ON FUNCTION tcc._metric_counts(uuid[]) IS 'counter and histogram samples of the given transactions (all when NULL), for tcc.metrics and the retention purge';
+REVOKE ALL ON FUNCTION tcc._metric_counts(uuid[]) FROM PUBLIC;
+
+-- Every sample: counters and histograms of kept and deleted transactions,
+-- and the live gauges.  SECURITY DEFINER so that a monitoring role sees the
+-- totals of every role without seeing any transaction: no gid, URL, error
+-- or business key leaves it.
+CREATE FUNCTION tcc_metrics(
+    OUT metric text, OUT status text, OUT kind text, OUT op text,
+    OUT outcome text, OUT le text, OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT c.metric, c.status, c.kind, c.op, c.outcome, c.le, sum(c.value)
+  FROM (SELECT * FROM tcc._metric_counts(NULL)
+        UNION ALL
+        SELECT r.metric, r.status, r.kind, r.op, r.outcome, r.le, r.value
+          FROM tcc._metric_retired r) c
+ GROUP BY 1, 2, 3, 4, 5, 6
+UNION ALL
+SELECT x.metric, '', '', '', '', '', x.value
+  FROM (SELECT count(*) FILTER (WHERE g.status NOT IN ('confirmed', 'cancelled', 'resolved')) AS pending,
+               count(*) FILTER (WHERE g.status = 'failed') AS failed,
+               count(*) FILTER (WHERE g.status = 'failed'
+                                   OR g.deadline + interval '1 min' < now()) AS attention,
+               COALESCE(EXTRACT(epoch FROM now() - min(g.created_at)
+                   FILTER (WHERE g.status NOT IN ('confirmed', 'cancelled', 'resolved'))), 0) AS oldest
+          FROM tcc._gtx g
+         WHERE g.status NOT IN ('confirmed', 'cancelled', 'resolved')) s,
+       @extschema@.tcc_worker_state() w,
+       LATERAL (VALUES ('tcc_pending_transactions', s.pending::float8),
+                       ('tcc_failed_transactions', s.failed::float8),
+                       ('tcc_attention_transactions', s.attention::float8),
+                       ('tcc_oldest_pending_age_seconds', s.oldest::float8),
+                       ('tcc_calls_in_flight', COALESCE(w.in_flight, 0)::float8),
+                       ('tcc_worker_up', CASE WHEN w.pid IS NULL THEN 0 ELSE 1 END::float8)) x(metric, value)
+$$;
+COMMENT ON FUNCTION tcc_metrics() IS 'Prometheus samples of every role''s transactions: counters, histograms (le) and gauges; no gid, URL or error text';
+REVOKE ALL ON FUNCTION tcc_metrics() FROM PUBLIC;
+
+CREATE VIEW tcc.metrics AS SELECT * FROM tcc_metrics();
+COMMENT ON VIEW tcc.metrics IS 'one row per Prometheus sample: metric name, labels (empty when not used; le for histogram buckets) and value';
+
+-- pg_monitor, the predefined role for monitoring tools, may read the metrics
+-- (totals only); other roles need a GRANT
+GRANT USAGE ON SCHEMA tcc TO pg_monitor;
+GRANT EXECUTE ON FUNCTION tcc_metrics() TO pg_monitor;
+GRANT SELECT ON tcc.metrics TO pg_monitor;

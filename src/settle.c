@@ -761,6 +761,12 @@ STMT(purge, 1,
 	 "     WHERE finished_at < now() - $1 * interval '1 s'"
 	 "     ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)"
 	 "  RETURNING gid),"
+	 /* what they counted in tcc.metrics, read before the delete */
+	 " m AS (INSERT INTO tcc._metric_retired AS r"
+	 "  SELECT * FROM tcc._metric_counts("
+	 "    (SELECT COALESCE(pg_catalog.array_agg(gid), '{}') FROM old))"
+	 "  ON CONFLICT (metric, status, kind, op, outcome, le)"
+	 "  DO UPDATE SET value = r.value + excluded.value),"
 	 " b AS (DELETE FROM tcc._branch WHERE gid IN (SELECT gid FROM old)),"
 	 " d AS (DELETE FROM tcc._decision WHERE gid IN (SELECT gid FROM old)),"
 	 " t AS (DELETE FROM tcc._try WHERE gid IN (SELECT gid FROM old)),"
@@ -777,8 +783,10 @@ STMT(next_purge, 1,
 /*
  * Deletes one batch (at most 500) of final transactions older than
  * tcc.retention, with their branches, decisions, tries, attempts and
- * actions.  Returns when the next batch is due: soon after a full batch,
- * else when the oldest remaining one expires; DT_NOEND if none is left.
+ * actions; what they counted in tcc.metrics moves to tcc._metric_retired,
+ * so its counters never go down.  Returns when the next batch is due: soon
+ * after a full batch, else when the oldest remaining one expires; DT_NOEND
+ * if none is left.
  */
 TimestampTz
 TccStorePurge(void)
