@@ -24,6 +24,12 @@ PACKAGES=(
 	postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl
 	python3-psycopg2
+	python3-flask
+	python3-selenium
+	chromium
+	chromium-driver
+	prometheus
+	prometheus-postgres-exporter
 	make
 	gcc
 )
@@ -51,6 +57,14 @@ if [ -n "$missing" ]; then
 	fi
 	# shellcheck disable=SC2086
 	apt-get install -y --no-install-recommends $missing </dev/null
+	# the prometheus packages may start their services: the tests start
+	# their own exporter on their own port, and need no Prometheus server
+	for svc in prometheus prometheus-postgres-exporter; do
+		if [ -x "/etc/init.d/$svc" ] && "/etc/init.d/$svc" status >/dev/null 2>&1; then
+			echo "setup: stopping the $svc service the package started"
+			"/etc/init.d/$svc" stop || true
+		fi
+	done
 fi
 
 echo "setup: building tcc"

@@ -10,12 +10,15 @@
 
 import os
 import re
+import http.cookiejar
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
@@ -71,11 +74,12 @@ class Demo:
     """examples/transfer/run.sh running on its own ports."""
 
     def __init__(self):
-        self.ports = free_ports(3)
+        self.ports = free_ports(4)
         env = dict(os.environ, TCC_SKIP_SETUP="1",
                    TCC_DEMO_PORT=str(self.ports[0]),
                    TCC_DEMO_BANK1_PORT=str(self.ports[1]),
-                   TCC_DEMO_BANK2_PORT=str(self.ports[2]))
+                   TCC_DEMO_BANK2_PORT=str(self.ports[2]),
+                   TCC_DEMO_CONSOLE_PORT=str(self.ports[3]))
         self.proc = subprocess.Popen(["bash", RUN_SH], cwd="/", env=env,
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
@@ -158,8 +162,34 @@ def confirm_rows(text):
     return rows
 
 
+def console_login(url, role, password):
+    """Log in to the console at url; the overview page's text, or the
+    error."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(jar))
+    try:
+        page = opener.open(url + "login", timeout=10).read().decode()
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"csrf": token, "role": role,
+                                       "password": password}).encode()
+        return opener.open(url + "login", data=form, timeout=10).read().decode()
+    except (OSError, AttributeError) as e:
+        return "error: %s" % e
+
+
 # ---- the whole demo
 demo = Demo()
+console = None
+if demo.wait_for_line(r"==> operations console: ", 120):
+    m = re.search(r"==> operations console: (\S+)  \(log in as role (\w+),"
+                  r" password (\w+)\)", demo.output())
+    console = m.groups() if m else None
+ok(console and console[0] == "http://127.0.0.1:%d/" % demo.ports[3],
+   "the run prints the console's URL and a login")
+if console:
+    like(console_login(*console), r"<h1>Overview</h1>",
+         "logging in with it while the example runs shows the overview")
 rc = demo.finish()
 out = demo.output()
 is_(rc, 0, "run.sh exits 0")
