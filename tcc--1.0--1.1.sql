@@ -73,6 +73,7 @@ CREATE FUNCTION tcc._metric_counts(gids uuid[],
 RETURNS SETOF record
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 WITH chosen AS (
     -- either every transaction or those of gids: the other half of each
@@ -81,63 +82,85 @@ WITH chosen AS (
     SELECT g.* FROM tcc._gtx g WHERE gids IS NULL
     UNION ALL
     SELECT g.* FROM tcc._gtx g WHERE g.gid = ANY (gids)),
-g AS (
-    SELECT c.gid, c.status, COALESCE(c.kind, '') AS kind, c.created_at,
-           c.finished_at, d.decided_at
-      FROM chosen c
-      LEFT JOIN tcc._decision d ON d.gid = c.gid
-     WHERE c.status IN ('confirmed', 'cancelled', 'resolved')),
+-- Histogram buckets: k = width_bucket(-value, neg) is how many of the 14
+-- bounds are >= value, so a value counts in bucket i (ascending) when
+-- k >= 15 - i.  The tables are read once each, grouped by k.
+neg(b) AS (
+    SELECT '{-300,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::float8[]),
+ended AS (
+    SELECT e.status, e.kind,
+           width_bucket(-e.settle, neg.b) AS settle_k,
+           width_bucket(-e.total, neg.b) AS total_k,
+           count(*) AS n, sum(e.settle) AS settle_sum, sum(e.total) AS total_sum
+      FROM (SELECT c.status, COALESCE(c.kind, '') AS kind,
+                   CASE WHEN c.status <> 'resolved'
+                        THEN EXTRACT(epoch FROM c.finished_at - d.decided_at)::float8
+                   END AS settle,
+                   CASE WHEN c.status <> 'resolved'
+                        THEN EXTRACT(epoch FROM c.finished_at - c.created_at)::float8
+                   END AS total
+              FROM chosen c
+              LEFT JOIN tcc._decision d ON d.gid = c.gid
+             WHERE c.status IN ('confirmed', 'cancelled', 'resolved')) e, neg
+     GROUP BY 1, 2, 3, 4),
 calls AS (
-    SELECT a.op, a.http_status, a.duration_ms
-      FROM tcc._attempt a WHERE gids IS NULL
+    SELECT x.op,
+           CASE WHEN x.http_status BETWEEN 200 AND 299 THEN 'success'
+                WHEN x.http_status = 409 THEN 'refused'
+                WHEN x.http_status IS NULL THEN 'no_answer'
+                ELSE 'error' END AS outcome,
+           CASE WHEN x.op = 'try' THEN width_bucket(-x.duration_ms / 1000, neg.b) END AS try_k,
+           count(*) AS n,
+           sum(x.duration_ms / 1000) FILTER (WHERE x.op = 'try') AS try_sum
+      FROM (SELECT a.op, a.http_status, a.duration_ms
+              FROM tcc._attempt a WHERE gids IS NULL
+            UNION ALL
+            SELECT 'try', t.http_status, t.duration_ms
+              FROM tcc._try t WHERE gids IS NULL
+            UNION ALL
+            SELECT a.op, a.http_status, a.duration_ms
+              FROM tcc._attempt a WHERE a.gid = ANY (gids)
+            UNION ALL
+            SELECT 'try', t.http_status, t.duration_ms
+              FROM tcc._try t WHERE t.gid = ANY (gids)) x, neg
+     GROUP BY 1, 2, 3),
+observed(family, k, n, total) AS (
+    SELECT 'tcc_settle_duration_seconds', settle_k, sum(n), sum(settle_sum)
+      FROM ended WHERE settle_k IS NOT NULL GROUP BY 2
     UNION ALL
-    SELECT 'try', t.http_status, t.duration_ms
-      FROM tcc._try t WHERE gids IS NULL
+    SELECT 'tcc_transaction_duration_seconds', total_k, sum(n), sum(total_sum)
+      FROM ended WHERE total_k IS NOT NULL GROUP BY 2
     UNION ALL
-    SELECT a.op, a.http_status, a.duration_ms
-      FROM tcc._attempt a WHERE a.gid = ANY (gids)
-    UNION ALL
-    SELECT 'try', t.http_status, t.duration_ms
-      FROM tcc._try t WHERE t.gid = ANY (gids)),
-bounds(le, bound) AS (
-    SELECT CASE WHEN b = 'Infinity' THEN '+Inf' ELSE b::text END, b
-      FROM unnest('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300,Infinity}'::float8[]) b),
-observed(family, seconds) AS (
-    SELECT 'tcc_settle_duration_seconds',
-           EXTRACT(epoch FROM g.finished_at - g.decided_at)::float8
-      FROM g WHERE g.status IN ('confirmed', 'cancelled') AND g.decided_at IS NOT NULL
-    UNION ALL
-    SELECT 'tcc_transaction_duration_seconds',
-           EXTRACT(epoch FROM g.finished_at - g.created_at)::float8
-      FROM g WHERE g.status IN ('confirmed', 'cancelled')
-    UNION ALL
-    SELECT 'tcc_try_duration_seconds', c.duration_ms / 1000
-      FROM calls c WHERE c.op = 'try' AND c.duration_ms IS NOT NULL),
+    SELECT 'tcc_try_duration_seconds', try_k, sum(n), sum(try_sum)
+      FROM calls WHERE try_k IS NOT NULL GROUP BY 2),
 families(family) AS (
     VALUES ('tcc_settle_duration_seconds'), ('tcc_transaction_duration_seconds'),
-           ('tcc_try_duration_seconds'))
-SELECT 'tcc_transactions_total', g.status, g.kind, '', '', '', count(*)::float8
-  FROM g GROUP BY g.status, g.kind
+           ('tcc_try_duration_seconds')),
+bounds(i, le) AS (
+    SELECT i, b::text
+      FROM unnest('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300}'::float8[])
+           WITH ORDINALITY AS u(b, i)
+    UNION ALL
+    SELECT 15, '+Inf')
+SELECT 'tcc_transactions_total', e.status, e.kind, '', '', '', sum(e.n)::float8
+  FROM ended e GROUP BY e.status, e.kind
 UNION ALL
-SELECT 'tcc_calls_total', '', '', c.op,
-       CASE WHEN c.http_status BETWEEN 200 AND 299 THEN 'success'
-            WHEN c.http_status = 409 THEN 'refused'
-            WHEN c.http_status IS NULL THEN 'no_answer'
-            ELSE 'error' END, '', count(*)::float8
-  FROM calls c GROUP BY 4, 5
+SELECT 'tcc_calls_total', '', '', c.op, c.outcome, '', sum(c.n)::float8
+  FROM calls c GROUP BY c.op, c.outcome
 UNION ALL
 SELECT f.family || '_bucket', '', '', '', '', b.le,
-       (SELECT count(*) FROM observed o
-         WHERE o.family = f.family AND o.seconds <= b.bound)::float8
+       COALESCE(sum(o.n) FILTER (WHERE b.i = 15 OR o.k >= 15 - b.i), 0)::float8
   FROM families f CROSS JOIN bounds b
+  LEFT JOIN observed o ON o.family = f.family
+ GROUP BY f.family, b.le
 UNION ALL
-SELECT f.family || '_sum', '', '', '', '', '',
-       COALESCE((SELECT sum(o.seconds) FROM observed o WHERE o.family = f.family), 0)
-  FROM families f
+SELECT f.family || '_sum', '', '', '', '', '', COALESCE(sum(o.total), 0)::float8
+  FROM families f LEFT JOIN observed o ON o.family = f.family
+ GROUP BY f.family
 UNION ALL
-SELECT f.family || '_count', '', '', '', '', '',
-       (SELECT count(*) FROM observed o WHERE o.family = f.family)::float8
-  FROM families f
+SELECT f.family || '_count', '', '', '', '', '', COALESCE(sum(o.n), 0)::float8
+  FROM families f LEFT JOIN observed o ON o.family = f.family
+ GROUP BY f.family
 $$;
 COMMENT ON FUNCTION tcc._metric_counts(uuid[]) IS 'counter and histogram samples of the given transactions (all when NULL), for tcc.metrics and the retention purge';
 REVOKE ALL ON FUNCTION tcc._metric_counts(uuid[]) FROM PUBLIC;
