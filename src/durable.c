@@ -27,6 +27,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "miscadmin.h"
 #include "replication/syncrep.h"
 #include "replication/walsender.h"
@@ -120,6 +121,23 @@ TccDurableWait(XLogRecPtr lsn)
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("canceling statement while waiting for the synchronous standbys"),
 				 errdetail("No participant was called: the call waits until its record is durable on the synchronous standbys.")));
+}
+
+/*
+ * Returns the end of the WAL inserted so far, as a position XLogFlush can
+ * reach.  The insert position of an empty page points past the page's
+ * header, where no byte has been written yet: that is the page's start.
+ */
+XLogRecPtr
+TccDurableEndOfWal(void)
+{
+	XLogRecPtr	ptr = GetXLogInsertRecPtr();
+
+	if (XLogSegmentOffset(ptr, wal_segment_size) == SizeOfXLogLongPHD)
+		ptr -= SizeOfXLogLongPHD;
+	else if (ptr % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+		ptr -= SizeOfXLogShortPHD;
+	return ptr;
 }
 
 /*
