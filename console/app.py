@@ -168,13 +168,19 @@ def flash(kind, text):
     g.session["flash"].append((kind, text))
 
 
-@app.context_processor
-def common():
-    """What every template may use."""
+def take_messages():
+    """The session's messages, removed from it: only whole pages (base.html)
+    call this, so a live part fetched meanwhile cannot swallow them."""
     shown = []
     if g.get("session") is not None:
         shown, g.session["flash"] = g.session["flash"], []
-    return {"session": g.get("session"), "messages": shown,
+    return shown
+
+
+@app.context_processor
+def common():
+    """What every template may use."""
+    return {"session": g.get("session"), "take_messages": take_messages,
             "statuses": STATUSES}
 
 

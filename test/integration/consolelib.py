@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -149,8 +148,3 @@ def start_console(port, log_dir=None, extra=()):
         srv.stop()
         raise RuntimeError("the console did not start")
     return srv
-
-
-def sleep_briefly():
-    """A short pause between polls."""
-    time.sleep(0.1)

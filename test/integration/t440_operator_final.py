@@ -13,7 +13,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from coordlib import (branch_urls, connect, error_of, pgcode, q, q1,  # noqa: E402
+from coordlib import (branch_urls, connect, error_of, pgcode, q1,  # noqa: E402
                       run, run1, status, system_settings, tp_rule,
                       wait_final, wait_status)
 from tcclib import done_testing, is_, like, ok  # noqa: E402

@@ -31,10 +31,10 @@ KIND = "t450"
 LOGS = output_dir("metrics")
 
 
-def start(prefix, decide=True, expect_error=False):
+def start(prefix, decide=True, expect_error=False, kind=KIND):
     """A transaction of kind t450 with one branch under prefix."""
     conn = connect()
-    gid = run1(conn, "SELECT tcc_begin('1 min', %s)", (KIND,))
+    gid = run1(conn, "SELECT tcc_begin('1 min', %s)", (kind,))
     err = error_of(conn, "SELECT tcc_branch(%s, %s, %s, %s)",
                    (gid,) + branch_urls(prefix))
     if not expect_error and err is None and decide is not None:
@@ -65,17 +65,26 @@ def outcome(status):
     return "refused" if status == 409 else "error"
 
 
+def unescape(v):
+    """A label value of the text format: \\\\, \\" and \\n undone."""
+    return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n" else m.group(1),
+                  v)
+
+
 def scrape():
     """The exporter's tcc samples: {(name, frozenset(labels)): value}."""
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % EXPORTER_PORT,
                                 timeout=20) as r:
         text = r.read().decode()
     out = {}
-    for line in text.splitlines():
-        m = re.match(r'^(tcc_[a-z_]+)(?:\{(.*)\})? (\S+)$', line)
+    # only \n ends a line: a label value may hold a raw \r
+    for line in text.split("\n"):
+        m = re.match(r'^(tcc_[a-z_]+)(?:\{(.*)\})? (\S+)$', line, re.S)
         if not m:
             continue
-        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        labels = {k: unescape(v) for k, v in
+                  re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "",
+                             re.S)}
         labels.pop("server", None)
         out[(m.group(1), frozenset(labels.items()))] = float(m.group(3))
     return out
@@ -131,7 +140,9 @@ with password_roles(dict([MON]), app_grants=False, member_of="pg_monitor"), \
         cancelled = start("/t450/cx/1", decide=False)
         refused = start("/t450/no/1", expect_error=True)
         failed = start("/t450/fail/1")
-        for g in confirmed:
+        # a kind the text format must escape: quote, backslash, newline
+        odd = start("/t450/odd/1", decide=False, kind='t450 "odd" \\ \n.')
+        for g in confirmed + [odd]:
             wait_final(g, 15)
         is_([wait_final(g, 15) for g in (cancelled, refused, failed)],
             ["cancelled", "cancelled", "failed"],
@@ -227,7 +238,7 @@ with password_roles(dict([MON]), app_grants=False, member_of="pg_monitor"), \
         with system_settings(retention="1s"):
             gone = wait_until(lambda: q1(
                 "SELECT count(*) FROM tcc.transactions WHERE gid = ANY(%s::uuid[])",
-                (confirmed + [cancelled, refused],)) == 0, 20)
+                (confirmed + [cancelled, refused, odd],)) == 0, 20)
             ok(gone, "tcc.retention = 1s deletes the ended transactions")
         after = metrics()
         down = [(k, v, after.get(k, 0)) for k, v in before.items()

@@ -10,7 +10,9 @@
 # token, no caching.  Screenshots of every page go to
 # test/output/console/ (or $TCC_TEST_OUTPUT/console/).
 
+import http.cookiejar
 import os
+import re
 import sys
 import urllib.error
 import urllib.parse
@@ -28,6 +30,8 @@ import psycopg2  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CONSOLE_PORT = extra_port(1)
 DRIVER_PORT = extra_port(2)
@@ -57,12 +61,25 @@ def shot(driver, name):
     diag("screenshot: %s" % path)
 
 
+def click(driver, by, what, accept=False):
+    """Click an element that leads to another page (accepting the
+    confirmation dialog first if asked) and wait until that page is there."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(by, what).click()
+    if accept:
+        WebDriverWait(driver, 10).until(expected_conditions.alert_is_present())
+        driver.switch_to.alert.accept()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script(
+        "return document.readyState") == "complete")
+
+
 def login(driver, role, password):
     """Fill in and send the login form."""
     driver.get(BASE + "/login")
     driver.find_element(By.ID, "role").send_keys(role)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login").click()
+    click(driver, By.ID, "login")
 
 
 def text_of(driver, elem_id):
@@ -128,7 +145,7 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
         shot(driver, "02-overview-failed")
 
         # ---- open it
-        driver.find_element(By.CSS_SELECTOR, "#attention a.gid").click()
+        click(driver, By.CSS_SELECTOR, "#attention a.gid")
         is_(text_of(driver, "tx-status"), "failed", "its page shows failed")
         calls = driver.find_elements(By.CSS_SELECTOR, "#calls tr.call-confirm")
         is_(len(calls), 2, "the timeline shows both confirm calls")
@@ -138,8 +155,7 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
 
         # ---- the participant is healthy again; Retry (confirmed in a dialog)
         tp_rule("/t460/a/1/confirm", status=200)
-        driver.find_element(By.ID, "retry").click()
-        driver.switch_to.alert.accept()
+        click(driver, By.ID, "retry", accept=True)
         like(text_of(driver, "msg-ok"), r"retry recorded",
              "the console says the retry was recorded")
         # a mark in this page: it stays as long as the page is not reloaded
@@ -157,13 +173,12 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
             "tcc.actions records the retry by alice")
 
         # ---- a second retry on the confirmed transaction: a notice
-        driver.find_element(By.ID, "retry").click()
-        driver.switch_to.alert.accept()
+        click(driver, By.ID, "retry", accept=True)
         like(text_of(driver, "msg-notice"), r"already confirmed, nothing to retry",
              "Retry on a confirmed transaction: the console says so")
 
         # ---- the list
-        driver.find_element(By.ID, "nav-transactions").click()
+        click(driver, By.ID, "nav-transactions")
         rows = [e.text for e in driver.find_elements(By.CSS_SELECTOR,
                                                      "#transactions a.gid")]
         ok(str(failed) in rows, "the transaction list shows alice's one")
@@ -185,8 +200,10 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
            "the session cookie is HttpOnly")
 
         # ---- bob sees only his own
-        driver.find_element(By.CSS_SELECTOR, "form.logout button").click()
-        ok(driver.current_url.startswith(BASE + "/login"), "alice logged out")
+        click(driver, By.CSS_SELECTOR, "form.logout button")
+        ok(wait_until(lambda: driver.current_url.startswith(BASE + "/login")
+                      and driver.find_elements(By.ID, "role"), 10),
+           "alice logged out")
         is_(post_without_token(cookie, "/tx/%s/retry" % failed), 403,
             "her old session id is no longer accepted")
         login(driver, *B)
@@ -203,6 +220,28 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
         ok("Not Found" in driver.page_source,
            "alice's transaction page is not found for bob")
         shot(driver, "08-bob-not-found")
+        driver.quit()
+        driver = None
+        console.stop()
+
+        # ---- sessions expire: a console with 3-second sessions
+        console = start_console(CONSOLE_PORT, log_dir=SHOTS,
+                                extra=["--session-minutes", "0.05"])
+        jar = http.cookiejar.CookieJar()
+        web = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(jar))
+        page = web.open(BASE + "/login", timeout=10).read().decode()
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        page = web.open(BASE + "/login", timeout=10, data=urllib.parse.urlencode(
+            {"csrf": token, "role": B[0], "password": B[1]}).encode()).read()
+        ok(b"<h1>Overview</h1>" in page, "a fresh session shows the overview")
+
+        def expired():
+            r = web.open(BASE + "/transactions", timeout=10)
+            return r.geturl().startswith(BASE + "/login")
+        # each look is a request, which keeps the session: look every 4 s
+        ok(wait_until(expired, 20, 4),
+           "after --session-minutes without a request the session is gone")
     finally:
         if driver is not None:
             driver.quit()
