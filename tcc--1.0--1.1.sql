@@ -65,9 +65,11 @@ CREATE TABLE tcc._metric_retired (
 COMMENT ON TABLE tcc._metric_retired IS 'what deleted transactions (tcc.retention) counted in the counters and histograms of tcc.metrics; written by the coordinator worker only';
 
 -- Counter and histogram samples of the given transactions (all when gids is
--- NULL).  STABLE: the worker's purge calls it in the statement that deletes
--- those transactions, and it sees them as they were before the delete.
-CREATE FUNCTION tcc._metric_counts(gids uuid[],
+-- NULL), of the given families (all when families is NULL: a table that no
+-- asked family needs is not read).  STABLE: the worker's purge calls it in
+-- the statement that deletes those transactions, and it sees them as they
+-- were before the delete.
+CREATE FUNCTION tcc._metric_counts(gids uuid[], families text[] DEFAULT NULL,
     OUT metric text, OUT status text, OUT kind text, OUT op text,
     OUT outcome text, OUT le text, OUT value double precision)
 RETURNS SETOF record
@@ -75,67 +77,81 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET jit = off
 AS $$
-WITH chosen AS (
+WITH wanted AS (
+    SELECT families IS NULL
+           OR families && '{tcc_transactions_total,tcc_settle_duration_seconds,tcc_transaction_duration_seconds}' AS ended,
+           families IS NULL
+           OR families && '{tcc_calls_total,tcc_try_duration_seconds}' AS calls),
+chosen AS (
     -- either every transaction or those of gids: the other half of each
     -- UNION ALL below is skipped by a one-time filter, and the gids half
     -- reads by index
-    SELECT g.* FROM tcc._gtx g WHERE gids IS NULL
+    SELECT g.* FROM tcc._gtx g WHERE gids IS NULL AND (SELECT ended FROM wanted)
     UNION ALL
-    SELECT g.* FROM tcc._gtx g WHERE g.gid = ANY (gids)),
+    SELECT g.* FROM tcc._gtx g WHERE g.gid = ANY (gids) AND (SELECT ended FROM wanted)),
 -- Histogram buckets: k = width_bucket(-value, neg) is how many of the 14
 -- bounds are >= value, so a value counts in bucket i (ascending) when
 -- k >= 15 - i.  The tables are read once each, grouped by k.
 neg(b) AS (
     SELECT '{-300,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::float8[]),
+-- One pass, three small hash tables (grouping sets): by status and kind
+-- (gset 3), by settle bucket (5), by end-to-end bucket (6).
 ended AS (
-    SELECT e.status, e.kind,
-           width_bucket(-e.settle, neg.b) AS settle_k,
-           width_bucket(-e.total, neg.b) AS total_k,
+    SELECT GROUPING(e.status, e.settle_k, e.total_k) AS gset,
+           e.status, e.kind, e.settle_k, e.total_k,
            count(*) AS n, sum(e.settle) AS settle_sum, sum(e.total) AS total_sum
-      FROM (SELECT c.status, COALESCE(c.kind, '') AS kind,
-                   CASE WHEN c.status <> 'resolved'
-                        THEN EXTRACT(epoch FROM c.finished_at - d.decided_at)::float8
-                   END AS settle,
-                   CASE WHEN c.status <> 'resolved'
-                        THEN EXTRACT(epoch FROM c.finished_at - c.created_at)::float8
-                   END AS total
-              FROM chosen c
-              LEFT JOIN tcc._decision d ON d.gid = c.gid
-             WHERE c.status IN ('confirmed', 'cancelled', 'resolved')) e, neg
-     GROUP BY 1, 2, 3, 4),
+      FROM (SELECT v.status, v.kind, v.settle, v.total,
+                   width_bucket(-v.settle, neg.b) AS settle_k,
+                   width_bucket(-v.total, neg.b) AS total_k
+              FROM (SELECT c.status, COALESCE(c.kind, '') AS kind,
+                           CASE WHEN c.status <> 'resolved'
+                                THEN EXTRACT(epoch FROM c.finished_at - d.decided_at)::float8
+                           END AS settle,
+                           CASE WHEN c.status <> 'resolved'
+                                THEN EXTRACT(epoch FROM c.finished_at - c.created_at)::float8
+                           END AS total
+                      FROM chosen c
+                      LEFT JOIN tcc._decision d ON d.gid = c.gid
+                     WHERE c.status IN ('confirmed', 'cancelled', 'resolved')) v,
+                   neg) e
+     GROUP BY GROUPING SETS ((e.status, e.kind), (e.settle_k), (e.total_k))),
+-- likewise: by op and outcome (gset 1), by try bucket (2)
 calls AS (
-    SELECT x.op,
-           CASE WHEN x.http_status BETWEEN 200 AND 299 THEN 'success'
-                WHEN x.http_status = 409 THEN 'refused'
-                WHEN x.http_status IS NULL THEN 'no_answer'
-                ELSE 'error' END AS outcome,
-           CASE WHEN x.op = 'try' THEN width_bucket(-x.duration_ms / 1000, neg.b) END AS try_k,
-           count(*) AS n,
-           sum(x.duration_ms / 1000) FILTER (WHERE x.op = 'try') AS try_sum
+    SELECT GROUPING(y.op, y.try_k) AS gset, y.op, y.outcome, y.try_k,
+           count(*) AS n, sum(y.seconds) FILTER (WHERE y.op = 'try') AS try_sum
+      FROM (SELECT x.op,
+                   CASE WHEN x.http_status BETWEEN 200 AND 299 THEN 'success'
+                        WHEN x.http_status = 409 THEN 'refused'
+                        WHEN x.http_status IS NULL THEN 'no_answer'
+                        ELSE 'error' END AS outcome,
+                   CASE WHEN x.op = 'try'
+                        THEN width_bucket(-x.duration_ms / 1000, neg.b) END AS try_k,
+                   x.duration_ms / 1000 AS seconds
       FROM (SELECT a.op, a.http_status, a.duration_ms
-              FROM tcc._attempt a WHERE gids IS NULL
+              FROM tcc._attempt a WHERE gids IS NULL AND (SELECT calls FROM wanted)
             UNION ALL
             SELECT 'try', t.http_status, t.duration_ms
-              FROM tcc._try t WHERE gids IS NULL
+              FROM tcc._try t WHERE gids IS NULL AND (SELECT calls FROM wanted)
             UNION ALL
             SELECT a.op, a.http_status, a.duration_ms
-              FROM tcc._attempt a WHERE a.gid = ANY (gids)
+              FROM tcc._attempt a WHERE a.gid = ANY (gids) AND (SELECT calls FROM wanted)
             UNION ALL
             SELECT 'try', t.http_status, t.duration_ms
-              FROM tcc._try t WHERE t.gid = ANY (gids)) x, neg
-     GROUP BY 1, 2, 3),
+              FROM tcc._try t WHERE t.gid = ANY (gids) AND (SELECT calls FROM wanted)) x,
+           neg) y
+     GROUP BY GROUPING SETS ((y.op, y.outcome), (y.try_k))),
 observed(family, k, n, total) AS (
     SELECT 'tcc_settle_duration_seconds', settle_k, sum(n), sum(settle_sum)
-      FROM ended WHERE settle_k IS NOT NULL GROUP BY 2
+      FROM ended WHERE gset = 5 AND settle_k IS NOT NULL GROUP BY 2
     UNION ALL
     SELECT 'tcc_transaction_duration_seconds', total_k, sum(n), sum(total_sum)
-      FROM ended WHERE total_k IS NOT NULL GROUP BY 2
+      FROM ended WHERE gset = 6 AND total_k IS NOT NULL GROUP BY 2
     UNION ALL
     SELECT 'tcc_try_duration_seconds', try_k, sum(n), sum(try_sum)
-      FROM calls WHERE try_k IS NOT NULL GROUP BY 2),
-families(family) AS (
-    VALUES ('tcc_settle_duration_seconds'), ('tcc_transaction_duration_seconds'),
-           ('tcc_try_duration_seconds')),
+      FROM calls WHERE gset = 2 AND try_k IS NOT NULL GROUP BY 2),
+hists(family) AS (
+    SELECT f FROM unnest('{tcc_settle_duration_seconds,tcc_transaction_duration_seconds,tcc_try_duration_seconds}'::text[]) f
+     WHERE families IS NULL OR f = ANY (families)),
 bounds(i, le) AS (
     SELECT i, b::text
       FROM unnest('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300}'::float8[])
@@ -143,55 +159,64 @@ bounds(i, le) AS (
     UNION ALL
     SELECT 15, '+Inf')
 SELECT 'tcc_transactions_total', e.status, e.kind, '', '', '', sum(e.n)::float8
-  FROM ended e GROUP BY e.status, e.kind
+  FROM ended e
+ WHERE e.gset = 3
+   AND (families IS NULL OR 'tcc_transactions_total' = ANY (families))
+ GROUP BY e.status, e.kind
 UNION ALL
 SELECT 'tcc_calls_total', '', '', c.op, c.outcome, '', sum(c.n)::float8
-  FROM calls c GROUP BY c.op, c.outcome
+  FROM calls c
+ WHERE c.gset = 1
+   AND (families IS NULL OR 'tcc_calls_total' = ANY (families))
+ GROUP BY c.op, c.outcome
 UNION ALL
 SELECT f.family || '_bucket', '', '', '', '', b.le,
        COALESCE(sum(o.n) FILTER (WHERE b.i = 15 OR o.k >= 15 - b.i), 0)::float8
-  FROM families f CROSS JOIN bounds b
+  FROM hists f CROSS JOIN bounds b
   LEFT JOIN observed o ON o.family = f.family
  GROUP BY f.family, b.le
 UNION ALL
 SELECT f.family || '_sum', '', '', '', '', '', COALESCE(sum(o.total), 0)::float8
-  FROM families f LEFT JOIN observed o ON o.family = f.family
+  FROM hists f LEFT JOIN observed o ON o.family = f.family
  GROUP BY f.family
 UNION ALL
 SELECT f.family || '_count', '', '', '', '', '', COALESCE(sum(o.n), 0)::float8
-  FROM families f LEFT JOIN observed o ON o.family = f.family
+  FROM hists f LEFT JOIN observed o ON o.family = f.family
  GROUP BY f.family
 $$;
-COMMENT ON FUNCTION tcc._metric_counts(uuid[]) IS 'counter and histogram samples of the given transactions (all when NULL), for tcc.metrics and the retention purge';
-REVOKE ALL ON FUNCTION tcc._metric_counts(uuid[]) FROM PUBLIC;
+COMMENT ON FUNCTION tcc._metric_counts(uuid[], text[]) IS 'counter and histogram samples of the given transactions (all when NULL), for tcc.metrics and the retention purge';
+REVOKE ALL ON FUNCTION tcc._metric_counts(uuid[], text[]) FROM PUBLIC;
 
 -- Every sample: counters and histograms of kept and deleted transactions,
 -- and the live gauges.  SECURITY DEFINER so that a monitoring role sees the
 -- totals of every role without seeing any transaction: no gid, URL, error
 -- or business key leaves it.
-CREATE FUNCTION tcc_metrics(
+CREATE FUNCTION tcc_metrics(families text[] DEFAULT NULL,
     OUT metric text, OUT status text, OUT kind text, OUT op text,
     OUT outcome text, OUT le text, OUT value double precision)
 RETURNS SETOF record
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+SET jit = off
 AS $$
 SELECT c.metric, c.status, c.kind, c.op, c.outcome, c.le, sum(c.value)
-  FROM (SELECT * FROM tcc._metric_counts(NULL)
+  FROM (SELECT * FROM tcc._metric_counts(NULL, families)
         UNION ALL
         SELECT r.metric, r.status, r.kind, r.op, r.outcome, r.le, r.value
-          FROM tcc._metric_retired r) c
+          FROM tcc._metric_retired r
+         WHERE families IS NULL
+            OR regexp_replace(r.metric, '_(bucket|sum|count)$', '') = ANY (families)) c
  GROUP BY 1, 2, 3, 4, 5, 6
 UNION ALL
 SELECT x.metric, '', '', '', '', '', x.value
-  FROM (SELECT count(*) FILTER (WHERE g.status NOT IN ('confirmed', 'cancelled', 'resolved')) AS pending,
+  FROM (SELECT count(*) AS pending,
                count(*) FILTER (WHERE g.status = 'failed') AS failed,
                count(*) FILTER (WHERE g.status = 'failed'
                                    OR g.deadline + interval '1 min' < now()) AS attention,
-               COALESCE(EXTRACT(epoch FROM now() - min(g.created_at)
-                   FILTER (WHERE g.status NOT IN ('confirmed', 'cancelled', 'resolved'))), 0) AS oldest
+               COALESCE(EXTRACT(epoch FROM now() - min(g.created_at)), 0) AS oldest
           FROM tcc._gtx g
-         WHERE g.status NOT IN ('confirmed', 'cancelled', 'resolved')) s,
+         -- exactly the transactions not final: the index _gtx_open
+         WHERE g.finished_at IS NULL) s,
        @extschema@.tcc_worker_state() w,
        LATERAL (VALUES ('tcc_pending_transactions', s.pending::float8),
                        ('tcc_failed_transactions', s.failed::float8),
@@ -199,9 +224,10 @@ SELECT x.metric, '', '', '', '', '', x.value
                        ('tcc_oldest_pending_age_seconds', s.oldest::float8),
                        ('tcc_calls_in_flight', COALESCE(w.in_flight, 0)::float8),
                        ('tcc_worker_up', CASE WHEN w.pid IS NULL THEN 0 ELSE 1 END::float8)) x(metric, value)
+ WHERE families IS NULL OR x.metric = ANY (families)
 $$;
-COMMENT ON FUNCTION tcc_metrics() IS 'Prometheus samples of every role''s transactions: counters, histograms (le) and gauges; no gid, URL or error text';
-REVOKE ALL ON FUNCTION tcc_metrics() FROM PUBLIC;
+COMMENT ON FUNCTION tcc_metrics(text[]) IS 'Prometheus samples of every role''s transactions: counters, histograms (le) and gauges, of the given metric families (all when NULL); no gid, URL or error text';
+REVOKE ALL ON FUNCTION tcc_metrics(text[]) FROM PUBLIC;
 
 CREATE VIEW tcc.metrics AS SELECT * FROM tcc_metrics();
 COMMENT ON VIEW tcc.metrics IS 'one row per Prometheus sample: metric name, labels (empty when not used; le for histogram buckets) and value';
@@ -209,5 +235,5 @@ COMMENT ON VIEW tcc.metrics IS 'one row per Prometheus sample: metric name, labe
 -- pg_monitor, the predefined role for monitoring tools, may read the metrics
 -- (totals only); other roles need a GRANT
 GRANT USAGE ON SCHEMA tcc TO pg_monitor;
-GRANT EXECUTE ON FUNCTION tcc_metrics() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION tcc_metrics(text[]) TO pg_monitor;
 GRANT SELECT ON tcc.metrics TO pg_monitor;

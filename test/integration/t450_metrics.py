@@ -200,6 +200,11 @@ with password_roles(dict([MON]), app_grants=False, member_of="pg_monitor"), \
             value(m, "tcc_settle_duration_seconds_count"),
             "the +Inf bucket equals the count")
 
+        is_(sorted(set(r[0] for r in q(
+            "SELECT metric FROM tcc_metrics('{tcc_calls_total,tcc_worker_up}')"))),
+            ["tcc_calls_total", "tcc_worker_up"],
+            "tcc_metrics(families) gives those families only")
+
         # ---- who may read them
         mon = psycopg2.connect(role_dsn(*MON))
         mon.autocommit = True
