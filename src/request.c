@@ -98,9 +98,9 @@ TccMsgGetInt64(StringInfo buf)
 static TccSlot *
 MySlot(void)
 {
-	if (MyBackendId < 1 || MyBackendId > TccState->nslots)
+	if (MyBackendId < 1 || MyBackendId > TccShmemRoot->nslots)
 		elog(ERROR, "tcc: backend id %d has no request slot", MyBackendId);
-	return &TccState->slots[MyBackendId - 1];
+	return &TccShmemRoot->slots[MyBackendId - 1];
 }
 
 /*
@@ -130,7 +130,8 @@ WaitSlotFree(TccSlot *slot)
 }
 
 /*
- * Puts a message into this backend's slot and wakes the worker.  Returns
+ * Puts a message into this backend's slot, addressed to the worker of this
+ * backend's database, and wakes that worker.  Returns
  * the DSM segment holding a large message (the caller detaches it).
  */
 static dsm_segment *
@@ -150,6 +151,7 @@ PostRequest(TccSlot *slot, TccRequestKind kind, StringInfo msg, bool wait)
 		memcpy(slot->data, msg->data, msg->len);
 	slot->len = msg->len;
 	slot->kind = kind;
+	slot->database = TccState->index;
 
 	SpinLockAcquire(&slot->mutex);
 	slot->requester = wait ? MyLatch : NULL;
@@ -251,8 +253,8 @@ TccSubmitNoWait(TccRequestKind kind, StringInfo msg)
 }
 
 /*
- * Worker: takes every pending request out of the slots, copying each into
- * the current memory context.
+ * Worker: takes every pending request for its database out of the slots,
+ * copying each into the current memory context.
  */
 List *
 TccTakeRequests(void)
@@ -267,14 +269,15 @@ TccTakeRequests(void)
 	if (pending == 0)
 		return NIL;
 
-	for (int i = 0; i < TccState->nslots; i++)
+	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = &TccState->slots[i];
+		TccSlot    *slot = &TccShmemRoot->slots[i];
 		TccRequest *req;
 		bool		taken;
 
 		SpinLockAcquire(&slot->mutex);
-		taken = (slot->state == TCC_SLOT_PENDING);
+		taken = (slot->state == TCC_SLOT_PENDING &&
+				 slot->database == TccState->index);
 		if (taken)
 			slot->state = TCC_SLOT_TAKEN;
 		SpinLockRelease(&slot->mutex);
@@ -312,7 +315,7 @@ TccTakeRequests(void)
 void
 TccReplyRequest(TccRequest *req, TccReply *reply)
 {
-	TccSlot    *slot = &TccState->slots[req->slot];
+	TccSlot    *slot = &TccShmemRoot->slots[req->slot];
 	Latch	   *latch;
 
 	SpinLockAcquire(&slot->mutex);

@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *	  The coordinator's shared memory: request slots and the worker's latch.
+ *	  The coordinator's shared memory: request slots and the workers' latches.
  *
  * Every backend owns one request slot (indexed by its backend id) through
- * which it hands intents to the worker.  The worker publishes its latch here
- * so that backends can wake it at commit of a decision.  Nothing
- * process-local (curl handles, file descriptors) is ever kept here.
+ * which it hands intents to the worker of its database.  Each coordinator
+ * database (tcc.database lists them) has an entry of its own: its worker
+ * publishes its latch there so that backends can wake it at commit of a
+ * decision, and nothing in it is shared with another database's worker.
+ * Nothing process-local (curl handles, file descriptors) is ever kept here.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -28,13 +30,14 @@
 
 #include "tcc.h"
 
+TccShmem   *TccShmemRoot = NULL;
 TccShared  *TccState = NULL;
 
 /* Returns the size of the shared state for the configured backends. */
 static Size
 TccShmemSize(void)
 {
-	Size		size = offsetof(TccShared, slots);
+	Size		size = offsetof(TccShmem, slots);
 
 	return add_size(size, mul_size(MaxBackends, sizeof(TccSlot)));
 }
@@ -46,27 +49,58 @@ TccShmemRequest(void)
 	RequestAddinShmemSpace(TccShmemSize());
 }
 
-/* Creates or attaches the shared state (shmem_startup_hook). */
+/*
+ * Creates or attaches the shared state (shmem_startup_hook), with an entry
+ * for each of the coordinator databases, given by name.
+ */
 void
-TccShmemStartup(void)
+TccShmemStartup(List *databases)
 {
 	bool		found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	TccState = ShmemInitStruct("tcc", TccShmemSize(), &found);
+	TccShmemRoot = ShmemInitStruct("tcc", TccShmemSize(), &found);
 	if (!found)
 	{
-		memset(TccState, 0, TccShmemSize());
-		SpinLockInit(&TccState->mutex);
-		TccState->nslots = MaxBackends;
-		for (int i = 0; i < TccState->nslots; i++)
-			SpinLockInit(&TccState->slots[i].mutex);
+		ListCell   *lc;
+
+		memset(TccShmemRoot, 0, TccShmemSize());
+		Assert(list_length(databases) <= TCC_MAX_DATABASES);
+		foreach(lc, databases)
+		{
+			TccShared  *db = &TccShmemRoot->databases[TccShmemRoot->ndatabases];
+
+			SpinLockInit(&db->mutex);
+			db->index = TccShmemRoot->ndatabases++;
+			strlcpy(db->database, lfirst(lc), NAMEDATALEN);
+		}
+		TccShmemRoot->nslots = MaxBackends;
+		for (int i = 0; i < TccShmemRoot->nslots; i++)
+			SpinLockInit(&TccShmemRoot->slots[i].mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
 /*
- * Wakes the worker.  work: a decision or operator action committed;
+ * Returns the shared state of the coordinator database of that name, or
+ * NULL when tcc.database does not list it.
+ */
+TccShared *
+TccShmemFind(const char *database)
+{
+	if (TccShmemRoot == NULL || database == NULL)
+		return NULL;
+	/* the names never change once the postmaster has set them */
+	for (int i = 0; i < TccShmemRoot->ndatabases; i++)
+	{
+		if (strcmp(TccShmemRoot->databases[i].database, database) == 0)
+			return &TccShmemRoot->databases[i];
+	}
+	return NULL;
+}
+
+/*
+ * Wakes the worker of this backend's database.  work: a decision or operator action committed;
  * check_trying: a transaction that began a global transaction ended.
  */
 void
@@ -88,7 +122,7 @@ TccWakeWorker(bool work, bool check_trying)
 }
 
 /*
- * Hands the worker the gids whose decision the current transaction has
+ * Hands the worker of this backend's database the gids whose decision the current transaction has
  * just committed, and wakes it: it starts their phase two by key.  More
  * than TCC_DECIDED_PER_XACT (then gids holds only the first ones), or more
  * than there is room for, and the worker looks for every decided
@@ -119,7 +153,10 @@ TccHandDecided(pg_uuid_t *gids, int n)
 
 PG_FUNCTION_INFO_V1(tcc_worker_state);
 
-/* tcc_worker_state(): the worker's pid, start, calls in flight, last error. */
+/*
+ * tcc_worker_state(): the pid, start, calls in flight and last error of the
+ * worker of the current database.
+ */
 Datum
 tcc_worker_state(PG_FUNCTION_ARGS)
 {

@@ -4,9 +4,11 @@
  *	  Module entry point and settings.
  *
  * _PG_init defines every tcc.* setting and, when the library is preloaded,
- * asks for shared memory and registers the coordinator worker.  Loaded any
- * other way (CREATE EXTENSION without preloading), only the participant
- * barrier works and the coordinator functions refuse with SQLSTATE 55000.
+ * asks for shared memory and registers one coordinator worker for each
+ * database tcc.database lists.  Loaded any other way (CREATE EXTENSION
+ * without preloading), and in any database not in the list, only the
+ * participant barrier works and the coordinator functions refuse with
+ * SQLSTATE 55000.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -21,6 +23,7 @@
 #include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "parser/scansup.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -42,6 +45,9 @@ char	   *tcc_allowed_urls = NULL;
 int			tcc_max_payload_size = 1024;
 bool		tcc_preloaded = false;
 
+/* the names tcc.database lists, as the postmaster read them at start */
+static List *coordinator_databases = NIL;
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -62,7 +68,88 @@ tcc_shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
-	TccShmemStartup();
+	TccShmemStartup(coordinator_databases);
+}
+
+/*
+ * Splits a tcc.database value into its database names: separated by
+ * commas, white space around each ignored, none empty, none longer than a
+ * database name can be, none twice, at most TCC_MAX_DATABASES.  Returns
+ * false and a message in *why when the value is not such a list.
+ */
+static bool
+SplitDatabases(const char *value, List **names, char **why)
+{
+	char	   *copy = pstrdup(value);
+	char	   *next = copy;
+	int			n = 0;
+
+	*names = NIL;
+	*why = NULL;
+	for (;;)
+	{
+		char	   *name = next;
+		char	   *comma = strchr(next, ',');
+		char	   *end;
+		ListCell   *lc;
+
+		if (comma)
+			*comma = '\0';
+		next = comma ? comma + 1 : NULL;
+		n++;
+
+		while (scanner_isspace(*name))
+			name++;
+		end = name + strlen(name);
+		while (end > name && scanner_isspace(end[-1]))
+			*--end = '\0';
+
+		if (*name == '\0')
+			*why = psprintf("Entry %d of the list is empty.", n);
+		else if (strlen(name) >= NAMEDATALEN)
+			*why = psprintf("Database name \"%s\" is longer than %d bytes.",
+							name, NAMEDATALEN - 1);
+		else if (n > TCC_MAX_DATABASES)
+			*why = psprintf("At most %d databases can be listed.",
+							TCC_MAX_DATABASES);
+		else
+		{
+			foreach(lc, *names)
+			{
+				if (strcmp(lfirst(lc), name) == 0)
+					*why = psprintf("Database \"%s\" is listed twice.", name);
+			}
+		}
+		if (*why != NULL)
+		{
+			list_free(*names);
+			*names = NIL;
+			return false;
+		}
+		*names = lappend(*names, name);
+		if (next == NULL)
+			return true;
+	}
+}
+
+/*
+ * Checks a new tcc.database value (ALTER SYSTEM, a reload).  While the
+ * postmaster loads the library the value passes: a rejected one would fall
+ * back to the default silently, so _PG_init refuses to start instead.
+ */
+static bool
+CheckDatabase(char **newval, void **extra, GucSource source)
+{
+	List	   *names;
+	char	   *why;
+
+	if (process_shared_preload_libraries_in_progress)
+		return true;
+	if (SplitDatabases(*newval, &names, &why))
+		return true;
+	GUC_check_errdetail("%s", why);
+	GUC_check_errhint("tcc.database is a comma-separated list of database names.");
+	return false;
 }
 
 /* Defines the settings of SPEC section 10. */
@@ -70,9 +157,11 @@ static void
 DefineSettings(void)
 {
 	DefineCustomStringVariable("tcc.database",
-							   "Database in which the tcc coordinator runs.",
-							   NULL, &tcc_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   "Databases in which the tcc coordinator runs, one worker each.",
+							   "A comma-separated list of database names.",
+							   &tcc_database, "postgres",
+							   PGC_POSTMASTER, GUC_LIST_INPUT,
+							   CheckDatabase, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_concurrency",
 							"Most participant calls the worker has in flight at once.",
 							NULL, &tcc_max_concurrency, 128, 1, 10000,
@@ -112,10 +201,43 @@ DefineSettings(void)
 	MarkGUCPrefixReserved("tcc");
 }
 
-/* Module load: settings always; shared memory and the worker when preloaded. */
+/*
+ * Reads tcc.database at server start: the server refuses to start, saying
+ * why, unless it is a valid list of at most TCC_MAX_DATABASES names, and
+ * there are background worker slots enough for one worker each.
+ */
+static void
+ReadDatabases(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	char	   *why;
+
+	if (!SplitDatabases(tcc_database, &coordinator_databases, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for parameter \"tcc.database\": \"%s\"",
+						tcc_database),
+				 errdetail("%s", why),
+				 errhint("tcc.database is a comma-separated list of database names.")));
+	if (list_length(coordinator_databases) > max_worker_processes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tcc.database lists %d databases, more than max_worker_processes (%d)",
+						list_length(coordinator_databases),
+						max_worker_processes),
+				 errhint("Each database needs a coordinator worker: raise max_worker_processes.")));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Module load: settings always; shared memory and one worker per
+ * coordinator database when preloaded.
+ */
 void
 _PG_init(void)
 {
+	ListCell   *lc;
+
 	DefineSettings();
 
 	if (!process_shared_preload_libraries_in_progress)
@@ -124,37 +246,44 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
+	ReadDatabases();
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = tcc_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tcc_shmem_startup;
 
-	TccRegisterWorker();
+	foreach(lc, coordinator_databases)
+		TccRegisterWorker(foreach_current_index(lc), lfirst(lc));
 	TccWatchDropDatabase();
 }
 
 /*
  * Raises 55000 unless this backend can use the coordinator: the library was
- * preloaded and this is the tcc.database database.
+ * preloaded and tcc.database lists this database.  Points TccState at this
+ * database's worker.
  */
 void
 TccRequireCoordinator(void)
 {
-	static Oid	coordinator_db = InvalidOid;
+	char	   *dbname = NULL;
 
-	if (tcc_preloaded && TccState != NULL && !OidIsValid(coordinator_db))
-		coordinator_db = get_database_oid(tcc_database, true);
-
-	if (!tcc_preloaded || TccState == NULL || MyDatabaseId != coordinator_db)
+	if (tcc_preloaded && TccState == NULL && TccShmemRoot != NULL)
 	{
-		char	   *dbname = get_database_name(MyDatabaseId);
+		dbname = get_database_name(MyDatabaseId);
+		TccState = TccShmemFind(dbname);
+	}
+
+	if (!tcc_preloaded || TccState == NULL)
+	{
+		if (dbname == NULL)
+			dbname = get_database_name(MyDatabaseId);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tcc coordinator is not available in database \"%s\"",
 						dbname ? dbname : "?"),
-				 errhint("Add tcc to shared_preload_libraries and set tcc.database "
-						 "to the coordinator database, then restart the server.")));
+				 errhint("Add tcc to shared_preload_libraries and this database "
+						 "to tcc.database, then restart the server.")));
 	}
 }
 

@@ -1,7 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The coordinator worker: one per cluster, connected to tcc.database.
+ *	  The coordinator worker: one for each database tcc.database lists,
+ *	  connected to it.
+ *
+ * The workers of two databases share nothing but the request slots, where
+ * each takes only what backends of its own database posted: every queue,
+ * wake-up, schedule and counter is its database's own, so one database's
+ * participants, load or restarts never hold up another's.
  *
  * Each turn of the loop
  *	 1. writes the intents backends are waiting on in a transaction of their
@@ -45,9 +51,12 @@
 
 #include "tcc.h"
 
-/* Registers the coordinator worker with the postmaster. */
+/*
+ * Registers with the postmaster the worker of a coordinator database, given
+ * by its index in tcc.database and its name.
+ */
 void
-TccRegisterWorker(void)
+TccRegisterWorker(int index, const char *database)
 {
 	BackgroundWorker worker;
 
@@ -58,33 +67,38 @@ TccRegisterWorker(void)
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tcc");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "TccWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator %s", database);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tcc coordinator");
+	worker.bgw_main_arg = Int32GetDatum(index);
 	RegisterBackgroundWorker(&worker);
 }
 
 static object_access_hook_type prev_object_access_hook = NULL;
 
 /*
- * DROP DATABASE of the coordinator database: asks the worker to leave it,
- * so that the drop does not fail waiting for the worker's connection.  The
+ * DROP DATABASE of a coordinator database: asks its worker to leave it, so
+ * that the drop does not fail waiting for the worker's connection.  The
  * hook runs before the drop checks for other sessions in the database.
+ * The workers of the other databases carry on.
  */
 static void
 WatchDropDatabase(ObjectAccessType access, Oid classId, Oid objectId,
 				  int subId, void *arg)
 {
+	TccShared  *db;
+
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access == OAT_DROP && classId == DatabaseRelationId &&
-		TccState != NULL && objectId == get_database_oid(tcc_database, true))
+		TccShmemRoot != NULL &&
+		(db = TccShmemFind(get_database_name(objectId))) != NULL)
 	{
 		Latch	   *latch;
 
-		SpinLockAcquire(&TccState->mutex);
-		TccState->leave_database = true;
-		latch = TccState->worker_latch;
-		SpinLockRelease(&TccState->mutex);
+		SpinLockAcquire(&db->mutex);
+		db->leave_database = true;
+		latch = db->worker_latch;
+		SpinLockRelease(&db->mutex);
 		if (latch)
 			SetLatch(latch);
 	}
@@ -126,7 +140,7 @@ HandleInterrupts(void)
 	if (leave)
 	{
 		elog(LOG, "tcc coordinator leaving database \"%s\" for DROP DATABASE",
-			 tcc_database);
+			 TccState->database);
 		proc_exit(1);
 	}
 	if (ConfigReloadPending)
@@ -425,19 +439,28 @@ WorkerLoop(WaitEventSet *wait_set)
 	}
 }
 
-/* Entry point of the coordinator worker. */
+/*
+ * Entry point of the coordinator worker; arg is the index of its database
+ * in tcc.database.
+ */
 void
 TccWorkerMain(Datum arg)
 {
 	WaitEventSet *wait_set;
 	int			failed_connects;
+	int			index = DatumGetInt32(arg);
+
+	if (TccShmemRoot == NULL || index < 0 ||
+		index >= TccShmemRoot->ndatabases)
+		elog(FATAL, "tcc coordinator %d has no database", index);
+	TccState = &TccShmemRoot->databases[index];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
 	/*
-	 * A connection that failed before (tcc.database missing or dropped)
+	 * A connection that failed before (the database missing or dropped)
 	 * fails FATAL inside the connect: back off before trying again, so a
 	 * missing database does not flood the log every second.
 	 */
@@ -450,7 +473,7 @@ TccWorkerMain(Datum arg)
 						 Min(failed_connects, 30) * 1000L, PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 	}
-	BackgroundWorkerInitializeConnection(tcc_database, NULL, 0);
+	BackgroundWorkerInitializeConnection(TccState->database, NULL, 0);
 	pgstat_report_appname("tcc coordinator");
 
 	/* intents must be durable before a backend is told so (R1) */
@@ -482,12 +505,12 @@ TccWorkerMain(Datum arg)
 	SpinLockRelease(&TccState->mutex);
 
 	/* a request a previous worker took but never answered is taken again */
-	for (int i = 0; i < TccState->nslots; i++)
+	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = &TccState->slots[i];
+		TccSlot    *slot = &TccShmemRoot->slots[i];
 
 		SpinLockAcquire(&slot->mutex);
-		if (slot->state == TCC_SLOT_TAKEN)
+		if (slot->state == TCC_SLOT_TAKEN && slot->database == index)
 		{
 			slot->state = TCC_SLOT_PENDING;
 			SpinLockAcquire(&TccState->mutex);
@@ -498,7 +521,7 @@ TccWorkerMain(Datum arg)
 	}
 
 	WaitForExtension();
-	elog(LOG, "tcc coordinator started in database \"%s\"", tcc_database);
+	elog(LOG, "tcc coordinator started in database \"%s\"", TccState->database);
 
 	TccHttpInitWorker();
 	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
