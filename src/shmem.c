@@ -100,8 +100,9 @@ TccShmemFind(const char *database)
 }
 
 /*
- * Wakes the worker of this backend's database.  work: a decision or operator action committed;
- * check_trying: a transaction that began a global transaction ended.
+ * Wakes the worker of this backend's database.  work: a decision or
+ * operator action committed; check_trying: a transaction that began a
+ * global transaction ended.
  */
 void
 TccWakeWorker(bool work, bool check_trying)
@@ -122,11 +123,11 @@ TccWakeWorker(bool work, bool check_trying)
 }
 
 /*
- * Hands the worker of this backend's database the gids whose decision the current transaction has
- * just committed, and wakes it: it starts their phase two by key.  More
- * than TCC_DECIDED_PER_XACT (then gids holds only the first ones), or more
- * than there is room for, and the worker looks for every decided
- * transaction instead.
+ * Hands the worker of this backend's database the gids whose decision the
+ * current transaction has just committed, and wakes it: it starts their
+ * phase two by key.  More than TCC_DECIDED_PER_XACT (then gids holds only
+ * the first ones), or more than there is room for, and the worker looks for
+ * every decided transaction instead.
  */
 void
 TccHandDecided(pg_uuid_t *gids, int n)
