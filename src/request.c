@@ -100,7 +100,7 @@ MySlot(void)
 {
 	if (MyBackendId < 1 || MyBackendId > TccShmemRoot->nslots)
 		elog(ERROR, "tcc: backend id %d has no request slot", MyBackendId);
-	return &TccShmemRoot->slots[MyBackendId - 1];
+	return TccShmemSlot(TccState, MyBackendId - 1);
 }
 
 /*
@@ -130,8 +130,7 @@ WaitSlotFree(TccSlot *slot)
 }
 
 /*
- * Puts a message into this backend's slot, addressed to the worker of this
- * backend's database, and wakes that worker.  Returns
+ * Puts a message into this backend's slot and wakes the worker.  Returns
  * the DSM segment holding a large message (the caller detaches it).
  */
 static dsm_segment *
@@ -151,7 +150,6 @@ PostRequest(TccSlot *slot, TccRequestKind kind, StringInfo msg, bool wait)
 		memcpy(slot->data, msg->data, msg->len);
 	slot->len = msg->len;
 	slot->kind = kind;
-	slot->database = TccState->index;
 
 	SpinLockAcquire(&slot->mutex);
 	slot->requester = wait ? MyLatch : NULL;
@@ -253,8 +251,8 @@ TccSubmitNoWait(TccRequestKind kind, StringInfo msg)
 }
 
 /*
- * Worker: takes every pending request for its database out of the slots,
- * copying each into the current memory context.
+ * Worker: takes every pending request out of its database's slots, copying
+ * each into the current memory context.
  */
 List *
 TccTakeRequests(void)
@@ -271,13 +269,12 @@ TccTakeRequests(void)
 
 	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = &TccShmemRoot->slots[i];
+		TccSlot    *slot = TccShmemSlot(TccState, i);
 		TccRequest *req;
 		bool		taken;
 
 		SpinLockAcquire(&slot->mutex);
-		taken = (slot->state == TCC_SLOT_PENDING &&
-				 slot->database == TccState->index);
+		taken = (slot->state == TCC_SLOT_PENDING);
 		if (taken)
 			slot->state = TCC_SLOT_TAKEN;
 		SpinLockRelease(&slot->mutex);
@@ -315,7 +312,7 @@ TccTakeRequests(void)
 void
 TccReplyRequest(TccRequest *req, TccReply *reply)
 {
-	TccSlot    *slot = &TccShmemRoot->slots[req->slot];
+	TccSlot    *slot = TccShmemSlot(TccState, req->slot);
 	Latch	   *latch;
 
 	SpinLockAcquire(&slot->mutex);

@@ -3,12 +3,14 @@
  * shmem.c
  *	  The coordinator's shared memory: request slots and the workers' latches.
  *
- * Every backend owns one request slot (indexed by its backend id) through
- * which it hands intents to the worker of its database.  Each coordinator
- * database (tcc.database lists them) has an entry of its own: its worker
- * publishes its latch there so that backends can wake it at commit of a
- * decision, and nothing in it is shared with another database's worker.
- * Nothing process-local (curl handles, file descriptors) is ever kept here.
+ * Each coordinator database (tcc.database lists them) has an entry of its
+ * own and request slots of its own, one per backend (indexed by its backend
+ * id), through which a backend of that database hands intents to its
+ * worker.  The worker publishes its latch in the entry so that backends can
+ * wake it at commit of a decision.  Nothing is shared between two
+ * databases: a request one database's worker has not taken yet never holds
+ * up a backend of another.  Nothing process-local (curl handles, file
+ * descriptors) is ever kept here.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -33,20 +35,27 @@
 TccShmem   *TccShmemRoot = NULL;
 TccShared  *TccState = NULL;
 
-/* Returns the size of the shared state for the configured backends. */
+/*
+ * Returns the size of the shared state for that many coordinator databases
+ * and the configured backends.
+ */
 static Size
-TccShmemSize(void)
+TccShmemSize(int ndatabases)
 {
 	Size		size = offsetof(TccShmem, slots);
 
-	return add_size(size, mul_size(MaxBackends, sizeof(TccSlot)));
+	return add_size(size, mul_size(mul_size(ndatabases, MaxBackends),
+								   sizeof(TccSlot)));
 }
 
-/* Asks the postmaster for our shared memory (shmem_request_hook). */
+/*
+ * Asks the postmaster for our shared memory, for that many coordinator
+ * databases (shmem_request_hook).
+ */
 void
-TccShmemRequest(void)
+TccShmemRequest(int ndatabases)
 {
-	RequestAddinShmemSpace(TccShmemSize());
+	RequestAddinShmemSpace(TccShmemSize(ndatabases));
 }
 
 /*
@@ -57,15 +66,17 @@ void
 TccShmemStartup(List *databases)
 {
 	bool		found;
+	Size		size = TccShmemSize(list_length(databases));
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	TccShmemRoot = ShmemInitStruct("tcc", TccShmemSize(), &found);
+	TccShmemRoot = ShmemInitStruct("tcc", size, &found);
 	if (!found)
 	{
 		ListCell   *lc;
 
-		memset(TccShmemRoot, 0, TccShmemSize());
+		memset(TccShmemRoot, 0, size);
 		Assert(list_length(databases) <= TCC_MAX_DATABASES);
+		TccShmemRoot->nslots = MaxBackends;
 		foreach(lc, databases)
 		{
 			TccShared  *db = &TccShmemRoot->databases[TccShmemRoot->ndatabases];
@@ -73,10 +84,9 @@ TccShmemStartup(List *databases)
 			SpinLockInit(&db->mutex);
 			db->index = TccShmemRoot->ndatabases++;
 			strlcpy(db->database, lfirst(lc), NAMEDATALEN);
+			for (int i = 0; i < TccShmemRoot->nslots; i++)
+				SpinLockInit(&TccShmemSlot(db, i)->mutex);
 		}
-		TccShmemRoot->nslots = MaxBackends;
-		for (int i = 0; i < TccShmemRoot->nslots; i++)
-			SpinLockInit(&TccShmemRoot->slots[i].mutex);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -97,6 +107,14 @@ TccShmemFind(const char *database)
 			return &TccShmemRoot->databases[i];
 	}
 	return NULL;
+}
+
+/* Returns request slot i (a backend id less one) of a coordinator database. */
+TccSlot *
+TccShmemSlot(TccShared *db, int i)
+{
+	Assert(i >= 0 && i < TccShmemRoot->nslots);
+	return &TccShmemRoot->slots[db->index * TccShmemRoot->nslots + i];
 }
 
 /*

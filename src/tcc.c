@@ -59,7 +59,7 @@ tcc_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	TccShmemRequest();
+	TccShmemRequest(list_length(coordinator_databases));
 }
 
 /* Chains to the previous shared memory startup hook, then sets up ours. */

@@ -174,8 +174,8 @@ extern void TccReplyRequest(TccRequest *req, TccReply *reply);
 extern bool TccRequestsPending(void);
 
 /*
- * Shared memory: one slot per backend for requests, and for each coordinator
- * database its worker's latch and live state.
+ * Shared memory, for each coordinator database: one slot per backend for
+ * requests, its worker's latch and live state.
  */
 #define TCC_SLOT_INLINE 8192
 
@@ -192,8 +192,6 @@ typedef struct TccSlot
 {
 	slock_t		mutex;
 	TccSlotState state;
-	int			database;		/* index of the coordinator database whose
-								 * worker writes it */
 	TccRequestKind kind;
 	Latch	   *requester;
 	uint32		len;
@@ -242,18 +240,20 @@ typedef struct TccShared
 typedef struct TccShmem
 {
 	int			ndatabases;
+	int			nslots;			/* request slots per database */
 	TccShared	databases[TCC_MAX_DATABASES];
-	int			nslots;
-	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];
+	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];	/* nslots per database, in
+												 * the order of databases[] */
 } TccShmem;
 
 /* all of it; and the coordinator database of this process (NULL: none) */
 extern TccShmem *TccShmemRoot;
 extern TccShared *TccState;
 
-extern void TccShmemRequest(void);
+extern void TccShmemRequest(int ndatabases);
 extern void TccShmemStartup(List *databases);
 extern TccShared *TccShmemFind(const char *database);
+extern TccSlot *TccShmemSlot(TccShared *db, int i);
 extern void TccWakeWorker(bool work, bool check_trying);
 extern void TccHandDecided(pg_uuid_t *gids, int n);
 

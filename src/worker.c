@@ -4,9 +4,8 @@
  *	  The coordinator worker: one for each database tcc.database lists,
  *	  connected to it.
  *
- * The workers of two databases share nothing but the request slots, where
- * each takes only what backends of its own database posted: every queue,
- * wake-up, schedule and counter is its database's own, so one database's
+ * The workers of two databases share nothing: every request slot, wake-up,
+ * schedule and counter is its database's own, so one database's
  * participants, load or restarts never hold up another's.
  *
  * Each turn of the loop
@@ -506,10 +505,10 @@ TccWorkerMain(Datum arg)
 	/* a request a previous worker took but never answered is taken again */
 	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = &TccShmemRoot->slots[i];
+		TccSlot    *slot = TccShmemSlot(TccState, i);
 
 		SpinLockAcquire(&slot->mutex);
-		if (slot->state == TCC_SLOT_TAKEN && slot->database == index)
+		if (slot->state == TCC_SLOT_TAKEN)
 		{
 			slot->state = TCC_SLOT_PENDING;
 			SpinLockAcquire(&TccState->mutex);
