@@ -75,7 +75,8 @@ tcc_shmem_startup(void)
  * Splits a tcc.database value into its database names: separated by
  * commas, white space around each ignored, none empty, none longer than a
  * database name can be, none twice, at most TCC_MAX_DATABASES.  Returns
- * false and a message in *why when the value is not such a list.
+ * false and a message in *why when the value is not such a list; else the
+ * names, each palloc'd, in *names.
  */
 static bool
 SplitDatabases(const char *value, List **names, char **why)
@@ -122,13 +123,17 @@ SplitDatabases(const char *value, List **names, char **why)
 		}
 		if (*why != NULL)
 		{
-			list_free(*names);
+			list_free_deep(*names);
 			*names = NIL;
+			pfree(copy);
 			return false;
 		}
-		*names = lappend(*names, name);
+		*names = lappend(*names, pstrdup(name));
 		if (next == NULL)
+		{
+			pfree(copy);
 			return true;
+		}
 	}
 }
 
@@ -146,7 +151,10 @@ CheckDatabase(char **newval, void **extra, GucSource source)
 	if (process_shared_preload_libraries_in_progress)
 		return true;
 	if (SplitDatabases(*newval, &names, &why))
+	{
+		list_free_deep(names);
 		return true;
+	}
 	GUC_check_errdetail("%s", why);
 	GUC_check_errhint("tcc.database is a comma-separated list of database names.");
 	return false;
