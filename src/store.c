@@ -371,11 +371,13 @@ static void
 Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...)
 {
 	va_list		ap;
+	char		buf[1024];
 
 	reply->sqlerrcode = sqlerrcode;
 	va_start(ap, fmt);
-	vsnprintf(reply->message, sizeof(reply->message), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	TccStrlcpy(reply->message, buf, sizeof(reply->message));
 }
 
 /* Returns the index of gid in gids[0..n), or -1. */
@@ -601,9 +603,9 @@ WriteBegins(IntentBatch *b)
 	{
 		if (FindGid(created, ncreated, &b->begin_gid[i]) < 0)
 			Refuse(b->replies[b->begin_req[i]], ERRCODE_UNIQUE_VIOLATION,
-				   "a global transaction of kind \"%.60s\" with business key \"%.100s\" already exists",
-				   b->kind_null[i] ? "" : TextDatumGetCString(b->kind[i]),
-				   b->key_null[i] ? "" : TextDatumGetCString(b->key[i]));
+				   "a global transaction of kind \"%s\" with business key \"%s\" already exists",
+				   b->kind_null[i] ? "" : TccClip(TextDatumGetCString(b->kind[i]), 60),
+				   b->key_null[i] ? "" : TccClip(TextDatumGetCString(b->key[i]), 100));
 	}
 }
 
@@ -885,8 +887,8 @@ TccStoreRequests(List *requests, TccReply *replies)
 		if (edata)
 		{
 			single[r].reply->sqlerrcode = edata->sqlerrcode;
-			strlcpy(single[r].reply->message, edata->message,
-					sizeof(single[r].reply->message));
+			TccStrlcpy(single[r].reply->message, edata->message,
+					   sizeof(single[r].reply->message));
 			FreeErrorData(edata);
 		}
 	}
