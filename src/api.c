@@ -101,14 +101,10 @@ WatchTransaction(void)
 	}
 }
 
-/*
- * Takes the lock that serialises decisions on a gid, until the end of the
- * current transaction.  With wait false, returns false if it is held.
- */
-bool
-TccLockGid(pg_uuid_t *gid, bool wait)
+/* Sets tag to the lock tag of a gid. */
+static void
+GidLockTag(pg_uuid_t *gid, LOCKTAG *tag)
 {
-	LOCKTAG		tag;
 	uint64		a;
 	uint64		b;
 	uint64		key;
@@ -117,9 +113,31 @@ TccLockGid(pg_uuid_t *gid, bool wait)
 	memcpy(&b, gid->data + sizeof(a), sizeof(b));
 	key = a ^ b;
 	/* field4 0x7463 ("tc") keeps these apart from user advisory locks */
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32),
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (key >> 32),
 						 (uint32) key, 0x7463);
+}
+
+/*
+ * Takes the lock that serialises decisions on a gid, until the end of the
+ * current transaction.  With wait false, returns false if it is held.
+ */
+bool
+TccLockGid(pg_uuid_t *gid, bool wait)
+{
+	LOCKTAG		tag;
+
+	GidLockTag(gid, &tag);
 	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* Gives back one TccLockGid of this transaction (the lock is counted). */
+void
+TccUnlockGid(pg_uuid_t *gid)
+{
+	LOCKTAG		tag;
+
+	GidLockTag(gid, &tag);
+	(void) LockRelease(&tag, ExclusiveLock, false);
 }
 
 /* Returns a gid as text, for messages. */

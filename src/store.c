@@ -632,8 +632,10 @@ STMT(insert_branches, 8,
  * Branches: each is numbered after the existing ones of its transaction
  * and recorded while that transaction is undecided, and only for its owner
  * (or a superuser) -- rule R1: intent before effect.  The gid's lock keeps a
- * concurrent tcc_finish from deciding meanwhile.  One statement writes the
- * accepted ones: a refused one keeps branch number 0.
+ * concurrent tcc_finish from deciding meanwhile; an unknown gid or another
+ * role's is refused before anything else and its lock given back at once,
+ * so that such a request cannot hold up the owner.  One statement writes
+ * the accepted ones: a refused one keeps branch number 0.
  */
 static void
 WriteBranches(IntentBatch *b)
@@ -676,16 +678,22 @@ WriteBranches(IntentBatch *b)
 		pg_uuid_t  *gid = &b->branch_gid[i];
 		int			g = FindGid(gids, ngids, gid);
 
-		if (!b->locked[i])
+		if (g < 0 || (owner[g] != b->user[i] && !b->is_super[i]))
+		{
+			/* not the caller's to touch: give its lock back at once */
+			if (b->locked[i])
+				TccUnlockGid(gid);
+			if (g < 0)
+				Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
+					   "global transaction %s does not exist", TccGidText(gid));
+			else
+				Refuse(reply, ERRCODE_INSUFFICIENT_PRIVILEGE,
+					   "global transaction %s belongs to another role",
+					   TccGidText(gid));
+		}
+		else if (!b->locked[i])
 			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
 				   "global transaction %s is being decided by another transaction",
-				   TccGidText(gid));
-		else if (g < 0)
-			Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
-				   "global transaction %s does not exist", TccGidText(gid));
-		else if (owner[g] != b->user[i] && !b->is_super[i])
-			Refuse(reply, ERRCODE_INSUFFICIENT_PRIVILEGE,
-				   "global transaction %s belongs to another role",
 				   TccGidText(gid));
 		else if (decided[g] || strcmp(status[g], "trying") != 0)
 			Refuse(reply, ERRCODE_TCC_BAD_DECISION,

@@ -320,6 +320,7 @@ extern TimestampTz TccStorePurge(void);
 
 /* api.c: the lock that serialises decisions on one gid; a gid as text */
 extern bool TccLockGid(pg_uuid_t *gid, bool wait);
+extern void TccUnlockGid(pg_uuid_t *gid);
 extern char *TccGidText(pg_uuid_t *gid);
 
 #endif							/* TCC_H */

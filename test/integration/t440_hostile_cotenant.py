@@ -174,6 +174,11 @@ note("worker CPU while the lock is held: %.2f s in %.1f s"
 ok(share < 0.25, "the worker does not spin on the held lock (%.0f %% CPU)"
    % (share * 100))
 is_(status(g), "trying", "the gid is left alone while its lock is held")
+app2 = connect_as(APP2)
+is_(pgcode(error_of(app2, "SELECT tcc_branch(%s, NULL, %s, NULL)",
+                    (g, tp_url("/t440/other/confirm")))), "42501",
+    "another role's tcc_branch on the held gid: 42501, not TC003")
+app2.close()
 holder.rollback()
 holder.close()
 is_(wait_status(g, "cancelled", 10), "cancelled",
