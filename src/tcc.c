@@ -4,9 +4,11 @@
  *	  Module entry point and settings.
  *
  * _PG_init defines every tcc.* setting and, when the library is preloaded,
- * asks for shared memory and registers the coordinator worker.  Loaded any
- * other way (CREATE EXTENSION without preloading), only the participant
- * barrier works and the coordinator functions refuse with SQLSTATE 55000.
+ * asks for shared memory and registers one coordinator worker for each
+ * database tcc.database lists.  Loaded any other way (CREATE EXTENSION
+ * without preloading), and in any database not in the list, only the
+ * participant barrier works and the coordinator functions refuse with
+ * SQLSTATE 55000.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -20,7 +22,9 @@
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "parser/scansup.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -41,6 +45,10 @@ int			tcc_retention = 7 * 24 * 3600;
 char	   *tcc_allowed_urls = NULL;
 int			tcc_max_payload_size = 1024;
 bool		tcc_preloaded = false;
+bool		tcc_in_worker = false;
+
+/* the names tcc.database lists, as the postmaster read them at start */
+static List *coordinator_databases = NIL;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -53,7 +61,7 @@ tcc_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	TccShmemRequest();
+	TccShmemRequest(list_length(coordinator_databases));
 }
 
 /* Chains to the previous shared memory startup hook, then sets up ours. */
@@ -62,7 +70,114 @@ tcc_shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
-	TccShmemStartup();
+	TccShmemStartup(coordinator_databases);
+}
+
+/*
+ * Splits a tcc.database value into its database names: separated by
+ * commas, white space around each ignored, none empty, none longer than a
+ * database name can be, none twice, at most TCC_MAX_DATABASES.  Returns
+ * false and a message in *why when the value is not such a list; else the
+ * names, each palloc'd, in *names.
+ */
+static bool
+SplitDatabases(const char *value, List **names, char **why)
+{
+	char	   *copy = pstrdup(value);
+	char	   *next = copy;
+	int			n = 0;
+
+	*names = NIL;
+	*why = NULL;
+	for (;;)
+	{
+		char	   *name = next;
+		char	   *comma = strchr(next, ',');
+		char	   *end;
+		ListCell   *lc;
+
+		if (comma)
+			*comma = '\0';
+		next = comma ? comma + 1 : NULL;
+		n++;
+
+		while (scanner_isspace(*name))
+			name++;
+		end = name + strlen(name);
+		while (end > name && scanner_isspace(end[-1]))
+			*--end = '\0';
+
+		if (*name == '\0')
+			*why = psprintf("Entry %d of the list is empty.", n);
+		else if (strlen(name) >= NAMEDATALEN)
+			*why = psprintf("Database name \"%s\" is longer than %d bytes.",
+							name, NAMEDATALEN - 1);
+		else if (n > TCC_MAX_DATABASES)
+			*why = psprintf("At most %d databases can be listed.",
+							TCC_MAX_DATABASES);
+		else
+		{
+			foreach(lc, *names)
+			{
+				if (strcmp(lfirst(lc), name) == 0)
+					*why = psprintf("Database \"%s\" is listed twice.", name);
+			}
+		}
+		if (*why != NULL)
+		{
+			list_free_deep(*names);
+			*names = NIL;
+			pfree(copy);
+			return false;
+		}
+		*names = lappend(*names, pstrdup(name));
+		if (next == NULL)
+		{
+			pfree(copy);
+			return true;
+		}
+	}
+}
+
+/*
+ * Checks a new tcc.database value (ALTER SYSTEM, a reload).  While the
+ * postmaster loads the library the value passes: a rejected one would fall
+ * back to the default silently, so _PG_init refuses to start instead.
+ */
+static bool
+CheckDatabase(char **newval, void **extra, GucSource source)
+{
+	List	   *names;
+	char	   *why;
+
+	if (process_shared_preload_libraries_in_progress)
+		return true;
+	if (SplitDatabases(*newval, &names, &why))
+	{
+		list_free_deep(names);
+		return true;
+	}
+	GUC_check_errdetail("%s", why);
+	GUC_check_errhint("tcc.database is a comma-separated list of database names.");
+	return false;
+}
+
+/*
+ * Check hook of tcc.request_timeout: the coordinator worker takes it from
+ * the server configuration only.  A database- or role-level value would
+ * time out every confirm and cancel of every role; in the worker's session
+ * it is refused (a WARNING in the log says so).
+ */
+static bool
+CheckRequestTimeout(int *newval, void **extra, GucSource source)
+{
+	if (tcc_in_worker && source >= PGC_S_GLOBAL &&
+		source <= PGC_S_DATABASE_USER)
+	{
+		GUC_check_errdetail("The tcc coordinator worker takes tcc.request_timeout from the server configuration only.");
+		return false;
+	}
+	return true;
 }
 
 /* Defines the settings of SPEC section 10. */
@@ -70,9 +185,11 @@ static void
 DefineSettings(void)
 {
 	DefineCustomStringVariable("tcc.database",
-							   "Database in which the tcc coordinator runs.",
-							   NULL, &tcc_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   "Databases in which the tcc coordinator runs, one worker each.",
+							   "A comma-separated list of database names.",
+							   &tcc_database, "postgres",
+							   PGC_POSTMASTER, GUC_LIST_INPUT,
+							   CheckDatabase, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_concurrency",
 							"Most participant calls the worker has in flight at once.",
 							NULL, &tcc_max_concurrency, 128, 1, 10000,
@@ -84,7 +201,8 @@ DefineSettings(void)
 	DefineCustomIntVariable("tcc.request_timeout",
 							"Time limit of one participant call.",
 							NULL, &tcc_request_timeout, 10000, 1, INT_MAX,
-							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+							PGC_USERSET, GUC_UNIT_MS, CheckRequestTimeout,
+							NULL, NULL);
 	DefineCustomIntVariable("tcc.retry_interval",
 							"Delay before the first retry of a confirm or cancel.",
 							NULL, &tcc_retry_interval, 10000, 1, INT_MAX,
@@ -102,7 +220,7 @@ DefineSettings(void)
 							NULL, &tcc_retention, 7 * 24 * 3600, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("tcc.allowed_urls",
-							   "Comma-separated URL prefixes participants must match; empty allows any http or https URL.",
+							   "Comma-separated URLs participant URLs must lie under (same scheme, host and port; path at or below); empty allows any http or https URL.",
 							   NULL, &tcc_allowed_urls, "",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_payload_size",
@@ -112,10 +230,43 @@ DefineSettings(void)
 	MarkGUCPrefixReserved("tcc");
 }
 
-/* Module load: settings always; shared memory and the worker when preloaded. */
+/*
+ * Reads tcc.database at server start: the server refuses to start, saying
+ * why, unless it is a valid list of at most TCC_MAX_DATABASES names, and
+ * there are background worker slots enough for one worker each.
+ */
+static void
+ReadDatabases(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	char	   *why;
+
+	if (!SplitDatabases(tcc_database, &coordinator_databases, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for parameter \"tcc.database\": \"%s\"",
+						tcc_database),
+				 errdetail("%s", why),
+				 errhint("tcc.database is a comma-separated list of database names.")));
+	if (list_length(coordinator_databases) > max_worker_processes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tcc.database lists %d databases, more than max_worker_processes (%d)",
+						list_length(coordinator_databases),
+						max_worker_processes),
+				 errhint("Each database needs a coordinator worker: raise max_worker_processes.")));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Module load: settings always; shared memory and one worker per
+ * coordinator database when preloaded.
+ */
 void
 _PG_init(void)
 {
+	ListCell   *lc;
+
 	DefineSettings();
 
 	if (!process_shared_preload_libraries_in_progress)
@@ -124,38 +275,73 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
+	ReadDatabases();
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = tcc_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tcc_shmem_startup;
 
-	TccRegisterWorker();
+	foreach(lc, coordinator_databases)
+		TccRegisterWorker(foreach_current_index(lc), lfirst(lc));
 	TccWatchDropDatabase();
 }
 
 /*
  * Raises 55000 unless this backend can use the coordinator: the library was
- * preloaded and this is the tcc.database database.
+ * preloaded and tcc.database lists this database.  Points TccState at this
+ * database's worker.
  */
 void
 TccRequireCoordinator(void)
 {
-	static Oid	coordinator_db = InvalidOid;
+	char	   *dbname = NULL;
 
-	if (tcc_preloaded && TccState != NULL && !OidIsValid(coordinator_db))
-		coordinator_db = get_database_oid(tcc_database, true);
-
-	if (!tcc_preloaded || TccState == NULL || MyDatabaseId != coordinator_db)
+	if (tcc_preloaded && TccState == NULL && TccShmemRoot != NULL)
 	{
-		char	   *dbname = get_database_name(MyDatabaseId);
+		dbname = get_database_name(MyDatabaseId);
+		TccState = TccShmemFind(dbname);
+	}
+
+	if (!tcc_preloaded || TccState == NULL)
+	{
+		if (dbname == NULL)
+			dbname = get_database_name(MyDatabaseId);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tcc coordinator is not available in database \"%s\"",
 						dbname ? dbname : "?"),
-				 errhint("Add tcc to shared_preload_libraries and set tcc.database "
-						 "to the coordinator database, then restart the server.")));
+				 errhint("Add tcc to shared_preload_libraries and this database "
+						 "to tcc.database, then restart the server.")));
 	}
+}
+
+/* Returns a copy of s cut to at most max bytes on a character boundary. */
+char *
+TccClip(const char *s, int max)
+{
+	int			len = strlen(s);
+
+	if (len > max)
+		len = pg_mbcliplen(s, len, max);
+	return pnstrdup(s, len);
+}
+
+/*
+ * Copies src into dst of size bytes, like strlcpy, but never cuts a
+ * multibyte character (SPEC section 11).
+ */
+void
+TccStrlcpy(char *dst, const char *src, size_t size)
+{
+	int			len = strlen(src);
+
+	if (size == 0)
+		return;
+	if (len > (int) size - 1)
+		len = pg_mbcliplen(src, len, (int) size - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 /* Returns the protocol name of an operation. */

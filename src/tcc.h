@@ -50,8 +50,11 @@ extern int	tcc_retention;
 extern char *tcc_allowed_urls;
 extern int	tcc_max_payload_size;
 extern bool tcc_preloaded;
+extern bool tcc_in_worker;
 
 extern void TccRequireCoordinator(void);
+extern char *TccClip(const char *s, int max);
+extern void TccStrlcpy(char *dst, const char *src, size_t size);
 extern ErrorData *TccInSubtransaction(void (*fn) (void *arg), void *arg);
 
 /* the operations of the participant protocol */
@@ -88,7 +91,7 @@ typedef struct TccCall
 	int			http_status;	/* 0 when no HTTP answer */
 	char	   *body;			/* response body, capped; NULL if none */
 	int			body_len;
-	int			retry_after_ms; /* -1 when absent */
+	int			retry_after_ms; /* -1 when absent or not honoured */
 	char		error[256];		/* empty when the call got an answer */
 
 	/* http.c's private state */
@@ -103,9 +106,19 @@ typedef struct TccCall
 /* largest response body kept */
 #define TCC_MAX_BODY (64 * 1024)
 
+/* a participant URL as libcurl reads it */
+typedef struct TccUrl
+{
+	char	   *scheme;			/* lower case */
+	char	   *host;
+	int			port;			/* the scheme's default when not given */
+	char	   *path;			/* dot segments resolved; at least "/" */
+} TccUrl;
+
 /* http.c */
 extern void TccHttpTry(TccCall *call);
-extern bool TccHttpCheckUrl(const char *url, char *why, size_t whylen);
+extern bool TccHttpParseUrl(const char *url, TccUrl *parts, char *why,
+							size_t whylen);
 extern void TccHttpInitWorker(void);
 extern int	TccHttpEventFd(void);
 extern void TccHttpStart(TccCall *call);
@@ -121,7 +134,7 @@ extern XLogRecPtr TccDurableEndOfWal(void);
 extern void TccDurableRequirePrimary(void);
 
 /* backoff.c */
-extern int	TccBackoffMs(int attempt, int retry_after_ms);
+extern int64 TccBackoffMs(int attempt, int retry_after_ms);
 
 /* validate.c */
 extern void TccValidateUrl(const char *url, const char *what);
@@ -174,8 +187,8 @@ extern void TccReplyRequest(TccRequest *req, TccReply *reply);
 extern bool TccRequestsPending(void);
 
 /*
- * Shared memory: one slot per backend for requests, the worker's latch, and
- * the worker's live state.
+ * Shared memory, for each coordinator database: one slot per backend for
+ * requests, its worker's latch and live state.
  */
 #define TCC_SLOT_INLINE 8192
 
@@ -208,16 +221,25 @@ typedef struct TccSlot
 #define TCC_DECIDED_MAX 1024
 #define TCC_DECIDED_PER_XACT 64
 
+/*
+ * most databases tcc.database may list: each has a worker, and each worker
+ * takes a background worker slot (max_worker_processes, default 8)
+ */
+#define TCC_MAX_DATABASES 16
+
+/* one coordinator database: its worker and what backends hand it */
 typedef struct TccShared
 {
 	slock_t		mutex;
+	int			index;			/* in TccShmem.databases */
+	char		database[NAMEDATALEN];	/* its name, as in tcc.database */
 	Latch	   *worker_latch;
 	pid_t		worker_pid;
 	TimestampTz worker_started;
 	bool		work_pending;	/* an action committed, or decisions too
 								 * many to list in decided[] */
 	bool		check_trying;	/* a transaction that began a gid ended */
-	bool		leave_database; /* DROP DATABASE of the coordinator db */
+	bool		leave_database; /* DROP DATABASE of this database */
 	int			failed_connects;	/* worker starts that did not connect */
 	int			requests_pending;
 	int			in_flight;
@@ -225,14 +247,26 @@ typedef struct TccShared
 	char		last_error[256];
 	int			ndecided;		/* gids whose decision just committed */
 	pg_uuid_t	decided[TCC_DECIDED_MAX];
-	int			nslots;
-	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } TccShared;
 
+/* all of tcc's shared memory */
+typedef struct TccShmem
+{
+	int			ndatabases;
+	int			nslots;			/* request slots per database */
+	TccShared	databases[TCC_MAX_DATABASES];
+	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];	/* nslots per database, in
+												 * the order of databases[] */
+} TccShmem;
+
+/* all of it; and the coordinator database of this process (NULL: none) */
+extern TccShmem *TccShmemRoot;
 extern TccShared *TccState;
 
-extern void TccShmemRequest(void);
-extern void TccShmemStartup(void);
+extern void TccShmemRequest(int ndatabases);
+extern void TccShmemStartup(List *databases);
+extern TccShared *TccShmemFind(const char *database);
+extern TccSlot *TccShmemSlot(TccShared *db, int i);
 extern void TccWakeWorker(bool work, bool check_trying);
 extern void TccHandDecided(pg_uuid_t *gids, int n);
 
@@ -264,7 +298,7 @@ extern void TccPhaseForget(pg_uuid_t *gid);
 
 /* worker.c */
 extern PGDLLEXPORT void TccWorkerMain(Datum arg);
-extern void TccRegisterWorker(void);
+extern void TccRegisterWorker(int index, const char *database);
 extern void TccWatchDropDatabase(void);
 
 /* store.c, settle.c: the coordinator's table access */
@@ -312,6 +346,7 @@ extern TimestampTz TccStorePurge(void);
 
 /* api.c: the lock that serialises decisions on one gid; a gid as text */
 extern bool TccLockGid(pg_uuid_t *gid, bool wait);
+extern void TccUnlockGid(pg_uuid_t *gid);
 extern char *TccGidText(pg_uuid_t *gid);
 
 #endif							/* TCC_H */

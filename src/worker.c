@@ -1,7 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The coordinator worker: one per cluster, connected to tcc.database.
+ *	  The coordinator worker: one for each database tcc.database lists,
+ *	  connected to it.
+ *
+ * The workers of two databases share nothing: every request slot, wake-up,
+ * schedule and counter is its database's own, so one database's
+ * participants, load or restarts never hold up another's.
  *
  * Each turn of the loop
  *	 1. writes the intents backends are waiting on in a transaction of their
@@ -44,9 +49,12 @@
 
 #include "tcc.h"
 
-/* Registers the coordinator worker with the postmaster. */
+/*
+ * Registers with the postmaster the worker of a coordinator database, given
+ * by its index in tcc.database and its name.
+ */
 void
-TccRegisterWorker(void)
+TccRegisterWorker(int index, const char *database)
 {
 	BackgroundWorker worker;
 
@@ -57,33 +65,38 @@ TccRegisterWorker(void)
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tcc");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "TccWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator %s", database);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tcc coordinator");
+	worker.bgw_main_arg = Int32GetDatum(index);
 	RegisterBackgroundWorker(&worker);
 }
 
 static object_access_hook_type prev_object_access_hook = NULL;
 
 /*
- * DROP DATABASE of the coordinator database: asks the worker to leave it,
- * so that the drop does not fail waiting for the worker's connection.  The
+ * DROP DATABASE of a coordinator database: asks its worker to leave it, so
+ * that the drop does not fail waiting for the worker's connection.  The
  * hook runs before the drop checks for other sessions in the database.
+ * The workers of the other databases carry on.
  */
 static void
 WatchDropDatabase(ObjectAccessType access, Oid classId, Oid objectId,
 				  int subId, void *arg)
 {
+	TccShared  *db;
+
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access == OAT_DROP && classId == DatabaseRelationId &&
-		TccState != NULL && objectId == get_database_oid(tcc_database, true))
+		TccShmemRoot != NULL &&
+		(db = TccShmemFind(get_database_name(objectId))) != NULL)
 	{
 		Latch	   *latch;
 
-		SpinLockAcquire(&TccState->mutex);
-		TccState->leave_database = true;
-		latch = TccState->worker_latch;
-		SpinLockRelease(&TccState->mutex);
+		SpinLockAcquire(&db->mutex);
+		db->leave_database = true;
+		latch = db->worker_latch;
+		SpinLockRelease(&db->mutex);
 		if (latch)
 			SetLatch(latch);
 	}
@@ -125,7 +138,7 @@ HandleInterrupts(void)
 	if (leave)
 	{
 		elog(LOG, "tcc coordinator leaving database \"%s\" for DROP DATABASE",
-			 tcc_database);
+			 TccState->database);
 		proc_exit(1);
 	}
 	if (ConfigReloadPending)
@@ -275,6 +288,7 @@ WorkerLoop(WaitEventSet *wait_set)
 	MemoryContext call_cxt;
 	TimestampTz check_at = 0;	/* next look at undecided transactions */
 	TimestampTz purge_at = 0;
+	int			blocked_ms = 0; /* before looking at held gids again */
 	bool		more = true;	/* settle again without waiting */
 	pg_uuid_t  *due_gids;
 	int		   *due_branches;
@@ -364,9 +378,26 @@ WorkerLoop(WaitEventSet *wait_set)
 				/* while any is undecided, look again every second */
 				check_at = deadline == DT_NOEND ? DT_NOEND :
 					Min(deadline, TimestampTzPlusMilliseconds(now, 1000));
-				/* a lock an aborting caller is about to release */
+
+				/*
+				 * Some gids' locks were held: an aborting caller about to
+				 * release one, or a tcc_finish in a transaction left open,
+				 * maybe past its deadline.  Look again after a delay that
+				 * doubles from 50 ms to 1 s while they stay held, never on
+				 * every turn (the holder's deadline has passed, so check_at
+				 * would be due at once); the holder's transaction end wakes
+				 * the worker anyway (api.c).
+				 */
 				if (blocked)
-					check_at = Min(check_at, TimestampTzPlusMilliseconds(now, 50));
+				{
+					TimestampTz again;
+
+					blocked_ms = Min(Max(blocked_ms * 2, 50), 1000);
+					again = TimestampTzPlusMilliseconds(now, blocked_ms);
+					check_at = check_at <= now ? again : Min(check_at, again);
+				}
+				else
+					blocked_ms = 0;
 			}
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
@@ -424,19 +455,62 @@ WorkerLoop(WaitEventSet *wait_set)
 	}
 }
 
-/* Entry point of the coordinator worker. */
+/*
+ * Pins the settings the worker's session depends on, against values an
+ * ALTER DATABASE or ALTER ROLE ... SET put there (SPEC section 7): a
+ * database owner must not be able to make the worker read-only, time its
+ * statements out, change how its statements behave or how they are
+ * planned.  tcc.request_timeout refuses such values in the worker itself
+ * (tcc.c), so that the worker follows the server configuration on reload.
+ */
+static void
+PinSettings(void)
+{
+	static const char *const pinned[][2] = {
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"default_transaction_deferrable", "off"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"session_replication_role", "origin"},
+		{"exit_on_error", "off"},
+		{"transform_null_equals", "off"},
+		{"plan_cache_mode", "auto"},
+		{"enable_indexscan", "on"},
+		{"enable_nestloop", "on"},
+		{"force_parallel_mode", "off"},
+		{"max_parallel_workers_per_gather", "0"},
+		{"row_security", "on"},
+	};
+
+	for (int i = 0; i < lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+}
+
+/*
+ * Entry point of the coordinator worker; arg is the index of its database
+ * in tcc.database.
+ */
 void
 TccWorkerMain(Datum arg)
 {
 	WaitEventSet *wait_set;
 	int			failed_connects;
+	int			index = DatumGetInt32(arg);
 
+	if (TccShmemRoot == NULL || index < 0 ||
+		index >= TccShmemRoot->ndatabases)
+		elog(FATAL, "tcc coordinator %d has no database", index);
+	TccState = &TccShmemRoot->databases[index];
+
+	tcc_in_worker = true;
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
 	/*
-	 * A connection that failed before (tcc.database missing or dropped)
+	 * A connection that failed before (the database missing or dropped)
 	 * fails FATAL inside the connect: back off before trying again, so a
 	 * missing database does not flood the log every second.
 	 */
@@ -449,7 +523,7 @@ TccWorkerMain(Datum arg)
 						 Min(failed_connects, 30) * 1000L, PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 	}
-	BackgroundWorkerInitializeConnection(tcc_database, NULL, 0);
+	BackgroundWorkerInitializeConnection(TccState->database, NULL, 0);
 	pgstat_report_appname("tcc coordinator");
 
 	/* intents must be durable before a backend is told so (R1) */
@@ -471,6 +545,7 @@ TccWorkerMain(Datum arg)
 	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	/* and none is worth compiling: JIT would cost more than each run */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	PinSettings();
 
 	before_shmem_exit(WorkerExit, (Datum) 0);
 	SpinLockAcquire(&TccState->mutex);
@@ -481,9 +556,9 @@ TccWorkerMain(Datum arg)
 	SpinLockRelease(&TccState->mutex);
 
 	/* a request a previous worker took but never answered is taken again */
-	for (int i = 0; i < TccState->nslots; i++)
+	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = &TccState->slots[i];
+		TccSlot    *slot = TccShmemSlot(TccState, i);
 
 		SpinLockAcquire(&slot->mutex);
 		if (slot->state == TCC_SLOT_TAKEN)
@@ -497,7 +572,7 @@ TccWorkerMain(Datum arg)
 	}
 
 	WaitForExtension();
-	elog(LOG, "tcc coordinator started in database \"%s\"", tcc_database);
+	elog(LOG, "tcc coordinator started in database \"%s\"", TccState->database);
 
 	TccHttpInitWorker();
 	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
@@ -522,8 +597,8 @@ TccWorkerMain(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
 		SpinLockAcquire(&TccState->mutex);
-		strlcpy(TccState->last_error, edata->message ? edata->message : "?",
-				sizeof(TccState->last_error));
+		TccStrlcpy(TccState->last_error, edata->message ? edata->message : "?",
+				   sizeof(TccState->last_error));
 		SpinLockRelease(&TccState->mutex);
 		PG_RE_THROW();
 	}

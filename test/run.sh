@@ -167,11 +167,14 @@ as_postgres "$PGBIN/initdb" -D "$PGDATA_DIR" --auth=trust --username=postgres \
 	die "initdb failed"
 }
 
-# The databases exist before the first start, so the coordinator worker
-# finds tcc.database at once (single-user mode needs no server).
+# The databases exist before the first start, so the coordinator workers
+# find the databases of tcc.database at once (single-user mode needs no
+# server).  tcc_test and tcc_test2 are coordinator databases, each with its
+# own worker; tcc_other is not one.
 as_postgres "$PGBIN/postgres" --single -D "$PGDATA_DIR" postgres \
 	>"$TMP/single.log" 2>&1 <<'EOF' || {
 CREATE DATABASE tcc_test
+CREATE DATABASE tcc_test2
 CREATE DATABASE tcc_other
 EOF
 	cat "$TMP/single.log"
@@ -189,7 +192,7 @@ max_connections = 100
 fsync = off
 log_line_prefix = '%m [%p] %q%b %a: '
 shared_preload_libraries = 'tcc'
-tcc.database = 'tcc_test'
+tcc.database = 'tcc_test,tcc_test2'
 tcc.retry_interval = '200ms'
 tcc.retry_max_interval = '2s'
 EOF
@@ -210,6 +213,10 @@ psql_quiet() {
 psql_quiet -d tcc_test -c 'CREATE EXTENSION tcc' -c 'CREATE EXTENSION pgtap' || {
 	status=1
 	die "creating the extensions in tcc_test failed"
+}
+psql_quiet -d tcc_test2 -c 'CREATE EXTENSION tcc' || {
+	status=1
+	die "creating the extension in tcc_test2 failed"
 }
 
 # ---------------------------------------------------------------- participant
