@@ -126,7 +126,7 @@ SELECT pg_temp.try_call('SELECT tcc_finish($1, true)', :'decided')
 -- the same decision again is a no-op, not an error
 SELECT tcc_finish(:'decided', false) AS finish_same_again;
 -- operator actions on a final transaction: a no-op with a NOTICE (its gid
--- is random, so the NOTICE is hidden here; t440 checks its text)
+-- is random, so the NOTICE is hidden here; t470 checks its text)
 SET client_min_messages = warning;
 SELECT pg_temp.try_call('SELECT tcc_retry($1)', :'decided') AS retry_final;
 SELECT pg_temp.try_call($$SELECT tcc_resolve($1, 'too late')$$, :'decided')

@@ -1,4 +1,4 @@
-"""Helpers of the console and metrics tests (t450, t460).
+"""Helpers of the console and metrics tests (t480, t490).
 
 Roles that log in with a password over TCP (pg_hba lines added for them and
 removed again), extra servers started by the test and stopped by pid, and

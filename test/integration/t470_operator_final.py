@@ -33,8 +33,8 @@ def actions(gid):
 
 
 conn = connect()
-confirmed = begin_branch(conn, "/t440/ok/1", True)
-cancelled = begin_branch(conn, "/t440/no/1", False)
+confirmed = begin_branch(conn, "/t470/ok/1", True)
+cancelled = begin_branch(conn, "/t470/no/1", False)
 is_(wait_final(confirmed, 10), "confirmed", "a transaction is confirmed")
 is_(wait_final(cancelled, 10), "cancelled", "another is cancelled")
 
@@ -56,9 +56,9 @@ is_(actions(cancelled), 0, "no action is recorded for the cancelled one")
 is_(status(cancelled), "cancelled", "the cancelled one stays cancelled")
 
 # ---- a set of gids, one of them settled: the others are still acted on
-tp_rule("/t440/stuck/1/confirm", status=500, body="down")
+tp_rule("/t470/stuck/1/confirm", status=500, body="down")
 with system_settings(max_attempts=2):
-    stuck = begin_branch(conn, "/t440/stuck/1", True)
+    stuck = begin_branch(conn, "/t470/stuck/1", True)
     is_(wait_final(stuck, 10), "failed", "a third transaction fails")
     del conn.notices[:]
     err = error_of(conn, "SELECT tcc_retry(gid) FROM tcc.transactions"
@@ -66,7 +66,7 @@ with system_settings(max_attempts=2):
     is_(err, None, "tcc_retry over a set with settled rows succeeds as a whole")
     is_(len(conn.notices), 2, "one NOTICE for each settled row")
     is_(actions(stuck), 1, "the failed one got its retry recorded")
-    tp_rule("/t440/stuck/1/confirm", status=200)
+    tp_rule("/t470/stuck/1/confirm", status=200)
     is_(wait_status(stuck, "confirmed", 15), "confirmed",
         "and it is confirmed once the participant answers")
 
@@ -80,7 +80,7 @@ is_(q1("SELECT count(*) FROM tcc.actions WHERE gid = %s AND action = 'resolve'",
 
 # ---- undecided is still an error for retry (nothing to retry yet)
 tx = connect(autocommit=False)
-trying = begin_branch(tx, "/t440/open/1")
+trying = begin_branch(tx, "/t470/open/1")
 tx.commit()
 err = error_of(conn, "SELECT tcc_retry(%s)", (trying,))
 is_(pgcode(err), "TC003", "tcc_retry on an undecided transaction: TC003")

@@ -100,15 +100,15 @@ def post_without_token(cookie, path):
         return e.code
 
 
-for p in ("/t460/a/1", "/t460/b/1"):
+for p in ("/t490/a/1", "/t490/b/1"):
     tp_rule(p + "/confirm", status=200)
-tp_rule("/t460/a/1/confirm", status=500, body="bank is down")
+tp_rule("/t490/a/1/confirm", status=500, body="bank is down")
 
 console = driver = None
 with password_roles(dict([A, B])), system_settings(max_attempts=2):
     try:
-        failed = begin(A, "/t460/a/1", "t460")
-        other = begin(B, "/t460/b/1", "t460")
+        failed = begin(A, "/t490/a/1", "t490")
+        other = begin(B, "/t490/b/1", "t490")
         is_(wait_final(failed, 15), "failed", "alice's transaction fails")
         is_(wait_final(other, 15), "confirmed", "bob's is confirmed")
 
@@ -154,15 +154,15 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
         shot(driver, "03-transaction-failed")
 
         # ---- the participant is healthy again; Retry (confirmed in a dialog)
-        tp_rule("/t460/a/1/confirm", status=200)
+        tp_rule("/t490/a/1/confirm", status=200)
         click(driver, By.ID, "retry", accept=True)
         like(text_of(driver, "msg-ok"), r"retry recorded",
              "the console says the retry was recorded")
         # a mark in this page: it stays as long as the page is not reloaded
-        driver.execute_script("window.t460_mark = 1;")
+        driver.execute_script("window.t490_mark = 1;")
         ok(wait_until(lambda: text_of(driver, "tx-status") == "confirmed", 20),
            "the page shows confirmed by itself")
-        is_(driver.execute_script("return window.t460_mark || 0;"), 1,
+        is_(driver.execute_script("return window.t490_mark || 0;"), 1,
             "without a reload")
         ok(wait_until(lambda: "console_alice" in (text_of(driver, "actions")
                                                   or ""), 10),
@@ -211,7 +211,7 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
         is_(text_of(driver, "count-failed"), "0",
             "bob's overview counts no failed transaction")
         shot(driver, "06-overview-bob")
-        driver.get(BASE + "/transactions?kind=t460")
+        driver.get(BASE + "/transactions?kind=t490")
         rows = [e.text for e in driver.find_elements(By.CSS_SELECTOR,
                                                      "#transactions a.gid")]
         is_(rows, [str(other)], "bob's list shows his transaction only")

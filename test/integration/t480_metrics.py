@@ -25,14 +25,14 @@ from tcclib import diag, done_testing, is_, ok, q, q1, wait_until  # noqa: E402
 import psycopg2  # noqa: E402
 
 EXPORTER_PORT = extra_port(5)
-MON = ("t450_monitor", "pw-monitor-5")
-PLAIN = ("t450_plain", "pw-plain-5")
-KIND = "t450"
+MON = ("t480_monitor", "pw-monitor-5")
+PLAIN = ("t480_plain", "pw-plain-5")
+KIND = "t480"
 LOGS = output_dir("metrics")
 
 
 def start(prefix, decide=True, expect_error=False, kind=KIND):
-    """A transaction of kind t450 with one branch under prefix."""
+    """A transaction of kind t480 with one branch under prefix."""
     conn = connect()
     gid = run1(conn, "SELECT tcc_begin('1 min', %s)", (kind,))
     err = error_of(conn, "SELECT tcc_branch(%s, %s, %s, %s)",
@@ -128,20 +128,20 @@ def compare_exporter(what):
     return got
 
 
-tp_rule("/t450/fail/1/confirm", status=500, body="down")
-tp_rule("/t450/no/1/try", status=409, body="no")
+tp_rule("/t480/fail/1/confirm", status=500, body="down")
+tp_rule("/t480/no/1/try", status=409, body="no")
 
 exporter = None
 with password_roles(dict([MON]), app_grants=False, member_of="pg_monitor"), \
         password_roles(dict([PLAIN]), app_grants=False), \
         system_settings(max_attempts=2):
     try:
-        confirmed = [start("/t450/ok/%d" % i) for i in range(3)]
-        cancelled = start("/t450/cx/1", decide=False)
-        refused = start("/t450/no/1", expect_error=True)
-        failed = start("/t450/fail/1")
+        confirmed = [start("/t480/ok/%d" % i) for i in range(3)]
+        cancelled = start("/t480/cx/1", decide=False)
+        refused = start("/t480/no/1", expect_error=True)
+        failed = start("/t480/fail/1")
         # a kind the text format must escape: quote, backslash, newline
-        odd = start("/t450/odd/1", decide=False, kind='t450 "odd" \\ \n.')
+        odd = start("/t480/odd/1", decide=False, kind='t480 "odd" \\ \n.')
         for g in confirmed + [odd]:
             wait_final(g, 15)
         is_([wait_final(g, 15) for g in (cancelled, refused, failed)],
@@ -234,7 +234,7 @@ with password_roles(dict([MON]), app_grants=False, member_of="pg_monitor"), \
         is_(got.get(("tcc_transactions_total",
                      frozenset({"status": "confirmed", "kind": KIND}.items()))),
             3.0, 'the exporter shows tcc_transactions_total{status="confirmed",'
-            'kind="t450"} 3')
+            'kind="t480"} 3')
         is_(got.get(("tcc_worker_up", frozenset())), 1.0,
             "and tcc_worker_up 1")
 
@@ -261,7 +261,7 @@ with password_roles(dict([MON]), app_grants=False, member_of="pg_monitor"), \
     finally:
         if exporter is not None:
             exporter.stop()
-        q("SELECT tcc_resolve(gid, 't450 cleanup') FROM tcc.transactions"
+        q("SELECT tcc_resolve(gid, 't480 cleanup') FROM tcc.transactions"
           " WHERE kind = %s AND status = 'failed'", (KIND,))
 
 # ---- the alert rules' unit tests
