@@ -574,7 +574,13 @@ def main():
                     help="a session ends after this long without a request")
     ap.add_argument("--chart-hours", type=int, default=3)
     ap.add_argument("--pidfile", help="written once the console listens")
+    ap.add_argument("--behind-proxy", action="store_true",
+                    help="trust X-Forwarded-Proto and -Host from one proxy in"
+                         " front (a TLS proxy: the cookie is then Secure)")
     a = ap.parse_args()
+    if a.behind_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)
     app.config["DSN"] = a.db
     app.config["SESSION_SECONDS"] = a.session_minutes * 60
     app.config["CHART_HOURS"] = a.chart_hours
