@@ -125,9 +125,9 @@ class Cluster:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
 
-    def configure(self, settings):
+    def configure(self, settings, conf_file="postgresql.conf"):
         """Append settings (name -> value as written in the file)."""
-        with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
+        with open(os.path.join(self.data, conf_file), "a") as f:
             f.write("\n# ---- %s (test/integration/clusterlib.py)\n"
                     % self.name)
             for k, v in settings.items():
@@ -167,7 +167,8 @@ class Cluster:
                       "--no-sync"])
         conf = self._own_settings()
         conf.update(settings or {})
-        self.configure(conf)
+        # after what pg_basebackup -R wrote there, so these win
+        self.configure(conf, "postgresql.auto.conf")
 
     def start(self, timeout=60):
         """pg_ctl start, waiting until the server accepts connections."""
@@ -301,6 +302,19 @@ class Cluster:
         except OSError:
             return []
         return lines[-n:]
+
+
+class Watchdog(Exception):
+    """Raised in the main thread when a test overruns its time limit."""
+
+
+def watchdog(seconds):
+    """Raise Watchdog in the main thread after seconds, so that a test that
+    hangs still stops its clusters (in its finally blocks) and fails."""
+    def fire(signum, frame):
+        raise Watchdog("test still running after %d s" % seconds)
+    signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
 
 
 def stop_all():

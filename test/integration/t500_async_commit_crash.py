@@ -32,13 +32,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultlib import FINAL, branch_urls  # noqa: E402
 from tcclib import (diag, done_testing, is_, note, ok, q,  # noqa: E402
                     wait_until)
-from clusterlib import Cluster, port, proc_state  # noqa: E402
+from clusterlib import Cluster, port, proc_state, watchdog  # noqa: E402
 
 N = 8
 WINDOW = 1.0            # from the last decision to the kill
 CONFIRM_WAIT = 5.0      # at most, for the confirms to reach the participant
 SETTLE = 60.0
 
+watchdog(240)
 cluster = Cluster("t500", port(3))
 cluster.init({
     # nothing else may write the WAL out while the WAL writer is stopped
