@@ -19,8 +19,8 @@
 # and the money of both banks adding up.  Finally the old leader rejoins as
 # a standby (pg_rewind) and runs no coordinator.
 #
-# Installs what it needs first (test/setup.sh, then the Debian packages
-# patroni and etcd-server), unless TCC_SKIP_SETUP=1.  Stops everything it
+# Installs what it needs first (test/setup.sh: Debian packages, among them
+# patroni and etcd-server, and the build of tcc), unless TCC_SKIP_SETUP=1.  Stops everything it
 # started by pid, also on failure or interrupt, and removes its files.
 # Exits 0 only if every check passed; the last line is
 #   RESULT ok|FAILED committed=<n> confirmed=<n> cancelled=<n> ...
@@ -71,24 +71,6 @@ say() {
 if [ "${TCC_SKIP_SETUP:-}" != 1 ]; then
 	say "test/setup.sh: Debian packages, build and install of tcc"
 	bash "$ROOT/test/setup.sh" || die "setup failed"
-	missing=
-	for p in patroni etcd-server; do
-		[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] ||
-			missing="$missing $p"
-	done
-	if [ -n "$missing" ]; then
-		say "installing$missing"
-		[ "$(id -u)" = 0 ] || die "run as root to install$missing"
-		export DEBIAN_FRONTEND=noninteractive
-		[ "${TCC_APT_UPDATED:-}" = 1 ] || apt-get update || die "apt-get update failed"
-		# shellcheck disable=SC2086
-		apt-get install -y --no-install-recommends $missing </dev/null ||
-			die "installing$missing failed"
-	fi
-	# the packages' own services, where a service manager started them
-	if [ -d /run/systemd/system ]; then
-		systemctl stop etcd patroni >/dev/null 2>&1
-	fi
 fi
 [ -f "$("$PGBIN/pg_config" --sharedir)/extension/tcc.control" ] ||
 	die "tcc is not installed (run without TCC_SKIP_SETUP=1)"
