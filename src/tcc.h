@@ -115,6 +115,11 @@ extern long TccHttpTimeoutMs(void);
 extern int	TccHttpInFlight(void);
 extern void TccHttpFinishCall(TccCall *call);
 
+/* durable.c */
+extern void TccDurableWait(XLogRecPtr lsn);
+extern XLogRecPtr TccDurableEndOfWal(void);
+extern void TccDurableRequirePrimary(void);
+
 /* backoff.c */
 extern int	TccBackoffMs(int attempt, int retry_after_ms);
 

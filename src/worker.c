@@ -376,7 +376,16 @@ WorkerLoop(WaitEventSet *wait_set)
 				TccHttpFinishCall(lfirst(lc));
 				pfree(lfirst(lc));
 			}
-			/* the calls start only now that the transaction is over */
+			/*
+			 * The calls start only now that the transaction is over, and
+			 * once every decision they carry out is durable: a caller at
+			 * synchronous_commit = off has committed its decision before
+			 * the WAL holds it, and a failover must find it on the
+			 * standby.  Everything this transaction saw was written before
+			 * the current end of the WAL: one wait covers every call.
+			 */
+			if (calls != NIL)
+				TccDurableWait(TccDurableEndOfWal());
 			MemoryContextSwitchTo(call_cxt);
 			foreach(lc, calls)
 				TccHttpStart(lfirst(lc));
