@@ -5,8 +5,11 @@ request log (tp.requests), so it cannot be the cluster a test crashes on
 purpose: the participant's own synchronous commits would flush the very WAL
 the test wants to lose.  t500 and t510 therefore make clusters of their own
 with the harness's binaries (TCC_PGBIN), tcc preloaded as in test/run.sh,
-in the harness's scratch directory (TCC_TEST_DIR), on ports just above the
-harness's (PGPORT + 1, + 2, ...).  The participant they call is still the
+in the harness's scratch directory (TCC_TEST_DIR).  They listen on a Unix
+socket only, in their own directory, with a port number just above the
+harness's (PGPORT + 1, + 2, ...): a TCP port in the ephemeral range can be
+held by a client connection's TIME_WAIT (even one of the test's own, such
+as pg_basebackup's), and then a server cannot bind it.  The participant they call is still the
 harness's, at TCC_TP_PORT.
 
 Every process is stopped by pid: Cluster.stop() on the way out, and
@@ -17,7 +20,6 @@ dies.
 import atexit
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +33,7 @@ import tcclib  # noqa: E402,F401
 
 # settings every private cluster gets, as test/run.sh gives its own
 BASE_SETTINGS = {
-    "listen_addresses": "'127.0.0.1'",
+    "listen_addresses": "''",
     "max_connections": "100",
     "fsync": "off",
     "log_line_prefix": "'%m [%p] %q%b %a: '",
@@ -47,13 +49,6 @@ _clusters = []
 def port(offset):
     """A port for a private cluster: the harness's port plus offset."""
     return int(os.environ["PGPORT"]) + offset
-
-
-def port_busy(p):
-    """True if something listens on 127.0.0.1:p."""
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", p)) == 0
 
 
 def _as_postgres(cmd, check=True, timeout=120):
@@ -116,9 +111,8 @@ class Cluster:
         _clusters.append(self)
 
     def _mkdir(self):
-        if port_busy(self.port):
-            raise RuntimeError("port %d is in use (it is PGPORT + %d)"
-                               % (self.port, self.port - port(0)))
+        if os.path.exists(self.dir):
+            raise RuntimeError("%s exists already" % self.dir)
         os.makedirs(self.dir, exist_ok=True)
         if os.geteuid() == 0:
             import pwd
@@ -161,7 +155,7 @@ class Cluster:
         (pg_basebackup -R, fast checkpoint); settings override the
         primary's copied ones."""
         self._mkdir()
-        _as_postgres([_bin("pg_basebackup"), "-h", "127.0.0.1",
+        _as_postgres([_bin("pg_basebackup"), "-h", primary.dir,
                       "-p", str(primary.port), "-U", "postgres",
                       "-D", self.data, "-R", "-c", "fast", "-X", "stream",
                       "--no-sync"])
@@ -262,8 +256,9 @@ class Cluster:
                       str(timeout), "promote"])
 
     def dsn(self, dbname="tcc_test"):
-        return ("host=127.0.0.1 port=%d dbname=%s user=postgres"
-                % (self.port, dbname))
+        """The libpq connection string of this cluster's database dbname."""
+        return ("host=%s port=%d dbname=%s user=postgres"
+                % (self.dir, self.port, dbname))
 
     def connect(self, dbname="tcc_test", autocommit=True,
                 application_name="tcc integration test"):

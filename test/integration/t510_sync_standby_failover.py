@@ -141,8 +141,9 @@ try:
     primary.q("CREATE TABLE app_writes (gid uuid PRIMARY KEY,"
               " client int NOT NULL, n int NOT NULL)")
     standby.basebackup_from(primary, {
-        "primary_conninfo": "'host=127.0.0.1 port=%d user=postgres"
-                            " application_name=%s'" % (primary.port, APP),
+        "primary_conninfo": "'host=%s port=%d user=postgres"
+                            " application_name=%s'" % (primary.dir,
+                                                       primary.port, APP),
         # once promoted it stands alone: no standby to wait for
         "synchronous_standby_names": "''",
     })

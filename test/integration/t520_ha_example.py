@@ -26,17 +26,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 RUN_SH = os.path.join(ROOT, "examples", "ha", "run.sh")
 RUN_TIMEOUT = 300
 
-pg = int(os.environ["PGPORT"])
+# All nine ports are taken from above the harness's participant port, out
+# of the ephemeral port range: a server cannot bind a port that a client
+# connection's TIME_WAIT holds.
 http = int(os.environ["TCC_TP_PORT"])
 PORTS = {
-    "TCC_HA_PG1": pg + 4,
-    "TCC_HA_PG2": pg + 5,
-    "TCC_HA_PG_BANKS": pg + 6,
     "TCC_HA_BANK1": http + 1,
     "TCC_HA_BANK2": http + 2,
     "TCC_HA_REST1": http + 3,
     "TCC_HA_REST2": http + 4,
-    "TCC_HA_ETCD": http + 5,      # and its peer port, + 1
+    "TCC_HA_ETCD": http + 5,      # and its peer port, + 6
+    "TCC_HA_PG1": http + 7,
+    "TCC_HA_PG2": http + 8,
+    "TCC_HA_PG_BANKS": http + 9,
 }
 
 
