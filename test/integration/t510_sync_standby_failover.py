@@ -12,8 +12,8 @@
 # stopped with SIGSTOP, so the standby receives nothing more; the clients
 # go on for 1.5 s; then every process of the primary is SIGKILLed and the
 # standby is promoted.  Then:
-#   - before the promotion the standby ran no coordinator worker; once
-#     promoted it runs one;
+#   - before the promotion the standby ran no coordinator worker and
+#     refused tcc_begin (25006); once promoted it runs one;
 #   - every try the participant received belongs to a branch the new
 #     primary knows, and every such transaction settles there: the branch
 #     gets its confirm or its cancel;
@@ -26,6 +26,8 @@ import signal
 import sys
 import threading
 import time
+
+import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultlib import FINAL, branch_urls  # noqa: E402
@@ -176,12 +178,14 @@ try:
                      " WHERE starts_with(path, %s) AND op = 'try'",
                      (prefix + "/",))[0][0]
     time.sleep(STALL)   # the load runs meanwhile; what it did is checked
+    stalled = time.monotonic() - stalled
     primary.kill_all()
-    note("primary killed %.1f s after the stall began; %d tries before it,"
-         " %d after" % (time.monotonic() - stalled, tries_before,
-                        q("SELECT count(*) FROM tp.requests"
-                          " WHERE starts_with(path, %s) AND op = 'try'",
-                          (prefix + "/",))[0][0] - tries_before))
+    note("primary killed %.1f s after the stall began; %d tries before the"
+         " stall, %d after" % (stalled, tries_before,
+                               q("SELECT count(*) FROM tp.requests"
+                                 " WHERE starts_with(path, %s)"
+                                 "   AND op = 'try'",
+                                 (prefix + "/",))[0][0] - tries_before))
     ok(load.end(), "every client stopped once the primary was gone")
     committed = list(load.committed)
     note("%d COMMITs returned to the clients, %d of them before the stall"
@@ -191,6 +195,27 @@ try:
         "the standby is still in recovery")
     is_(standby.pids_of("tcc coordinator"), [],
         "the standby runs no coordinator worker")
+    # a gid the standby knows, still trying there
+    trying = standby.q1("SELECT gid::text FROM tcc.transactions"
+                        " WHERE status = 'trying' LIMIT 1")
+    for what, sql, params in (
+            ("tcc_begin", "SELECT tcc_begin()", None),
+            ("tcc_branch", "SELECT tcc_branch(%s, %s, %s, %s)",
+             (trying,) + branch_urls(prefix + "/standby"))):
+        if what == "tcc_branch" and trying is None:
+            continue
+        conn = standby.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET statement_timeout = '10s'")
+                try:
+                    cur.execute(sql, params)
+                    code = None
+                except psycopg2.Error as e:
+                    code = e.pgcode
+        finally:
+            conn.close()
+        is_(code, "25006", "%s on the standby raises SQLSTATE 25006" % what)
 
     standby.promote()
     t0 = time.monotonic()
