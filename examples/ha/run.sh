@@ -331,7 +331,7 @@ bootstrap:
     - encoding: UTF8
     - locale: C
   # the coordinator database, the extension and the clients' table
-  post_bootstrap: sh $HERE/bootstrap.sh $PGBIN
+  post_bootstrap: sh $TMP/bootstrap.sh $PGBIN
 
 postgresql:
   listen: 127.0.0.1:${PG[$n]}
@@ -369,6 +369,9 @@ start_node() {
 	PATRONI_PID[$n]=$!
 }
 
+# Patroni runs as postgres, who may not be able to read the checkout
+cp "$HERE/bootstrap.sh" "$TMP/bootstrap.sh"
+chmod 644 "$TMP/bootstrap.sh"
 patroni_config 1
 patroni_config 2
 say "Patroni node1 (PostgreSQL on ${PG[1]}, REST on ${REST[1]}): bootstraps the cluster"
