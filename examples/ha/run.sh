@@ -90,7 +90,7 @@ done
 TMP=$(mktemp -d /tmp/tcc-ha.XXXXXX) || die "mktemp failed"
 chmod 755 "$TMP"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$TMP"
-ETCD_PID= PATRONI_PID[1]= PATRONI_PID[2]= BANK_PID[1]= BANK_PID[2]= LOAD_PID=
+ETCD_PID='' PATRONI_PID[1]='' PATRONI_PID[2]='' BANK_PID[1]='' BANK_PID[2]='' LOAD_PID=''
 banks_started=0
 failed=1
 interrupted=0
@@ -117,10 +117,10 @@ spawn_as_postgres() {
 
 # Stop process $1 (a child of this shell): SIGTERM, up to 15 s, SIGKILL.
 stop_pid() {
-	local pid=$1 i
+	local pid=$1
 	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
 	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 1 150); do
+	for _ in $(seq 1 150); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -220,6 +220,18 @@ wait_for() {
 		[ $SECONDS -ge $deadline ] && return 1
 		sleep 0.2
 	done
+}
+
+# How many tcc coordinator workers node $1 runs.
+coordinators() {
+	value "$1" coord "SELECT count(*) FROM pg_stat_activity
+		WHERE backend_type = 'tcc coordinator'"
+}
+
+# How many transactions on node $1 are not final.
+not_final() {
+	value "$1" coord "SELECT count(*) FROM tcc.transactions
+		WHERE status NOT IN ('confirmed', 'cancelled')"
 }
 
 # Is node $1 Patroni's leader (read-write primary)?
@@ -378,7 +390,7 @@ say "Patroni node1 (PostgreSQL on ${PG[1]}, REST on ${REST[1]}): bootstraps the 
 t0=$SECONDS
 start_node 1
 wait_for "is_leader 1" 90 || die "node1 did not become the leader"
-wait_for '[ "$(value 1 coord "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '"'tcc coordinator'"'")" = 1 ]' 60 ||
+wait_for '[ "$(coordinators 1)" = 1 ]' 60 ||
 	die "node1 runs no tcc coordinator"
 echo "    node1 is the leader ($((SECONDS - t0)) s) and runs the tcc coordinator"
 
@@ -387,7 +399,7 @@ t0=$SECONDS
 start_node 2
 wait_for "is_sync_standby 2" 120 || die "node2 did not become the synchronous standby"
 echo "    node2 streams from node1 as its synchronous standby ($((SECONDS - t0)) s)"
-coord_on_2=$(value 2 coord "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'tcc coordinator'")
+coord_on_2=$(coordinators 2)
 echo "    tcc coordinators on node2, a standby: $coord_on_2"
 checks_failed=0
 check() {
@@ -425,7 +437,7 @@ PATRONI_PID[1]=
 t0=$SECONDS
 wait_for "is_leader 2" 90 || die "node2 did not take over"
 echo "    node2 is the leader $((SECONDS - t0)) s later (the leader lock's ttl is 10 s)"
-wait_for '[ "$(value 2 coord "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '"'tcc coordinator'"'")" = 1 ]' 30 ||
+wait_for '[ "$(coordinators 2)" = 1 ]' 30 ||
 	die "node2 runs no tcc coordinator"
 echo "    node2 runs the tcc coordinator"
 # a postmaster's children exit once they notice it is gone
@@ -442,7 +454,7 @@ cat "$TMP/load.log" | tail -n 1 | sed 's/^/    /'
 
 say "node2 settles every transaction"
 t0=$SECONDS
-wait_for '[ "$(value 2 coord "SELECT count(*) FROM tcc.transactions WHERE status NOT IN ('"'confirmed', 'cancelled'"')")" = 0 ]' 90 ||
+wait_for '[ "$(not_final 2)" = 0 ]' 90 ||
 	echo "    some transactions are not final after 90 s"
 echo "    took $((SECONDS - t0)) s"
 psql_node 2 coord -c "SELECT status, decided_by, count(*) FROM tcc.transactions GROUP BY 1, 2 ORDER BY 1, 2" | sed 's/^/    /'
@@ -465,7 +477,7 @@ EOF
 )
 not_confirmed=${result%%|*}
 no_row=${result##*|}
-final_left=$(value 2 coord "SELECT count(*) FROM tcc.transactions WHERE status NOT IN ('confirmed', 'cancelled')")
+final_left=$(not_final 2)
 confirmed=$(value 2 coord "SELECT count(*) FROM tcc.transactions WHERE status = 'confirmed'")
 cancelled=$(value 2 coord "SELECT count(*) FROM tcc.transactions WHERE status = 'cancelled'")
 confirmed_sum=$(value 2 coord "SELECT coalesce(sum(amount), 0) FROM transfers w JOIN tcc.transactions t USING (gid) WHERE t.status = 'confirmed'")
@@ -498,7 +510,7 @@ start_node 1
 if wait_for "is_sync_standby 1" 120; then
 	echo "    node1 is node2's synchronous standby ($((SECONDS - t0)) s)"
 	check "the old leader, now a standby, runs no coordinator" \
-		'[ "$(value 1 coord "SELECT count(*) FROM pg_stat_activity WHERE backend_type = '"'tcc coordinator'"'")" = 0 ]'
+		'[ "$(coordinators 1)" = 0 ]'
 else
 	echo "    FAILED: node1 did not rejoin as a standby"
 	checks_failed=$((checks_failed + 1))

@@ -19,6 +19,7 @@ dies.
 
 import atexit
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -64,6 +65,7 @@ def _as_postgres(cmd, check=True, timeout=120):
 
 
 def _bin(name):
+    """The path of PostgreSQL program name in the harness's binaries."""
     return os.path.join(os.environ["TCC_PGBIN"], name)
 
 
@@ -111,11 +113,11 @@ class Cluster:
         _clusters.append(self)
 
     def _mkdir(self):
+        """Make the cluster's directory, owned by postgres."""
         if os.path.exists(self.dir):
             raise RuntimeError("%s exists already" % self.dir)
         os.makedirs(self.dir, exist_ok=True)
         if os.geteuid() == 0:
-            import pwd
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
 
@@ -128,6 +130,7 @@ class Cluster:
                 f.write("%s = %s\n" % (k, v))
 
     def _own_settings(self):
+        """The settings that differ between clusters: port and socket."""
         return {"port": str(self.port),
                 "unix_socket_directories": "'%s'" % self.dir}
 

@@ -73,6 +73,8 @@ def statuses(gids):
 
 
 def run_case(sync_commit):
+    """Decide N transactions at sync_commit with the WAL writer stopped,
+    SIGKILL the cluster, restart it and check the outcomes."""
     label = "synchronous_commit = %s" % sync_commit
     prefix = "/t500/%s/%d" % (sync_commit, int(time.time() * 1000))
     try_url, confirm_url, cancel_url = branch_urls(prefix)

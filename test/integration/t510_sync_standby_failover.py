@@ -62,12 +62,14 @@ class Load:
         self.threads = []
 
     def start(self):
+        """Start the deciding and the trying clients."""
         for i in range(DECIDERS):
             self._spawn(i, 2, "d")
         for i in range(TRIERS):
             self._spawn(DECIDERS + i, TRIER_BRANCHES, "t")
 
     def _spawn(self, client, nbranches, kind):
+        """Start one client thread."""
         t = threading.Thread(target=self._run, args=(client, nbranches, kind),
                              daemon=True)
         t.start()
@@ -111,14 +113,17 @@ class Load:
                     pass
 
     def _error(self, client, e):
+        """Record the error that ended a client."""
         with self.lock:
             self.errors.append((client, str(e).strip().splitlines()[:1]))
 
     def count(self):
+        """How many COMMITs returned so far."""
         with self.lock:
             return len(self.committed)
 
     def end(self, timeout=30):
+        """Stop the clients; True once all have ended."""
         self.stop.set()
         for t in self.threads:
             t.join(timeout)
@@ -238,6 +243,7 @@ try:
         diag("  unknown: gid %s branch %d" % (g, b))
 
     def statuses():
+        """{gid: status} of every transaction on the new primary."""
         return dict(standby.q(
             "SELECT gid::text, status FROM tcc.transactions"))
     t0 = time.monotonic()
