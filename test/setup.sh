@@ -26,6 +26,8 @@ PACKAGES=(
 	python3-psycopg2
 	make
 	gcc
+	patroni
+	etcd-server
 )
 
 # Print the packages of $PACKAGES that are not installed.
@@ -51,6 +53,11 @@ if [ -n "$missing" ]; then
 	fi
 	# shellcheck disable=SC2086
 	apt-get install -y --no-install-recommends $missing </dev/null
+	# examples/ha starts etcd and Patroni of its own: not the packages'
+	# services, where a service manager started them
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now etcd patroni >/dev/null 2>&1 || true
+	fi
 fi
 
 echo "setup: building tcc"
