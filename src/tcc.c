@@ -184,12 +184,19 @@ CheckRequestTimeout(int *newval, void **extra, GucSource source)
 static void
 DefineSettings(void)
 {
-	DefineCustomStringVariable("tcc.database",
-							   "Databases in which the tcc coordinator runs, one worker each.",
-							   "A comma-separated list of database names.",
-							   &tcc_database, "postgres",
-							   PGC_POSTMASTER, GUC_LIST_INPUT,
-							   CheckDatabase, NULL, NULL);
+	/*
+	 * A postmaster setting can only be defined while the postmaster loads
+	 * the library: loaded later (CREATE EXTENSION on a server that does not
+	 * preload tcc, for the barrier) the definition would end the session.
+	 * Without preloading there is no coordinator to name.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("tcc.database",
+								   "Databases in which the tcc coordinator runs, one worker each.",
+								   "A comma-separated list of database names.",
+								   &tcc_database, "postgres",
+								   PGC_POSTMASTER, GUC_LIST_INPUT,
+								   CheckDatabase, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_concurrency",
 							"Most participant calls the worker has in flight at once.",
 							NULL, &tcc_max_concurrency, 128, 1, 10000,
