@@ -52,6 +52,8 @@ extern int	tcc_max_payload_size;
 extern bool tcc_preloaded;
 
 extern void TccRequireCoordinator(void);
+extern char *TccInstalledVersion(void);
+extern void TccRequireVersion(void);
 extern ErrorData *TccInSubtransaction(void (*fn) (void *arg), void *arg);
 
 /* the operations of the participant protocol */
