@@ -28,7 +28,22 @@ PACKAGES=(
 	gcc
 	patroni
 	etcd-server
+	# the clients of examples/clients (test/integration/t320_clients.py)
+	python3-psycopg
+	default-jdk-headless
+	libpostgresql-jdbc-java
+	golang-go
+	golang-github-jackc-pgx-v4-dev
+	# the Debian package (test/package.sh)
+	postgresql-server-dev-all
+	debhelper
+	dpkg-dev
+	build-essential
 )
+# Node.js and npm from Debian, unless a node and npm are already there
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	PACKAGES+=(nodejs npm)
+fi
 
 # Print the packages of $PACKAGES that are not installed.
 missing_packages() {
