@@ -19,15 +19,22 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/scansup.h"
 #include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 
 #include "tcc.h"
@@ -184,12 +191,19 @@ CheckRequestTimeout(int *newval, void **extra, GucSource source)
 static void
 DefineSettings(void)
 {
-	DefineCustomStringVariable("tcc.database",
-							   "Databases in which the tcc coordinator runs, one worker each.",
-							   "A comma-separated list of database names.",
-							   &tcc_database, "postgres",
-							   PGC_POSTMASTER, GUC_LIST_INPUT,
-							   CheckDatabase, NULL, NULL);
+	/*
+	 * A postmaster setting can only be defined while the postmaster loads
+	 * the library: loaded later (CREATE EXTENSION on a server that does not
+	 * preload tcc, for the barrier) the definition would end the session.
+	 * Without preloading there is no coordinator to name.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("tcc.database",
+								   "Databases in which the tcc coordinator runs, one worker each.",
+								   "A comma-separated list of database names.",
+								   &tcc_database, "postgres",
+								   PGC_POSTMASTER, GUC_LIST_INPUT,
+								   CheckDatabase, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_concurrency",
 							"Most participant calls the worker has in flight at once.",
 							NULL, &tcc_max_concurrency, 128, 1, 10000,
@@ -314,6 +328,68 @@ TccRequireCoordinator(void)
 				 errhint("Add tcc to shared_preload_libraries and this database "
 						 "to tcc.database, then restart the server.")));
 	}
+	TccRequireVersion();
+}
+
+/*
+ * Returns the version of the tcc extension installed in this database (as
+ * pg_extension.extversion has it, palloc'd), or NULL if there is none.
+ * Needs a transaction.
+ */
+char *
+TccInstalledVersion(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("tcc"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
+/*
+ * Raises 55000 unless this database holds the SQL objects of this library's
+ * version: after the library was upgraded, the objects of the previous
+ * version stay until ALTER EXTENSION tcc UPDATE, and the library's
+ * statements need the new ones.  Once seen current, not checked again.
+ */
+void
+TccRequireVersion(void)
+{
+	static bool current = false;
+	char	   *version;
+
+	if (current)
+		return;
+	version = TccInstalledVersion();
+	if (version != NULL && strcmp(version, TCC_VERSION) == 0)
+	{
+		current = true;
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("tcc extension version %s is installed, but the library is version %s",
+					version ? version : "(none)", TCC_VERSION),
+			 errhint("Run ALTER EXTENSION tcc UPDATE in database \"%s\".",
+					 get_database_name(MyDatabaseId))));
 }
 
 /* Returns a copy of s cut to at most max bytes on a character boundary. */

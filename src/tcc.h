@@ -53,6 +53,8 @@ extern bool tcc_preloaded;
 extern bool tcc_in_worker;
 
 extern void TccRequireCoordinator(void);
+extern char *TccInstalledVersion(void);
+extern void TccRequireVersion(void);
 extern char *TccClip(const char *s, int max);
 extern void TccStrlcpy(char *dst, const char *src, size_t size);
 extern ErrorData *TccInSubtransaction(void (*fn) (void *arg), void *arg);

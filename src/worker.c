@@ -33,7 +33,6 @@
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -150,20 +149,40 @@ HandleInterrupts(void)
 	return false;
 }
 
-/* Returns true once the extension exists in the coordinator database. */
+/*
+ * Returns true once the extension exists in the coordinator database with
+ * the SQL objects of this library's version.  Objects of an older version
+ * (the library was upgraded, the database not yet) are said once in the log.
+ */
 static bool
 ExtensionReady(void)
 {
+	static bool said = false;
+	char	   *version;
 	bool		ready;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	ready = OidIsValid(get_extension_oid("tcc", true));
+	version = TccInstalledVersion();
+	ready = version != NULL && strcmp(version, TCC_VERSION) == 0;
+	if (version != NULL && !ready && !said)
+	{
+		ereport(LOG,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tcc coordinator is waiting: extension version %s is installed in database \"%s\", but the library is version %s",
+						version, tcc_database, TCC_VERSION),
+				 errhint("Run ALTER EXTENSION tcc UPDATE in database \"%s\".",
+						 tcc_database)));
+		said = true;
+	}
 	CommitTransactionCommand();
 	return ready;
 }
 
-/* Waits until CREATE EXTENSION tcc has run in the coordinator database. */
+/*
+ * Waits until the coordinator database holds the extension at this
+ * library's version (CREATE EXTENSION tcc, or ALTER EXTENSION tcc UPDATE).
+ */
 static void
 WaitForExtension(void)
 {

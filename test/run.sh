@@ -191,11 +191,9 @@ unix_socket_directories = '$TMP'
 max_connections = 100
 fsync = off
 log_line_prefix = '%m [%p] %q%b %a: '
-shared_preload_libraries = 'tcc'
-tcc.database = 'tcc_test,tcc_test2'
-tcc.retry_interval = '200ms'
-tcc.retry_max_interval = '2s'
 EOF
+# what the regression tests expect of the server (make installcheck)
+cat test/regress.conf >>"$PGDATA_DIR/postgresql.conf"
 
 if ! as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 start >/dev/null; then
 	status=1
@@ -271,10 +269,9 @@ if [ $run_regress = 1 ] && [ ${#regress_tests[@]} -gt 0 ]; then
 	echo "==== regress: ${regress_tests[*]}"
 	mkdir -p "$REGRESS_OUT"
 	run_suite "$TMP/regress.out" \
-		"$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
-		--use-existing --bindir="$PGBIN" --host=127.0.0.1 --port="$PORT" \
-		--user=postgres --dbname=tcc_test --inputdir="$ROOT" \
-		--outputdir="$REGRESS_OUT" "${regress_tests[@]}"
+		make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_CONFIG" \
+		installcheck REGRESS="${regress_tests[*]}" \
+		EXTRA_REGRESS_OPTS="--outputdir=$REGRESS_OUT"
 	ok=$(grep -cE '^(test|     ) *[a-z0-9_]+ +\.\.\. ok' "$TMP/regress.out")
 	count regress "$ok" $((${#regress_tests[@]} - ok))
 fi

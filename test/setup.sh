@@ -32,7 +32,24 @@ PACKAGES=(
 	prometheus-postgres-exporter
 	make
 	gcc
+	patroni
+	etcd-server
+	# the clients of examples/clients (test/integration/t320_clients.py)
+	python3-psycopg
+	default-jdk-headless
+	libpostgresql-jdbc-java
+	golang-go
+	golang-github-jackc-pgx-v4-dev
+	# the Debian package (test/package.sh)
+	postgresql-server-dev-all
+	debhelper
+	dpkg-dev
+	build-essential
 )
+# Node.js and npm from Debian, unless a node and npm are already there
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	PACKAGES+=(nodejs npm)
+fi
 
 # Print the packages of $PACKAGES that are not installed.
 missing_packages() {
@@ -57,8 +74,12 @@ if [ -n "$missing" ]; then
 	fi
 	# shellcheck disable=SC2086
 	apt-get install -y --no-install-recommends $missing </dev/null
-	# the prometheus packages may start their services: the tests start
-	# their own exporter on their own port, and need no Prometheus server
+	# examples/ha starts etcd and Patroni of its own, and the tests their
+	# own exporter: not the packages' services, where something started them
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now etcd patroni prometheus \
+			prometheus-postgres-exporter >/dev/null 2>&1 || true
+	fi
 	for svc in prometheus prometheus-postgres-exporter; do
 		if [ -x "/etc/init.d/$svc" ] && "/etc/init.d/$svc" status >/dev/null 2>&1; then
 			echo "setup: stopping the $svc service the package started"
