@@ -446,7 +446,8 @@ typedef struct IntentBatch
 			   *confirm_url,
 			   *cancel_url,
 			   *payload,
-			   *headers;
+			   *headers,
+			   *protocol;
 	bool	   *name_null,
 			   *try_null,
 			   *confirm_null,
@@ -487,6 +488,7 @@ BatchInit(IntentBatch *b, int n)
 	BATCH_ALLOC(b, cancel_url, m);
 	BATCH_ALLOC(b, payload, m);
 	BATCH_ALLOC(b, headers, m);
+	BATCH_ALLOC(b, protocol, m);
 	BATCH_ALLOC(b, name_null, m);
 	BATCH_ALLOC(b, try_null, m);
 	BATCH_ALLOC(b, confirm_null, m);
@@ -505,7 +507,33 @@ MsgText(StringInfo msg, bool *isnull)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-/* Adds a BEGIN or BRANCH request to the batch's columns. */
+/*
+ * Returns the rows a BEGIN or BRANCH request adds to a batch: one per
+ * branch it carries, one for a begin.
+ */
+static int
+RequestRows(TccRequest *req)
+{
+	StringInfo	msg = &req->data;
+	int			n;
+
+	if (req->kind != TCC_REQ_BRANCH)
+		return 1;
+	msg->cursor = 0;
+	(void) TccMsgGetText(msg, NULL);	/* gid */
+	(void) TccMsgGetInt64(msg); /* user */
+	(void) TccMsgGetInt64(msg); /* superuser */
+	n = (int) TccMsgGetInt64(msg);
+	if (n < 1 || n > 100000)
+		elog(ERROR, "tcc: branch request with %d branches", n);
+	return n;
+}
+
+/*
+ * Adds a BEGIN or BRANCH request to the batch's columns.  A BRANCH request
+ * names one gid and carries one or more branches (tcc_branch, tcc_branches):
+ * they become consecutive rows, so they get consecutive numbers.
+ */
 static void
 BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
 {
@@ -531,31 +559,45 @@ BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
 	}
 	else
 	{
-		int			i = b->nbranch++;
-		int			nheaders;
-		bool		isnull;
+		pg_uuid_t	gid;
+		Oid			user;
+		bool		is_super;
+		int			n;
 
-		b->branch_req[i] = r;
-		memcpy(&b->branch_gid[i], TccMsgGetText(msg, NULL), sizeof(pg_uuid_t));
-		b->user[i] = (Oid) TccMsgGetInt64(msg);
-		b->is_super[i] = TccMsgGetInt64(msg) != 0;
-		b->try_url[i] = MsgText(msg, &b->try_null[i]);
-		b->confirm_url[i] = MsgText(msg, &b->confirm_null[i]);
-		b->cancel_url[i] = MsgText(msg, &b->cancel_null[i]);
-		b->payload[i] = MsgText(msg, &isnull);
-		b->name[i] = MsgText(msg, &b->name_null[i]);
-		nheaders = (int) TccMsgGetInt64(msg);
-		b->headers_null[i] = (nheaders == 0);
-		if (nheaders > 0)
+		memcpy(&gid, TccMsgGetText(msg, NULL), sizeof(pg_uuid_t));
+		user = (Oid) TccMsgGetInt64(msg);
+		is_super = TccMsgGetInt64(msg) != 0;
+		n = (int) TccMsgGetInt64(msg);
+		for (int k = 0; k < n; k++)
 		{
-			/* one text, a line per header: a header line holds no LF */
-			StringInfoData lines;
+			int			i = b->nbranch++;
+			int			nheaders;
+			bool		isnull;
 
-			initStringInfo(&lines);
-			for (int h = 0; h < nheaders; h++)
-				appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "",
-								 TccMsgGetText(msg, NULL));
-			b->headers[i] = CStringGetTextDatum(lines.data);
+			b->branch_req[i] = r;
+			b->branch_gid[i] = gid;
+			b->user[i] = user;
+			b->is_super[i] = is_super;
+			b->try_url[i] = MsgText(msg, &b->try_null[i]);
+			b->confirm_url[i] = MsgText(msg, &b->confirm_null[i]);
+			b->cancel_url[i] = MsgText(msg, &b->cancel_null[i]);
+			b->payload[i] = MsgText(msg, &isnull);
+			b->name[i] = MsgText(msg, &b->name_null[i]);
+			nheaders = (int) TccMsgGetInt64(msg);
+			b->headers_null[i] = (nheaders == 0);
+			if (nheaders > 0)
+			{
+				/* one text, a line per header: a header line holds no LF */
+				StringInfoData lines;
+
+				initStringInfo(&lines);
+				for (int h = 0; h < nheaders; h++)
+					appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "",
+									 TccMsgGetText(msg, NULL));
+				b->headers[i] = CStringGetTextDatum(lines.data);
+			}
+			b->protocol[i] = CStringGetTextDatum(
+				TccProtocolName((TccProtocol) TccMsgGetInt64(msg)));
 		}
 	}
 }
@@ -616,15 +658,15 @@ STMT(branch_targets, 1,
 	 " WHERE g.gid = ANY ($1)",
 	 UUIDARRAYOID);
 
-STMT(insert_branches, 8,
-	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
+STMT(insert_branches, 9,
+	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol)"
 	 " SELECT gid, branch, name, try_url, confirm_url, cancel_url, payload,"
-	 "        pg_catalog.string_to_array(headers, E'\\n')"
-	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
-	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
+	 "        pg_catalog.string_to_array(headers, E'\\n'), protocol"
+	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol)"
 	 "  WHERE branch > 0",
 	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
+	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
 
 /*
  * Branches: each is numbered after the existing ones of its transaction
@@ -636,7 +678,7 @@ STMT(insert_branches, 8,
 static void
 WriteBranches(IntentBatch *b)
 {
-	Datum		args[8];
+	Datum		args[9];
 	pg_uuid_t  *gids;
 	char	  **status;
 	bool	   *decided;
@@ -673,8 +715,11 @@ WriteBranches(IntentBatch *b)
 		TccReply   *reply = b->replies[b->branch_req[i]];
 		pg_uuid_t  *gid = &b->branch_gid[i];
 		int			g = FindGid(gids, ngids, gid);
+		int			number = 0;
 
-		if (!b->locked[i])
+		if (reply->sqlerrcode != 0)
+			;					/* another branch of its request was refused */
+		else if (!b->locked[i])
 			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
 				   "global transaction %s is being decided by another transaction",
 				   TccGidText(gid));
@@ -691,8 +736,18 @@ WriteBranches(IntentBatch *b)
 				   decided[g] && strcmp(status[g], "trying") == 0 ?
 				   "decided" : status[g]);
 		else
-			reply->branch = ++last[g];
-		b->number[i] = Int32GetDatum(reply->branch);
+		{
+			number = ++last[g];
+			if (reply->branch == 0)
+				reply->branch = number;
+		}
+		b->number[i] = Int32GetDatum(number);
+	}
+	/* a request is written whole or not at all */
+	for (int i = 0; i < b->nbranch; i++)
+	{
+		if (b->replies[b->branch_req[i]]->sqlerrcode != 0)
+			b->number[i] = Int32GetDatum(0);
 	}
 
 	args[1] = TccStoreArray(b->number, NULL, b->nbranch, INT4OID);
@@ -702,6 +757,7 @@ WriteBranches(IntentBatch *b)
 	args[5] = TccStoreArray(b->cancel_url, b->cancel_null, b->nbranch, TEXTOID);
 	args[6] = TccStoreArray(b->payload, NULL, b->nbranch, TEXTOID);
 	args[7] = TccStoreArray(b->headers, b->headers_null, b->nbranch, TEXTOID);
+	args[8] = TccStoreArray(b->protocol, NULL, b->nbranch, TEXTOID);
 	TccStoreExec(&insert_branches, args, NULL, false);
 }
 
@@ -826,7 +882,7 @@ WriteRequest(void *arg)
 		RecordTryFailed(&work->req->data, work->reply);
 		return;
 	}
-	BatchInit(&batch, 1);
+	BatchInit(&batch, RequestRows(work->req));
 	BatchAdd(&batch, work->req, work->reply);
 	WriteBatch(&batch);
 }
@@ -849,8 +905,16 @@ TccStoreRequests(List *requests, TccReply *replies)
 	IntentBatch batch;
 	ListCell   *lc;
 	int			i = 0;
+	int			rows = 0;
 
-	BatchInit(&batch, n);
+	foreach(lc, requests)
+	{
+		TccRequest *req = lfirst(lc);
+
+		if (req->kind != TCC_REQ_TRY_FAILED)
+			rows += RequestRows(req);
+	}
+	BatchInit(&batch, rows);
 	foreach(lc, requests)
 	{
 		TccRequest *req = lfirst(lc);

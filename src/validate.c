@@ -129,7 +129,10 @@ IsToken(const char *name, int len)
 	return true;
 }
 
-/* Returns true for headers the protocol sets itself. */
+/*
+ * Returns true for headers the protocol sets itself, in any letter case and
+ * with '_' for '-' (proxies may turn one into the other).
+ */
 static bool
 IsReservedHeader(const char *name, int len)
 {
@@ -137,13 +140,18 @@ IsReservedHeader(const char *name, int len)
 		"idempotency-key", "content-type", "content-length", "host",
 		"transfer-encoding", "connection", "user-agent", "expect"
 	};
+	char		folded[TCC_MAX_HEADER_NAME + 1];
 
-	if (len >= 4 && pg_strncasecmp(name, "tcc-", 4) == 0)
+	if (len < 0 || len > TCC_MAX_HEADER_NAME)
+		return false;
+	for (int i = 0; i < len; i++)
+		folded[i] = name[i] == '_' ? '-' : pg_ascii_tolower(name[i]);
+	folded[len] = '\0';
+	if (len >= 4 && strncmp(folded, "tcc-", 4) == 0)
 		return true;
 	for (int i = 0; i < lengthof(reserved); i++)
 	{
-		if ((int) strlen(reserved[i]) == len &&
-			pg_strncasecmp(name, reserved[i], len) == 0)
+		if (strcmp(folded, reserved[i]) == 0)
 			return true;
 	}
 	return false;
