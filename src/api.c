@@ -206,12 +206,67 @@ GetOwnGtx(pg_uuid_t *gid, TccGtxInfo *info)
 						TccGidText(gid))));
 }
 
+/* One branch as the caller describes it, checked. */
+typedef struct BranchSpec
+{
+	char	   *urls[3];		/* try, confirm, cancel; NULL if absent */
+	char	   *payload;
+	char	   *name;
+	char	  **headers;
+	int			nheaders;
+	TccProtocol protocol;
+} BranchSpec;
+
+/* Checks what every branch needs: a URL at least, a payload within limits. */
+static void
+CheckBranch(BranchSpec *spec)
+{
+	if (!spec->urls[0] && !spec->urls[1] && !spec->urls[2])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a branch needs at least one of try_url, confirm_url and cancel_url")));
+	if (spec->payload == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload must not be null"),
+				 errhint("Pass '{}' for an empty payload.")));
+	TccValidatePayload(strlen(spec->payload));
+	if (spec->name && strlen(spec->name) > TCC_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name is longer than %d bytes", TCC_MAX_NAME)));
+}
+
+/* Appends branches to a request to the worker. */
+static void
+EncodeBranches(StringInfo msg, BranchSpec *specs, int n)
+{
+	TccMsgPutInt64(msg, n);
+	for (int b = 0; b < n; b++)
+	{
+		BranchSpec *spec = &specs[b];
+
+		for (int i = 0; i < 3; i++)
+			TccMsgPutText(msg, spec->urls[i],
+						  spec->urls[i] ? strlen(spec->urls[i]) : 0);
+		TccMsgPutText(msg, spec->payload, strlen(spec->payload));
+		TccMsgPutText(msg, spec->name, spec->name ? strlen(spec->name) : 0);
+		TccMsgPutInt64(msg, spec->nheaders);
+		for (int i = 0; i < spec->nheaders; i++)
+			TccMsgPutText(msg, spec->headers[i], strlen(spec->headers[i]));
+		TccMsgPutInt64(msg, spec->protocol);
+	}
+}
+
 /*
  * Creates a global transaction: hands the intent to the worker and waits
- * until it is durable.  timeout_ms -1 means tcc.default_timeout.
+ * until it is durable.  timeout_ms -1 means tcc.default_timeout.  The n
+ * branches in specs, if any, are recorded in the same request, and so the
+ * same commit (tcc_run).
  */
 static pg_uuid_t *
-BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel)
+BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
+		 BranchSpec *specs, int n)
 {
 	pg_uuid_t  *gid;
 	StringInfoData msg;
@@ -239,15 +294,20 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel)
 	TccMsgPutText(&msg, kind, kind ? strlen(kind) : 0);
 	TccMsgPutText(&msg, key, key ? strlen(key) : 0);
 	TccMsgPutInt64(&msg, parallel);
+	if (n > 0)
+		EncodeBranches(&msg, specs, n);
 	WatchTransaction();
 	began_in_xact = true;
 	TccSubmit(TCC_REQ_BEGIN, &msg, &reply);
 	return gid;
 }
 
-/* Reads tcc_begin's arguments, from argument first on, and begins. */
+/*
+ * Reads tcc_begin's arguments, from argument first on, and begins, with
+ * the n branches in specs.
+ */
 static pg_uuid_t *
-BeginFromArgs(FunctionCallInfo fcinfo, int first)
+BeginFromArgs(FunctionCallInfo fcinfo, int first, BranchSpec *specs, int n)
 {
 	int64		timeout_ms = -1;
 
@@ -261,7 +321,8 @@ BeginFromArgs(FunctionCallInfo fcinfo, int first)
 	return BeginGtx(timeout_ms,
 					GetName(fcinfo, first + 1, "kind"),
 					GetName(fcinfo, first + 2, "business_key"),
-					PG_ARGISNULL(first + 3) ? false : PG_GETARG_BOOL(first + 3));
+					PG_ARGISNULL(first + 3) ? false : PG_GETARG_BOOL(first + 3),
+					specs, n);
 }
 
 /* tcc_begin(timeout, kind, business_key, parallel): starts a global transaction. */
@@ -269,7 +330,7 @@ Datum
 tcc_begin(PG_FUNCTION_ARGS)
 {
 	TccRequireCoordinator();
-	PG_RETURN_UUID_P(BeginFromArgs(fcinfo, 0));
+	PG_RETURN_UUID_P(BeginFromArgs(fcinfo, 0, NULL, 0));
 }
 
 /* Encodes a TRY_FAILED request for a call with the given branch status. */
@@ -330,37 +391,6 @@ ParseBody(TccCall *call, bool *isnull)
 	return (Datum) 0;
 }
 
-/* One branch as the caller describes it, checked. */
-typedef struct BranchSpec
-{
-	char	   *urls[3];		/* try, confirm, cancel; NULL if absent */
-	char	   *payload;
-	char	   *name;
-	char	  **headers;
-	int			nheaders;
-	TccProtocol protocol;
-} BranchSpec;
-
-/* Checks what every branch needs: a URL at least, a payload within limits. */
-static void
-CheckBranch(BranchSpec *spec)
-{
-	if (!spec->urls[0] && !spec->urls[1] && !spec->urls[2])
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a branch needs at least one of try_url, confirm_url and cancel_url")));
-	if (spec->payload == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("payload must not be null"),
-				 errhint("Pass '{}' for an empty payload.")));
-	TccValidatePayload(strlen(spec->payload));
-	if (spec->name && strlen(spec->name) > TCC_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("name is longer than %d bytes", TCC_MAX_NAME)));
-}
-
 /*
  * Records branches of one gid durably, in one request to the worker and
  * so one commit (rule R1 for all of them before the first try).  The
@@ -377,21 +407,7 @@ RegisterBranches(pg_uuid_t *gid, BranchSpec *specs, int n)
 	TccMsgPutText(&msg, (char *) gid->data, UUID_LEN);
 	TccMsgPutInt64(&msg, GetUserId());
 	TccMsgPutInt64(&msg, superuser());
-	TccMsgPutInt64(&msg, n);
-	for (int b = 0; b < n; b++)
-	{
-		BranchSpec *spec = &specs[b];
-
-		for (int i = 0; i < 3; i++)
-			TccMsgPutText(&msg, spec->urls[i],
-						  spec->urls[i] ? strlen(spec->urls[i]) : 0);
-		TccMsgPutText(&msg, spec->payload, strlen(spec->payload));
-		TccMsgPutText(&msg, spec->name, spec->name ? strlen(spec->name) : 0);
-		TccMsgPutInt64(&msg, spec->nheaders);
-		for (int i = 0; i < spec->nheaders; i++)
-			TccMsgPutText(&msg, spec->headers[i], strlen(spec->headers[i]));
-		TccMsgPutInt64(&msg, spec->protocol);
-	}
+	EncodeBranches(&msg, specs, n);
 	TccSubmit(TCC_REQ_BRANCH, &msg, &reply);
 	return reply.branch;
 }
@@ -693,19 +709,17 @@ ParseBranches(Jsonb *branches, int *n)
 }
 
 /*
- * Registers the branches of the array with one durable write, calls every
- * try at once and returns the answers as a JSON array in branch order.
+ * Calls the tries of registered branches, numbered from first on, all at
+ * once, and returns the answers as a JSON array in branch order.
  */
 static Datum
-RunBranches(pg_uuid_t *gid, BranchSpec *specs, int n)
+RunBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first)
 {
-	int			first;
 	Datum	   *bodies;
 	bool	   *nulls;
 	JsonbParseState *state = NULL;
 	JsonbValue *result;
 
-	first = RegisterBranches(gid, specs, n);
 	bodies = palloc(sizeof(Datum) * n);
 	nulls = palloc(sizeof(bool) * n);
 	TryBranches(gid, specs, n, first, bodies, nulls);
@@ -745,7 +759,8 @@ tcc_branches(PG_FUNCTION_ARGS)
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "branches");
 	specs = ParseBranches(PG_GETARG_JSONB_P(1), &n);
-	PG_RETURN_DATUM(RunBranches(gid, specs, n));
+	PG_RETURN_DATUM(RunBranches(gid, specs, n,
+								RegisterBranches(gid, specs, n)));
 }
 
 /*
@@ -838,8 +853,9 @@ tcc_run(PG_FUNCTION_ARGS)
 		elog(ERROR, "tcc_run must return a record");
 	/* a bad array is refused before anything is written */
 	specs = ParseBranches(PG_GETARG_JSONB_P(0), &n);
-	gid = BeginFromArgs(fcinfo, 1);
-	responses = RunBranches(gid, specs, n);
+	/* one request, one commit: the transaction and all its branches */
+	gid = BeginFromArgs(fcinfo, 1, specs, n);
+	responses = RunBranches(gid, specs, n, 1);
 	(void) FinishGtx(gid, true);
 	values[0] = UUIDPGetDatum(gid);
 	values[1] = responses;

@@ -508,31 +508,88 @@ MsgText(StringInfo msg, bool *isnull)
 }
 
 /*
- * Returns the rows a BEGIN or BRANCH request adds to a batch: one per
- * branch it carries, one for a begin.
+ * Returns the rows a BEGIN or BRANCH request adds to a batch: one for a
+ * begin, one per branch it carries.
  */
 static int
 RequestRows(TccRequest *req)
 {
 	StringInfo	msg = &req->data;
-	int			n;
+	int			rows = 0;
+	int			n = 0;
 
-	if (req->kind != TCC_REQ_BRANCH)
-		return 1;
 	msg->cursor = 0;
 	(void) TccMsgGetText(msg, NULL);	/* gid */
-	(void) TccMsgGetInt64(msg); /* user */
-	(void) TccMsgGetInt64(msg); /* superuser */
-	n = (int) TccMsgGetInt64(msg);
-	if (n < 1 || n > 100000)
-		elog(ERROR, "tcc: branch request with %d branches", n);
-	return n;
+	if (req->kind == TCC_REQ_BEGIN)
+	{
+		rows = 1;
+		for (int i = 0; i < 3; i++)
+			(void) TccMsgGetInt64(msg); /* owner, deadline, xid */
+		(void) TccMsgGetText(msg, NULL);	/* kind */
+		(void) TccMsgGetText(msg, NULL);	/* business key */
+		(void) TccMsgGetInt64(msg); /* parallel */
+		if (msg->cursor < msg->len)
+			n = (int) TccMsgGetInt64(msg);
+	}
+	else
+	{
+		(void) TccMsgGetInt64(msg); /* user */
+		(void) TccMsgGetInt64(msg); /* superuser */
+		n = (int) TccMsgGetInt64(msg);
+		if (n < 1)
+			elog(ERROR, "tcc: branch request with %d branches", n);
+	}
+	if (n < 0 || n > 100000)
+		elog(ERROR, "tcc: request with %d branches", n);
+	return rows + n;
+}
+
+/*
+ * Adds n branches of one gid, read from msg, as consecutive rows of the
+ * batch (so they get consecutive numbers), all answered by request r.
+ */
+static void
+AddBranchRows(IntentBatch *b, int r, pg_uuid_t *gid, Oid user,
+			  bool is_super, int n, StringInfo msg)
+{
+	for (int k = 0; k < n; k++)
+	{
+		int			i = b->nbranch++;
+		int			nheaders;
+		bool		isnull;
+
+		b->branch_req[i] = r;
+		b->branch_gid[i] = *gid;
+		b->user[i] = user;
+		b->is_super[i] = is_super;
+		b->try_url[i] = MsgText(msg, &b->try_null[i]);
+		b->confirm_url[i] = MsgText(msg, &b->confirm_null[i]);
+		b->cancel_url[i] = MsgText(msg, &b->cancel_null[i]);
+		b->payload[i] = MsgText(msg, &isnull);
+		b->name[i] = MsgText(msg, &b->name_null[i]);
+		nheaders = (int) TccMsgGetInt64(msg);
+		b->headers_null[i] = (nheaders == 0);
+		if (nheaders > 0)
+		{
+			/* one text, a line per header: a header line holds no LF */
+			StringInfoData lines;
+
+			initStringInfo(&lines);
+			for (int h = 0; h < nheaders; h++)
+				appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "",
+								 TccMsgGetText(msg, NULL));
+			b->headers[i] = CStringGetTextDatum(lines.data);
+		}
+		b->protocol[i] = CStringGetTextDatum(
+			TccProtocolName((TccProtocol) TccMsgGetInt64(msg)));
+	}
 }
 
 /*
  * Adds a BEGIN or BRANCH request to the batch's columns.  A BRANCH request
- * names one gid and carries one or more branches (tcc_branch, tcc_branches):
- * they become consecutive rows, so they get consecutive numbers.
+ * names one gid and carries one or more branches (tcc_branch,
+ * tcc_branches); a BEGIN may carry the new transaction's first branches
+ * (tcc_run), written after it in the same statement.
  */
 static void
 BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
@@ -556,49 +613,21 @@ BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
 		b->kind[i] = MsgText(msg, &b->kind_null[i]);
 		b->key[i] = MsgText(msg, &b->key_null[i]);
 		b->parallel[i] = BoolGetDatum(TccMsgGetInt64(msg) != 0);
+		if (msg->cursor < msg->len)
+			AddBranchRows(b, r, &b->begin_gid[i], DatumGetObjectId(b->owner[i]),
+						  false, (int) TccMsgGetInt64(msg), msg);
 	}
 	else
 	{
 		pg_uuid_t	gid;
 		Oid			user;
 		bool		is_super;
-		int			n;
 
 		memcpy(&gid, TccMsgGetText(msg, NULL), sizeof(pg_uuid_t));
 		user = (Oid) TccMsgGetInt64(msg);
 		is_super = TccMsgGetInt64(msg) != 0;
-		n = (int) TccMsgGetInt64(msg);
-		for (int k = 0; k < n; k++)
-		{
-			int			i = b->nbranch++;
-			int			nheaders;
-			bool		isnull;
-
-			b->branch_req[i] = r;
-			b->branch_gid[i] = gid;
-			b->user[i] = user;
-			b->is_super[i] = is_super;
-			b->try_url[i] = MsgText(msg, &b->try_null[i]);
-			b->confirm_url[i] = MsgText(msg, &b->confirm_null[i]);
-			b->cancel_url[i] = MsgText(msg, &b->cancel_null[i]);
-			b->payload[i] = MsgText(msg, &isnull);
-			b->name[i] = MsgText(msg, &b->name_null[i]);
-			nheaders = (int) TccMsgGetInt64(msg);
-			b->headers_null[i] = (nheaders == 0);
-			if (nheaders > 0)
-			{
-				/* one text, a line per header: a header line holds no LF */
-				StringInfoData lines;
-
-				initStringInfo(&lines);
-				for (int h = 0; h < nheaders; h++)
-					appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "",
-									 TccMsgGetText(msg, NULL));
-				b->headers[i] = CStringGetTextDatum(lines.data);
-			}
-			b->protocol[i] = CStringGetTextDatum(
-				TccProtocolName((TccProtocol) TccMsgGetInt64(msg)));
-		}
+		AddBranchRows(b, r, &gid, user, is_super, (int) TccMsgGetInt64(msg),
+					  msg);
 	}
 }
 

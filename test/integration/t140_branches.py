@@ -6,8 +6,9 @@
 #                      (NULL for a branch without try); all the call's
 #                      branches were written by one worker commit (R1 for
 #                      all before the first try); confirmed in order
-#   tcc_run            begin + branches + confirm decision: the caller's
-#                      COMMIT confirms (R2), its ROLLBACK cancels
+#   tcc_run            begin + branches + confirm decision: one worker commit
+#                      records the transaction and its branches; the
+#                      caller's COMMIT confirms (R2), its ROLLBACK cancels
 #   refused            one refused among three: TC001 names it, only after
 #                      every try answered; the other two are cancelled, the
 #                      refused one is not
@@ -105,6 +106,10 @@ gid = row[0]
 is_(row[1], [{"n": 1}, {"n": 2}], "tcc_run: the answers")
 is_(q1("SELECT status FROM tcc.transactions WHERE gid = %s", (gid,)),
     "trying", "tcc_run: undecided until the caller commits")
+is_(q1("SELECT count(DISTINCT x) FROM (SELECT xmin::text FROM tcc._gtx"
+       " WHERE gid = %s UNION ALL SELECT xmin::text FROM tcc._branch"
+       " WHERE gid = %s) s (x)", (gid, gid)), 1,
+    "tcc_run: one worker commit wrote the transaction and its branches")
 run(conn, "COMMIT")
 is_(wait_final(gid), "confirmed", "tcc_run: the caller's COMMIT confirms")
 is_(q1("SELECT kind || '/' || business_key FROM tcc.transactions"
