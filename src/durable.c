@@ -27,6 +27,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "miscadmin.h"
 #include "replication/syncrep.h"
 #include "replication/walsender.h"
@@ -60,6 +61,40 @@ StandbysReached(XLogRecPtr lsn)
 }
 
 /*
+ * Waits for the synchronous standbys to confirm lsn, at synchronous_commit
+ * "on" (remote flush) if this session runs lower: SyncRepWaitForLSN waits
+ * only as long as the session's own setting asks.  Inside a transaction
+ * the setting is raised for the wait alone, as a function's SET clause
+ * would; between transactions (the worker) it is set and put back.
+ */
+static void
+WaitStandbys(XLogRecPtr lsn)
+{
+	if (synchronous_commit >= SYNCHRONOUS_COMMIT_REMOTE_FLUSH)
+		SyncRepWaitForLSN(lsn, false);
+	else if (IsTransactionState())
+	{
+		int			nestlevel = NewGUCNestLevel();
+
+		(void) set_config_option("synchronous_commit", "on",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		SyncRepWaitForLSN(lsn, false);
+		AtEOXact_GUC(true, nestlevel);
+	}
+	else
+	{
+		char	   *saved = pstrdup(GetConfigOption("synchronous_commit",
+													false, false));
+
+		SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
+		SyncRepWaitForLSN(lsn, false);
+		SetConfigOption("synchronous_commit", saved, PGC_SUSET, PGC_S_OVERRIDE);
+		pfree(saved);
+	}
+}
+
+/*
  * Waits until the WAL up to lsn is flushed locally and confirmed by the
  * synchronous standbys, whatever synchronous_commit this session uses.
  * Interruptible: a cancel or statement_timeout during the wait raises an
@@ -73,24 +108,7 @@ TccDurableWait(XLogRecPtr lsn)
 	XLogFlush(lsn);
 	if (StandbysReached(lsn))
 		return;
-
-	/*
-	 * SyncRepWaitForLSN waits only as long as this session's
-	 * synchronous_commit asks: raise it to "on" (remote flush) for the wait,
-	 * the level a synchronous commit of the cluster has.
-	 */
-	if (synchronous_commit < SYNCHRONOUS_COMMIT_REMOTE_FLUSH)
-	{
-		int			nestlevel = NewGUCNestLevel();
-
-		(void) set_config_option("synchronous_commit", "on",
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		SyncRepWaitForLSN(lsn, false);
-		AtEOXact_GUC(true, nestlevel);
-	}
-	else
-		SyncRepWaitForLSN(lsn, false);
+	WaitStandbys(lsn);
 
 	/*
 	 * The wait gives up with a WARNING, not an error, on a cancel request or
@@ -103,6 +121,23 @@ TccDurableWait(XLogRecPtr lsn)
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("canceling statement while waiting for the synchronous standbys"),
 				 errdetail("No participant was called: the call waits until its record is durable on the synchronous standbys.")));
+}
+
+/*
+ * Returns the end of the WAL inserted so far, as a position XLogFlush can
+ * reach.  The insert position of an empty page points past the page's
+ * header, where no byte has been written yet: that is the page's start.
+ */
+XLogRecPtr
+TccDurableEndOfWal(void)
+{
+	XLogRecPtr	ptr = GetXLogInsertRecPtr();
+
+	if (XLogSegmentOffset(ptr, wal_segment_size) == SizeOfXLogLongPHD)
+		ptr -= SizeOfXLogLongPHD;
+	else if (ptr % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+		ptr -= SizeOfXLogShortPHD;
+	return ptr;
 }
 
 /*

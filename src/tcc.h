@@ -139,6 +139,7 @@ extern void TccHttpFinishCall(TccCall *call);
 
 /* durable.c */
 extern void TccDurableWait(XLogRecPtr lsn);
+extern XLogRecPtr TccDurableEndOfWal(void);
 extern void TccDurableRequirePrimary(void);
 
 /* backoff.c */

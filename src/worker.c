@@ -25,7 +25,6 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "access/xlog.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
@@ -386,7 +385,7 @@ WorkerLoop(WaitEventSet *wait_set)
 			 * the current end of the WAL: one wait covers every call.
 			 */
 			if (calls != NIL)
-				TccDurableWait(GetXLogInsertRecPtr());
+				TccDurableWait(TccDurableEndOfWal());
 			MemoryContextSwitchTo(call_cxt);
 			foreach(lc, calls)
 				TccHttpStart(lfirst(lc));
