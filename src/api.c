@@ -393,7 +393,8 @@ ParseBody(TccCall *call, bool *isnull)
 
 /*
  * Records branches of one gid durably, in one request to the worker and
- * so one commit (rule R1 for all of them before the first try).  The
+ * so one commit (R1 of docs/guarantees.md for all of them before the
+ * first try).  The
  * worker checks that the gid exists, is ours and is undecided.  Returns
  * the first branch's number; the others follow it.
  */
@@ -834,7 +835,8 @@ tcc_finish(PG_FUNCTION_ARGS)
 /*
  * tcc_run(branches, timeout, kind, business_key, parallel): begins, tries
  * every branch at once and decides confirm in the caller's transaction, so
- * that the caller's COMMIT confirms (rule R2).  Returns (gid, responses).
+ * that the caller's COMMIT confirms (R2 of docs/guarantees.md).  Returns
+ * (gid, responses).
  */
 Datum
 tcc_run(PG_FUNCTION_ARGS)

@@ -252,7 +252,7 @@ BodyHas(TccCall *call, const char *word)
 }
 
 /*
- * Reads an HTTP answer as the branch's protocol does (SPEC section 4).
+ * Reads an HTTP answer as the branch's protocol does (docs/protocol.md).
  * tcc: 2xx done, 409 refused, anything else unknown.  DTM: 409 or a body
  * with FAILURE refused, 425 or a body with ONGOING unknown, other non-2xx
  * unknown, 2xx done.

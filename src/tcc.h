@@ -65,7 +65,7 @@ typedef enum TccOp
 
 extern const char *TccOpName(TccOp op);
 
-/* how a branch's participant speaks (SPEC section 4) */
+/* how a branch's participant speaks (docs/protocol.md) */
 typedef enum TccProtocol
 {
 	TCC_PROTOCOL_TCC,			/* Tcc-* headers, 409 refuses */
