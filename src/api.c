@@ -1,11 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * api.c
- *	  The SQL API: tcc_begin, tcc_branch, tcc_finish, tcc_wait, tcc_retry and
- *	  tcc_resolve, run in the initiator's backend.
+ *	  The SQL API: tcc_begin, tcc_branch, tcc_branches, tcc_run, tcc_finish,
+ *	  tcc_wait, tcc_retry and tcc_resolve, run in the initiator's backend.
  *
  * tcc_begin and tcc_branch hand their intent to the worker and wait until
  * it is durable (request.c), so it survives the caller's ROLLBACK (R1).
+ * tcc_branches hands all its branches over in one request, then calls all
+ * their tries at once; tcc_run hands over the transaction together with
+ * its branches.
  * tcc_finish inserts the decision in the caller's own transaction, so the
  * caller's COMMIT is the decision (R2).  It holds a lock on the gid until the
  * caller's transaction ends; the worker only decides a gid whose lock it can
@@ -21,8 +24,8 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -394,9 +397,8 @@ ParseBody(TccCall *call, bool *isnull)
 /*
  * Records branches of one gid durably, in one request to the worker and
  * so one commit (R1 of docs/guarantees.md for all of them before the
- * first try).  The
- * worker checks that the gid exists, is ours and is undecided.  Returns
- * the first branch's number; the others follow it.
+ * first try).  The worker checks that the gid exists, is ours and is
+ * undecided.  Returns the first branch's number; the others follow it.
  */
 static int
 RegisterBranches(pg_uuid_t *gid, BranchSpec *specs, int n)

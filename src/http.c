@@ -3,16 +3,18 @@
  * http.c
  *	  All libcurl code: the participant protocol on the wire.
  *
- * Two users.  A backend calls a branch's try synchronously (TccHttpTry),
- * through a per-session multi handle so the connection is kept alive
- * between calls and the wait can be interrupted by statement_timeout or
- * pg_cancel_backend.  The worker drives confirm and cancel through one multi
+ * Two users.  A backend calls the tries of one or more branches at once and
+ * waits for all of them (TccHttpTryAll), through a per-session multi
+ * handle so the connections are kept alive between calls and the wait can
+ * be interrupted by statement_timeout or pg_cancel_backend.  The worker drives confirm and cancel through one multi
  * handle with socket callbacks: curl's sockets live in an epoll set whose
  * descriptor sits in the worker's WaitEventSet, so the worker sleeps until
  * a participant answers, a timer fires or its latch is set.
  *
  * Every request is a POST with the headers of SPEC section 4; redirects are
  * never followed; only http and https are spoken; TLS peers are verified.
+ * A branch of protocol dtm also gets DTM's query parameters, and its answer
+ * is read as DTM reads it (ReadAnswer).
  *
  * Copyright (c) 2026, the tcc authors
  *
