@@ -6,10 +6,11 @@
  * Two users.  A backend calls the tries of one or more branches at once and
  * waits for all of them (TccHttpTryAll), through a per-session multi
  * handle so the connections are kept alive between calls and the wait can
- * be interrupted by statement_timeout or pg_cancel_backend.  The worker drives confirm and cancel through one multi
- * handle with socket callbacks: curl's sockets live in an epoll set whose
- * descriptor sits in the worker's WaitEventSet, so the worker sleeps until
- * a participant answers, a timer fires or its latch is set.
+ * be interrupted by statement_timeout or pg_cancel_backend.  The worker
+ * drives confirm and cancel through one multi handle with socket callbacks:
+ * curl's sockets live in an epoll set whose descriptor sits in the worker's
+ * WaitEventSet, so the worker sleeps until a participant answers, a timer
+ * fires or its latch is set.
  *
  * Every request is a POST with the headers of SPEC section 4; redirects are
  * never followed; only http and https are spoken; TLS peers are verified.
