@@ -441,6 +441,8 @@ TryBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first,
 	MemoryContext cxt = CurrentMemoryContext;
 	TccCall    *failed = NULL;
 	int			failed_i = -1;
+	TccCall   **done = palloc(sizeof(TccCall *) * n);
+	int			ndone = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -493,7 +495,7 @@ TryBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first,
 
 		if (call->answer == TCC_ANSWER_DONE)
 		{
-			TccStoreTried(call);
+			done[ndone++] = call;
 			bodies[index[c]] = ParseBody(call, &nulls[index[c]]);
 			continue;
 		}
@@ -507,6 +509,7 @@ TryBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first,
 			failed_i = index[c];
 		}
 	}
+	TccStoreTried(done, ndone);
 	if (failed == NULL)
 		return;
 

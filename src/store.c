@@ -279,36 +279,51 @@ TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source)
 	TccLeaveOwner(&scope);
 }
 
-STMT(insert_try, 6,
+STMT(insert_tries, 6,
 	 "INSERT INTO tcc._try (gid, branch, started_at, duration_ms, http_status, body)"
-	 " VALUES ($1, $2, $3, $4, $5, $6)",
-	 UUIDOID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, INT4OID, TEXTOID);
+	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
+	 UUIDARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID,
+	 INT4ARRAYOID, TEXTARRAYOID);
 
-/* Records a successful try in the caller's transaction. */
+/*
+ * Records successful tries in the caller's transaction, in one statement.
+ * A body that is not valid text is recorded as NULL.
+ */
 void
-TccStoreTried(TccCall *call)
+TccStoreTried(TccCall **calls, int n)
 {
 	TccOwnerScope scope;
 	Datum		args[6];
-	char		nulls[6] = "      ";
-	bool		body_ok;
+	Datum	   *cols[6];
+	bool	   *body_null = palloc(sizeof(bool) * n);
 
-	body_ok = call->body != NULL &&
-		memchr(call->body, '\0', call->body_len) == NULL &&
-		pg_verifymbstr(call->body, call->body_len, true);
+	if (n == 0)
+		return;
+	for (int c = 0; c < 6; c++)
+		cols[c] = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		TccCall    *call = calls[i];
 
-	args[0] = UUIDPGetDatum(&call->gid);
-	args[1] = Int32GetDatum(call->branch);
-	args[2] = TimestampTzGetDatum(call->started_at);
-	args[3] = Float8GetDatum(call->duration_ms);
-	args[4] = Int32GetDatum(call->http_status);
-	if (body_ok)
-		args[5] = PointerGetDatum(cstring_to_text_with_len(call->body,
-														   call->body_len));
-	else
-		nulls[5] = 'n';
+		body_null[i] = call->body == NULL ||
+			memchr(call->body, '\0', call->body_len) != NULL ||
+			!pg_verifymbstr(call->body, call->body_len, true);
+		cols[0][i] = UUIDPGetDatum(&call->gid);
+		cols[1][i] = Int32GetDatum(call->branch);
+		cols[2][i] = TimestampTzGetDatum(call->started_at);
+		cols[3][i] = Float8GetDatum(call->duration_ms);
+		cols[4][i] = Int32GetDatum(call->http_status);
+		cols[5][i] = body_null[i] ? (Datum) 0 :
+			PointerGetDatum(cstring_to_text_with_len(call->body, call->body_len));
+	}
+	args[0] = TccStoreArray(cols[0], NULL, n, UUIDOID);
+	args[1] = TccStoreArray(cols[1], NULL, n, INT4OID);
+	args[2] = TccStoreArray(cols[2], NULL, n, TIMESTAMPTZOID);
+	args[3] = TccStoreArray(cols[3], NULL, n, FLOAT8OID);
+	args[4] = TccStoreArray(cols[4], NULL, n, INT4OID);
+	args[5] = TccStoreArray(cols[5], body_null, n, TEXTOID);
 	TccEnterOwner(&scope);
-	TccStoreExec(&insert_try, args, nulls, false);
+	TccStoreExec(&insert_tries, args, NULL, false);
 	TccLeaveOwner(&scope);
 }
 

@@ -318,7 +318,7 @@ typedef struct TccGtxInfo
 
 extern bool TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info);
 extern void TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source);
-extern void TccStoreTried(TccCall *call);
+extern void TccStoreTried(TccCall **calls, int n);
 extern void TccStoreAction(pg_uuid_t *gid, const char *action,
 						   const char *note);
 
