@@ -98,6 +98,17 @@ is_(wait_final(gid), "confirmed", "success: confirmed")
 is_([r["branch"] for r in calls(gid, "confirm")], [1, 2, 3, 4],
     "success: confirmed in registration order")
 
+# caller rollback after tcc_branches succeeded: all branches cancel
+run(conn, "BEGIN")
+gid = run1(conn, "SELECT tcc_begin('1 hour')")
+run(conn, "SELECT tcc_branches(%s, %s)", (gid, arr(
+    spec("/t140/rb0/1"), spec("/t140/rb0/2"), spec("/t140/rb0/3"))))
+run(conn, "ROLLBACK")
+is_(wait_final(gid, PROMPT), "cancelled",
+    "tcc_branches rolled back: cancelled promptly")
+is_(cancels_and_confirms(gid), ([1, 2, 3], []),
+    "tcc_branches rolled back: all three cancelled, no confirm")
+
 # ---------------------------------------------------------------- tcc_run
 run(conn, "BEGIN")
 row = run(conn, "SELECT gid, responses FROM tcc_run(%s, '1 min', 'order',"
