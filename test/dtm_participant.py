@@ -143,7 +143,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass                # the caller gave up waiting (a timeout)
 
     def operate(self, conn, bank, q, body):
         """One operation in one local transaction: (status, answer, acted)."""
