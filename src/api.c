@@ -299,6 +299,8 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
 	StringInfoData msg;
 	TccReply	reply;
 
+	/* before GetTopFullTransactionId, which fails on a standby with XX000 */
+	TccDurableRequirePrimary();
 	if (timeout_ms < 0)
 		timeout_ms = tcc_default_timeout;
 	if (key != NULL && kind == NULL)

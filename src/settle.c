@@ -690,18 +690,6 @@ STMT(load_calls, 2,
 	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
 	 UUIDARRAYOID, INT4ARRAYOID);
 
-/* the same on the tables of version 1.0, where every branch speaks tcc */
-STMT(load_calls_1_0, 2,
-	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts,"
-	 "       'tcc'"
-	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
-	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
-	 "  JOIN tcc._gtx g ON g.gid = k.gid"
-	 "  JOIN tcc._decision d ON d.gid = k.gid"
-	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
-	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
-	 UUIDARRAYOID, INT4ARRAYOID);
-
 /*
  * Reads the calls for branches the schedule says are due, allocated in
  * cxt.  A branch with nothing left to do (finished, resolved, failed
@@ -718,8 +706,7 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 		return NIL;
 	args[0] = TccStoreGidArray(gids, n);
 	args[1] = IntArray(branches, n);
-	TccStoreExec(TccStoreHasProtocol() ? &load_calls : &load_calls_1_0,
-				 args, NULL, false);
+	TccStoreExec(&load_calls, args, NULL, false);
 	found = palloc0(sizeof(bool) * n);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{

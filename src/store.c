@@ -100,24 +100,6 @@ TccStoreCol(int row, int col, bool *isnull)
 						 col, isnull);
 }
 
-/*
- * Returns true once tcc._branch has its 1.1 column protocol.  A database
- * still at version 1.0 (the library was updated, ALTER EXTENSION tcc UPDATE
- * not yet run) lacks it: its branches all speak tcc.  Catalog lookups,
- * cached by the system caches and invalidated by the ALTER TABLE.
- */
-bool
-TccStoreHasProtocol(void)
-{
-	Oid			nsp = get_namespace_oid("tcc", true);
-	Oid			rel;
-
-	if (!OidIsValid(nsp))
-		return false;
-	rel = get_relname_relid("_branch", nsp);
-	return OidIsValid(rel) && get_attnum(rel, "protocol") != InvalidAttrNumber;
-}
-
 /* Returns a text datum for s, or sets the null flag. */
 static Datum
 TextOrNull(const char *s, char *null)
@@ -732,17 +714,6 @@ STMT(insert_branches, 9,
 	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
 
-/* the same on the tables of version 1.0, where every branch speaks tcc */
-STMT(insert_branches_1_0, 8,
-	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
-	 " SELECT gid, branch, name, try_url, confirm_url, cancel_url, payload,"
-	 "        pg_catalog.string_to_array(headers, E'\\n')"
-	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
-	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
-	 "  WHERE branch > 0",
-	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
-
 /*
  * Branches: each is numbered after the existing ones of its transaction
  * and recorded while that transaction is undecided, and only for its owner
@@ -762,7 +733,6 @@ WriteBranches(IntentBatch *b)
 	int		   *last;
 	Oid		   *owner;
 	int			ngids;
-	bool		has_protocol = TccStoreHasProtocol();
 
 	if (b->nbranch == 0)
 		return;
@@ -812,11 +782,6 @@ WriteBranches(IntentBatch *b)
 		}
 		else if (reply->sqlerrcode != 0)
 			;					/* another branch of its request was refused */
-		else if (!has_protocol &&
-				 strcmp(TextDatumGetCString(b->protocol[i]), "tcc") != 0)
-			Refuse(reply, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-				   "protocol %s needs version 1.1 of extension tcc: run ALTER EXTENSION tcc UPDATE",
-				   TextDatumGetCString(b->protocol[i]));
 		else if (!b->locked[i])
 			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
 				   "global transaction %s is being decided by another transaction",
@@ -849,8 +814,7 @@ WriteBranches(IntentBatch *b)
 	args[6] = TccStoreArray(b->payload, NULL, b->nbranch, TEXTOID);
 	args[7] = TccStoreArray(b->headers, b->headers_null, b->nbranch, TEXTOID);
 	args[8] = TccStoreArray(b->protocol, NULL, b->nbranch, TEXTOID);
-	TccStoreExec(has_protocol ? &insert_branches : &insert_branches_1_0,
-				 args, NULL, false);
+	TccStoreExec(&insert_branches, args, NULL, false);
 }
 
 /* Writes a batch of begins and branches (run in a subtransaction). */

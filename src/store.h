@@ -46,6 +46,5 @@ extern Datum TccStoreCol(int row, int col, bool *isnull);
 extern Datum TccStoreArray(Datum *values, bool *nulls, int n, Oid typid);
 extern Datum TccStoreGidArray(pg_uuid_t *gids, int n);
 extern bool TccStoreDecideCancel(pg_uuid_t *gid, const char *source);
-extern bool TccStoreHasProtocol(void);
 
 #endif							/* TCC_STORE_H */
