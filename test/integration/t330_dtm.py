@@ -33,7 +33,7 @@ import json  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PARTICIPANT = os.path.join(HERE, "..", "dtm_participant.py")
-S = "t320"
+S = "t330"
 
 
 def free_port():
@@ -187,11 +187,11 @@ try:
         "5: nothing frozen or moved")
 
     # ---- DTM's answers in the body (the scripted test participant)
-    tp_rule("/t320/fail/try", status=200, body='{"dtm_result":"FAILURE"}')
-    tp_rule("/t320/ongoing/try", status=200, body='{"dtm_result":"ONGOING"}')
-    for path, want, proto in (("/t320/fail", "TC001", "dtm"),
-                              ("/t320/ongoing", "TC002", "dtm"),
-                              ("/t320/fail", None, "tcc")):
+    tp_rule("/t330/fail/try", status=200, body='{"dtm_result":"FAILURE"}')
+    tp_rule("/t330/ongoing/try", status=200, body='{"dtm_result":"ONGOING"}')
+    for path, want, proto in (("/t330/fail", "TC001", "dtm"),
+                              ("/t330/ongoing", "TC002", "dtm"),
+                              ("/t330/fail", None, "tcc")):
         conn = connect(autocommit=True)
         gid = run1(conn, "SELECT tcc_begin('1 min')")
         err = error_of(conn, "SELECT tcc_branch(%s, %s, %s, %s,"
