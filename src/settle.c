@@ -588,7 +588,7 @@ TccStoreResults(List *calls)
 	foreach(lc, calls)
 	{
 		TccCall    *call = lfirst(lc);
-		bool		ok = call->http_status >= 200 && call->http_status <= 299;
+		bool		ok = call->answer == TCC_ANSWER_DONE;
 		bool		last = call->attempts + 1 >= tcc_max_attempts;
 
 		gids[i] = UUIDPGetDatum(&call->gid);
@@ -606,11 +606,12 @@ TccStoreResults(List *calls)
 			done[ndone++] = call;
 		else
 		{
-			if (call->http_status == 409)
+			if (call->answer == TCC_ANSWER_REFUSED)
 				ereport(WARNING,
-						(errmsg("tcc: participant answered 409 to %s of branch %d",
+						(errmsg("tcc: participant answered %s to %s of branch %d",
+								call->http_status == 409 ? "409" : "FAILURE",
 								TccOpName(call->op), call->branch),
-						 errdetail("A 409 is only meaningful for try; the call is retried.")));
+						 errdetail("A refusal is only meaningful for try; the call is retried.")));
 			fail_gids[nfail] = gids[i];
 			fail_branches[nfail] = branches[i];
 			fail_errors[nfail] = errors[i];
@@ -679,7 +680,8 @@ TccStoreResults(List *calls)
 }
 
 STMT(load_calls, 2,
-	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts"
+	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts,"
+	 "       b.protocol"
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
@@ -736,6 +738,7 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 			call->nheaders = nelems;
 		}
 		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
+		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
 		call->timeout_ms = tcc_request_timeout;
 		calls = lappend(calls, call);
 		MemoryContextSwitchTo(old);

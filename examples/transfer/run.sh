@@ -13,7 +13,7 @@
 # the two services (ports TCC_DEMO_BANK1_PORT and TCC_DEMO_BANK2_PORT,
 # default 18201 and 18202) and the operations console (console/app.py, port
 # TCC_DEMO_CONSOLE_PORT, default 18203; it prints the URL and a login), runs
-# four scenarios, and stops and removes everything again, also on failure or
+# five scenarios, and stops and removes everything again, also on failure or
 # interrupt.  The last line is
 #   RESULT bank1.A=<balance>/<frozen> bank2.B=<balance>/<frozen> <key>=<status>...
 # With --keep (or TCC_DEMO_KEEP=1) it then leaves the cluster, the services
@@ -203,16 +203,17 @@ say() {
 	echo "$@" | sed 's/^/  /'
 }
 
-# Run the initiator: transfer.sql with business key $1, amount $2 from
-# account 1 to account $3.
+# Run the initiator: transfer.sql (or the file $4) with business key $1,
+# amount $2 from account 1 to account $3.
 transfer() {
+	local file=${4:-transfer.sql}
 	echo
-	say "\$ psql -d coord -v key=$1 -v from=1 -v to=$3 -v amount=$2 -f transfer.sql"
+	say "\$ psql -d coord -v key=$1 -v from=1 -v to=$3 -v amount=$2 -f $file"
 	(cd "$HERE" && PGPASSWORD=$APP_PASSWORD "$PGBIN/psql" -X -h 127.0.0.1 \
 		-p "$PORT" -U "$APP_ROLE" -d coord -P footer=off \
 		-v key="$1" -v from=1 -v to="$3" \
 		-v amount="$2" -v bank1="http://127.0.0.1:${BANK_PORT[1]}" \
-		-v bank2="http://127.0.0.1:${BANK_PORT[2]}" -f transfer.sql 2>&1) |
+		-v bank2="http://127.0.0.1:${BANK_PORT[2]}" -f "$file" 2>&1) |
 		sed 's/^/  | /'
 }
 
@@ -465,6 +466,18 @@ expect_status demo-4 confirmed
 say "Confirmed $(since demo-4 "$retried") s after tcc_retry."
 views demo-4
 balances
+
+# ---------------------------------------------------------------- 5
+
+section "5. The same transfer in one statement: tcc_run"
+say "transfer_run.sql hands both branches to tcc_run: one durable write
+records them, both tries go out at once (see their start times below), and
+the confirm decision is part of the initiator's transaction: its COMMIT
+confirms."
+transfer demo-5 10.00 2 transfer_run.sql
+expect_status demo-5 confirmed
+balances
+views demo-5
 
 # ---------------------------------------------------------------- result
 

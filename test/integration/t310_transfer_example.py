@@ -4,8 +4,8 @@
 # final balances and statuses are exact: SPEC section 3 (tcc_begin's 23505
 # for a repeated business key, TC001 for a refused try), section 5 (a
 # refused try cancels; confirm survives a participant outage), section 7
-# (retries with growing gaps), the operator's tcc_retry, and section 9 (the
-# banks use the barrier).  It also stops everything it started, when it
+# (retries with growing gaps), the operator's tcc_retry, tcc_run (section
+# 3, 1.1), and section 9 (the banks use the barrier).  It also stops everything it started, when it
 # finishes and when it is interrupted, so it can be run again.
 
 import os
@@ -29,8 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 RUN_SH = os.path.join(ROOT, "examples", "transfer", "run.sh")
 RUN_TIMEOUT = 240.0
 
-RESULT = ("RESULT bank1.A=970.00/0.00 bank2.B=30.00/0.00 demo-1=confirmed"
-          " demo-2=cancelled demo-3=confirmed demo-4=confirmed")
+RESULT = ("RESULT bank1.A=960.00/0.00 bank2.B=40.00/0.00 demo-1=confirmed"
+          " demo-2=cancelled demo-3=confirmed demo-4=confirmed"
+          " demo-5=confirmed")
 
 def free_ports(n):
     """n distinct ports on 127.0.0.1 that nothing listens on now."""
@@ -237,6 +238,14 @@ ok(due and done and float(done.group(1)) < float(due.group(1)),
    " attempt (%s s instead of %s s)"
    % (done and done.group(1), due and due.group(1)))
 like(s4, r"retry +\| postgres +\| t", "4: the retry is in tcc.actions")
+
+s5 = section(out, 5)
+like(s5, r"-f transfer_run\.sql", "5: the one-statement initiator runs")
+like(s5, r'"frozen": "10\.00", "account": 1, "balance": "960\.00"',
+     "5: tcc_run returns bank1's answer")
+like(s5, r"demo-5 \| confirmed", "5: the tcc_run transfer is confirmed")
+like(s5, r"bank1 +1 +A +960\.00 +0\.00\n +bank2 +2 +B +40\.00 +0\.00",
+     "5: A has 960.00, B 40.00, nothing frozen")
 
 demo.check_nothing_left("after a complete run")
 
