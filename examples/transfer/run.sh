@@ -348,7 +348,9 @@ CREATE ROLE :"role" LOGIN PASSWORD :'pw';
 GRANT USAGE ON SCHEMA tcc TO :"role";
 GRANT EXECUTE ON FUNCTION
     tcc_begin(interval, text, text, boolean),
-    tcc_branch(uuid, text, text, text, jsonb, text, jsonb),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
+    tcc_branches(uuid, jsonb),
+    tcc_run(jsonb, interval, text, text, boolean),
     tcc_finish(uuid, boolean), tcc_wait(uuid, interval),
     tcc_retry(uuid), tcc_resolve(uuid, text), tcc_worker_state() TO :"role";
 GRANT SELECT ON tcc.transactions, tcc.transaction_list, tcc.branches,
