@@ -102,6 +102,23 @@ Finish(Finishing *fin)
 	TccStoreExec(&finish_gtxs, args, NULL, false);
 }
 
+/* phase two of some transaction was (re)started from the tables */
+static bool phases_taken = false;
+
+/*
+ * True when phase two of some transaction was started from the tables
+ * since the last call: a decision the worker has not waited for may be
+ * among them (worker.c waits before the calls).
+ */
+bool
+TccStoreTookPhases(void)
+{
+	bool		taken = phases_taken;
+
+	phases_taken = false;
+	return taken;
+}
+
 /*
  * Takes the current result, one row per transaction in phase two (gid,
  * decision, parallel, pending branches ascending): schedules what comes
@@ -116,6 +133,9 @@ TakePhases(bool force)
 	uint64		n = SPI_processed;
 	TimestampTz now = GetCurrentTimestamp();
 	Finishing	fin;
+
+	if (n > 0)
+		phases_taken = true;
 
 	FinishingInit(&fin, (int) n);
 	for (uint64 r = 0; r < n; r++)

@@ -362,6 +362,7 @@ extern void TccStoreBeginWork(void);
 extern XLogRecPtr TccStoreEndWork(void);
 extern void TccStoreRequests(List *requests, TccReply *replies);
 extern void TccStoreStartup(void);
+extern bool TccStoreTookPhases(void);
 extern void TccStoreResults(List *calls);
 extern bool TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided,
 						   int ndecided, bool *blocked);

@@ -313,6 +313,14 @@ WorkerLoop(WaitEventSet *wait_set)
 	int		   *due_branches;
 	int			due_max = 0;
 	pg_uuid_t  *decided;
+	XLogRecPtr	durable_done = InvalidXLogRecPtr;
+
+	/*
+	 * WAL position up to which decisions being carried out must be durable
+	 * before the next call; at start, whatever a previous worker or server
+	 * life left unflushed or unreplicated.
+	 */
+	XLogRecPtr	durable_needed = TccDurableEndOfWal();
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -418,6 +426,9 @@ WorkerLoop(WaitEventSet *wait_set)
 				else
 					blocked_ms = 0;
 			}
+			/* every decision this transaction saw is in the WAL by now */
+			if (TccStoreTookPhases())
+				durable_needed = TccDurableEndOfWal();
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
 
@@ -431,11 +442,15 @@ WorkerLoop(WaitEventSet *wait_set)
 			 * once every decision they carry out is durable: a caller at
 			 * synchronous_commit = off has committed its decision before
 			 * the WAL holds it, and a failover must find it on the
-			 * standby.  Everything this transaction saw was written before
-			 * the current end of the WAL: one wait covers every call.
+			 * standby.  A decision is waited for once, before the first
+			 * call of its phase two: one wait covers every phase started
+			 * until then; retries and the next branch need none.
 			 */
-			if (calls != NIL)
-				TccDurableWait(TccDurableEndOfWal());
+			if (calls != NIL && durable_needed > durable_done)
+			{
+				TccDurableWait(durable_needed);
+				durable_done = durable_needed;
+			}
 			MemoryContextSwitchTo(call_cxt);
 			foreach(lc, calls)
 				TccHttpStart(lfirst(lc));
