@@ -249,20 +249,23 @@ WriteIntents(List *requests)
 
 /*
  * Reads and clears what backends left when waking the worker: the flags,
- * and the gids whose decisions committed (*decided, *ndecided).
+ * and the gids whose decisions committed (*decided, *ndecided) with the
+ * end of the latest of those commits (*decided_lsn).
  */
 static void
 TakeWakeFlags(bool *work, bool *check_trying, pg_uuid_t *decided,
-			  int *ndecided)
+			  int *ndecided, XLogRecPtr *decided_lsn)
 {
 	SpinLockAcquire(&TccState->mutex);
 	*work = TccState->work_pending;
 	*check_trying = TccState->check_trying;
 	*ndecided = TccState->ndecided;
+	*decided_lsn = TccState->decided_lsn;
 	memcpy(decided, TccState->decided, sizeof(pg_uuid_t) * *ndecided);
 	TccState->work_pending = false;
 	TccState->check_trying = false;
 	TccState->ndecided = 0;
+	TccState->decided_lsn = InvalidXLogRecPtr;
 	SpinLockRelease(&TccState->mutex);
 }
 
@@ -352,6 +355,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		List	   *requests;
 		bool		try_failed;
 		int			ndecided;
+		XLogRecPtr	decided_lsn;
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
@@ -368,7 +372,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		while ((call = TccHttpNextDone()) != NULL)
 			done = lappend(done, call);
 
-		TakeWakeFlags(&work, &check_trying, decided, &ndecided);
+		TakeWakeFlags(&work, &check_trying, decided, &ndecided, &decided_lsn);
 		now = GetCurrentTimestamp();
 		/* a failed try wants its cancel now */
 		if (try_failed)
@@ -426,9 +430,22 @@ WorkerLoop(WaitEventSet *wait_set)
 				else
 					blocked_ms = 0;
 			}
-			/* every decision this transaction saw is in the WAL by now */
-			if (TccStoreTookPhases())
-				durable_needed = TccDurableEndOfWal();
+			/*
+			 * The decisions whose phase two just started: handed over by
+			 * the committing callers, they end at the position handed over
+			 * with them; found in the tables, they are in the WAL by now.
+			 */
+			switch (TccStoreTookPhases())
+			{
+				case TCC_PHASES_NONE:
+					break;
+				case TCC_PHASES_HANDED:
+					durable_needed = Max(durable_needed, decided_lsn);
+					break;
+				case TCC_PHASES_ANY:
+					durable_needed = Max(durable_needed, TccDurableEndOfWal());
+					break;
+			}
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
 
