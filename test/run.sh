@@ -84,20 +84,6 @@ if [ "${TCC_SKIP_SETUP:-}" != 1 ]; then
 	bash test/setup.sh || die "setup failed"
 fi
 
-# Run a command as the postgres OS user (the server refuses to run as root).
-as_postgres() {
-	if [ "$(id -u)" = 0 ]; then
-		(cd "$TMP" && runuser -u postgres -- "$@")
-	else
-		(cd "$TMP" && "$@")
-	fi
-}
-
-# Is something listening on 127.0.0.1:$1?
-port_busy() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 port_busy "$PORT" && die "port $PORT is in use (set TCC_TEST_PORT)"
 port_busy "$TP_PORT" && die "port $TP_PORT is in use (set TCC_TP_PORT)"
 
@@ -147,10 +133,7 @@ cleanup() {
 		wait "$suite_pid" 2>/dev/null
 	fi
 	stop_process "$tp_pid"
-	if [ $server_started = 1 ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
-		as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -t 30 -w stop >/dev/null 2>&1 ||
-			as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1
-	fi
+	[ $server_started = 1 ] && stop_cluster "$PGDATA_DIR"
 	rm -rf "$TMP"
 	exit $status
 }

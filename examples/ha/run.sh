@@ -35,6 +35,8 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# stop_process, port_busy, as_postgres, stop_cluster, wait_pidfile
+. "$ROOT/test/proc.sh"
 
 PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PYTHON=/usr/bin/python3
@@ -77,11 +79,6 @@ fi
 command -v patroni >/dev/null || die "patroni is not installed"
 command -v etcd >/dev/null || die "etcd is not installed"
 
-# Is something listening on 127.0.0.1:$1?
-port_busy() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 for p in "${PG[1]}" "${PG[2]}" "$PG_BANKS" "${REST[1]}" "${REST[2]}" \
 	"$ETCD" "$ETCD_PEER" "${BANK_PORT[1]}" "${BANK_PORT[2]}"; do
 	port_busy "$p" && die "port $p is in use (see the TCC_HA_* variables)"
@@ -95,15 +92,6 @@ banks_started=0
 failed=1
 interrupted=0
 
-# Run a command as the postgres OS user (the server refuses to run as root).
-as_postgres() {
-	if [ "$(id -u)" = 0 ]; then
-		(cd "$TMP" && runuser -u postgres -- "$@")
-	else
-		(cd "$TMP" && "$@")
-	fi
-}
-
 # Start a command in the background as postgres; its pid is $! (setpriv
 # execs, so the pid is the command's own).
 spawn_as_postgres() {
@@ -113,20 +101,6 @@ spawn_as_postgres() {
 	else
 		(cd "$TMP" && exec "$@") &
 	fi
-}
-
-# Stop process $1 (a child of this shell): SIGTERM, up to 15 s, SIGKILL.
-stop_pid() {
-	local pid=$1
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for _ in $(seq 1 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	return 0
 }
 
 # The postmaster pid of node $1's data directory, if it runs.
@@ -151,29 +125,18 @@ cleanup() {
 			tail -n 15 "$f"
 		done
 	fi
-	stop_pid "$LOAD_PID"
+	stop_process "$LOAD_PID" 15
 	# Patroni stops its PostgreSQL on SIGTERM; a postmaster left behind
-	# (its Patroni was killed) is stopped by pid
+	# (its Patroni was killed) is stopped by pid: SIGQUIT, an immediate
+	# shutdown
 	for n in 1 2; do
-		stop_pid "${PATRONI_PID[$n]}"
-		pid=$(node_postmaster $n) && {
-			kill -QUIT "$pid" 2>/dev/null
-			for _ in $(seq 1 100); do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.1
-			done
-			kill -KILL "$pid" 2>/dev/null
-		}
+		stop_process "${PATRONI_PID[$n]}" 15
+		pid=$(node_postmaster $n) && stop_process "$pid" 10 QUIT
 	done
-	stop_pid "${BANK_PID[1]}"
-	stop_pid "${BANK_PID[2]}"
-	if [ $banks_started = 1 ]; then
-		as_postgres "$PGBIN/pg_ctl" -D "$TMP/banks" -m fast -t 30 -w stop \
-			>/dev/null 2>&1 ||
-			as_postgres "$PGBIN/pg_ctl" -D "$TMP/banks" -m immediate -w stop \
-				>/dev/null 2>&1
-	fi
-	stop_pid "$ETCD_PID"
+	stop_process "${BANK_PID[1]}" 15
+	stop_process "${BANK_PID[2]}" 15
+	[ $banks_started = 1 ] && stop_cluster "$TMP/banks"
+	stop_process "$ETCD_PID" 15
 	rm -rf "$TMP"
 	[ $failed = 1 ] && exit 1
 	exit 0
@@ -298,7 +261,8 @@ for n in 1 2; do
 		--dsn "host=127.0.0.1 port=$PG_BANKS dbname=bank$n user=postgres" \
 		>"$TMP/bank$n.log" 2>&1 </dev/null &
 	BANK_PID[$n]=$!
-	wait_for "[ -f '$TMP/bank$n.pid' ]" 20 || die "bank$n's service did not start"
+	wait_pidfile "${BANK_PID[$n]}" "$TMP/bank$n.pid" 20 ||
+		die "bank$n's service did not start"
 done
 echo "    bank1 http://127.0.0.1:${BANK_PORT[1]}  bank2 http://127.0.0.1:${BANK_PORT[2]}"
 

@@ -23,6 +23,8 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# stop_process, port_busy, as_postgres, stop_cluster, wait_pidfile
+. "$ROOT/test/proc.sh"
 
 PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PYTHON=/usr/bin/python3
@@ -62,11 +64,6 @@ fi
 [ -f "$("$PGBIN/pg_config" --sharedir)/extension/tcc.control" ] ||
 	die "tcc is not installed (run without TCC_SKIP_SETUP=1)"
 
-# Is something listening on 127.0.0.1:$1?
-port_busy() {
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 for p in "$PORT" "${BANK_PORT[1]}" "${BANK_PORT[2]}" "$CONSOLE_PORT"; do
 	port_busy "$p" && die "port $p is in use (see TCC_DEMO_PORT," \
 		"TCC_DEMO_BANK1_PORT, TCC_DEMO_BANK2_PORT and TCC_DEMO_CONSOLE_PORT)"
@@ -82,15 +79,6 @@ server_started=0
 failed=1
 interrupted=0
 
-# Run a command as the postgres OS user (the server refuses to run as root).
-as_postgres() {
-	if [ "$(id -u)" = 0 ]; then
-		(cd "$TMP" && runuser -u postgres -- "$@")
-	else
-		(cd "$TMP" && "$@")
-	fi
-}
-
 # Stop everything this script started and remove the scratch directory.
 cleanup() {
 	trap - EXIT INT TERM
@@ -105,12 +93,7 @@ cleanup() {
 	stop_console
 	stop_bank 1
 	stop_bank 2
-	if [ $server_started = 1 ]; then
-		as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -t 30 -w stop \
-			>/dev/null 2>&1 ||
-			as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop \
-				>/dev/null 2>&1
-	fi
+	[ $server_started = 1 ] && stop_cluster "$PGDATA_DIR"
 	rm -rf "$TMP"
 	[ $failed = 1 ] && exit 1
 	exit 0
@@ -141,20 +124,13 @@ start_bank() {
 		--dsn "host=127.0.0.1 port=$PORT dbname=bank$n user=postgres" \
 		--pidfile "$pidfile" >>"$TMP/bank$n.log" 2>&1 </dev/null &
 	BANK_PID[$n]=$!
-	for _ in $(seq 1 200); do
-		[ -f "$pidfile" ] && return 0
-		kill -0 "${BANK_PID[$n]}" 2>/dev/null || break
-		sleep 0.05
-	done
-	die "bank$n's service did not start"
+	wait_pidfile "${BANK_PID[$n]}" "$pidfile" 10 ||
+		die "bank$n's service did not start"
 }
 
 # Stop bank $1's service (if running) and wait until it has exited.
 stop_bank() {
-	local pid=${BANK_PID[$1]}
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	stop_process "${BANK_PID[$1]}"
 	BANK_PID[$1]=
 }
 
@@ -165,19 +141,12 @@ start_console() {
 		--db "host=127.0.0.1 port=$PORT dbname=coord" \
 		--pidfile "$pidfile" >>"$TMP/console.log" 2>&1 </dev/null &
 	CONSOLE_PID=$!
-	for _ in $(seq 1 200); do
-		[ -f "$pidfile" ] && return 0
-		kill -0 "$CONSOLE_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	die "the console did not start"
+	wait_pidfile "$CONSOLE_PID" "$pidfile" 10 || die "the console did not start"
 }
 
 # Stop the console (if running) and wait until it has exited.
 stop_console() {
-	[ -n "$CONSOLE_PID" ] || return 0
-	kill -TERM "$CONSOLE_PID" 2>/dev/null
-	wait "$CONSOLE_PID" 2>/dev/null
+	stop_process "$CONSOLE_PID"
 	CONSOLE_PID=
 }
 
