@@ -13,11 +13,13 @@ Use Debian's python3 (it has psycopg2):  /usr/bin/python3 test/integration/x.py
 """
 
 import atexit
+import http.server
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -153,23 +155,37 @@ atexit.register(_at_exit)
 # Database
 
 
-def connect(autocommit=True, dbname=None):
-    """A new connection to the test cluster (libpq reads PG* from the env)."""
+def connect(autocommit=True, dbname=None, user=None, options=None):
+    """A new connection to the test cluster (libpq reads PG* from the env),
+    as role user if given (the test cluster trusts loopback), with libpq
+    options (e.g. "-c name=value") if given."""
     kw = {"application_name": "tcc integration test"}
-    if dbname is not None:
-        kw["dbname"] = dbname
+    for k, v in (("dbname", dbname), ("user", user), ("options", options)):
+        if v is not None:
+            kw[k] = v
     conn = psycopg2.connect("", **kw)
     conn.autocommit = autocommit
     return conn
+
+
+def run(conn, sql, params=None):
+    """Run one statement on conn; its rows ([] if it returns none)."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description is not None else []
+
+
+def run1(conn, sql, params=None):
+    """Run one statement on conn; the first column of its first row."""
+    rows = run(conn, sql, params)
+    return rows[0][0] if rows else None
 
 
 def q(sql, params=None, dbname=None):
     """Run one statement on a fresh connection; its rows ([] if none)."""
     conn = connect(dbname=dbname)
     try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            return cur.fetchall() if cur.description is not None else []
+        return run(conn, sql, params)
     finally:
         conn.close()
 
@@ -272,6 +288,44 @@ def tp_down(timeout=10.0):
 def tp_up(timeout=10.0):
     """Make the participant listen again; returns once it does."""
     _tp_state(False, timeout)
+
+
+# --------------------------------------------------------------------------
+# A participant of the test's own, for answers test/participant.py cannot
+# give (raw bytes, redirects)
+
+
+class PostHandler(http.server.BaseHTTPRequestHandler):
+    """Base of a test's own POST handler: quiet, keeps connections alive."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):
+        pass
+
+    def read_body(self):
+        """The request's body (bytes)."""
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def answer(self, code, body, headers=None):
+        """Send status code with a JSON body (bytes) and extra headers."""
+        self.send_response(code)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def serve_http(handler):
+    """Serve handler on a free port of 127.0.0.1 from a daemon thread;
+    returns the server (shutdown() stops it) and its base URL."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
 
 
 # --------------------------------------------------------------------------

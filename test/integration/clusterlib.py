@@ -18,6 +18,7 @@ dies.
 """
 
 import atexit
+import contextlib
 import os
 import pwd
 import signal
@@ -30,7 +31,7 @@ import psycopg2
 # tcclib first: its exit hook must run after stop_all (atexit is LIFO)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-import tcclib  # noqa: E402,F401
+import tcclib  # noqa: E402
 
 # settings every private cluster gets, as test/run.sh gives its own
 BASE_SETTINGS = {
@@ -69,35 +70,33 @@ def _bin(name):
     return os.path.join(os.environ["TCC_PGBIN"], name)
 
 
-def _ppid(pid):
-    """The parent pid of pid, or None if it is gone."""
+def _stat(pid):
+    """The fields of /proc/pid/stat after the command name (state, ppid,
+    ...), or None if pid is gone."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             stat = f.read()
     except OSError:
         return None
     # the command name is in parentheses and may hold spaces
-    return int(stat[stat.rindex(")") + 2:].split()[1])
+    return stat[stat.rindex(")") + 2:].split()
 
 
-def alive(pid):
-    """True while process pid exists (and is not a zombie)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2] != "Z"
+def _ppid(pid):
+    """The parent pid of pid, or None if it is gone."""
+    fields = _stat(pid)
+    return None if fields is None else int(fields[1])
 
 
 def proc_state(pid):
     """The one-letter state of process pid (R, S, T, ...) or None."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            stat = f.read()
-    except OSError:
-        return None
-    return stat[stat.rindex(")") + 2]
+    fields = _stat(pid)
+    return None if fields is None else fields[0]
+
+
+def alive(pid):
+    """True while process pid exists (and is not a zombie)."""
+    return proc_state(pid) not in (None, "Z")
 
 
 class Cluster:
@@ -273,18 +272,13 @@ class Cluster:
 
     def q(self, sql, params=None, dbname="tcc_test"):
         """Run one statement on a fresh connection; its rows."""
-        conn = self.connect(dbname)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                return cur.fetchall() if cur.description is not None else []
-        finally:
-            conn.close()
+        with contextlib.closing(self.connect(dbname)) as conn:
+            return tcclib.run(conn, sql, params)
 
     def q1(self, sql, params=None, dbname="tcc_test"):
         """The first column of the first row of sql, or None."""
-        rows = self.q(sql, params, dbname)
-        return rows[0][0] if rows else None
+        with contextlib.closing(self.connect(dbname)) as conn:
+            return tcclib.run1(conn, sql, params)
 
     def pids_of(self, backend_type):
         """pids of pg_stat_activity rows of backend_type."""

@@ -23,16 +23,17 @@ import psycopg2
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from tcclib import (connect, diag, q, q1, tp_requests,  # noqa: E402
-                    tp_rule, tp_url, wait_until)
+from tcclib import (connect, diag, q, q1, run, run1,  # noqa: E402
+                    tp_requests, tp_rule, tp_url, wait_until)
 
 # tcclib's database and participant helpers are re-exported for convenience.
 __all__ = [
     "attempts", "branch_statuses", "branch_urls", "branches", "call_branches",
     "calls", "connect", "error_of", "gaps", "header", "message",
-    "notifications", "pgcode", "q", "q1", "run", "run1", "status",
-    "system_settings", "tp_requests", "tp_rule", "tp_url", "transaction",
-    "ts", "wait_calls", "wait_final", "wait_status", "wait_until",
+    "notifications", "pgcode", "q", "q1", "run", "run1", "sqlstate",
+    "status", "system_settings", "tp_requests", "tp_rule", "tp_url",
+    "transaction", "ts", "wait_calls", "wait_final", "wait_status",
+    "wait_until",
 ]
 
 # --------------------------------------------------------------------------
@@ -55,20 +56,7 @@ def branch_urls(prefix, host=None):
 
 
 # --------------------------------------------------------------------------
-# Running SQL and catching errors
-
-
-def run(conn, sql, params=None):
-    """Run one statement on conn; its rows ([] if it returns none)."""
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description is not None else []
-
-
-def run1(conn, sql, params=None):
-    """Run one statement on conn; the first column of its first row."""
-    rows = run(conn, sql, params)
-    return rows[0][0] if rows else None
+# Running SQL (run and run1 come from tcclib) and catching errors
 
 
 def error_of(conn, sql, params=None):
@@ -87,6 +75,11 @@ def error_of(conn, sql, params=None):
 def pgcode(err):
     """The SQLSTATE of a psycopg2 error, or None for no error."""
     return None if err is None else err.pgcode
+
+
+def sqlstate(conn, sql, params=None):
+    """The SQLSTATE sql fails with on conn, or None if it works."""
+    return pgcode(error_of(conn, sql, params))
 
 
 def message(err):

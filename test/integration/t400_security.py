@@ -33,7 +33,6 @@
 #   GRANT EXECUTE ON FUNCTION tcc_barrier(uuid, integer, text) TO svc;
 # (and tcc_barrier_cleanup(interval) for whoever cleans up).
 
-import http.server
 import os
 import sys
 import threading
@@ -41,11 +40,12 @@ import time
 
 import psycopg2
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                ".."))
-from tcclib import connect as tcc_connect  # noqa: E402
-from tcclib import (done_testing, is_, like, log_since, log_size,  # noqa: E402
-                    ok, q, q1, tp_requests, tp_rule, tp_url, wait_until)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from coordlib import (connect, error_of, message, pgcode, q, q1,  # noqa: E402
+                      run, run1, sqlstate, tp_requests, tp_rule, tp_url,
+                      wait_until)
+from tcclib import (PostHandler, done_testing, is_, like,  # noqa: E402
+                    log_since, log_size, ok, serve_http)
 
 APP1 = "tcc_t400_app1"
 APP2 = "tcc_t400_app2"
@@ -78,45 +78,6 @@ GRANT SELECT ON tcc.transactions, tcc.branches, tcc.attempts, tcc.actions,
 SECRET_TABLE = "public.t400_secret"
 
 
-def connect_as(role, **kw):
-    """An autocommit connection as role (the test cluster trusts loopback)."""
-    conn = psycopg2.connect("", user=role,
-                            application_name="tcc integration test", **kw)
-    conn.autocommit = True
-    return conn
-
-
-def run(conn, sql, params=None):
-    """Rows of one statement on conn ([] if none)."""
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description is not None else []
-
-
-def one(conn, sql, params=None):
-    """First column of the first row, or None."""
-    rows = run(conn, sql, params)
-    return rows[0][0] if rows else None
-
-
-def sqlstate(conn, sql, params=None):
-    """The SQLSTATE the statement fails with, or None if it works."""
-    try:
-        run(conn, sql, params)
-    except psycopg2.Error as e:
-        return e.pgcode
-    return None
-
-
-def error_of(conn, sql, params=None):
-    """(SQLSTATE, primary message) the statement fails with, or None."""
-    try:
-        run(conn, sql, params)
-    except psycopg2.Error as e:
-        return (e.pgcode, e.diag.message_primary)
-    return None
-
-
 def set_max_attempts(n):
     """ALTER SYSTEM tcc.max_attempts (None resets) and wait for the reload."""
     if n is None:
@@ -132,41 +93,28 @@ def set_max_attempts(n):
     time.sleep(0.3)
 
 
-class Redirector(http.server.BaseHTTPRequestHandler):
+class Redirector(PostHandler):
     """Answers /3xx paths with that redirect status and a Location header."""
 
-    protocol_version = "HTTP/1.1"
     target = None
     hits = {}
     lock = threading.Lock()
 
-    def log_message(self, format, *args):
-        pass
-
     def do_POST(self):
-        length = int(self.headers.get("Content-Length", "0") or 0)
-        if length:
-            self.rfile.read(length)
+        self.read_body()
         path = self.path.split("?", 1)[0]
         with Redirector.lock:
             Redirector.hits[path] = Redirector.hits.get(path, 0) + 1
         code = int(path.strip("/").split("/")[-1])
-        body = b'{"redirected":true}'
-        self.send_response(code)
-        self.send_header("Location", Redirector.target + path)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.answer(code, b'{"redirected":true}',
+                    {"Location": Redirector.target + path})
 
 
 def start_redirector():
-    """A loopback HTTP server answering redirects; returns its base URL."""
+    """A loopback HTTP server answering redirects; returns it and its base
+    URL."""
     Redirector.target = tp_url("/t400/redirect-target")
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirector)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+    return serve_http(Redirector)
 
 
 def drop_roles():
@@ -195,8 +143,8 @@ HDRS = ("(SELECT jsonb_build_object('Authorization', v) FROM %s)"
 
 log_start = log_size()
 redirector, redirect_base = start_redirector()
-app1 = connect_as(APP1)
-app2 = connect_as(APP2)
+app1 = connect(user=APP1)
+app2 = connect(user=APP2)
 app1_gids = []
 
 try:
@@ -228,7 +176,7 @@ try:
     is_(rels, [], "a fresh role has no privilege on any tcc table or view")
     is_(q1("SELECT has_schema_privilege(%s, 'tcc', 'USAGE')", (NOBODY,)),
         False, "a fresh role has no USAGE on schema tcc")
-    nobody = connect_as(NOBODY)
+    nobody = connect(user=NOBODY)
     is_(sqlstate(nobody, "SELECT tcc_begin()"), "42501",
         "a fresh role calling tcc_begin: 42501")
     is_(sqlstate(nobody, "SELECT * FROM tcc.transactions"), "42501",
@@ -237,39 +185,39 @@ try:
 
     # ------------------------------------------------- a full transaction
     tp_rule("/t400/ok/try", status=200, body='{"held":1}')
-    gid = one(app1, "SELECT tcc_begin()")
+    gid = run1(app1, "SELECT tcc_begin()")
     app1_gids.append(gid)
-    res = one(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{\"amount\": 5}',"
+    res = run1(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{\"amount\": 5}',"
                     " 'acct', %s)" % HDRS,
               (gid, tp_url("/t400/ok/try"), tp_url("/t400/ok/confirm"),
                tp_url("/t400/ok/cancel")))
     is_(res, {"held": 1}, "app role: tcc_branch returns the try's body")
     app1.autocommit = False
-    is_(one(app1, "SELECT tcc_finish(%s)", (gid,)), "confirming",
+    is_(run1(app1, "SELECT tcc_finish(%s)", (gid,)), "confirming",
         "app role: tcc_finish")
     app1.commit()
     app1.autocommit = True
-    is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (gid,)), "confirmed",
+    is_(run1(app1, "SELECT tcc_wait(%s, '20 s')", (gid,)), "confirmed",
         "app role: tcc_wait sees the transaction confirmed")
     reqs = tp_requests(gid)
     is_([r["op"] for r in reqs], ["try", "confirm"],
         "the participant got try and confirm")
     ok(all(r["headers"].get("Authorization") == secret for r in reqs),
        "the Authorization header reached the participant on every call")
-    is_(one(app1, "SELECT owner::text FROM tcc.transactions WHERE gid = %s",
+    is_(run1(app1, "SELECT owner::text FROM tcc.transactions WHERE gid = %s",
             (gid,)), APP1, "tcc.transactions shows the owner")
-    is_(one(app1, "SELECT count(*) FROM tcc.branches WHERE gid = %s", (gid,)),
+    is_(run1(app1, "SELECT count(*) FROM tcc.branches WHERE gid = %s", (gid,)),
         1, "app role sees its branch")
-    is_(one(app1, "SELECT count(*) FROM tcc.attempts WHERE gid = %s", (gid,)),
+    is_(run1(app1, "SELECT count(*) FROM tcc.attempts WHERE gid = %s", (gid,)),
         2, "app role sees its attempts (try and confirm)")
-    ok(one(app1, "SELECT pid FROM tcc.worker") is not None,
+    ok(run1(app1, "SELECT pid FROM tcc.worker") is not None,
        "app role reads tcc.worker")
     confirmed_gid = gid
 
     # an undecided one and a failed one, both app1's
-    pending_gid = one(app1, "SELECT tcc_begin('1 hour')")
+    pending_gid = run1(app1, "SELECT tcc_begin('1 hour')")
     app1_gids.append(pending_gid)
-    one(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'held', %s)"
+    run1(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'held', %s)"
         % HDRS, (pending_gid, tp_url("/t400/pending/try"),
                  tp_url("/t400/pending/confirm"),
                  tp_url("/t400/pending/cancel")))
@@ -277,56 +225,56 @@ try:
     set_max_attempts(2)
     try:
         tp_rule("/t400/fail/confirm", status=500)
-        failed_gid = one(app1, "SELECT tcc_begin()")
+        failed_gid = run1(app1, "SELECT tcc_begin()")
         app1_gids.append(failed_gid)
-        one(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'x', %s)"
+        run1(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'x', %s)"
             % HDRS, (failed_gid, tp_url("/t400/fail/try"),
                      tp_url("/t400/fail/confirm"),
                      tp_url("/t400/fail/cancel")))
-        one(app1, "SELECT tcc_finish(%s)", (failed_gid,))
-        is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (failed_gid,)), "failed",
+        run1(app1, "SELECT tcc_finish(%s)", (failed_gid,))
+        is_(run1(app1, "SELECT tcc_wait(%s, '20 s')", (failed_gid,)), "failed",
             "a confirm answered 500 twice fails the transaction")
 
         # a confirm answered 409 (the worker logs a WARNING for it)
         tp_rule("/t400/c409/confirm", status=409)
-        c409_gid = one(app1, "SELECT tcc_begin()")
+        c409_gid = run1(app1, "SELECT tcc_begin()")
         app1_gids.append(c409_gid)
-        one(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'x', %s)"
+        run1(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}', 'x', %s)"
             % HDRS, (c409_gid, tp_url("/t400/c409/try"),
                      tp_url("/t400/c409/confirm"),
                      tp_url("/t400/c409/cancel")))
-        one(app1, "SELECT tcc_finish(%s)", (c409_gid,))
-        is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (c409_gid,)), "failed",
+        run1(app1, "SELECT tcc_finish(%s)", (c409_gid,))
+        is_(run1(app1, "SELECT tcc_wait(%s, '20 s')", (c409_gid,)), "failed",
             "a confirm answered 409 twice fails the transaction")
 
         # --------------------------------------------------- redirects
         # A try answered with a redirect is an unknown outcome (TC002) and
         # the Location is never requested.
         for code in (301, 302, 303, 307, 308):
-            g = one(app1, "SELECT tcc_begin()")
+            g = run1(app1, "SELECT tcc_begin()")
             app1_gids.append(g)
             got = error_of(app1, "SELECT tcc_branch(%s, %s, %s, %s)",
                            (g, "%s/try/%d" % (redirect_base, code),
                             tp_url("/t400/r/confirm"),
                             tp_url("/t400/r/cancel")))
-            is_(got and got[0], "TC002",
-                "try answered %d: TC002 (%s)" % (code, got and got[1]))
-            is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (g,)), "cancelled",
+            is_(pgcode(got), "TC002",
+                "try answered %d: TC002 (%s)" % (code, message(got)))
+            is_(run1(app1, "SELECT tcc_wait(%s, '20 s')", (g,)), "cancelled",
                 "try answered %d: the transaction cancels" % code)
             is_(Redirector.hits.get("/try/%d" % code), 1,
                 "try answered %d: called once" % code)
         # A confirm answered with a redirect is retried, never followed.
-        g = one(app1, "SELECT tcc_begin()")
+        g = run1(app1, "SELECT tcc_begin()")
         app1_gids.append(g)
-        one(app1, "SELECT tcc_branch(%s, %s, %s, %s)",
+        run1(app1, "SELECT tcc_branch(%s, %s, %s, %s)",
             (g, tp_url("/t400/rc/try"), "%s/confirm/307" % redirect_base,
              tp_url("/t400/rc/cancel")))
-        one(app1, "SELECT tcc_finish(%s)", (g,))
-        is_(one(app1, "SELECT tcc_wait(%s, '20 s')", (g,)), "failed",
+        run1(app1, "SELECT tcc_finish(%s)", (g,))
+        is_(run1(app1, "SELECT tcc_wait(%s, '20 s')", (g,)), "failed",
             "confirm answered 307: retried until failed, not followed")
         is_(Redirector.hits.get("/confirm/307"), 2,
             "confirm answered 307: called max_attempts (2) times")
-        is_(one(app1, "SELECT last_http_status FROM tcc.branches"
+        is_(run1(app1, "SELECT last_http_status FROM tcc.branches"
                       " WHERE gid = %s", (g,)), 307,
             "tcc.branches shows the 307")
         is_(tp_requests("/t400/redirect-target"), [],
@@ -338,10 +286,10 @@ try:
     # ------------------------------------- what the second role can see
     for view in ("transactions", "branches", "attempts", "actions",
                  "pending", "attention"):
-        is_(one(app2, "SELECT count(*) FROM tcc.%s WHERE gid = ANY(%%s::uuid[])"
+        is_(run1(app2, "SELECT count(*) FROM tcc.%s WHERE gid = ANY(%%s::uuid[])"
                 % view, (app1_gids,)), 0,
             "another role sees none of app1's rows in tcc.%s" % view)
-        is_(one(app2, "SELECT count(*) FROM tcc.%s" % view), 0,
+        is_(run1(app2, "SELECT count(*) FROM tcc.%s" % view), 0,
             "another role (no transactions of its own) sees tcc.%s empty"
             % view)
     stats2 = run(app2, "SELECT trying + confirming + cancelling + confirmed"
@@ -359,9 +307,9 @@ try:
     is_(stats1, own, "app1's tcc.stats counts exactly its own transactions")
     ok(stats1[0] >= 1 and stats1[1] >= 3,
        "app1's stats count its confirmed and failed transactions")
-    is_(one(app1, "SELECT count(*) FROM tcc.attention WHERE gid = %s",
+    is_(run1(app1, "SELECT count(*) FROM tcc.attention WHERE gid = %s",
             (failed_gid,)), 1, "app1 sees its failed transaction in attention")
-    is_(one(app1, "SELECT count(*) FROM tcc.pending WHERE gid = %s",
+    is_(run1(app1, "SELECT count(*) FROM tcc.pending WHERE gid = %s",
             (pending_gid,)), 1, "app1 sees its undecided one in pending")
 
     # A leaky function in the second role's WHERE clause (cheap, so the
@@ -413,7 +361,7 @@ try:
            (app1_gids,)), len(app1_gids),
         "a superuser sees all of app1's transactions")
     ok(q1("SELECT count(*) FROM tcc.transactions")
-       >= one(app1, "SELECT count(*) FROM tcc.transactions"),
+       >= run1(app1, "SELECT count(*) FROM tcc.transactions"),
        "a superuser sees at least as many transactions as app1")
     ok(q1("SELECT failed FROM tcc.stats") >= stats1[1],
        "a superuser's tcc.stats counts app1's failed ones too")
@@ -436,9 +384,9 @@ try:
         "tcc_barrier_cleanup is not granted by the application list")
 
     # operator actions as the owner
-    one(app1, "SELECT tcc_resolve(%s, 'settled by hand in t400')",
+    run1(app1, "SELECT tcc_resolve(%s, 'settled by hand in t400')",
         (failed_gid,))
-    ok(wait_until(lambda: one(app1, "SELECT status FROM tcc.transactions"
+    ok(wait_until(lambda: run1(app1, "SELECT status FROM tcc.transactions"
                                     " WHERE gid = %s", (failed_gid,))
                   == "resolved", 10),
        "app role resolves its own failed transaction")
@@ -446,10 +394,10 @@ try:
                   " WHERE gid = %s", (failed_gid,)),
         [("resolve", APP1, "settled by hand in t400")],
         "tcc.actions shows who resolved it and the note")
-    is_(one(app2, "SELECT count(*) FROM tcc.actions"), 0,
+    is_(run1(app2, "SELECT count(*) FROM tcc.actions"), 0,
         "another role does not see that action")
     for g in (c409_gid, redirect_failed_gid):
-        one(app1, "SELECT tcc_resolve(%s, 't400 cleanup')", (g,))
+        run1(app1, "SELECT tcc_resolve(%s, 't400 cleanup')", (g,))
 
     # ------------------------------------------------- tcc.allowed_urls
     is_(sqlstate(app1, "SET tcc.allowed_urls = ''"), "42501",
@@ -466,7 +414,7 @@ try:
     is_(sqlstate(app1, "ALTER ROLE %s SET tcc.allowed_urls = ''" % APP1),
         "42501", "ALTER ROLE ... SET tcc.allowed_urls on itself: 42501")
     try:
-        c = connect_as(APP1, options="-c tcc.allowed_urls=")
+        c = connect(user=APP1, options="-c tcc.allowed_urls=")
         c.close()
         ok(False, "an app role cannot set tcc.allowed_urls at connection")
     except psycopg2.Error as e:
@@ -475,13 +423,13 @@ try:
 
     allowed = tp_url("/t400/allowed/")
     q("ALTER ROLE %s SET tcc.allowed_urls = %%s" % APP1, (allowed,))
-    fenced = connect_as(APP1)
+    fenced = connect(user=APP1)
     try:
-        is_(one(fenced, "SHOW tcc.allowed_urls"), allowed,
+        is_(run1(fenced, "SHOW tcc.allowed_urls"), allowed,
             "a superuser fenced the app role with ALTER ROLE ... SET")
         is_(sqlstate(fenced, "RESET tcc.allowed_urls"), "42501",
             "the fenced role cannot RESET it")
-        g = one(fenced, "SELECT tcc_begin()")
+        g = run1(fenced, "SELECT tcc_begin()")
         app1_gids.append(g)
         n_branches = q1("SELECT count(*) FROM tcc._branch WHERE gid = %s",
                         (g,))
@@ -504,16 +452,17 @@ try:
                   % os.environ["TCC_TP_PORT"], None, None))):
             got = error_of(fenced, "SELECT tcc_branch(%s, %s, %s, %s)",
                            (g,) + urls)
-            is_(got, ("22023", "%s is not allowed by tcc.allowed_urls" % arg),
+            is_((pgcode(got), message(got)),
+                ("22023", "%s is not allowed by tcc.allowed_urls" % arg),
                 "%s outside tcc.allowed_urls: 22023" % what)
         is_(q1("SELECT count(*) FROM tcc._branch WHERE gid = %s", (g,)),
             n_branches, "no branch registered for a refused URL")
         is_(tp_requests("/t400/outside/"), [],
             "no request to a URL outside tcc.allowed_urls")
-        one(fenced, "SELECT tcc_branch(%s, %s, %s, %s)",
+        run1(fenced, "SELECT tcc_branch(%s, %s, %s, %s)",
             (g, allowed + "try", allowed + "confirm", allowed + "cancel"))
-        one(fenced, "SELECT tcc_finish(%s)", (g,))
-        is_(one(fenced, "SELECT tcc_wait(%s, '20 s')", (g,)), "confirmed",
+        run1(fenced, "SELECT tcc_finish(%s)", (g,))
+        is_(run1(fenced, "SELECT tcc_wait(%s, '20 s')", (g,)), "confirmed",
             "URLs inside tcc.allowed_urls work")
     finally:
         fenced.close()
@@ -528,18 +477,18 @@ try:
     for path, want in (("/t400/s409/try", "TC001"), ("/t400/s500/try",
                                                       "TC002"),
                        (None, "TC002")):
-        g = one(app1, "SELECT tcc_begin()")
+        g = run1(app1, "SELECT tcc_begin()")
         app1_gids.append(g)
         url = tp_url(path) if path else "http://127.0.0.1:1/t400/closed"
         got = error_of(app1, "SELECT tcc_branch(%%s, %%s, %%s, %%s, '{}',"
                              " NULL, %s)" % HDRS,
                        (g, url, tp_url("/t400/s/confirm"),
                         tp_url("/t400/s/cancel")))
-        is_(got and got[0], want, "try %s: %s" % (path or "to a closed port",
-                                                  want))
-        ok(got is not None and secret_tail not in got[1],
+        is_(pgcode(got), want, "try %s: %s" % (path or "to a closed port",
+                                                want))
+        ok(got is not None and secret_tail not in message(got),
            "its error message does not hold the header value")
-    g = one(app1, "SELECT tcc_begin()")
+    g = run1(app1, "SELECT tcc_begin()")
     app1_gids.append(g)
     for label, expr in (
             ("CR LF", "jsonb_build_object('Authorization', v || E'\\r\\nX: y')"),
@@ -603,7 +552,7 @@ finally:
 # every gid equals every other, must not reach the coordinator's SQL.  A new
 # session, so that its first tcc call prepares the statements under that
 # path; then a gid that is decided and one that is not are told apart.
-evil = tcc_connect()
+evil = connect()
 try:
     run(evil, "DROP SCHEMA IF EXISTS t400_evil CASCADE")
     run(evil, "CREATE SCHEMA t400_evil")
@@ -612,13 +561,13 @@ try:
     run(evil, "CREATE OPERATOR t400_evil.= (LEFTARG = uuid, RIGHTARG = uuid,"
               " FUNCTION = t400_evil.same)")
     evil.close()
-    evil = tcc_connect()
+    evil = connect()
     run(evil, "SET search_path = t400_evil, pg_catalog, public")
-    decided = one(evil, "SELECT tcc_begin()")
+    decided = run1(evil, "SELECT tcc_begin()")
     run(evil, "SELECT tcc_finish(%s, false)", (decided,))
-    fresh = one(evil, "SELECT tcc_begin()")
+    fresh = run1(evil, "SELECT tcc_begin()")
     try:
-        got = one(evil, "SELECT tcc_finish(%s)", (fresh,))
+        got = run1(evil, "SELECT tcc_finish(%s)", (fresh,))
     except psycopg2.Error as e:
         got = "error %s: %s" % (e.pgcode, e.diag.message_primary)
     is_(got, "confirming",

@@ -21,12 +21,11 @@ import sys
 import threading
 import time
 
-import psycopg2
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from coordlib import (attempts, branch_urls, connect, notifications,  # noqa: E402
-                      pgcode, q, q1, status, system_settings, tp_rule,
-                      transaction, wait_final, wait_status, wait_until)
+from coordlib import (attempts, branch_urls, connect,  # noqa: E402
+                      error_of, notifications, pgcode, q, q1, run, run1,
+                      status, system_settings, tp_rule, transaction,
+                      wait_final, wait_status, wait_until)
 from tcclib import (diag, done_testing, is_, note, ok, tp_url,  # noqa: E402
                     wait_worker, worker_pid)
 
@@ -53,36 +52,10 @@ GRANT SELECT ON tcc.transactions, tcc.branches TO {r};
 READ_WRITE = "-c default_transaction_read_only=off -c tcc.request_timeout=10s"
 
 
-def connect_as(role=None, options=READ_WRITE, autocommit=True):
-    """A connection as role (None: the harness's superuser)."""
-    kw = {"application_name": "tcc integration test", "options": options}
-    if role is not None:
-        kw["user"] = role
-    conn = psycopg2.connect("", **kw)
-    conn.autocommit = autocommit
-    return conn
-
-
-def run(conn, sql, params=None):
-    """Rows of one statement on conn ([] if none)."""
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description is not None else []
-
-
-def one(conn, sql, params=None):
-    """First column of the first row, or None."""
-    rows = run(conn, sql, params)
-    return rows[0][0] if rows else None
-
-
-def error_of(conn, sql, params=None):
-    """The psycopg2 error the statement raises, or None."""
-    try:
-        run(conn, sql, params)
-    except psycopg2.Error as e:
-        return e
-    return None
+def connect_as(role=None, autocommit=True):
+    """A connection as role (None: the harness's superuser) that opts out
+    of what the database owner sets."""
+    return connect(autocommit, user=role, options=READ_WRITE)
 
 
 def restart_worker():
@@ -122,7 +95,7 @@ app1 = connect_as(APP1)
 # ---------------------------------------------------------------- 42501 first
 # app2 calls tcc_finish on app1's gid in a loop (42501 each time) while app1
 # registers branches: app2 must never hold the gid's lock.
-g = one(app1, "SELECT tcc_begin('5 min')")
+g = run1(app1, "SELECT tcc_begin('5 min')")
 stop = threading.Event()
 codes = []
 
@@ -152,15 +125,15 @@ note("the other role called tcc_finish %d times meanwhile" % len(codes))
 ok(len(codes) >= 20, "the other role kept calling tcc_finish meanwhile")
 is_(sorted(set(codes)), ["42501"], "the other role got 42501 each time")
 is_(failed, [], "all 40 of the owner's tcc_branch calls succeeded")
-one(app1, "SELECT tcc_finish(%s, false)", (g,))
+run1(app1, "SELECT tcc_finish(%s, false)", (g,))
 is_(wait_final(g, 20), "cancelled", "the owner could still decide")
 
 # ---------------------------------------------------------------- no spin
 # A transaction holds a gid's lock (tcc_finish) past the gid's deadline and
 # stays open: the worker must wait for it without busy-looping.
 holder = connect_as(APP1, autocommit=False)
-g = one(holder, "SELECT tcc_begin('1 s')")
-one(holder, "SELECT tcc_finish(%s, false)", (g,))
+g = run1(holder, "SELECT tcc_begin('1 s')")
+run1(holder, "SELECT tcc_finish(%s, false)", (g,))
 ok(wait_until(lambda: q1("SELECT clock_timestamp() > deadline + interval '1 s'"
                          " FROM tcc._gtx WHERE gid = %s", (g,)), 10),
    "the open transaction holds the gid past its deadline")
@@ -191,10 +164,10 @@ is_((transaction(g) or {}).get("decided_by"), "deadline",
 eavesdropper = connect_as(EAVESDROPPER)
 run(eavesdropper, "LISTEN tcc_alert")
 with system_settings(max_attempts=2):
-    g = one(app1, "SELECT tcc_begin('1 min')")
-    one(app1, "SELECT tcc_branch(%s, NULL, 'http://127.0.0.1:1/t440/secret',"
+    g = run1(app1, "SELECT tcc_begin('1 min')")
+    run1(app1, "SELECT tcc_branch(%s, NULL, 'http://127.0.0.1:1/t440/secret',"
         " NULL)", (g,))
-    one(app1, "SELECT tcc_finish(%s)", (g,))
+    run1(app1, "SELECT tcc_finish(%s)", (g,))
     is_(wait_final(g, 20), "failed", "the confirm fails for good")
     got = notifications(eavesdropper, lambda ps: any(str(g) in p for p in ps),
                         10)
@@ -206,7 +179,7 @@ with system_settings(max_attempts=2):
         "the payload holds gid, status and branch only")
     ok("127.0.0.1" not in payload and "t440" not in payload,
        "no host, port or URL in the payload")
-    one(app1, "SELECT tcc_resolve(%s, 'test')", (g,))
+    run1(app1, "SELECT tcc_resolve(%s, 'test')", (g,))
 eavesdropper.close()
 
 # ---------------------------------------------------------------- R3 xids
@@ -230,7 +203,7 @@ ok(wait_until(lambda: begin_xid(g) is None, 10),
    "a beginner not yet assigned counts as committed")
 is_(status(g), "trying", "neither cancels the gid")
 conn = connect_as(autocommit=False)
-aborted = one(conn, "SELECT pg_current_xact_id()::text")
+aborted = run1(conn, "SELECT pg_current_xact_id()::text")
 conn.rollback()
 conn.close()
 q("UPDATE tcc._gtx SET begin_xid = %s::xid8 WHERE gid = %s", (aborted, g))
@@ -252,9 +225,9 @@ try:
     is_(pgcode(err), None,
         "default_transaction_read_only = on for the database: tcc_begin works")
     if err is None:
-        g = one(rw, "SELECT gid FROM tcc._gtx ORDER BY created_at DESC"
+        g = run1(rw, "SELECT gid FROM tcc._gtx ORDER BY created_at DESC"
                 " LIMIT 1")
-        one(rw, "SELECT tcc_finish(%s, false)", (g,))
+        run1(rw, "SELECT tcc_finish(%s, false)", (g,))
         is_(wait_final(g, 20), "cancelled", "and the worker settles it")
     else:
         diag("tcc_begin: %s" % str(err).strip())
@@ -266,9 +239,9 @@ try:
     urls = branch_urls("/t440/timeout")
     tp_rule("/t440/timeout/confirm", delay_ms=300)
     rw = connect_as()
-    g = one(rw, "SELECT tcc_begin('1 min')")
-    one(rw, "SELECT tcc_branch(%s, %s, %s, %s)", (g,) + urls)
-    one(rw, "SELECT tcc_finish(%s)", (g,))
+    g = run1(rw, "SELECT tcc_begin('1 min')")
+    run1(rw, "SELECT tcc_branch(%s, %s, %s, %s)", (g,) + urls)
+    run1(rw, "SELECT tcc_finish(%s)", (g,))
     is_(wait_final(g, 20), "confirmed",
         "tcc.request_timeout = 1ms for the database: a confirm taking 300 ms"
         " succeeds")

@@ -10,17 +10,15 @@
 # tcc.retry_interval * 2^(n-1), capped, +/-10 % jitter; delays never
 # overflow, whatever the settings).
 
-import http.server
 import os
 import sys
-import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (attempts, branch_urls, calls, connect, q, q1,  # noqa: E402
                       run, run1, system_settings, tp_rule, tp_url,
                       wait_final, wait_until)
-from tcclib import diag, done_testing, is_, note, ok  # noqa: E402
+from tcclib import (PostHandler, diag, done_testing, is_, note,  # noqa: E402
+                    ok, serve_http)
 
 BODIES = {
     "/bad-utf8": b'{"a":"\xff\xfe\xc3"}',
@@ -29,30 +27,15 @@ BODIES = {
 }
 
 
-class Raw(http.server.BaseHTTPRequestHandler):
+class Raw(PostHandler):
     """Answers 200 with the raw bytes of BODIES[path]."""
 
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format, *args):
-        pass
-
     def do_POST(self):
-        length = int(self.headers.get("Content-Length", "0") or 0)
-        if length:
-            self.rfile.read(length)
-        body = BODIES.get(self.path.split("?", 1)[0], b"{}")
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.read_body()
+        self.answer(200, BODIES.get(self.path.split("?", 1)[0], b"{}"))
 
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Raw)
-srv.daemon_threads = True
-threading.Thread(target=srv.serve_forever, daemon=True).start()
-raw = "http://127.0.0.1:%d" % srv.server_address[1]
+srv, raw = serve_http(Raw)
 
 # ---------------------------------------------------------------- UTF-8
 conn = connect()
@@ -142,18 +125,17 @@ with system_settings(retry_interval="5s", retry_max_interval="1min"):
         gids[name] = start(tp_url("/t450/%s/confirm" % name))
     delays = dict(zip(gids, retry_delays(gids.values())))
     note("first retry planned after: %r" % delays)
-    d = delays["r500"]
-    ok(d is not None and 4.4 <= d <= 6.5,
-       "500 with Retry-After: 0 waits the backoff (5 s +/-10 %%): %s" % d)
-    d = delays["r503short"]
-    ok(d is not None and 4.4 <= d <= 6.5,
-       "503 with Retry-After: 1 waits the longer backoff: %s" % d)
-    d = delays["r503long"]
-    ok(d is not None and 7.9 <= d <= 9.5,
-       "503 with Retry-After: 8 waits 8 s, longer than the backoff: %s" % d)
-    d = delays["r429cap"]
-    ok(d is not None and 59.9 <= d <= 61.5,
-       "429 with Retry-After: 3600 waits tcc.retry_max_interval: %s" % d)
+    for name, low, high, what in (
+            ("r500", 4.4, 6.5,
+             "500 with Retry-After: 0 waits the backoff (5 s +/-10 %)"),
+            ("r503short", 4.4, 6.5,
+             "503 with Retry-After: 1 waits the longer backoff"),
+            ("r503long", 7.9, 9.5,
+             "503 with Retry-After: 8 waits 8 s, longer than the backoff"),
+            ("r429cap", 59.9, 61.5,
+             "429 with Retry-After: 3600 waits tcc.retry_max_interval")):
+        d = delays[name]
+        ok(d is not None and low <= d <= high, "%s: %s" % (what, d))
     # and no attempt comes early: 2 s after the first, still one each
     first = q1("SELECT max(started_at) FROM tcc.attempts WHERE gid = ANY(%s::uuid[])",
                ([str(g) for g in gids.values()],))
