@@ -20,13 +20,13 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
+from examplelib import (example_env, listening, run_example,  # noqa: E402
+                        script)
 from tcclib import diag, done_testing, is_, like, ok  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-RUN_SH = os.path.join(ROOT, "examples", "transfer", "run.sh")
 RUN_TIMEOUT = 240.0
 
 RESULT = ("RESULT bank1.A=960.00/0.00 bank2.B=40.00/0.00 demo-1=confirmed"
@@ -44,15 +44,6 @@ def free_ports(n):
     for s in socks:
         s.close()
     return ports
-
-
-def listening(port):
-    """True if something accepts connections on 127.0.0.1:port."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def processes_mentioning(text):
@@ -76,12 +67,12 @@ class Demo:
 
     def __init__(self):
         self.ports = free_ports(4)
-        env = dict(os.environ, TCC_SKIP_SETUP="1",
-                   TCC_DEMO_PORT=str(self.ports[0]),
-                   TCC_DEMO_BANK1_PORT=str(self.ports[1]),
-                   TCC_DEMO_BANK2_PORT=str(self.ports[2]),
-                   TCC_DEMO_CONSOLE_PORT=str(self.ports[3]))
-        self.proc = subprocess.Popen(["bash", RUN_SH], cwd="/", env=env,
+        env = example_env(TCC_DEMO_PORT=self.ports[0],
+                          TCC_DEMO_BANK1_PORT=self.ports[1],
+                          TCC_DEMO_BANK2_PORT=self.ports[2],
+                          TCC_DEMO_CONSOLE_PORT=self.ports[3])
+        self.proc = subprocess.Popen(["bash", script("transfer")], cwd="/",
+                                     env=env,
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
@@ -266,13 +257,12 @@ blocker.bind(("127.0.0.1", 0))
 blocker.listen(1)
 busy = blocker.getsockname()[1]
 other = free_ports(2)
-env = dict(os.environ, TCC_SKIP_SETUP="1", TCC_DEMO_BANK2_PORT=str(busy),
-           TCC_DEMO_PORT=str(other[0]), TCC_DEMO_BANK1_PORT=str(other[1]))
-res = subprocess.run(["bash", RUN_SH], env=env, stdin=subprocess.DEVNULL,
-                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                     text=True, timeout=60)
+rc, lines = run_example("transfer",
+                        example_env(TCC_DEMO_BANK2_PORT=busy,
+                                    TCC_DEMO_PORT=other[0],
+                                    TCC_DEMO_BANK1_PORT=other[1]), 60)
 blocker.close()
-ok(res.returncode != 0, "a busy port makes run.sh fail")
-like(res.stdout, r"port %d is in use" % busy, "and it says which port")
+ok(rc is not None and rc != 0, "a busy port makes run.sh fail")
+like("\n".join(lines), r"port %d is in use" % busy, "and it says which port")
 
 done_testing()

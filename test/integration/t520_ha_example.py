@@ -12,18 +12,16 @@
 # Needs the Debian packages patroni and etcd-server (test/setup.sh).
 
 import os
-import socket
-import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
+from examplelib import (example_env, listening, result_line,  # noqa: E402
+                        run_example)
 from tcclib import diag, done_testing, is_, ok  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-RUN_SH = os.path.join(ROOT, "examples", "ha", "run.sh")
 RUN_TIMEOUT = 300
 
 # All nine ports are taken from above the harness's participant port, out
@@ -42,34 +40,14 @@ PORTS = {
 }
 
 
-def listening(port):
-    """True if something accepts connections on 127.0.0.1:port."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-env = dict(os.environ, TCC_SKIP_SETUP="1",
-           **{k: str(v) for k, v in PORTS.items()})
 t0 = time.monotonic()
-try:
-    res = subprocess.run(["bash", RUN_SH], env=env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, timeout=RUN_TIMEOUT)
-    out, rc = res.stdout, res.returncode
-except subprocess.TimeoutExpired as e:
-    out = (e.stdout or b"").decode("utf-8", "replace") \
-        if isinstance(e.stdout, bytes) else (e.stdout or "")
-    rc = None
+rc, lines = run_example("ha", example_env(**PORTS), RUN_TIMEOUT)
 
 good = is_(rc, 0, "examples/ha/run.sh exits 0 (took %.0f s)"
            % (time.monotonic() - t0))
-lines = out.splitlines()
-result = [line for line in lines if line.startswith("RESULT ")]
-good &= ok(result and result[-1].startswith("RESULT ok "),
-           "its result line says ok: %s" % (result[-1] if result else None))
+result = result_line(lines)
+good &= ok(result and result.startswith("RESULT ok "),
+           "its result line says ok: %s" % result)
 failed = [line.strip() for line in lines if "FAILED" in line]
 good &= is_(failed, [], "none of its checks failed")
 passed = [line.strip() for line in lines if line.strip().startswith("ok: ")]
