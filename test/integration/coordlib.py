@@ -29,7 +29,8 @@ from tcclib import (connect, diag, q, q1, run, run1,  # noqa: E402
 # tcclib's database and participant helpers are re-exported for convenience.
 __all__ = [
     "attempts", "branch_statuses", "branch_urls", "branches", "call_branches",
-    "calls", "connect", "error_of", "gaps", "header", "message",
+    "calls", "connect", "drop_roles", "error_of", "gaps", "header",
+    "login_roles", "message",
     "notifications", "pgcode", "q", "q1", "run", "run1", "sqlstate",
     "status", "system_settings", "tp_requests", "tp_rule", "tp_url",
     "transaction", "ts", "wait_calls", "wait_final", "wait_status",
@@ -200,6 +201,28 @@ def gaps(reqs):
     """Seconds between consecutive recorded requests' arrival times."""
     return [(b["at"] - a["at"]).total_seconds()
             for a, b in zip(reqs, reqs[1:])]
+
+
+# --------------------------------------------------------------------------
+# Roles
+
+
+def drop_roles(roles):
+    """Drop those of roles that exist, and what they own or were granted."""
+    for r in roles:
+        if q1("SELECT count(*) FROM pg_roles WHERE rolname = %s", (r,)):
+            q("DROP OWNED BY %s" % r)
+            q("DROP ROLE %s" % r)
+
+
+def login_roles(roles, grants, granted):
+    """Make roles anew (drop_roles, then CREATE ROLE ... LOGIN); run
+    grants, SQL with {r} for the role, for each role in granted."""
+    drop_roles(roles)
+    for r in roles:
+        q("CREATE ROLE %s LOGIN" % r)
+    for r in granted:
+        q(grants.format(r=r))
 
 
 # --------------------------------------------------------------------------

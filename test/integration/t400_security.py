@@ -41,9 +41,9 @@ import time
 import psycopg2
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from coordlib import (connect, error_of, message, pgcode, q, q1,  # noqa: E402
-                      run, run1, sqlstate, tp_requests, tp_rule, tp_url,
-                      wait_until)
+from coordlib import (connect, drop_roles, error_of,  # noqa: E402
+                      login_roles, message, pgcode, q, q1, run, run1,
+                      sqlstate, tp_requests, tp_rule, tp_url, wait_until)
 from tcclib import (PostHandler, done_testing, is_, like,  # noqa: E402
                     log_since, log_size, ok, serve_http)
 
@@ -117,22 +117,10 @@ def start_redirector():
     return serve_http(Redirector)
 
 
-def drop_roles():
-    """Drop the test roles and what they own or were granted."""
-    for r in ROLES:
-        if q1("SELECT count(*) FROM pg_roles WHERE rolname = %s", (r,)):
-            q("DROP OWNED BY %s" % r)
-            q("DROP ROLE %s" % r)
-
-
 # ---------------------------------------------------------------- setup
 
-drop_roles()
 q("DROP TABLE IF EXISTS %s" % SECRET_TABLE)
-for r in ROLES:
-    q("CREATE ROLE %s LOGIN" % r)
-for r in (APP1, APP2):
-    q(GRANTS.format(r=r))
+login_roles(ROLES, GRANTS, (APP1, APP2))
 q("CREATE TABLE %s AS SELECT 'Bearer s3cr3t-' || md5(random()::text) AS v"
   % SECRET_TABLE)
 q("GRANT SELECT ON %s TO %s, %s" % (SECRET_TABLE, APP1, APP2))
@@ -542,7 +530,7 @@ finally:
         elif status in ("failed", "confirming", "cancelling"):
             q("SELECT tcc_resolve(%s, 't400 cleanup')", (g,))
     q("DROP TABLE IF EXISTS %s" % SECRET_TABLE)
-    drop_roles()
+    drop_roles(ROLES)
     if q1("SHOW tcc.max_attempts") != q1(
             "SELECT boot_val FROM pg_settings WHERE name = 'tcc.max_attempts'"):
         q("ALTER SYSTEM RESET tcc.max_attempts")

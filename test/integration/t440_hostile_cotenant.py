@@ -23,9 +23,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (attempts, branch_urls, connect,  # noqa: E402
-                      error_of, notifications, pgcode, q, q1, run, run1,
-                      status, system_settings, tp_rule, transaction,
-                      wait_final, wait_status, wait_until)
+                      drop_roles, error_of, login_roles, notifications,
+                      pgcode, q, q1, run, run1, status, system_settings,
+                      tp_rule, transaction, wait_final, wait_status,
+                      wait_until)
 from tcclib import (diag, done_testing, is_, note, ok, tp_url,  # noqa: E402
                     wait_worker, worker_pid)
 
@@ -77,19 +78,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drop_roles():
-    """Drop the test roles and what they own or were granted."""
-    for r in ROLES:
-        if q1("SELECT count(*) FROM pg_roles WHERE rolname = %s", (r,)):
-            q("DROP OWNED BY %s" % r)
-            q("DROP ROLE %s" % r)
-
-
-drop_roles()
-for r in ROLES:
-    q("CREATE ROLE %s LOGIN" % r)
-for r in (APP1, APP2):
-    q(GRANTS.format(r=r))
+login_roles(ROLES, GRANTS, (APP1, APP2))
 app1 = connect_as(APP1)
 
 # ---------------------------------------------------------------- 42501 first
@@ -257,5 +246,5 @@ finally:
     restart_worker()
 
 app1.close()
-drop_roles()
+drop_roles(ROLES)
 done_testing()
