@@ -7,7 +7,7 @@
 # Run as root from anywhere.  Unless TCC_SKIP_SETUP=1 it installs what it
 # needs (nginx from Debian, plus what test/setup.sh installs) and builds and
 # installs the extension (test/setup.sh).  It then creates a throwaway
-# cluster as the postgres user (port BENCH_PORT, default 54419), starts
+# cluster as the postgres user (port BENCH_PORT, default 25419), starts
 # Debian's nginx as a stub participant on 127.0.0.1 (port BENCH_STUB_PORT,
 # default 18480; a slow stub for S1c on the next port), runs the scenarios
 # S1-S5 (with S1b and S1c), prints a table and ends with ONE
@@ -38,7 +38,7 @@ ROOT=$(pwd)
 . "$ROOT/test/proc.sh"
 
 PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
-PORT=${BENCH_PORT:-54419}
+PORT=${BENCH_PORT:-25419}
 STUB_PORT=${BENCH_STUB_PORT:-18480}
 STUB=http://127.0.0.1:$STUB_PORT
 SLOW_PORT=$((STUB_PORT + 1))

@@ -23,7 +23,7 @@ is in force once done.  SIGTERM or SIGINT stops the server cleanly.
 
 Run with Debian's python3 (psycopg2):
   /usr/bin/python3 test/participant.py --port 18080 \
-      --dsn "host=127.0.0.1 port=54329 dbname=tcc_test user=postgres"
+      --dsn "host=127.0.0.1 port=25329 dbname=tcc_test user=postgres"
 """
 
 import argparse

@@ -9,7 +9,7 @@
 #
 # Unless TCC_SKIP_SETUP=1, first runs test/setup.sh (Debian packages, make,
 # make install).  Then creates a throwaway cluster with tcc preloaded
-# (port TCC_TEST_PORT, default 54329), starts the test participant (port
+# (port TCC_TEST_PORT, default 25329), starts the test participant (port
 # TCC_TP_PORT, default 18080), runs the suites and removes everything again,
 # also when a test fails or the run is interrupted.  Run it as root.
 
@@ -21,7 +21,7 @@ ROOT=$(pwd)
 
 PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PG_CONFIG=$PGBIN/pg_config
-PORT=${TCC_TEST_PORT:-54329}
+PORT=${TCC_TEST_PORT:-25329}
 TP_PORT=${TCC_TP_PORT:-18080}
 PYTHON=/usr/bin/python3
 

@@ -25,8 +25,8 @@
 # Exits 0 only if every check passed; the last line is
 #   RESULT ok|FAILED committed=<n> confirmed=<n> cancelled=<n> ...
 #
-# Ports (environment): TCC_HA_PG1, TCC_HA_PG2 (the nodes, 54391, 54392),
-# TCC_HA_PG_BANKS (54393), TCC_HA_REST1, TCC_HA_REST2 (Patroni's REST API,
+# Ports (environment): TCC_HA_PG1, TCC_HA_PG2 (the nodes, 25391, 25392),
+# TCC_HA_PG_BANKS (25393), TCC_HA_REST1, TCC_HA_REST2 (Patroni's REST API,
 # 28001, 28002), TCC_HA_ETCD (etcd's client port, 23801; peer port + 1),
 # TCC_HA_BANK1, TCC_HA_BANK2 (the banks' services, 18211, 18212).
 # TCC_HA_LOAD_SECONDS (5): load before and after the failover.
@@ -40,9 +40,9 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PYTHON=/usr/bin/python3
-PG[1]=${TCC_HA_PG1:-54391}
-PG[2]=${TCC_HA_PG2:-54392}
-PG_BANKS=${TCC_HA_PG_BANKS:-54393}
+PG[1]=${TCC_HA_PG1:-25391}
+PG[2]=${TCC_HA_PG2:-25392}
+PG_BANKS=${TCC_HA_PG_BANKS:-25393}
 REST[1]=${TCC_HA_REST1:-28001}
 REST[2]=${TCC_HA_REST2:-28002}
 ETCD=${TCC_HA_ETCD:-23801}

@@ -19,7 +19,7 @@ business action is skipped and the answer is 200 all the same.
 
 Run with Debian's python3 (it has psycopg2):
   /usr/bin/python3 bank.py --port 18201 --role a \\
-      --dsn "host=127.0.0.1 port=54399 dbname=bank1 user=postgres"
+      --dsn "host=127.0.0.1 port=25399 dbname=bank1 user=postgres"
 
   /usr/bin/python3 bank.py --stop --pidfile FILE
       stops the service started with --pidfile FILE, and returns once it

@@ -9,7 +9,7 @@
 #
 # Runs test/setup.sh first (Debian packages, build, install; needs root),
 # unless TCC_SKIP_SETUP=1.  Then creates a throwaway cluster on 127.0.0.1
-# (port TCC_DEMO_PORT, default 54399) holding coord, bank1 and bank2, starts
+# (port TCC_DEMO_PORT, default 25399) holding coord, bank1 and bank2, starts
 # the two services (ports TCC_DEMO_BANK1_PORT and TCC_DEMO_BANK2_PORT,
 # default 18201 and 18202) and the operations console (console/app.py, port
 # TCC_DEMO_CONSOLE_PORT, default 18203; it prints the URL and a login), runs
@@ -28,7 +28,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 
 PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PYTHON=/usr/bin/python3
-PORT=${TCC_DEMO_PORT:-54399}
+PORT=${TCC_DEMO_PORT:-25399}
 BANK_PORT[1]=${TCC_DEMO_BANK1_PORT:-18201}
 BANK_PORT[2]=${TCC_DEMO_BANK2_PORT:-18202}
 BANK_ROLE[1]=a

@@ -18,7 +18,7 @@ from tcclib import diag, q, q1, wait_until  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TP_PORT = int(os.environ.get("TCC_TP_PORT", "18080"))
-PGPORT = int(os.environ.get("PGPORT", "54329"))
+PGPORT = int(os.environ.get("PGPORT", "25329"))
 PYTHON = "/usr/bin/python3"
 
 
