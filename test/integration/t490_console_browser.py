@@ -29,6 +29,7 @@ from tcclib import (diag, done_testing, is_, like, ok, q,  # noqa: E402
 import psycopg2  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -61,6 +62,18 @@ def shot(driver, name):
     diag("screenshot: %s" % path)
 
 
+def gone(elem):
+    """True once elem no longer belongs to the page shown.  Chromium says
+    so either as a stale element (what selenium's staleness_of expects) or,
+    while the new page is being built, as an inspector error about a node
+    that does not belong to the document."""
+    try:
+        elem.is_enabled()
+        return False
+    except WebDriverException:
+        return True
+
+
 def click(driver, by, what, accept=False):
     """Click an element that leads to another page (accepting the
     confirmation dialog first if asked) and wait until that page is there."""
@@ -69,7 +82,7 @@ def click(driver, by, what, accept=False):
     if accept:
         WebDriverWait(driver, 10).until(expected_conditions.alert_is_present())
         driver.switch_to.alert.accept()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(old))
+    WebDriverWait(driver, 20).until(lambda d: gone(old))
     WebDriverWait(driver, 20).until(lambda d: d.execute_script(
         "return document.readyState") == "complete")
 
