@@ -262,6 +262,23 @@ PurgeExpired(void)
 }
 
 /*
+ * Starts a call read for a due branch, unless its destination has no slot
+ * free: then it waits in that destination's queue (schedule.c) and what
+ * was read for it is freed at once.
+ */
+static void
+StartCall(TccCall *call)
+{
+	char		dest[TCC_DEST_LEN];
+
+	TccHttpDestination(call->url, dest, sizeof(dest));
+	if (TccScheduleAdmit(&call->gid, call->branch, dest))
+		TccHttpStart(call);
+	else
+		TccHttpFinishCall(call);
+}
+
+/*
  * The worker's main loop.  Each turn: write intents; collect finished
  * calls; in one short transaction record their outcomes, settle what the
  * wake-up asks for and read the calls now due; commit; only then start
@@ -347,6 +364,8 @@ WorkerLoop(WaitEventSet *wait_set)
 		if (done != NIL || work || ndue > 0 || ndecided > 0)
 		{
 			List	   *calls;
+			pg_uuid_t  *settled;
+			int			nsettled;
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
@@ -370,29 +389,25 @@ WorkerLoop(WaitEventSet *wait_set)
 			}
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
+			settled = TccStoreTakeSettled(&nsettled);
+			TccWakeWaiters(settled, nsettled);
 
 			foreach(lc, done)
-			{
 				TccHttpFinishCall(lfirst(lc));
-				pfree(lfirst(lc));
-			}
 			/* the calls start only now that the transaction is over */
-			MemoryContextSwitchTo(call_cxt);
 			foreach(lc, calls)
-				TccHttpStart(lfirst(lc));
-			MemoryContextSwitchTo(loop_cxt);
+				StartCall(lfirst(lc));
 			PublishState();
 			/* what this pass finished expires one retention from now */
 			purge_at = Min(purge_at,
 						   TimestampTzPlusMilliseconds(now, tcc_retention * 1000L));
 		}
-		if (TccHttpInFlight() == 0)
-			MemoryContextReset(call_cxt);
 		if (GetCurrentTimestamp() >= purge_at)
 			purge_at = PurgeExpired();
 
 		now = GetCurrentTimestamp();
-		wake = Min(Min(check_at, purge_at), TccScheduleNext());
+		wake = Min(Min(check_at, purge_at),
+				   TccScheduleNext(TccHttpInFlight() < tcc_max_concurrency));
 		if (more || TccRequestsPending())
 			timeout = 0;
 		else if (wake == DT_NOEND)
