@@ -86,6 +86,8 @@ typedef struct PhaseEntry
 	int			hi;
 	int		   *pending;		/* branches, ascending */
 	bool	   *done;			/* per pending[]: no longer pending */
+	int			one_pending;	/* pending[] of a single branch */
+	bool		one_done;
 } PhaseEntry;
 
 static HTAB *entries = NULL;
@@ -467,6 +469,8 @@ ScheduleNext(PhaseEntry *entry, TimestampTz now, bool force)
 static void
 FreePending(PhaseEntry *entry)
 {
+	if (entry->pending == &entry->one_pending)
+		return;
 	pfree(entry->pending);
 	pfree(entry->done);
 }
@@ -498,9 +502,19 @@ TccPhaseStart(pg_uuid_t *gid, bool commit, bool parallel, int *pending,
 	entry->npending = npending;
 	entry->lo = 0;
 	entry->hi = npending;
-	entry->pending = MemoryContextAlloc(phase_cxt, sizeof(int) * npending);
+	if (npending == 1)
+	{
+		/* the common case costs no allocation beside the entry */
+		entry->pending = &entry->one_pending;
+		entry->done = &entry->one_done;
+		entry->one_done = false;
+	}
+	else
+	{
+		entry->pending = MemoryContextAlloc(phase_cxt, sizeof(int) * npending);
+		entry->done = MemoryContextAllocZero(phase_cxt, sizeof(bool) * npending);
+	}
 	memcpy(entry->pending, pending, sizeof(int) * npending);
-	entry->done = MemoryContextAllocZero(phase_cxt, sizeof(bool) * npending);
 	ScheduleNext(entry, now, force);
 	return false;
 }

@@ -169,6 +169,8 @@ TakePhases(bool force)
 		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, force))
 			FinishingAdd(&fin, &gid, commit);
 	}
+	/* what was read is copied: free it before the next statement */
+	SPI_freetuptable(SPI_tuptable);
 	Finish(&fin);
 	return n;
 }
@@ -210,11 +212,16 @@ ResultGids(int *n)
 	return gids;
 }
 
+/* transactions read back per statement at worker start */
+#define STARTUP_BATCH 10000
+
 /*
  * Worker start: rebuilds the schedule from the tables; every pending call
  * of a confirming or cancelling transaction is due now (rule R5).  A
  * partial index keeps this proportional to the pending work, not to the
- * retained history.
+ * retained history; reading it back in batches, each result freed before
+ * the next, keeps the worker's peak memory near what the schedule itself
+ * needs however large the backlog.
  */
 void
 TccStoreStartup(void)
@@ -224,7 +231,9 @@ TccStoreStartup(void)
 
 	TccStoreExec(&in_phase_gtxs, NULL, NULL, false);
 	gids = ResultGids(&n);
-	Advance(gids, n, false);
+	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < n; i += STARTUP_BATCH)
+		Advance(gids + i, Min(STARTUP_BATCH, n - i), false);
 }
 
 /* whether branch b is not called in the phase decided by dec.commit */

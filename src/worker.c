@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include <malloc.h>
+
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
@@ -261,6 +263,38 @@ PurgeExpired(void)
 	return next;
 }
 
+/* how often at most the worker hands freed heap memory back to the kernel */
+#define TRIM_INTERVAL_MS 10000
+
+/*
+ * Makes freed memory go back to the kernel.  Large blocks (payloads,
+ * result sets) are mapped on their own, so freeing them unmaps them: glibc
+ * would otherwise raise that threshold after the first such free and serve
+ * later ones from the heap, where a burst leaves the process holding its
+ * peak for good.
+ */
+static void
+SetUpMalloc(void)
+{
+	(void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	(void) mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+}
+
+/*
+ * Returns the free pages inside the heap to the kernel, at most every
+ * TRIM_INTERVAL_MS: a turn that read many rows (a restart, a burst of
+ * decisions) frees them, but small allocations made meanwhile keep the
+ * heap's top in place and the pages would stay resident.
+ */
+static void
+TrimHeap(TimestampTz now, TimestampTz *trimmed_at)
+{
+	if (now - *trimmed_at < TRIM_INTERVAL_MS * (TimestampTz) 1000)
+		return;
+	*trimmed_at = now;
+	(void) malloc_trim(0);
+}
+
 /*
  * Starts a call read for a due branch, unless its destination has no slot
  * free: then it waits in that destination's queue (schedule.c) and what
@@ -292,6 +326,7 @@ WorkerLoop(WaitEventSet *wait_set)
 	MemoryContext call_cxt;
 	TimestampTz check_at = 0;	/* next look at undecided transactions */
 	TimestampTz purge_at = 0;
+	TimestampTz trimmed_at = 0;
 	bool		more = true;	/* settle again without waiting */
 	pg_uuid_t  *due_gids;
 	int		   *due_branches;
@@ -404,6 +439,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		}
 		if (GetCurrentTimestamp() >= purge_at)
 			purge_at = PurgeExpired();
+		TrimHeap(GetCurrentTimestamp(), &trimmed_at);
 
 		now = GetCurrentTimestamp();
 		wake = Min(Min(check_at, purge_at),
@@ -505,6 +541,7 @@ TccWorkerMain(Datum arg)
 	WaitForExtension();
 	elog(LOG, "tcc coordinator started in database \"%s\"", tcc_database);
 
+	SetUpMalloc();
 	TccHttpInitWorker();
 	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

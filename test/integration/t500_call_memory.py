@@ -13,7 +13,8 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (branch_urls, connect, q, q1, run, run1,  # noqa: E402
                       system_settings, tp_rule, wait_until)
-from tcclib import diag, done_testing, ok, worker_pid  # noqa: E402
+from tcclib import (diag, done_testing, ok, tp_down, tp_up,  # noqa: E402
+                    worker_pid)
 
 N = 150
 PAYLOAD = '{"pad": "%s"}' % ("x" * (512 * 1024 - 12))
@@ -75,4 +76,7 @@ with system_settings(request_timeout="2min"):
        "the worker's private memory grew by less than %d MB"
        % (LIMIT_KB // 1024))
     q("SELECT tcc_resolve(%s, 'test over')", (slow,))
+    # the participant breaks its connections: the slow call ends now
+    tp_down()
+    tp_up()
 done_testing()

@@ -13,6 +13,7 @@
 import os
 import sys
 import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (branch_urls, calls, connect, q1, run, run1,  # noqa: E402
@@ -21,6 +22,7 @@ from tcclib import diag, done_testing, is_, ok, wait_until  # noqa: E402
 
 HANG_MS = 8000
 NHANG = 8
+RUN = "/t502/%s" % uuid.uuid4().hex[:8]
 
 
 def decided(prefix, host=None):
@@ -42,33 +44,36 @@ def received(prefix):
 
 
 with system_settings(max_concurrency=4, request_timeout="30s"):
-    is_(q1("SELECT current_setting('tcc.destination_share')"), "25",
+    # calls another test left in flight would hold slots of their own
+    ok(wait_until(lambda: q1("SELECT in_flight FROM tcc.worker") == 0, 60),
+       "the worker has no call in flight to begin with")
+    is_(q1("SELECT current_setting('tcc.destination_share', true)"), "25",
         "tcc.destination_share is 25 (percent) by default")
     hang = []
     for i in range(NHANG):
-        path = "/t502/hang/%d" % i
+        path = RUN + "/hang/%d" % i
         tp_rule(path + "/confirm", delay_ms=HANG_MS)
         hang.append(decided(path, host="localhost"))
-    ok(wait_until(lambda: received("/t502/hang/") >= 1, 10),
+    ok(wait_until(lambda: received(RUN + "/hang/") >= 1, 10),
        "the hanging participant got its first confirm")
     time.sleep(1)           # time for more to (wrongly) go out, were they to
-    is_(received("/t502/hang/"), 1,
+    is_(received(RUN + "/hang/"), 1,
         "while it hangs, its destination holds one slot of the four")
 
     t0 = time.monotonic()
-    gid = decided("/t502/ok/1")
+    gid = decided(RUN + "/ok/1")
     is_(wait_final(gid, 20), "confirmed",
         "a confirm to a healthy participant completes meanwhile")
     took = time.monotonic() - t0
     diag("healthy confirm took %.2f s while %d confirms hung" % (took, NHANG))
     ok(took < 3.0, "promptly: in %.2f s (under 3 s; a slot was free)" % took)
     is_(len(calls(gid, "confirm")), 1, "it was called once")
-    ok(received("/t502/hang/") < NHANG,
+    ok(received(RUN + "/hang/") < NHANG,
        "the hanging destination is still waiting for its turn")
 
     # the hanging ones all get through in turn once it answers
     for i in range(NHANG):
-        tp_rule("/t502/hang/%d/confirm" % i, delay_ms=0)
+        tp_rule(RUN + "/hang/%d/confirm" % i, delay_ms=0)
     for g in hang:
         if wait_final(g, 60) != "confirmed":
             diag("not confirmed: %s" % g)

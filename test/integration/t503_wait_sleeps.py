@@ -17,7 +17,7 @@ from coordlib import (branch_urls, connect, pgcode, run, run1,  # noqa: E402
                       error_of, tp_rule, transaction, ts)
 from tcclib import diag, done_testing, is_, ok  # noqa: E402
 
-SLOW_MS = 5000
+SLOW_MS = 8000
 TICK = os.sysconf("SC_CLK_TCK")
 
 
