@@ -24,6 +24,7 @@
 #   BENCH_S6_HANG      S6 transactions stuck at the hanging participant
 #                      (default 1000)
 #   BENCH_HANG_PORT    port of S6's hanging participant (default stub + 1)
+#   BENCH_ONLY=s6      run S6 alone
 #   BENCH_SOAK=1       instead of S1-S6: the soak (bench/soak.sh), full load
 #                      with one participant always hanging for
 #                      BENCH_SOAK_SECONDS (default 600), worker memory
@@ -801,6 +802,57 @@ echo "  worker memory contexts: ${mem0:-?} bytes at start"
 fig worker.memory_contexts_bytes_start "${mem0:-null}"
 pgss_snap start
 
+# ---------------------------------------------------------------- S6
+
+# Confirm lag (decided_at to finished_at) of a kind: "p50 p99 max" in ms.
+lag_stats() {
+	q "SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY l)::numeric, 3),
+	          round(percentile_disc(0.99) WITHIN GROUP (ORDER BY l)::numeric, 3),
+	          round(max(l)::numeric, 3)
+	     FROM (SELECT extract(epoch FROM finished_at - decided_at) * 1000 AS l
+	             FROM tcc.transactions WHERE kind = '$1' AND status = 'confirmed') s" | tr '|' ' '
+}
+
+# S6: confirm lag to the stub from 8 clients for S6_SECONDS, first quiet,
+# then while S6_HANG decided transactions wait on a participant that never
+# answers (another destination).
+run_s6() {
+	local q50 q99 qmax n50 n99 nmax in_flight
+	echo
+	echo "==== S6 noisy neighbour: confirm lag to the stub, quiet and while $S6_HANG confirms hang elsewhere"
+	gtx_script=$(script gtx)
+	run_pgbench s6_quiet 8 "$gtx_script" -T "$S6_SECONDS" -D kind=s6_quiet
+	wait_settled s6_quiet 60
+	read -r q50 q99 qmax <<<"$(lag_stats s6_quiet)"
+	echo "  quiet:  c=8 $(calc "$pg_tps" 1) gtx/s; confirm lag p50 $q50 ms  p99 $q99 ms  max $qmax ms"
+	start_hang
+	decide_hanging s6_hang "$S6_HANG"
+	sleep 1
+	run_pgbench s6_noisy 8 "$gtx_script" -T "$S6_SECONDS" -D kind=s6_noisy
+	read -r _ in_flight _ <<<"$(q "SELECT pid, in_flight, queue_depth FROM tcc.worker" | tr '|' ' ')"
+	wait_settled s6_noisy 120
+	read -r n50 n99 nmax <<<"$(lag_stats s6_noisy)"
+	echo "  noisy:  c=8 $(calc "$pg_tps" 1) gtx/s; confirm lag p50 $n50 ms  p99 $n99 ms  max $nmax ms" \
+		"($in_flight calls in flight at the end)"
+	stop_hang
+	resolve_kind s6_hang
+	fig s6.seconds "$S6_SECONDS"
+	fig s6.hanging_gtx "$S6_HANG"
+	fig s6.quiet.confirm_lag_p50_ms "${q50:-null}"
+	fig s6.quiet.confirm_lag_p99_ms "${q99:-null}"
+	fig s6.noisy.confirm_lag_p50_ms "${n50:-null}"
+	fig s6.noisy.confirm_lag_p99_ms "${n99:-null}"
+	fig s6.noisy.confirm_lag_max_ms "${nmax:-null}"
+}
+
+# BENCH_ONLY=s6: S6 alone, then the JSON line.
+if [ "${BENCH_ONLY:-}" = s6 ]; then
+	run_s6
+	echo
+	print_json
+	exit 0
+fi
+
 # ---------------------------------------------------------------- soak
 
 # BENCH_SOAK=1 (bench/soak.sh): full load for SOAK_SECONDS -- S1's
@@ -834,12 +886,14 @@ if [ "$SOAK" = 1 ]; then
 		done
 	done
 	wait "$soak_pid"
+	wait_settled soak 60
 	read -r cpu rss anon <<<"$(proc_usage "$WORKER_PID")"
+	soak_confirmed=$(q "SELECT count(*) FROM tcc._gtx WHERE kind = 'soak' AND status = 'confirmed'")
 	echo "  end: worker rss $rss kB, anon $anon kB, cpu ${cpu}s;" \
-		"$(q "SELECT count(*) FROM tcc._gtx WHERE kind = 'soak' AND status = 'confirmed'") confirmed," \
-		"$(calc "$pg_tps" 1) gtx/s"
+		"$soak_confirmed confirmed, $(calc "$soak_confirmed / $SOAK_SECONDS" 1) gtx/s"
 	fig soak.seconds "$SOAK_SECONDS"
-	fig soak.gtx_per_s "$(calc "$pg_tps" 1)"
+	fig soak.confirmed "$soak_confirmed"
+	fig soak.gtx_per_s "$(calc "$soak_confirmed / $SOAK_SECONDS" 1)"
 	fig soak.rss_anon_kb_end "$anon"
 	stop_hang
 	resolve_kind soak_hang
@@ -1170,42 +1224,7 @@ worker_rss_fig s5
 [ "$ok_after" = $((2 * decided)) ] ||
 	anomaly "S5: $((2 * decided)) successful confirm calls expected, $ok_after seen"
 
-# ---------------------------------------------------------------- S6
-
-# Confirm lag (decided_at to finished_at) of a kind: "p50 p99 max" in ms.
-lag_stats() {
-	q "SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY l)::numeric, 3),
-	          round(percentile_disc(0.99) WITHIN GROUP (ORDER BY l)::numeric, 3),
-	          round(max(l)::numeric, 3)
-	     FROM (SELECT extract(epoch FROM finished_at - decided_at) * 1000 AS l
-	             FROM tcc.transactions WHERE kind = '$1' AND status = 'confirmed') s" | tr '|' ' '
-}
-
-echo
-echo "==== S6 noisy neighbour: confirm lag to the stub, quiet and while $S6_HANG confirms hang elsewhere"
-gtx_script=$(script gtx)
-run_pgbench s6_quiet 8 "$gtx_script" -T "$S6_SECONDS" -D kind=s6_quiet
-wait_settled s6_quiet 60
-read -r q50 q99 qmax <<<"$(lag_stats s6_quiet)"
-echo "  quiet:  c=8 $(calc "$pg_tps" 1) gtx/s; confirm lag p50 $q50 ms  p99 $q99 ms  max $qmax ms"
-start_hang
-decide_hanging s6_hang "$S6_HANG"
-sleep 1
-run_pgbench s6_noisy 8 "$gtx_script" -T "$S6_SECONDS" -D kind=s6_noisy
-read -r _ in_flight _ <<<"$(q "SELECT pid, in_flight, queue_depth FROM tcc.worker" | tr '|' ' ')"
-wait_settled s6_noisy 120
-read -r n50 n99 nmax <<<"$(lag_stats s6_noisy)"
-echo "  noisy:  c=8 $(calc "$pg_tps" 1) gtx/s; confirm lag p50 $n50 ms  p99 $n99 ms  max $nmax ms" \
-	"($in_flight calls in flight at the end)"
-stop_hang
-resolve_kind s6_hang
-fig s6.seconds "$S6_SECONDS"
-fig s6.hanging_gtx "$S6_HANG"
-fig s6.quiet.confirm_lag_p50_ms "${q50:-null}"
-fig s6.quiet.confirm_lag_p99_ms "${q99:-null}"
-fig s6.noisy.confirm_lag_p50_ms "${n50:-null}"
-fig s6.noisy.confirm_lag_p99_ms "${n99:-null}"
-fig s6.noisy.confirm_lag_max_ms "${nmax:-null}"
+run_s6
 
 # ---------------------------------------------------------------- end of run
 
