@@ -5,6 +5,7 @@ OBJS = \
 	src/api.o \
 	src/backoff.o \
 	src/barrier.o \
+	src/durable.o \
 	src/http.o \
 	src/request.o \
 	src/schedule.o \

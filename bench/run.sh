@@ -34,6 +34,9 @@
 #   BENCH_DIR          parent of the scratch directory (default /tmp; it must
 #                      be on a real disk, fsync is on)
 #   BENCH_KEEP=1       keep the scratch directory (server log, pgbench logs)
+#   BENCH_SYNC_STANDBY=1  add a synchronous streaming standby on loopback
+#                      (port BENCH_PORT+1): every intent and decision then
+#                      waits for it, as in a synchronous HA pair
 
 set -uo pipefail
 
@@ -128,6 +131,7 @@ TMP=
 PGDATA_DIR=
 PGLOG=
 server_started=0
+STANDBY_DIR=
 nginx_pid=
 hang_pid=
 sampler_pid=
@@ -165,6 +169,9 @@ cleanup() {
 	fi
 	stop_nginx
 	stop_hang
+	if [ -n "$STANDBY_DIR" ] && [ -f "$STANDBY_DIR/postmaster.pid" ]; then
+		as_postgres "$PGBIN/pg_ctl" -D "$STANDBY_DIR" -m immediate -w stop >/dev/null 2>&1
+	fi
 	if [ $server_started = 1 ] && [ -f "$PGDATA_DIR/postmaster.pid" ]; then
 		as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -t 60 -w stop >/dev/null 2>&1 ||
 			as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m immediate -w stop >/dev/null 2>&1
@@ -340,6 +347,38 @@ EOF
 as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 120 start >/dev/null ||
 	die "the benchmark cluster did not start"
 server_started=1
+
+# A synchronous standby on loopback (BENCH_SYNC_STANDBY=1): what a
+# synchronous HA pair adds to every intent and decision.
+if [ "${BENCH_SYNC_STANDBY:-0}" = 1 ]; then
+	STANDBY_DIR=$TMP/standby
+	as_postgres "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U postgres \
+		-D "$STANDBY_DIR" --checkpoint=fast -X stream \
+		>"$TMP/basebackup.log" 2>&1 || {
+		cat "$TMP/basebackup.log"
+		die "pg_basebackup for the standby failed"
+	}
+	as_postgres tee -a "$STANDBY_DIR/postgresql.conf" >/dev/null <<CONF
+port = $((PORT + 1))
+primary_conninfo = 'host=127.0.0.1 port=$PORT user=postgres application_name=bench_standby'
+CONF
+	as_postgres touch "$STANDBY_DIR/standby.signal"
+	as_postgres "$PGBIN/pg_ctl" -D "$STANDBY_DIR" -l "$TMP/standby.log" -w -t 120 start >/dev/null ||
+		die "the standby did not start"
+	as_postgres "$PGBIN/psql" -X -q -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
+		-c "ALTER SYSTEM SET synchronous_standby_names = 'bench_standby'" \
+		-c "SELECT pg_reload_conf()" >/dev/null || die "setting synchronous_standby_names failed"
+	state=
+	for _ in $(seq 1 300); do
+		state=$(as_postgres "$PGBIN/psql" -X -At -h 127.0.0.1 -p "$PORT" -U postgres -d postgres \
+			-c "SELECT sync_state FROM pg_stat_replication WHERE application_name = 'bench_standby'")
+		[ "$state" = sync ] && break
+		sleep 0.1
+	done
+	[ "$state" = sync ] || die "the standby did not become synchronous"
+	echo "bench: synchronous standby on port $((PORT + 1))"
+fi
+fig sync_standby "${BENCH_SYNC_STANDBY:-0}"
 
 # The workload (pgbench, and the few statements of the scenarios made with
 # psql) runs as postgres; the benchmark's own queries -- polls, figures,

@@ -23,6 +23,7 @@
 
 #include "access/xact.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/lock.h"
@@ -46,6 +47,7 @@ PG_FUNCTION_INFO_V1(tcc_resolve);
 static bool callback_registered = false;
 static bool wake_at_commit = false;
 static bool began_in_xact = false;
+static bool finished_in_xact = false;
 
 /* gids this transaction decided; ndecided counts past the array's end */
 static pg_uuid_t decided[TCC_DECIDED_PER_XACT];
@@ -54,8 +56,10 @@ static int	ndecided = 0;
 /*
  * Wakes the worker when a transaction that decided commits (no polling
  * delay), handing it the gids decided, and when one that began a global
- * transaction aborts (R3).  A prepared transaction's decisions are found
- * by the worker's own look every second once COMMIT PREPARED has run.
+ * transaction (R3) or took a gid's lock in tcc_finish aborts: the worker
+ * waits for that lock without polling.  A prepared transaction's decisions
+ * are found by the worker's own look every second once COMMIT PREPARED has
+ * run.
  */
 static void
 TccXactCallback(XactEvent event, void *arg)
@@ -71,7 +75,8 @@ TccXactCallback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			if (began_in_xact)
+			/* a gid we began, or whose lock we held, can be cancelled now */
+			if (began_in_xact || finished_in_xact)
 				TccWakeWorker(false, true);
 			break;
 		case XACT_EVENT_PREPARE:
@@ -81,6 +86,7 @@ TccXactCallback(XactEvent event, void *arg)
 	}
 	wake_at_commit = false;
 	began_in_xact = false;
+	finished_in_xact = false;
 	ndecided = 0;
 }
 
@@ -95,14 +101,10 @@ WatchTransaction(void)
 	}
 }
 
-/*
- * Takes the lock that serialises decisions on a gid, until the end of the
- * current transaction.  With wait false, returns false if it is held.
- */
-bool
-TccLockGid(pg_uuid_t *gid, bool wait)
+/* Sets tag to the lock tag of a gid. */
+static void
+GidLockTag(pg_uuid_t *gid, LOCKTAG *tag)
 {
-	LOCKTAG		tag;
 	uint64		a;
 	uint64		b;
 	uint64		key;
@@ -111,9 +113,31 @@ TccLockGid(pg_uuid_t *gid, bool wait)
 	memcpy(&b, gid->data + sizeof(a), sizeof(b));
 	key = a ^ b;
 	/* field4 0x7463 ("tc") keeps these apart from user advisory locks */
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) (key >> 32),
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (key >> 32),
 						 (uint32) key, 0x7463);
+}
+
+/*
+ * Takes the lock that serialises decisions on a gid, until the end of the
+ * current transaction.  With wait false, returns false if it is held.
+ */
+bool
+TccLockGid(pg_uuid_t *gid, bool wait)
+{
+	LOCKTAG		tag;
+
+	GidLockTag(gid, &tag);
 	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* Gives back one TccLockGid of this transaction (the lock is counted). */
+void
+TccUnlockGid(pg_uuid_t *gid)
+{
+	LOCKTAG		tag;
+
+	GidLockTag(gid, &tag);
+	(void) LockRelease(&tag, ExclusiveLock, false);
 }
 
 /* Returns a gid as text, for messages. */
@@ -278,13 +302,18 @@ ParseJsonb(void *arg)
 {
 	BodyParse  *parse = arg;
 
-	parse->jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(parse->text));
+	char	   *text = pg_any_to_server(parse->text, strlen(parse->text), PG_UTF8);
+
+	parse->jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
 }
 
 /*
- * Returns the try's response body as jsonb, or NULL when it is empty or not
- * JSON.  Parsed in a subtransaction so that no body, however hostile, can
- * fail the call; only errors about the data itself are swallowed.
+ * Returns the try's response body as jsonb, or NULL when it is empty, not
+ * valid UTF-8 or not JSON (SPEC section 11: jsonb_in does not check the
+ * encoding of what it is given, and a caller storing such a value could
+ * not read it back).  Parsed in a subtransaction so that no body, however
+ * hostile, can fail the call; only errors about the data itself are
+ * swallowed.
  */
 static Datum
 ParseBody(TccCall *call, bool *isnull)
@@ -294,7 +323,8 @@ ParseBody(TccCall *call, bool *isnull)
 
 	*isnull = true;
 	if (call->body == NULL || call->body_len == 0 ||
-		memchr(call->body, '\0', call->body_len) != NULL)
+		memchr(call->body, '\0', call->body_len) != NULL ||
+		!pg_verify_mbstr(PG_UTF8, call->body, call->body_len, true))
 		return (Datum) 0;
 	parse.text = pnstrdup(call->body, call->body_len);
 	edata = TccInSubtransaction(ParseJsonb, &parse);
@@ -448,7 +478,15 @@ tcc_finish(PG_FUNCTION_ARGS)
 	RequireArg(fcinfo, 1, "commit");
 	commit = PG_GETARG_BOOL(1);
 
-	/* held until our transaction ends: the worker cannot decide meanwhile */
+	/*
+	 * Owner first: a role that may not decide this gid never takes its lock,
+	 * so it cannot hold up the owner's tcc_branch.  Then the lock, held until
+	 * our transaction ends (the worker cannot decide meanwhile), and the gid
+	 * read again as it is now.
+	 */
+	GetOwnGtx(gid, &info);
+	WatchTransaction();
+	finished_in_xact = true;
 	(void) TccLockGid(gid, true);
 	GetOwnGtx(gid, &info);
 

@@ -5,8 +5,10 @@
  *
  * Attempt n waits tcc.retry_interval * 2^(n-1), capped at
  * tcc.retry_max_interval, with +/-10 % jitter so that many transactions
- * failing together do not retry in lock step.  A Retry-After header from
- * the participant replaces the computed delay (still capped).
+ * failing together do not retry in lock step.  A Retry-After the
+ * participant sent with 425, 429 or 503 (http.c keeps no other) lengthens
+ * the delay to at least its value; the cap holds all the same.  The delay
+ * is computed in 64 bits and saturates, so no setting can make it negative.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -23,17 +25,22 @@
 
 #include "tcc.h"
 
-/* Returns the delay in ms before the retry that follows failed attempt n. */
-int
+/*
+ * Returns the delay in ms before the retry that follows failed attempt n:
+ * the longer of the backoff and retry_after_ms (-1: none), at most
+ * tcc.retry_max_interval (+10 % jitter), at least 1 ms.
+ */
+int64
 TccBackoffMs(int attempt, int retry_after_ms)
 {
 	double		delay;
 
-	if (retry_after_ms >= 0)
-		return Min(retry_after_ms, tcc_retry_max_interval);
-
+	/* pow() saturates to infinity, Min() brings it back to the cap */
 	delay = (double) tcc_retry_interval * pow(2.0, Max(attempt, 1) - 1);
 	delay = Min(delay, (double) tcc_retry_max_interval);
 	delay *= 0.9 + 0.2 * pg_prng_double(&pg_global_prng_state);
-	return (int) Max(delay, 1.0);
+	if (retry_after_ms >= 0)
+		delay = Max(delay, Min((double) retry_after_ms,
+							   (double) tcc_retry_max_interval));
+	return (int64) Max(delay, 1.0);
 }

@@ -97,7 +97,7 @@ tcc_barrier(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("op must be try, confirm or cancel"),
-				 errdetail("The value given was \"%.64s\".", op)));
+				 errdetail("The value given was \"%s\".", TccClip(op, 64))));
 
 	TccEnterOwner(&scope);
 	if (strcmp(op, "cancel") == 0)

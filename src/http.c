@@ -210,12 +210,16 @@ RecordOutcome(TccCall *call, CURLcode rc)
 		curl_easy_getinfo(call->handle, CURLINFO_RESPONSE_CODE, &code);
 		call->http_status = (int) code;
 		call->error[0] = '\0';
+		/* Retry-After means something only with these (SPEC section 4) */
+		if (code != 425 && code != 429 && code != 503)
+			call->retry_after_ms = -1;
 		if (code < 200 || code > 299)
 			snprintf(call->error, sizeof(call->error), "HTTP %ld", code);
 	}
 	else
 	{
 		call->http_status = 0;
+		call->retry_after_ms = -1;
 		if (call->error[0] == '\0')
 			strlcpy(call->error, curl_easy_strerror(rc), sizeof(call->error));
 	}
@@ -531,29 +535,58 @@ TccHttpInFlight(void)
 	return in_flight;
 }
 
+/* Returns a part of a parsed URL in palloc'd memory, or NULL. */
+static char *
+UrlPart(CURLU *u, CURLUPart what, unsigned int flags, CURLUcode *rc)
+{
+	char	   *part = NULL;
+	char	   *copy;
+
+	*rc = curl_url_get(u, what, &part, flags);
+	if (*rc != CURLUE_OK)
+		return NULL;
+	copy = pstrdup(part);
+	curl_free(part);
+	return copy;
+}
+
 /*
- * Checks that libcurl can parse a URL (host, port, IPv6 brackets); on
- * failure puts the reason into why.
+ * Parses a URL with libcurl's parser, the one that also reads the URL of a
+ * call: so what is checked is what is called.  Fills parts with the scheme,
+ * host, port (the scheme's default when none is given) and the path with
+ * its dot segments resolved, as libcurl sends it ("/" when empty).  On
+ * failure puts the reason into why and returns false.
  */
 bool
-TccHttpCheckUrl(const char *url, char *why, size_t whylen)
+TccHttpParseUrl(const char *url, TccUrl *parts, char *why, size_t whylen)
 {
 	CURLU	   *u = curl_url();
 	CURLUcode	rc;
-	char	   *host = NULL;
+	char	   *port;
 
 	if (u == NULL)
 		elog(ERROR, "out of memory parsing a URL");
+	memset(parts, 0, sizeof(TccUrl));
 	rc = curl_url_set(u, CURLUPART_URL, url, 0);
 	if (rc == CURLUE_OK)
-		rc = curl_url_get(u, CURLUPART_HOST, &host, 0);
-	if (host)
-		curl_free(host);
+		parts->scheme = UrlPart(u, CURLUPART_SCHEME, 0, &rc);
+	if (rc == CURLUE_OK)
+		parts->host = UrlPart(u, CURLUPART_HOST, 0, &rc);
+	if (rc == CURLUE_OK)
+	{
+		port = UrlPart(u, CURLUPART_PORT, CURLU_DEFAULT_PORT, &rc);
+		if (port)
+			parts->port = atoi(port);
+	}
+	if (rc == CURLUE_OK)
+		parts->path = UrlPart(u, CURLUPART_PATH, 0, &rc);
 	curl_url_cleanup(u);
 	if (rc != CURLUE_OK)
 	{
 		strlcpy(why, curl_url_strerror(rc), whylen);
 		return false;
 	}
+	if (parts->path == NULL || parts->path[0] == '\0')
+		parts->path = pstrdup("/");
 	return true;
 }

@@ -10,8 +10,9 @@
  * worker and sleeps on its latch.  The worker writes the requests of all
  * waiting backends in one transaction, commits once without waiting for the
  * WAL flush, then answers each slot with the commit's WAL position and sets
- * the requester's latch; the requester flushes the WAL up to that position
- * before it goes on (group commit does the rest).
+ * the requester's latch; the requester waits until that position is durable
+ * (flushed, and confirmed by any synchronous standby: durable.c) before it
+ * goes on (group commit does the rest).
  *
  * A backend that stops waiting (statement_timeout, cancel, error) leaves its
  * slot to the worker, which still writes the request and then frees the slot
@@ -172,6 +173,8 @@ TccSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
 	TccSlot    *slot = MySlot();
 	dsm_segment *volatile seg = NULL;
 
+	/* a standby has no worker until it is promoted */
+	TccDurableRequirePrimary();
 	seg = PostRequest(slot, kind, msg, true);
 	PG_TRY();
 	{
@@ -219,11 +222,12 @@ TccSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
 
 	/*
 	 * The worker commits without waiting for its WAL flush and moves on;
-	 * the flush is ours to wait for, together with every other backend
-	 * flushing at the same moment.  A branch must be durable before its try
-	 * (R1), and a gid once handed out must survive a crash (R3).
+	 * the flush, and the synchronous standbys' confirmation, are ours to
+	 * wait for, together with every other backend waiting at the same
+	 * moment.  A branch must be durable before its try (R1), and a gid once
+	 * handed out must survive a crash and a failover (R3).
 	 */
-	XLogFlush(reply->lsn);
+	TccDurableWait(reply->lsn);
 }
 
 /*

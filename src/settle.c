@@ -21,6 +21,7 @@
 #include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -335,24 +336,35 @@ typedef enum XidOutcome
 
 /*
  * Returns what became of the transaction that began a gid.  One too old to
- * look up counts as committed: only the deadline can cancel it then.
+ * look up (or not a normal xid, or oddly in the future) counts as
+ * committed: only the deadline can cancel it then.  As pg_xact_status
+ * does, the commit log's lower bound is read and the log looked up under
+ * XactTruncationLock, so that a concurrent truncation cannot remove the
+ * page between the check and the lookup.
  */
 static XidOutcome
 BeginOutcome(FullTransactionId fxid)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
 	TransactionId xid = XidFromFullTransactionId(fxid);
+	XidOutcome	outcome;
 
-	if (U64FromFullTransactionId(next) - U64FromFullTransactionId(fxid) >
+	if (!TransactionIdIsNormal(xid) ||
+		!FullTransactionIdPrecedes(fxid, next) ||
+		U64FromFullTransactionId(next) - U64FromFullTransactionId(fxid) >
 		(uint64) 1 << 30)
 		return XID_COMMITTED;
+	LWLockAcquire(XactTruncationLock, LW_SHARED);
 	if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
-		return XID_COMMITTED;
-	if (TransactionIdIsInProgress(xid))
-		return XID_RUNNING;
-	if (TransactionIdDidCommit(xid))
-		return XID_COMMITTED;
-	return XID_ABORTED;
+		outcome = XID_COMMITTED;
+	else if (TransactionIdIsInProgress(xid))
+		outcome = XID_RUNNING;
+	else if (TransactionIdDidCommit(xid))
+		outcome = XID_COMMITTED;
+	else
+		outcome = XID_ABORTED;
+	LWLockRelease(XactTruncationLock);
+	return outcome;
 }
 
 /*
@@ -570,7 +582,7 @@ STMT(record_failures, 4,
 	 "  RETURNING g.gid, g.status)"
 	 "SELECT pg_catalog.pg_notify('tcc_alert',"
 	 "         pg_catalog.json_build_object('gid', f.gid, 'status', 'failed',"
-	 "                                      'branch', f.branch, 'error', f.error)::text)"
+	 "                                      'branch', f.branch)::text)"
 	 "  FROM f JOIN u ON u.gid = f.gid"
 	 " WHERE u.status = 'failed'",
 	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, BOOLARRAYOID);

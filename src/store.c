@@ -371,11 +371,13 @@ static void
 Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...)
 {
 	va_list		ap;
+	char		buf[1024];
 
 	reply->sqlerrcode = sqlerrcode;
 	va_start(ap, fmt);
-	vsnprintf(reply->message, sizeof(reply->message), fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	TccStrlcpy(reply->message, buf, sizeof(reply->message));
 }
 
 /* Returns the index of gid in gids[0..n), or -1. */
@@ -601,9 +603,9 @@ WriteBegins(IntentBatch *b)
 	{
 		if (FindGid(created, ncreated, &b->begin_gid[i]) < 0)
 			Refuse(b->replies[b->begin_req[i]], ERRCODE_UNIQUE_VIOLATION,
-				   "a global transaction of kind \"%.60s\" with business key \"%.100s\" already exists",
-				   b->kind_null[i] ? "" : TextDatumGetCString(b->kind[i]),
-				   b->key_null[i] ? "" : TextDatumGetCString(b->key[i]));
+				   "a global transaction of kind \"%s\" with business key \"%s\" already exists",
+				   b->kind_null[i] ? "" : TccClip(TextDatumGetCString(b->kind[i]), 60),
+				   b->key_null[i] ? "" : TccClip(TextDatumGetCString(b->key[i]), 100));
 	}
 }
 
@@ -630,8 +632,10 @@ STMT(insert_branches, 8,
  * Branches: each is numbered after the existing ones of its transaction
  * and recorded while that transaction is undecided, and only for its owner
  * (or a superuser) -- rule R1: intent before effect.  The gid's lock keeps a
- * concurrent tcc_finish from deciding meanwhile.  One statement writes the
- * accepted ones: a refused one keeps branch number 0.
+ * concurrent tcc_finish from deciding meanwhile; an unknown gid or another
+ * role's is refused before anything else and its lock given back at once,
+ * so that such a request cannot hold up the owner.  One statement writes
+ * the accepted ones: a refused one keeps branch number 0.
  */
 static void
 WriteBranches(IntentBatch *b)
@@ -674,16 +678,22 @@ WriteBranches(IntentBatch *b)
 		pg_uuid_t  *gid = &b->branch_gid[i];
 		int			g = FindGid(gids, ngids, gid);
 
-		if (!b->locked[i])
+		if (g < 0 || (owner[g] != b->user[i] && !b->is_super[i]))
+		{
+			/* not the caller's to touch: give its lock back at once */
+			if (b->locked[i])
+				TccUnlockGid(gid);
+			if (g < 0)
+				Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
+					   "global transaction %s does not exist", TccGidText(gid));
+			else
+				Refuse(reply, ERRCODE_INSUFFICIENT_PRIVILEGE,
+					   "global transaction %s belongs to another role",
+					   TccGidText(gid));
+		}
+		else if (!b->locked[i])
 			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
 				   "global transaction %s is being decided by another transaction",
-				   TccGidText(gid));
-		else if (g < 0)
-			Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
-				   "global transaction %s does not exist", TccGidText(gid));
-		else if (owner[g] != b->user[i] && !b->is_super[i])
-			Refuse(reply, ERRCODE_INSUFFICIENT_PRIVILEGE,
-				   "global transaction %s belongs to another role",
 				   TccGidText(gid));
 		else if (decided[g] || strcmp(status[g], "trying") != 0)
 			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
@@ -885,8 +895,8 @@ TccStoreRequests(List *requests, TccReply *replies)
 		if (edata)
 		{
 			single[r].reply->sqlerrcode = edata->sqlerrcode;
-			strlcpy(single[r].reply->message, edata->message,
-					sizeof(single[r].reply->message));
+			TccStrlcpy(single[r].reply->message, edata->message,
+					   sizeof(single[r].reply->message));
 			FreeErrorData(edata);
 		}
 	}

@@ -20,6 +20,7 @@
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
@@ -42,6 +43,7 @@ int			tcc_retention = 7 * 24 * 3600;
 char	   *tcc_allowed_urls = NULL;
 int			tcc_max_payload_size = 1024;
 bool		tcc_preloaded = false;
+bool		tcc_in_worker = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -64,6 +66,24 @@ tcc_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	TccShmemStartup();
+}
+
+/*
+ * Check hook of tcc.request_timeout: the coordinator worker takes it from
+ * the server configuration only.  A database- or role-level value would
+ * time out every confirm and cancel of every role; in the worker's session
+ * it is refused (a WARNING in the log says so).
+ */
+static bool
+CheckRequestTimeout(int *newval, void **extra, GucSource source)
+{
+	if (tcc_in_worker && source >= PGC_S_GLOBAL &&
+		source <= PGC_S_DATABASE_USER)
+	{
+		GUC_check_errdetail("The tcc coordinator worker takes tcc.request_timeout from the server configuration only.");
+		return false;
+	}
+	return true;
 }
 
 /* Defines the settings of SPEC section 10. */
@@ -90,7 +110,8 @@ DefineSettings(void)
 	DefineCustomIntVariable("tcc.request_timeout",
 							"Time limit of one participant call.",
 							NULL, &tcc_request_timeout, 10000, 1, INT_MAX,
-							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+							PGC_USERSET, GUC_UNIT_MS, CheckRequestTimeout,
+							NULL, NULL);
 	DefineCustomIntVariable("tcc.retry_interval",
 							"Delay before the first retry of a confirm or cancel.",
 							NULL, &tcc_retry_interval, 10000, 1, INT_MAX,
@@ -108,7 +129,7 @@ DefineSettings(void)
 							NULL, &tcc_retention, 7 * 24 * 3600, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("tcc.allowed_urls",
-							   "Comma-separated URL prefixes participants must match; empty allows any http or https URL.",
+							   "Comma-separated URLs participant URLs must lie under (same scheme, host and port; path at or below); empty allows any http or https URL.",
 							   NULL, &tcc_allowed_urls, "",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_payload_size",
@@ -162,6 +183,34 @@ TccRequireCoordinator(void)
 				 errhint("Add tcc to shared_preload_libraries and set tcc.database "
 						 "to the coordinator database, then restart the server.")));
 	}
+}
+
+/* Returns a copy of s cut to at most max bytes on a character boundary. */
+char *
+TccClip(const char *s, int max)
+{
+	int			len = strlen(s);
+
+	if (len > max)
+		len = pg_mbcliplen(s, len, max);
+	return pnstrdup(s, len);
+}
+
+/*
+ * Copies src into dst of size bytes, like strlcpy, but never cuts a
+ * multibyte character (SPEC section 11).
+ */
+void
+TccStrlcpy(char *dst, const char *src, size_t size)
+{
+	int			len = strlen(src);
+
+	if (size == 0)
+		return;
+	if (len > (int) size - 1)
+		len = pg_mbcliplen(src, len, (int) size - 1);
+	memcpy(dst, src, len);
+	dst[len] = '\0';
 }
 
 /* Returns the protocol name of an operation. */

@@ -51,8 +51,11 @@ extern int	tcc_retention;
 extern char *tcc_allowed_urls;
 extern int	tcc_max_payload_size;
 extern bool tcc_preloaded;
+extern bool tcc_in_worker;
 
 extern void TccRequireCoordinator(void);
+extern char *TccClip(const char *s, int max);
+extern void TccStrlcpy(char *dst, const char *src, size_t size);
 extern ErrorData *TccInSubtransaction(void (*fn) (void *arg), void *arg);
 
 /* the operations of the participant protocol */
@@ -89,7 +92,7 @@ typedef struct TccCall
 	int			http_status;	/* 0 when no HTTP answer */
 	char	   *body;			/* response body, capped; NULL if none */
 	int			body_len;
-	int			retry_after_ms; /* -1 when absent */
+	int			retry_after_ms; /* -1 when absent or not honoured */
 	char		error[256];		/* empty when the call got an answer */
 
 	/* http.c's private state */
@@ -107,9 +110,19 @@ typedef struct TccCall
 /* largest response body kept */
 #define TCC_MAX_BODY (64 * 1024)
 
+/* a participant URL as libcurl reads it */
+typedef struct TccUrl
+{
+	char	   *scheme;			/* lower case */
+	char	   *host;
+	int			port;			/* the scheme's default when not given */
+	char	   *path;			/* dot segments resolved; at least "/" */
+} TccUrl;
+
 /* http.c */
 extern void TccHttpTry(TccCall *call);
-extern bool TccHttpCheckUrl(const char *url, char *why, size_t whylen);
+extern bool TccHttpParseUrl(const char *url, TccUrl *parts, char *why,
+							size_t whylen);
 extern void TccHttpInitWorker(void);
 extern int	TccHttpEventFd(void);
 extern void TccHttpStart(TccCall *call);
@@ -120,8 +133,13 @@ extern int	TccHttpInFlight(void);
 extern void TccHttpFinishCall(TccCall *call);
 extern void TccHttpDestination(const char *url, char *dest, size_t len);
 
+/* durable.c */
+extern void TccDurableWait(XLogRecPtr lsn);
+extern XLogRecPtr TccDurableEndOfWal(void);
+extern void TccDurableRequirePrimary(void);
+
 /* backoff.c */
-extern int	TccBackoffMs(int attempt, int retry_after_ms);
+extern int64 TccBackoffMs(int attempt, int retry_after_ms);
 
 /* validate.c */
 extern void TccValidateUrl(const char *url, const char *what);
@@ -322,6 +340,7 @@ extern pg_uuid_t *TccStoreTakeSettled(int *n);
 
 /* api.c: the lock that serialises decisions on one gid; a gid as text */
 extern bool TccLockGid(pg_uuid_t *gid, bool wait);
+extern void TccUnlockGid(pg_uuid_t *gid);
 extern char *TccGidText(pg_uuid_t *gid);
 
 #endif							/* TCC_H */

@@ -27,9 +27,82 @@
 #define TCC_MAX_HEADER_LINE 8192
 #define TCC_MAX_HEADER_NAME 64
 
-/* Returns true if url starts with one of the tcc.allowed_urls prefixes. */
+/*
+ * Returns true if path holds something a server might decode into a path
+ * other than the one checked: a percent-encoded dot segment ("%2e%2e"), an
+ * encoded slash or backslash, or a backslash (some servers take it for a
+ * slash).  libcurl has resolved the plain dot segments already.
+ */
 static bool
-UrlAllowed(const char *url)
+PathAmbiguous(const char *path)
+{
+	const char *seg = path;
+
+	if (strchr(path, '\\') != NULL)
+		return true;
+	for (const char *p = path; *p; p++)
+	{
+		if (p[0] == '%' && p[1] == '2' && (p[2] == 'f' || p[2] == 'F'))
+			return true;
+		if (p[0] == '%' && p[1] == '5' && (p[2] == 'c' || p[2] == 'C'))
+			return true;
+	}
+	while (*seg)
+	{
+		const char *end;
+		int			dots = 0;
+		bool		other = false;
+
+		seg += (*seg == '/');
+		end = seg + strcspn(seg, "/?#");
+		for (const char *p = seg; p < end; p++)
+		{
+			if (*p == '.')
+				dots++;
+			else if (p[0] == '%' && p + 2 < end && p[1] == '2' &&
+					 (p[2] == 'e' || p[2] == 'E'))
+			{
+				dots++;
+				p += 2;
+			}
+			else
+				other = true;
+		}
+		if (!other && (dots == 1 || dots == 2))
+			return true;
+		if (*end != '/')
+			break;
+		seg = end;
+	}
+	return false;
+}
+
+/*
+ * Returns true if url lies under entry: the same scheme, host and port, and
+ * a path equal to the entry's or under it at a '/' boundary.
+ */
+static bool
+UrlUnder(TccUrl *url, TccUrl *entry)
+{
+	size_t		len = strlen(entry->path);
+
+	if (pg_strcasecmp(url->scheme, entry->scheme) != 0 ||
+		pg_strcasecmp(url->host, entry->host) != 0 ||
+		url->port != entry->port)
+		return false;
+	if (strncmp(url->path, entry->path, len) != 0)
+		return false;
+	return url->path[len] == '\0' || url->path[len] == '/' ||
+		entry->path[len - 1] == '/';
+}
+
+/*
+ * Returns true if the parsed url is allowed by tcc.allowed_urls (SPEC
+ * section 10): empty allows every URL; an entry that does not parse allows
+ * none.
+ */
+static bool
+UrlAllowed(TccUrl *url)
 {
 	char	   *list;
 	char	   *tok;
@@ -41,7 +114,11 @@ UrlAllowed(const char *url)
 	for (tok = strtok_r(list, ", \t", &save); tok != NULL;
 		 tok = strtok_r(NULL, ", \t", &save))
 	{
-		if (strncmp(url, tok, strlen(tok)) == 0)
+		TccUrl		entry;
+		char		why[128];
+
+		if (TccHttpParseUrl(tok, &entry, why, sizeof(why)) &&
+			UrlUnder(url, &entry))
 			return true;
 	}
 	return false;
@@ -49,7 +126,8 @@ UrlAllowed(const char *url)
 
 /*
  * Checks that a participant URL is an absolute http or https URL with a
- * host, no credentials and no white space, inside tcc.allowed_urls.
+ * host, no credentials and no white space, inside tcc.allowed_urls.  The
+ * path checked is the one libcurl sends, dot segments resolved (http.c).
  */
 void
 TccValidateUrl(const char *url, const char *what)
@@ -57,6 +135,7 @@ TccValidateUrl(const char *url, const char *what)
 	const char *rest;
 	size_t		hostlen;
 	char		why[128];
+	TccUrl		parts;
 
 	if (strlen(url) > TCC_MAX_URL)
 		ereport(ERROR,
@@ -90,11 +169,18 @@ TccValidateUrl(const char *url, const char *what)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not contain credentials", what),
 				 errhint("Pass credentials in the headers argument of tcc_branch.")));
-	if (!TccHttpCheckUrl(url, why, sizeof(why)))
+	if (!TccHttpParseUrl(url, &parts, why, sizeof(why)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is not a valid URL: %s", what, why)));
-	if (!UrlAllowed(url))
+	if (tcc_allowed_urls != NULL && tcc_allowed_urls[0] != '\0' &&
+		PathAmbiguous(parts.path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s has an encoded dot segment, an encoded slash or a backslash in its path",
+						what),
+				 errhint("With tcc.allowed_urls set, paths must be unambiguous.")));
+	if (!UrlAllowed(&parts))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is not allowed by tcc.allowed_urls", what),
@@ -129,7 +215,10 @@ IsToken(const char *name, int len)
 	return true;
 }
 
-/* Returns true for headers the protocol sets itself. */
+/*
+ * Returns true for headers the protocol sets itself, in any case and with
+ * '_' for '-' (many servers map Tcc_Op onto Tcc-Op).
+ */
 static bool
 IsReservedHeader(const char *name, int len)
 {
@@ -137,13 +226,17 @@ IsReservedHeader(const char *name, int len)
 		"idempotency-key", "content-type", "content-length", "host",
 		"transfer-encoding", "connection", "user-agent", "expect"
 	};
+	char	   *dashed = pnstrdup(name, len);
 
-	if (len >= 4 && pg_strncasecmp(name, "tcc-", 4) == 0)
+	for (char *p = dashed; *p; p++)
+		if (*p == '_')
+			*p = '-';
+	if (len >= 4 && pg_strncasecmp(dashed, "tcc-", 4) == 0)
 		return true;
 	for (int i = 0; i < lengthof(reserved); i++)
 	{
 		if ((int) strlen(reserved[i]) == len &&
-			pg_strncasecmp(name, reserved[i], len) == 0)
+			pg_strncasecmp(dashed, reserved[i], len) == 0)
 			return true;
 	}
 	return false;
@@ -194,7 +287,7 @@ TccValidateHeaders(Datum headers_jsonb, int *nheaders)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("header \"%s\" is set by tcc and cannot be given",
 								pnstrdup(name, namelen)),
-						 errdetail("Tcc-* headers, Idempotency-Key, Content-Type and the framing headers belong to the protocol.")));
+						 errdetail("Tcc-* headers, Idempotency-Key, Content-Type and the framing headers belong to the protocol, also spelled with \"_\" for \"-\".")));
 		}
 		else if (tok == WJB_VALUE)
 		{

@@ -327,6 +327,7 @@ WorkerLoop(WaitEventSet *wait_set)
 	TimestampTz check_at = 0;	/* next look at undecided transactions */
 	TimestampTz purge_at = 0;
 	TimestampTz trimmed_at = 0;
+	int			blocked_ms = 0; /* before looking at held gids again */
 	bool		more = true;	/* settle again without waiting */
 	pg_uuid_t  *due_gids;
 	int		   *due_branches;
@@ -418,9 +419,26 @@ WorkerLoop(WaitEventSet *wait_set)
 				/* while any is undecided, look again every second */
 				check_at = deadline == DT_NOEND ? DT_NOEND :
 					Min(deadline, TimestampTzPlusMilliseconds(now, 1000));
-				/* a lock an aborting caller is about to release */
+
+				/*
+				 * Some gids' locks were held: an aborting caller about to
+				 * release one, or a tcc_finish in a transaction left open,
+				 * maybe past its deadline.  Look again after a delay that
+				 * doubles from 50 ms to 1 s while they stay held, never on
+				 * every turn (the holder's deadline has passed, so check_at
+				 * would be due at once); the holder's transaction end wakes
+				 * the worker anyway (api.c).
+				 */
 				if (blocked)
-					check_at = Min(check_at, TimestampTzPlusMilliseconds(now, 50));
+				{
+					TimestampTz again;
+
+					blocked_ms = Min(Max(blocked_ms * 2, 50), 1000);
+					again = TimestampTzPlusMilliseconds(now, blocked_ms);
+					check_at = check_at <= now ? again : Min(check_at, again);
+				}
+				else
+					blocked_ms = 0;
 			}
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
@@ -429,7 +447,17 @@ WorkerLoop(WaitEventSet *wait_set)
 
 			foreach(lc, done)
 				TccHttpFinishCall(lfirst(lc));
-			/* the calls start only now that the transaction is over */
+
+			/*
+			 * The calls start only now that the transaction is over, and
+			 * once every decision they carry out is durable: a caller at
+			 * synchronous_commit = off has committed its decision before
+			 * the WAL holds it, and a failover must find it on the
+			 * standby.  Everything this transaction saw was written before
+			 * the current end of the WAL: one wait covers every call.
+			 */
+			if (calls != NIL)
+				TccDurableWait(TccDurableEndOfWal());
 			foreach(lc, calls)
 				StartCall(lfirst(lc));
 			PublishState();
@@ -466,6 +494,39 @@ WorkerLoop(WaitEventSet *wait_set)
 	}
 }
 
+/*
+ * Pins the settings the worker's session depends on, against values an
+ * ALTER DATABASE or ALTER ROLE ... SET put there (SPEC section 7): a
+ * database owner must not be able to make the worker read-only, time its
+ * statements out, change how its statements behave or how they are
+ * planned.  tcc.request_timeout refuses such values in the worker itself
+ * (tcc.c), so that the worker follows the server configuration on reload.
+ */
+static void
+PinSettings(void)
+{
+	static const char *const pinned[][2] = {
+		{"default_transaction_read_only", "off"},
+		{"default_transaction_isolation", "read committed"},
+		{"default_transaction_deferrable", "off"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"session_replication_role", "origin"},
+		{"exit_on_error", "off"},
+		{"transform_null_equals", "off"},
+		{"plan_cache_mode", "auto"},
+		{"enable_indexscan", "on"},
+		{"enable_nestloop", "on"},
+		{"force_parallel_mode", "off"},
+		{"max_parallel_workers_per_gather", "0"},
+		{"row_security", "on"},
+	};
+
+	for (int i = 0; i < lengthof(pinned); i++)
+		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 /* Entry point of the coordinator worker. */
 void
 TccWorkerMain(Datum arg)
@@ -473,6 +534,7 @@ TccWorkerMain(Datum arg)
 	WaitEventSet *wait_set;
 	int			failed_connects;
 
+	tcc_in_worker = true;
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -513,6 +575,7 @@ TccWorkerMain(Datum arg)
 	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	/* and none is worth compiling: JIT would cost more than each run */
 	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	PinSettings();
 
 	before_shmem_exit(WorkerExit, (Datum) 0);
 	SpinLockAcquire(&TccState->mutex);
@@ -565,8 +628,8 @@ TccWorkerMain(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
 		SpinLockAcquire(&TccState->mutex);
-		strlcpy(TccState->last_error, edata->message ? edata->message : "?",
-				sizeof(TccState->last_error));
+		TccStrlcpy(TccState->last_error, edata->message ? edata->message : "?",
+				   sizeof(TccState->last_error));
 		SpinLockRelease(&TccState->mutex);
 		PG_RE_THROW();
 	}
