@@ -108,7 +108,8 @@ ok(wait_until(lambda: attempts(False) >= before + total, 300),
 time.sleep(1)
 after = rss(new)
 diag("restarted worker RssAnon: %d kB at start, %d kB with the backlog read"
-     " back (%d B per pending)" % (base2, after, after * 1024 // total))
+     " back (+%d B per pending)" % (base2, after,
+                                    (after - base2) * 1024 // total))
 ok(after * 1024 < PER_PENDING * total + base * 1024,
    "the restarted worker holds under %d B per pending transaction"
    % PER_PENDING)
