@@ -21,6 +21,14 @@ DATA = tcc--1.0.sql tcc--1.0--1.1.sql
 DATA_built = tcc--1.1.sql
 PGFILEDESC = "tcc - Try-Confirm-Cancel distributed transactions"
 
+# make installcheck: the regression tests in sql/, against a running server
+# that includes test/regress.conf and holds the databases tcc_test (with the
+# extension tcc and the test participant's schema tp) and tcc_other;
+# test/run.sh regress sets all of that up.  --temp-config is for a temporary
+# instance started by pg_regress itself.
+REGRESS = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --use-existing --temp-config=test/regress.conf
+
 PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare $(shell curl-config --cflags)
 SHLIB_LINK = $(shell curl-config --libs)
@@ -29,6 +37,9 @@ PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && \
 	echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# after PGXS, which sets its own default (make installcheck's database)
+CONTRIB_TESTDB = tcc_test
 
 # every object depends on the shared header (struct layouts in shared memory)
 $(OBJS): src/tcc.h

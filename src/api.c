@@ -239,6 +239,8 @@ tcc_begin(PG_FUNCTION_ARGS)
 	TccReply	reply;
 
 	TccRequireCoordinator();
+	/* before GetTopFullTransactionId, which fails on a standby with XX000 */
+	TccDurableRequirePrimary();
 	if (!PG_ARGISNULL(0))
 	{
 		Interval   *timeout = PG_GETARG_INTERVAL_P(0);

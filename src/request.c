@@ -98,9 +98,9 @@ TccMsgGetInt64(StringInfo buf)
 static TccSlot *
 MySlot(void)
 {
-	if (MyBackendId < 1 || MyBackendId > TccState->nslots)
+	if (MyBackendId < 1 || MyBackendId > TccShmemRoot->nslots)
 		elog(ERROR, "tcc: backend id %d has no request slot", MyBackendId);
-	return &TccState->slots[MyBackendId - 1];
+	return TccShmemSlot(TccState, MyBackendId - 1);
 }
 
 /*
@@ -251,8 +251,8 @@ TccSubmitNoWait(TccRequestKind kind, StringInfo msg)
 }
 
 /*
- * Worker: takes every pending request out of the slots, copying each into
- * the current memory context.
+ * Worker: takes every pending request out of its database's slots, copying
+ * each into the current memory context.
  */
 List *
 TccTakeRequests(void)
@@ -267,9 +267,9 @@ TccTakeRequests(void)
 	if (pending == 0)
 		return NIL;
 
-	for (int i = 0; i < TccState->nslots; i++)
+	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = &TccState->slots[i];
+		TccSlot    *slot = TccShmemSlot(TccState, i);
 		TccRequest *req;
 		bool		taken;
 
@@ -312,7 +312,7 @@ TccTakeRequests(void)
 void
 TccReplyRequest(TccRequest *req, TccReply *reply)
 {
-	TccSlot    *slot = &TccState->slots[req->slot];
+	TccSlot    *slot = TccShmemSlot(TccState, req->slot);
 	Latch	   *latch;
 
 	SpinLockAcquire(&slot->mutex);

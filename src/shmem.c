@@ -1,12 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *	  The coordinator's shared memory: request slots and the worker's latch.
+ *	  The coordinator's shared memory: request slots and the workers' latches.
  *
- * Every backend owns one request slot (indexed by its backend id) through
- * which it hands intents to the worker.  The worker publishes its latch here
- * so that backends can wake it at commit of a decision.  Nothing
- * process-local (curl handles, file descriptors) is ever kept here.
+ * Each coordinator database (tcc.database lists them) has an entry of its
+ * own and request slots of its own, one per backend (indexed by its backend
+ * id), through which a backend of that database hands intents to its
+ * worker.  The worker publishes its latch in the entry so that backends can
+ * wake it at commit of a decision.  Nothing is shared between two
+ * databases: a request one database's worker has not taken yet never holds
+ * up a backend of another.  Nothing process-local (curl handles, file
+ * descriptors) is ever kept here.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -29,46 +33,95 @@
 
 #include "tcc.h"
 
+TccShmem   *TccShmemRoot = NULL;
 TccShared  *TccState = NULL;
 
-/* Returns the size of the shared state for the configured backends. */
+/*
+ * Returns the size of the shared state for that many coordinator databases
+ * and the configured backends.
+ */
 static Size
-TccShmemSize(void)
+TccShmemSize(int ndatabases)
 {
-	Size		size = offsetof(TccShared, slots);
+	Size		size = offsetof(TccShmem, slots);
 
-	return add_size(size, mul_size(MaxBackends, sizeof(TccSlot)));
+	return add_size(size, mul_size(mul_size(ndatabases, MaxBackends),
+								   sizeof(TccSlot)));
 }
 
-/* Asks the postmaster for our shared memory (shmem_request_hook). */
+/*
+ * Asks the postmaster for our shared memory, for that many coordinator
+ * databases (shmem_request_hook).
+ */
 void
-TccShmemRequest(void)
+TccShmemRequest(int ndatabases)
 {
-	RequestAddinShmemSpace(TccShmemSize());
+	RequestAddinShmemSpace(TccShmemSize(ndatabases));
 }
 
-/* Creates or attaches the shared state (shmem_startup_hook). */
+/*
+ * Creates or attaches the shared state (shmem_startup_hook), with an entry
+ * for each of the coordinator databases, given by name.
+ */
 void
-TccShmemStartup(void)
+TccShmemStartup(List *databases)
 {
 	bool		found;
+	Size		size = TccShmemSize(list_length(databases));
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	TccState = ShmemInitStruct("tcc", TccShmemSize(), &found);
+	TccShmemRoot = ShmemInitStruct("tcc", size, &found);
 	if (!found)
 	{
-		memset(TccState, 0, TccShmemSize());
-		SpinLockInit(&TccState->mutex);
-		TccState->nslots = MaxBackends;
-		for (int i = 0; i < TccState->nslots; i++)
-			SpinLockInit(&TccState->slots[i].mutex);
+		ListCell   *lc;
+
+		memset(TccShmemRoot, 0, size);
+		Assert(list_length(databases) <= TCC_MAX_DATABASES);
+		TccShmemRoot->nslots = MaxBackends;
+		foreach(lc, databases)
+		{
+			TccShared  *db = &TccShmemRoot->databases[TccShmemRoot->ndatabases];
+
+			SpinLockInit(&db->mutex);
+			db->index = TccShmemRoot->ndatabases++;
+			strlcpy(db->database, lfirst(lc), NAMEDATALEN);
+			for (int i = 0; i < TccShmemRoot->nslots; i++)
+				SpinLockInit(&TccShmemSlot(db, i)->mutex);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
 /*
- * Wakes the worker.  work: a decision or operator action committed;
- * check_trying: a transaction that began a global transaction ended.
+ * Returns the shared state of the coordinator database of that name, or
+ * NULL when tcc.database does not list it.
+ */
+TccShared *
+TccShmemFind(const char *database)
+{
+	if (TccShmemRoot == NULL || database == NULL)
+		return NULL;
+	/* the names never change once the postmaster has set them */
+	for (int i = 0; i < TccShmemRoot->ndatabases; i++)
+	{
+		if (strcmp(TccShmemRoot->databases[i].database, database) == 0)
+			return &TccShmemRoot->databases[i];
+	}
+	return NULL;
+}
+
+/* Returns request slot i (a backend id less one) of a coordinator database. */
+TccSlot *
+TccShmemSlot(TccShared *db, int i)
+{
+	Assert(i >= 0 && i < TccShmemRoot->nslots);
+	return &TccShmemRoot->slots[db->index * TccShmemRoot->nslots + i];
+}
+
+/*
+ * Wakes the worker of this backend's database.  work: a decision or
+ * operator action committed; check_trying: a transaction that began a
+ * global transaction ended.
  */
 void
 TccWakeWorker(bool work, bool check_trying)
@@ -89,11 +142,11 @@ TccWakeWorker(bool work, bool check_trying)
 }
 
 /*
- * Hands the worker the gids whose decision the current transaction has
- * just committed, and wakes it: it starts their phase two by key.  More
- * than TCC_DECIDED_PER_XACT (then gids holds only the first ones), or more
- * than there is room for, and the worker looks for every decided
- * transaction instead.
+ * Hands the worker of this backend's database the gids whose decision the
+ * current transaction has just committed, and wakes it: it starts their
+ * phase two by key.  More than TCC_DECIDED_PER_XACT (then gids holds only
+ * the first ones), or more than there is room for, and the worker looks for
+ * every decided transaction instead.
  */
 void
 TccHandDecided(pg_uuid_t *gids, int n)
@@ -191,7 +244,10 @@ TccWakeWaiters(pg_uuid_t *gids, int n)
 
 PG_FUNCTION_INFO_V1(tcc_worker_state);
 
-/* tcc_worker_state(): the worker's pid, start, calls in flight, last error. */
+/*
+ * tcc_worker_state(): the pid, start, calls in flight and last error of the
+ * worker of the current database.
+ */
 Datum
 tcc_worker_state(PG_FUNCTION_ARGS)
 {

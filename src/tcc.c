@@ -4,9 +4,11 @@
  *	  Module entry point and settings.
  *
  * _PG_init defines every tcc.* setting and, when the library is preloaded,
- * asks for shared memory and registers the coordinator worker.  Loaded any
- * other way (CREATE EXTENSION without preloading), only the participant
- * barrier works and the coordinator functions refuse with SQLSTATE 55000.
+ * asks for shared memory and registers one coordinator worker for each
+ * database tcc.database lists.  Loaded any other way (CREATE EXTENSION
+ * without preloading), and in any database not in the list, only the
+ * participant barrier works and the coordinator functions refuse with
+ * SQLSTATE 55000.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -17,14 +19,22 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "parser/scansup.h"
 #include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/resowner.h"
 
 #include "tcc.h"
@@ -45,6 +55,9 @@ int			tcc_max_payload_size = 1024;
 bool		tcc_preloaded = false;
 bool		tcc_in_worker = false;
 
+/* the names tcc.database lists, as the postmaster read them at start */
+static List *coordinator_databases = NIL;
+
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -56,7 +69,7 @@ tcc_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	TccShmemRequest();
+	TccShmemRequest(list_length(coordinator_databases));
 }
 
 /* Chains to the previous shared memory startup hook, then sets up ours. */
@@ -65,7 +78,96 @@ tcc_shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
-	TccShmemStartup();
+	TccShmemStartup(coordinator_databases);
+}
+
+/*
+ * Splits a tcc.database value into its database names: separated by
+ * commas, white space around each ignored, none empty, none longer than a
+ * database name can be, none twice, at most TCC_MAX_DATABASES.  Returns
+ * false and a message in *why when the value is not such a list; else the
+ * names, each palloc'd, in *names.
+ */
+static bool
+SplitDatabases(const char *value, List **names, char **why)
+{
+	char	   *copy = pstrdup(value);
+	char	   *next = copy;
+	int			n = 0;
+
+	*names = NIL;
+	*why = NULL;
+	for (;;)
+	{
+		char	   *name = next;
+		char	   *comma = strchr(next, ',');
+		char	   *end;
+		ListCell   *lc;
+
+		if (comma)
+			*comma = '\0';
+		next = comma ? comma + 1 : NULL;
+		n++;
+
+		while (scanner_isspace(*name))
+			name++;
+		end = name + strlen(name);
+		while (end > name && scanner_isspace(end[-1]))
+			*--end = '\0';
+
+		if (*name == '\0')
+			*why = psprintf("Entry %d of the list is empty.", n);
+		else if (strlen(name) >= NAMEDATALEN)
+			*why = psprintf("Database name \"%s\" is longer than %d bytes.",
+							name, NAMEDATALEN - 1);
+		else if (n > TCC_MAX_DATABASES)
+			*why = psprintf("At most %d databases can be listed.",
+							TCC_MAX_DATABASES);
+		else
+		{
+			foreach(lc, *names)
+			{
+				if (strcmp(lfirst(lc), name) == 0)
+					*why = psprintf("Database \"%s\" is listed twice.", name);
+			}
+		}
+		if (*why != NULL)
+		{
+			list_free_deep(*names);
+			*names = NIL;
+			pfree(copy);
+			return false;
+		}
+		*names = lappend(*names, pstrdup(name));
+		if (next == NULL)
+		{
+			pfree(copy);
+			return true;
+		}
+	}
+}
+
+/*
+ * Checks a new tcc.database value (ALTER SYSTEM, a reload).  While the
+ * postmaster loads the library the value passes: a rejected one would fall
+ * back to the default silently, so _PG_init refuses to start instead.
+ */
+static bool
+CheckDatabase(char **newval, void **extra, GucSource source)
+{
+	List	   *names;
+	char	   *why;
+
+	if (process_shared_preload_libraries_in_progress)
+		return true;
+	if (SplitDatabases(*newval, &names, &why))
+	{
+		list_free_deep(names);
+		return true;
+	}
+	GUC_check_errdetail("%s", why);
+	GUC_check_errhint("tcc.database is a comma-separated list of database names.");
+	return false;
 }
 
 /*
@@ -90,10 +192,19 @@ CheckRequestTimeout(int *newval, void **extra, GucSource source)
 static void
 DefineSettings(void)
 {
-	DefineCustomStringVariable("tcc.database",
-							   "Database in which the tcc coordinator runs.",
-							   NULL, &tcc_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	/*
+	 * A postmaster setting can only be defined while the postmaster loads
+	 * the library: loaded later (CREATE EXTENSION on a server that does not
+	 * preload tcc, for the barrier) the definition would end the session.
+	 * Without preloading there is no coordinator to name.
+	 */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("tcc.database",
+								   "Databases in which the tcc coordinator runs, one worker each.",
+								   "A comma-separated list of database names.",
+								   &tcc_database, "postgres",
+								   PGC_POSTMASTER, GUC_LIST_INPUT,
+								   CheckDatabase, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_concurrency",
 							"Most participant calls the worker has in flight at once.",
 							NULL, &tcc_max_concurrency, 128, 1, 10000,
@@ -139,10 +250,43 @@ DefineSettings(void)
 	MarkGUCPrefixReserved("tcc");
 }
 
-/* Module load: settings always; shared memory and the worker when preloaded. */
+/*
+ * Reads tcc.database at server start: the server refuses to start, saying
+ * why, unless it is a valid list of at most TCC_MAX_DATABASES names, and
+ * there are background worker slots enough for one worker each.
+ */
+static void
+ReadDatabases(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	char	   *why;
+
+	if (!SplitDatabases(tcc_database, &coordinator_databases, &why))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid value for parameter \"tcc.database\": \"%s\"",
+						tcc_database),
+				 errdetail("%s", why),
+				 errhint("tcc.database is a comma-separated list of database names.")));
+	if (list_length(coordinator_databases) > max_worker_processes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tcc.database lists %d databases, more than max_worker_processes (%d)",
+						list_length(coordinator_databases),
+						max_worker_processes),
+				 errhint("Each database needs a coordinator worker: raise max_worker_processes.")));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Module load: settings always; shared memory and one worker per
+ * coordinator database when preloaded.
+ */
 void
 _PG_init(void)
 {
+	ListCell   *lc;
+
 	DefineSettings();
 
 	if (!process_shared_preload_libraries_in_progress)
@@ -151,38 +295,107 @@ _PG_init(void)
 	if (IsBinaryUpgrade)
 		return;
 
+	ReadDatabases();
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = tcc_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = tcc_shmem_startup;
 
-	TccRegisterWorker();
+	foreach(lc, coordinator_databases)
+		TccRegisterWorker(foreach_current_index(lc), lfirst(lc));
 	TccWatchDropDatabase();
 }
 
 /*
  * Raises 55000 unless this backend can use the coordinator: the library was
- * preloaded and this is the tcc.database database.
+ * preloaded and tcc.database lists this database.  Points TccState at this
+ * database's worker.
  */
 void
 TccRequireCoordinator(void)
 {
-	static Oid	coordinator_db = InvalidOid;
+	char	   *dbname = NULL;
 
-	if (tcc_preloaded && TccState != NULL && !OidIsValid(coordinator_db))
-		coordinator_db = get_database_oid(tcc_database, true);
-
-	if (!tcc_preloaded || TccState == NULL || MyDatabaseId != coordinator_db)
+	if (tcc_preloaded && TccState == NULL && TccShmemRoot != NULL)
 	{
-		char	   *dbname = get_database_name(MyDatabaseId);
+		dbname = get_database_name(MyDatabaseId);
+		TccState = TccShmemFind(dbname);
+	}
+
+	if (!tcc_preloaded || TccState == NULL)
+	{
+		if (dbname == NULL)
+			dbname = get_database_name(MyDatabaseId);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("tcc coordinator is not available in database \"%s\"",
 						dbname ? dbname : "?"),
-				 errhint("Add tcc to shared_preload_libraries and set tcc.database "
-						 "to the coordinator database, then restart the server.")));
+				 errhint("Add tcc to shared_preload_libraries and this database "
+						 "to tcc.database, then restart the server.")));
 	}
+	TccRequireVersion();
+}
+
+/*
+ * Returns the version of the tcc extension installed in this database (as
+ * pg_extension.extversion has it, palloc'd), or NULL if there is none.
+ * Needs a transaction.
+ */
+char *
+TccInstalledVersion(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("tcc"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
+/*
+ * Raises 55000 unless this database holds the SQL objects of this library's
+ * version: after the library was upgraded, the objects of the previous
+ * version stay until ALTER EXTENSION tcc UPDATE, and the library's
+ * statements need the new ones.  Once seen current, not checked again.
+ */
+void
+TccRequireVersion(void)
+{
+	static bool current = false;
+	char	   *version;
+
+	if (current)
+		return;
+	version = TccInstalledVersion();
+	if (version != NULL && strcmp(version, TCC_VERSION) == 0)
+	{
+		current = true;
+		return;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("tcc extension version %s is installed, but the library is version %s",
+					version ? version : "(none)", TCC_VERSION),
+			 errhint("Run ALTER EXTENSION tcc UPDATE in database \"%s\".",
+					 get_database_name(MyDatabaseId))));
 }
 
 /* Returns a copy of s cut to at most max bytes on a character boundary. */

@@ -54,6 +54,8 @@ extern bool tcc_preloaded;
 extern bool tcc_in_worker;
 
 extern void TccRequireCoordinator(void);
+extern char *TccInstalledVersion(void);
+extern void TccRequireVersion(void);
 extern char *TccClip(const char *s, int max);
 extern void TccStrlcpy(char *dst, const char *src, size_t size);
 extern ErrorData *TccInSubtransaction(void (*fn) (void *arg), void *arg);
@@ -192,8 +194,8 @@ extern void TccReplyRequest(TccRequest *req, TccReply *reply);
 extern bool TccRequestsPending(void);
 
 /*
- * Shared memory: one slot per backend for requests, the worker's latch, and
- * the worker's live state.
+ * Shared memory, for each coordinator database: one slot per backend for
+ * requests, its worker's latch and live state.
  */
 #define TCC_SLOT_INLINE 8192
 
@@ -230,16 +232,25 @@ typedef struct TccSlot
 #define TCC_DECIDED_MAX 1024
 #define TCC_DECIDED_PER_XACT 64
 
+/*
+ * most databases tcc.database may list: each has a worker, and each worker
+ * takes a background worker slot (max_worker_processes, default 8)
+ */
+#define TCC_MAX_DATABASES 16
+
+/* one coordinator database: its worker and what backends hand it */
 typedef struct TccShared
 {
 	slock_t		mutex;
+	int			index;			/* in TccShmem.databases */
+	char		database[NAMEDATALEN];	/* its name, as in tcc.database */
 	Latch	   *worker_latch;
 	pid_t		worker_pid;
 	TimestampTz worker_started;
 	bool		work_pending;	/* an action committed, or decisions too
 								 * many to list in decided[] */
 	bool		check_trying;	/* a transaction that began a gid ended */
-	bool		leave_database; /* DROP DATABASE of the coordinator db */
+	bool		leave_database; /* DROP DATABASE of this database */
 	int			failed_connects;	/* worker starts that did not connect */
 	int			requests_pending;
 	int			in_flight;
@@ -247,14 +258,26 @@ typedef struct TccShared
 	char		last_error[256];
 	int			ndecided;		/* gids whose decision just committed */
 	pg_uuid_t	decided[TCC_DECIDED_MAX];
-	int			nslots;
-	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } TccShared;
 
+/* all of tcc's shared memory */
+typedef struct TccShmem
+{
+	int			ndatabases;
+	int			nslots;			/* request slots per database */
+	TccShared	databases[TCC_MAX_DATABASES];
+	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];	/* nslots per database, in
+												 * the order of databases[] */
+} TccShmem;
+
+/* all of it; and the coordinator database of this process (NULL: none) */
+extern TccShmem *TccShmemRoot;
 extern TccShared *TccState;
 
-extern void TccShmemRequest(void);
-extern void TccShmemStartup(void);
+extern void TccShmemRequest(int ndatabases);
+extern void TccShmemStartup(List *databases);
+extern TccShared *TccShmemFind(const char *database);
+extern TccSlot *TccShmemSlot(TccShared *db, int i);
 extern void TccWakeWorker(bool work, bool check_trying);
 extern void TccHandDecided(pg_uuid_t *gids, int n);
 extern void TccWaitFor(pg_uuid_t *gid);
@@ -291,7 +314,7 @@ extern void TccPhaseForget(pg_uuid_t *gid);
 
 /* worker.c */
 extern PGDLLEXPORT void TccWorkerMain(Datum arg);
-extern void TccRegisterWorker(void);
+extern void TccRegisterWorker(int index, const char *database);
 extern void TccWatchDropDatabase(void);
 
 /* store.c, settle.c: the coordinator's table access */

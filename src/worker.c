@@ -1,7 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The coordinator worker: one per cluster, connected to tcc.database.
+ *	  The coordinator worker: one for each database tcc.database lists,
+ *	  connected to it.
+ *
+ * The workers of two databases share nothing: every request slot, wake-up,
+ * schedule and counter is its database's own, so one database's
+ * participants, load or restarts never hold up another's.
  *
  * Each turn of the loop
  *	 1. writes the intents backends are waiting on in a transaction of their
@@ -30,7 +35,6 @@
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
-#include "commands/extension.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -46,9 +50,12 @@
 
 #include "tcc.h"
 
-/* Registers the coordinator worker with the postmaster. */
+/*
+ * Registers with the postmaster the worker of a coordinator database, given
+ * by its index in tcc.database and its name.
+ */
 void
-TccRegisterWorker(void)
+TccRegisterWorker(int index, const char *database)
 {
 	BackgroundWorker worker;
 
@@ -59,33 +66,38 @@ TccRegisterWorker(void)
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tcc");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "TccWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator %s", database);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tcc coordinator");
+	worker.bgw_main_arg = Int32GetDatum(index);
 	RegisterBackgroundWorker(&worker);
 }
 
 static object_access_hook_type prev_object_access_hook = NULL;
 
 /*
- * DROP DATABASE of the coordinator database: asks the worker to leave it,
- * so that the drop does not fail waiting for the worker's connection.  The
+ * DROP DATABASE of a coordinator database: asks its worker to leave it, so
+ * that the drop does not fail waiting for the worker's connection.  The
  * hook runs before the drop checks for other sessions in the database.
+ * The workers of the other databases carry on.
  */
 static void
 WatchDropDatabase(ObjectAccessType access, Oid classId, Oid objectId,
 				  int subId, void *arg)
 {
+	TccShared  *db;
+
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access == OAT_DROP && classId == DatabaseRelationId &&
-		TccState != NULL && objectId == get_database_oid(tcc_database, true))
+		TccShmemRoot != NULL &&
+		(db = TccShmemFind(get_database_name(objectId))) != NULL)
 	{
 		Latch	   *latch;
 
-		SpinLockAcquire(&TccState->mutex);
-		TccState->leave_database = true;
-		latch = TccState->worker_latch;
-		SpinLockRelease(&TccState->mutex);
+		SpinLockAcquire(&db->mutex);
+		db->leave_database = true;
+		latch = db->worker_latch;
+		SpinLockRelease(&db->mutex);
 		if (latch)
 			SetLatch(latch);
 	}
@@ -127,7 +139,7 @@ HandleInterrupts(void)
 	if (leave)
 	{
 		elog(LOG, "tcc coordinator leaving database \"%s\" for DROP DATABASE",
-			 tcc_database);
+			 TccState->database);
 		proc_exit(1);
 	}
 	if (ConfigReloadPending)
@@ -139,20 +151,40 @@ HandleInterrupts(void)
 	return false;
 }
 
-/* Returns true once the extension exists in the coordinator database. */
+/*
+ * Returns true once the extension exists in the coordinator database with
+ * the SQL objects of this library's version.  Objects of an older version
+ * (the library was upgraded, the database not yet) are said once in the log.
+ */
 static bool
 ExtensionReady(void)
 {
+	static bool said = false;
+	char	   *version;
 	bool		ready;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	ready = OidIsValid(get_extension_oid("tcc", true));
+	version = TccInstalledVersion();
+	ready = version != NULL && strcmp(version, TCC_VERSION) == 0;
+	if (version != NULL && !ready && !said)
+	{
+		ereport(LOG,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("tcc coordinator is waiting: extension version %s is installed in database \"%s\", but the library is version %s",
+						version, tcc_database, TCC_VERSION),
+				 errhint("Run ALTER EXTENSION tcc UPDATE in database \"%s\".",
+						 tcc_database)));
+		said = true;
+	}
 	CommitTransactionCommand();
 	return ready;
 }
 
-/* Waits until CREATE EXTENSION tcc has run in the coordinator database. */
+/*
+ * Waits until the coordinator database holds the extension at this
+ * library's version (CREATE EXTENSION tcc, or ALTER EXTENSION tcc UPDATE).
+ */
 static void
 WaitForExtension(void)
 {
@@ -527,12 +559,21 @@ PinSettings(void)
 		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }
 
-/* Entry point of the coordinator worker. */
+/*
+ * Entry point of the coordinator worker; arg is the index of its database
+ * in tcc.database.
+ */
 void
 TccWorkerMain(Datum arg)
 {
 	WaitEventSet *wait_set;
 	int			failed_connects;
+	int			index = DatumGetInt32(arg);
+
+	if (TccShmemRoot == NULL || index < 0 ||
+		index >= TccShmemRoot->ndatabases)
+		elog(FATAL, "tcc coordinator %d has no database", index);
+	TccState = &TccShmemRoot->databases[index];
 
 	tcc_in_worker = true;
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -540,7 +581,7 @@ TccWorkerMain(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	/*
-	 * A connection that failed before (tcc.database missing or dropped)
+	 * A connection that failed before (the database missing or dropped)
 	 * fails FATAL inside the connect: back off before trying again, so a
 	 * missing database does not flood the log every second.
 	 */
@@ -553,7 +594,7 @@ TccWorkerMain(Datum arg)
 						 Min(failed_connects, 30) * 1000L, PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 	}
-	BackgroundWorkerInitializeConnection(tcc_database, NULL, 0);
+	BackgroundWorkerInitializeConnection(TccState->database, NULL, 0);
 	pgstat_report_appname("tcc coordinator");
 
 	/* intents must be durable before a backend is told so (R1) */
@@ -586,9 +627,9 @@ TccWorkerMain(Datum arg)
 	SpinLockRelease(&TccState->mutex);
 
 	/* a request a previous worker took but never answered is taken again */
-	for (int i = 0; i < TccState->nslots; i++)
+	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = &TccState->slots[i];
+		TccSlot    *slot = TccShmemSlot(TccState, i);
 
 		SpinLockAcquire(&slot->mutex);
 		if (slot->state == TCC_SLOT_TAKEN)
@@ -602,7 +643,7 @@ TccWorkerMain(Datum arg)
 	}
 
 	WaitForExtension();
-	elog(LOG, "tcc coordinator started in database \"%s\"", tcc_database);
+	elog(LOG, "tcc coordinator started in database \"%s\"", TccState->database);
 
 	SetUpMalloc();
 	TccHttpInitWorker();

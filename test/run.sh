@@ -167,11 +167,14 @@ as_postgres "$PGBIN/initdb" -D "$PGDATA_DIR" --auth=trust --username=postgres \
 	die "initdb failed"
 }
 
-# The databases exist before the first start, so the coordinator worker
-# finds tcc.database at once (single-user mode needs no server).
+# The databases exist before the first start, so the coordinator workers
+# find the databases of tcc.database at once (single-user mode needs no
+# server).  tcc_test and tcc_test2 are coordinator databases, each with its
+# own worker; tcc_other is not one.
 as_postgres "$PGBIN/postgres" --single -D "$PGDATA_DIR" postgres \
 	>"$TMP/single.log" 2>&1 <<'EOF' || {
 CREATE DATABASE tcc_test
+CREATE DATABASE tcc_test2
 CREATE DATABASE tcc_other
 EOF
 	cat "$TMP/single.log"
@@ -188,11 +191,9 @@ unix_socket_directories = '$TMP'
 max_connections = 100
 fsync = off
 log_line_prefix = '%m [%p] %q%b %a: '
-shared_preload_libraries = 'tcc'
-tcc.database = 'tcc_test'
-tcc.retry_interval = '200ms'
-tcc.retry_max_interval = '2s'
 EOF
+# what the regression tests expect of the server (make installcheck)
+cat test/regress.conf >>"$PGDATA_DIR/postgresql.conf"
 
 if ! as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 start >/dev/null; then
 	status=1
@@ -210,6 +211,10 @@ psql_quiet() {
 psql_quiet -d tcc_test -c 'CREATE EXTENSION tcc' -c 'CREATE EXTENSION pgtap' || {
 	status=1
 	die "creating the extensions in tcc_test failed"
+}
+psql_quiet -d tcc_test2 -c 'CREATE EXTENSION tcc' || {
+	status=1
+	die "creating the extension in tcc_test2 failed"
 }
 
 # ---------------------------------------------------------------- participant
@@ -264,10 +269,9 @@ if [ $run_regress = 1 ] && [ ${#regress_tests[@]} -gt 0 ]; then
 	echo "==== regress: ${regress_tests[*]}"
 	mkdir -p "$REGRESS_OUT"
 	run_suite "$TMP/regress.out" \
-		"$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" \
-		--use-existing --bindir="$PGBIN" --host=127.0.0.1 --port="$PORT" \
-		--user=postgres --dbname=tcc_test --inputdir="$ROOT" \
-		--outputdir="$REGRESS_OUT" "${regress_tests[@]}"
+		make -s --no-print-directory -C "$ROOT" PG_CONFIG="$PG_CONFIG" \
+		installcheck REGRESS="${regress_tests[*]}" \
+		EXTRA_REGRESS_OPTS="--outputdir=$REGRESS_OUT"
 	ok=$(grep -cE '^(test|     ) *[a-z0-9_]+ +\.\.\. ok' "$TMP/regress.out")
 	count regress "$ok" $((${#regress_tests[@]} - ok))
 fi

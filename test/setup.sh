@@ -26,7 +26,24 @@ PACKAGES=(
 	python3-psycopg2
 	make
 	gcc
+	patroni
+	etcd-server
+	# the clients of examples/clients (test/integration/t320_clients.py)
+	python3-psycopg
+	default-jdk-headless
+	libpostgresql-jdbc-java
+	golang-go
+	golang-github-jackc-pgx-v4-dev
+	# the Debian package (test/package.sh)
+	postgresql-server-dev-all
+	debhelper
+	dpkg-dev
+	build-essential
 )
+# Node.js and npm from Debian, unless a node and npm are already there
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	PACKAGES+=(nodejs npm)
+fi
 
 # Print the packages of $PACKAGES that are not installed.
 missing_packages() {
@@ -51,6 +68,11 @@ if [ -n "$missing" ]; then
 	fi
 	# shellcheck disable=SC2086
 	apt-get install -y --no-install-recommends $missing </dev/null
+	# examples/ha starts etcd and Patroni of its own: not the packages'
+	# services, where a service manager started them
+	if [ -d /run/systemd/system ]; then
+		systemctl disable --now etcd patroni >/dev/null 2>&1 || true
+	fi
 fi
 
 echo "setup: building tcc"

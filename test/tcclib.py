@@ -4,6 +4,8 @@ Each test file is a standalone script that imports this module and prints
 TAP.  The harness exports:
 
   PGHOST PGPORT PGUSER PGDATABASE   the test cluster and coordinator database
+                                    (tcc_test; tcc_test2 is the second one
+                                    tcc.database lists)
   TCC_PGDATA TCC_PGBIN TCC_PGLOG    data directory, binaries, server log
   TCC_TP_PORT                       the test participant's port
 
@@ -329,15 +331,18 @@ def kill_backend(pid, sig=signal.SIGTERM):
     os.kill(pid, sig)
 
 
-def worker_pid():
-    """The coordinator worker's pid, or None."""
+def worker_pid(dbname=None):
+    """The pid of the coordinator worker of database dbname (None: the
+    test database), or None."""
     return q1("SELECT pid FROM pg_stat_activity"
-              " WHERE backend_type = 'tcc coordinator'")
+              " WHERE backend_type = 'tcc coordinator'"
+              " AND datname = current_database()", dbname=dbname)
 
 
-def wait_worker(timeout=15.0, other_than=None):
-    """Wait for a coordinator worker (with a pid other than other_than)."""
+def wait_worker(timeout=15.0, other_than=None, dbname=None):
+    """Wait for the coordinator worker of database dbname (None: the test
+    database) with a pid other than other_than."""
     def found():
-        pid = worker_pid()
+        pid = worker_pid(dbname)
         return pid if pid is not None and pid != other_than else None
     return wait_until(found, timeout)

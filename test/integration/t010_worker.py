@@ -28,15 +28,16 @@ def stays(pid, seconds):
     return True
 
 
-# Running, one of it, connected to tcc.database.
+# Running, one of it for this database of tcc.database (t700_two_databases.py
+# covers the second database's worker).
 pid = wait_worker(RESTART_TIMEOUT)
 ok(pid is not None, "the coordinator worker is running")
 is_(q1("SELECT count(*) FROM pg_stat_activity"
-       " WHERE backend_type = 'tcc coordinator'"), 1,
-    "exactly one coordinator worker")
-is_(q1("SELECT datname FROM pg_stat_activity"
-       " WHERE backend_type = 'tcc coordinator'"), "tcc_test",
-    "connected to tcc.database")
+       " WHERE backend_type = 'tcc coordinator'"
+       " AND datname = current_database()"), 1,
+    "exactly one coordinator worker for tcc_test")
+is_(q1("SELECT datname FROM pg_stat_activity WHERE pid = %s", (pid,)),
+    "tcc_test", "connected to its database of tcc.database")
 
 # SIGHUP: a changed sighup setting is reloaded by the same process.
 old = q1("SHOW tcc.max_attempts")
@@ -69,7 +70,8 @@ if new is None:
     diag("backends: %r" % (q("SELECT pid, backend_type, datname"
                               " FROM pg_stat_activity"),))
 is_(q1("SELECT count(*) FROM pg_stat_activity"
-       " WHERE backend_type = 'tcc coordinator'"), 1,
-    "still exactly one coordinator worker")
+       " WHERE backend_type = 'tcc coordinator'"
+       " AND datname = current_database()"), 1,
+    "still exactly one coordinator worker for tcc_test")
 
 done_testing()
