@@ -175,9 +175,9 @@ TccHandDecided(pg_uuid_t *gids, int n)
 static TccSlot *
 WaitSlot(void)
 {
-	if (MyBackendId < 1 || MyBackendId > TccState->nslots)
+	if (MyBackendId < 1 || MyBackendId > TccShmemRoot->nslots)
 		elog(ERROR, "tcc: backend id %d has no slot", MyBackendId);
-	return &TccState->slots[MyBackendId - 1];
+	return TccShmemSlot(TccState, MyBackendId - 1);
 }
 
 /*
@@ -212,16 +212,16 @@ TccWaitEnd(void)
 
 /*
  * Worker, after the commit that made gids final or failed: wakes the
- * backends whose tcc_wait waits on one of them.
+ * backends of its database whose tcc_wait waits on one of them.
  */
 void
 TccWakeWaiters(pg_uuid_t *gids, int n)
 {
 	if (n == 0)
 		return;
-	for (int i = 0; i < TccState->nslots; i++)
+	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = &TccState->slots[i];
+		TccSlot    *slot = TccShmemSlot(TccState, i);
 		Latch	   *latch = NULL;
 
 		SpinLockAcquire(&slot->mutex);
