@@ -8,7 +8,7 @@
 # SPEC section 7 (one worker serves every role and participant; no
 # participant can hold the worker up for the others) and section 6 R5
 # (retries survive a restart: the worker reads every pending call back).
-# TCC_T501_N sets the backlog (default 20000).
+# TCC_T601_N sets the backlog (default 20000).
 
 import os
 import sys
@@ -20,11 +20,11 @@ from coordlib import connect, q1, run, wait_until  # noqa: E402
 from tcclib import diag, done_testing, ok, worker_pid  # noqa: E402
 from tcclib import kill_backend, wait_worker  # noqa: E402
 
-N = int(os.environ.get("TCC_T501_N", "20000"))
+N = int(os.environ.get("TCC_T601_N", "20000"))
 CHUNK = 500
 THREADS = 4
 # nothing listens on port 1: every call is refused at once
-DEAD = "http://127.0.0.1:1/t501/confirm"
+DEAD = "http://127.0.0.1:1/t601/confirm"
 # bytes of worker memory per pending transaction that count as small
 PER_PENDING = 1000
 

@@ -22,7 +22,7 @@ from tcclib import diag, done_testing, is_, ok, wait_until  # noqa: E402
 
 HANG_MS = 8000
 NHANG = 8
-RUN = "/t502/%s" % uuid.uuid4().hex[:8]
+RUN = "/t602/%s" % uuid.uuid4().hex[:8]
 
 
 def decided(prefix, host=None):

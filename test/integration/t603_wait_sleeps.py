@@ -40,10 +40,10 @@ def decided(prefix):
     return gid
 
 
-tp_rule("/t503/slow/confirm", delay_ms=SLOW_MS)
+tp_rule("/t603/slow/confirm", delay_ms=SLOW_MS)
 conn = connect()
 pid = run1(conn, "SELECT pg_backend_pid()")
-gid = decided("/t503/slow")
+gid = decided("/t603/slow")
 before = cpu_seconds(pid)
 t0 = time.monotonic()
 status = run1(conn, "SELECT tcc_wait(%s, '60 s')", (gid,))
@@ -60,8 +60,8 @@ diag("tcc_wait returned %.3f s after the transaction was final" % lag)
 ok(lag < 0.5, "it returned promptly once the transaction was final")
 
 # still interruptible
-tp_rule("/t503/slow2/confirm", delay_ms=SLOW_MS)
-gid = decided("/t503/slow2")
+tp_rule("/t603/slow2/confirm", delay_ms=SLOW_MS)
+gid = decided("/t603/slow2")
 run(conn, "SET statement_timeout = '300ms'")
 t0 = time.monotonic()
 err = error_of(conn, "SELECT tcc_wait(%s, '60 s')", (gid,))
