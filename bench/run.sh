@@ -9,7 +9,8 @@
 # installs the extension (test/setup.sh).  It then creates a throwaway
 # cluster as the postgres user (port BENCH_PORT, default 54419), starts
 # Debian's nginx as a stub participant on 127.0.0.1 (port BENCH_STUB_PORT,
-# default 18480), runs the scenarios S1-S6, prints a table and ends with ONE
+# default 18480; a slow stub for S1c on the next port), runs the scenarios
+# S1-S6 (with S1b and S1c), prints a table and ends with ONE
 # JSON line holding every figure.  Everything it started is stopped again,
 # also on failure or interrupt.  See bench/README.md.
 #
@@ -17,13 +18,14 @@
 #   BENCH_SECONDS      duration of each S1 run (default 15, quick 5)
 #   BENCH_CLIENTS      S1 client counts (default "1 8 32"; S4 uses 32)
 #   BENCH_S2_CALLS     S2 calls of each kind (default 2000, quick 500)
+#   BENCH_S1C_GTX      S1c transactions of each kind (default 200, quick 40)
 #   BENCH_S3_GTX       S3 global transactions (default 20000, quick 4000)
 #   BENCH_S5_GTX       S5 global transactions (default 10000, quick 2000)
 #   BENCH_S5_OUTAGE    S5 minimum stub outage in seconds (default 5, quick 3)
 #   BENCH_S6_SECONDS   duration of each S6 run (default 15, quick 5)
 #   BENCH_S6_HANG      S6 transactions stuck at the hanging participant
 #                      (default 1000)
-#   BENCH_HANG_PORT    port of S6's hanging participant (default stub + 1)
+#   BENCH_HANG_PORT    port of S6's hanging participant (default stub + 2)
 #   BENCH_ONLY=s6      run S6 alone
 #   BENCH_SOAK=1       instead of S1-S6: the soak (bench/soak.sh), full load
 #                      with one participant always hanging for
@@ -48,11 +50,14 @@ PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PORT=${BENCH_PORT:-54419}
 STUB_PORT=${BENCH_STUB_PORT:-18480}
 STUB=http://127.0.0.1:$STUB_PORT
+SLOW_PORT=$((STUB_PORT + 1))
+SLOW=http://127.0.0.1:$SLOW_PORT
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
 	MODE=quick
 	DURATION=${BENCH_SECONDS:-5}
 	S2_CALLS=${BENCH_S2_CALLS:-500}
+	S1C_GTX=${BENCH_S1C_GTX:-40}
 	S3_GTX=${BENCH_S3_GTX:-4000}
 	S5_GTX=${BENCH_S5_GTX:-2000}
 	S5_OUTAGE=${BENCH_S5_OUTAGE:-3}
@@ -61,13 +66,14 @@ else
 	MODE=full
 	DURATION=${BENCH_SECONDS:-15}
 	S2_CALLS=${BENCH_S2_CALLS:-2000}
+	S1C_GTX=${BENCH_S1C_GTX:-200}
 	S3_GTX=${BENCH_S3_GTX:-20000}
 	S5_GTX=${BENCH_S5_GTX:-10000}
 	S5_OUTAGE=${BENCH_S5_OUTAGE:-5}
 	S6_SECONDS=${BENCH_S6_SECONDS:-15}
 fi
 S6_HANG=${BENCH_S6_HANG:-1000}
-HANG_PORT=${BENCH_HANG_PORT:-$((STUB_PORT + 1))}
+HANG_PORT=${BENCH_HANG_PORT:-$((STUB_PORT + 2))}
 HANG=http://127.0.0.1:$HANG_PORT
 SOAK=${BENCH_SOAK:-0}
 SOAK_SECONDS=${BENCH_SOAK_SECONDS:-600}
@@ -81,6 +87,8 @@ CLK_TCK=$(getconf CLK_TCK)
 
 # targets: they live only here, and a missed one does not fail the run
 TARGET_S1_GTX_PER_S=5000
+TARGET_S1B_GTX_PER_S=4000
+TARGET_S1C_RUN_P50_MS=70
 TARGET_S2_OVERHEAD_P50_US=100
 TARGET_S3_CALLS_PER_S=20000
 TARGET_S4_P99_MS=50
@@ -134,6 +142,7 @@ server_started=0
 STANDBY_DIR=
 nginx_pid=
 hang_pid=
+slow_pid=
 sampler_pid=
 
 # Run a command as the postgres OS user.
@@ -169,6 +178,7 @@ cleanup() {
 	fi
 	stop_nginx
 	stop_hang
+	stop_process "$slow_pid"
 	if [ -n "$STANDBY_DIR" ] && [ -f "$STANDBY_DIR/postmaster.pid" ]; then
 		as_postgres "$PGBIN/pg_ctl" -D "$STANDBY_DIR" -m immediate -w stop >/dev/null 2>&1
 	fi
@@ -276,6 +286,7 @@ port_busy() {
 
 port_busy "$PORT" && die "port $PORT is in use (set BENCH_PORT)"
 port_busy "$STUB_PORT" && die "port $STUB_PORT is in use (set BENCH_STUB_PORT)"
+port_busy "$SLOW_PORT" && die "port $SLOW_PORT is in use (the slow stub takes BENCH_STUB_PORT + 1)"
 
 TMP=$(mktemp -d "${BENCH_DIR:-/tmp}/tcc-bench.XXXXXX") || die "mktemp failed"
 chmod 755 "$TMP"
@@ -626,7 +637,7 @@ ms() {
 
 # Makes a pgbench script from a template in bench/sql: the stub's URL in.
 script() {
-	sed "s|@STUB@|$STUB|g" "bench/sql/$1.sql" >"$TMP/$1.sql"
+	sed -e "s|@STUB@|$STUB|g" -e "s|@SLOW@|$SLOW|g" "bench/sql/$1.sql" >"$TMP/$1.sql"
 	echo "$TMP/$1.sql"
 }
 
@@ -1033,6 +1044,57 @@ if grep -qw 32 <<<"$CLIENTS"; then
 	fig s4.p99_ms "$s4_p99"
 fi
 
+# ---------------------------------------------------------------- S1b
+
+echo
+echo "==== S1b one statement: BEGIN; SELECT tcc_run(2 branches); COMMIT (32 clients, ${DURATION}s)"
+run_pgbench s1b 32 "$(script run)" -T "$DURATION" -D kind=s1b
+wait_settled s1b 60
+read -r n p50 p99 mean max <<<"$(col_stats 3 "$LOGDIR"/s1b.[0-9]*)"
+confirmed=$(q "SELECT count(*) FROM tcc._gtx WHERE kind = 's1b' AND status = 'confirmed'")
+printf '  c=32  %9s gtx/s  latency p50 %s ms  p99 %s ms  (%s gtx, %s failed; db: %s confirmed)\n' \
+	"$(calc "$pg_tps" 1)" "$(ms "$p50")" "$(ms "$p99")" "$pg_processed" "$pg_failed" "$confirmed"
+fig s1b.clients 32
+fig s1b.gtx_per_s "$(calc "$pg_tps" 1)"
+fig s1b.p50_ms "$(ms "$p50")"
+fig s1b.p99_ms "$(ms "$p99")"
+fig s1b.gtx "$pg_processed"
+fig s1b.failed "$pg_failed"
+fig s1b.db_confirmed "$confirmed"
+[ "$confirmed" = "$pg_processed" ] ||
+	anomaly "S1b: pgbench committed $pg_processed transactions but $confirmed gids of kind s1b are confirmed"
+
+# ---------------------------------------------------------------- S1c
+
+echo
+echo "==== S1c three participants answering in 50 ms: $S1C_GTX x tcc_run vs $S1C_GTX x three tcc_branch (1 client)"
+/usr/bin/python3 bench/slowstub.py --port "$SLOW_PORT" --delay-ms 50 \
+	</dev/null >>"$TMP/slowstub.log" 2>&1 &
+slow_pid=$!
+for _ in $(seq 1 100); do
+	port_busy "$SLOW_PORT" && break
+	sleep 0.05
+done
+port_busy "$SLOW_PORT" || die "the slow stub did not start on port $SLOW_PORT"
+run_pgbench s1c_run 1 "$(script slow_run)" -t "$S1C_GTX" -D kind=s1c
+run_pgbench s1c_seq 1 "$(script slow_seq)" -t "$S1C_GTX" -D kind=s1c
+wait_settled s1c 60
+stop_process "$slow_pid"
+slow_pid=
+read -r rn rp50 rp99 _ <<<"$(col_stats 3 "$LOGDIR"/s1c_run.[0-9]*)"
+read -r sn sp50 sp99 _ <<<"$(col_stats 3 "$LOGDIR"/s1c_seq.[0-9]*)"
+printf '  %-34s p50 %8s ms  p99 %8s ms  (n=%s)\n' \
+	"tcc_run, three tries at once" "$(ms "$rp50")" "$(ms "$rp99")" "$rn" \
+	"three tcc_branch, one by one" "$(ms "$sp50")" "$(ms "$sp99")" "$sn"
+fig s1c.gtx "$S1C_GTX"
+fig s1c.run_p50_ms "$(ms "$rp50")"
+fig s1c.run_p99_ms "$(ms "$rp99")"
+fig s1c.seq_p50_ms "$(ms "$sp50")"
+fig s1c.seq_p99_ms "$(ms "$sp99")"
+confirmed=$(q "SELECT count(*) FROM tcc._gtx WHERE kind = 's1c' AND status = 'confirmed'")
+[ "$confirmed" = $((2 * S1C_GTX)) ] ||
+	anomaly "S1c: $((2 * S1C_GTX)) transactions but $confirmed gids of kind s1c are confirmed"
+
 # ---------------------------------------------------------------- S2
 
 echo
@@ -1371,6 +1433,12 @@ for c in $CLIENTS; do
 	row "S1 c=$c latency p50" "$(get "s1.c$c.p50_ms")" ms "" ""
 	row "S1 c=$c latency p99" "$(get "s1.c$c.p99_ms")" ms "" ""
 done
+met=$(target s1b_gtx_per_s "$(get s1b.gtx_per_s)" '>=' $TARGET_S1B_GTX_PER_S)
+row "S1b tcc_run c=32 throughput" "$(get s1b.gtx_per_s)" gtx/s ">= $TARGET_S1B_GTX_PER_S" "$met"
+row "S1b tcc_run c=32 latency p50" "$(get s1b.p50_ms)" ms "" ""
+met=$(target s1c_run_p50_ms "$(get s1c.run_p50_ms)" '<=' $TARGET_S1C_RUN_P50_MS)
+row "S1c tcc_run, 3 x 50 ms, p50" "$(get s1c.run_p50_ms)" ms "<= $TARGET_S1C_RUN_P50_MS" "$met"
+row "S1c 3 x tcc_branch, p50" "$(get s1c.seq_p50_ms)" ms "" ""
 row "S2 plain POST p50 / p99" "$(get s2.plain_post.p50_us) / $(get s2.plain_post.p99_us)" us "" ""
 row "S2 tcc_branch p50 / p99" "$(get s2.tcc_branch.p50_us) / $(get s2.tcc_branch.p99_us)" us "" ""
 row "S2 same, in one transaction" "$(get s2.tcc_branch_in_xact.p50_us) / $(get s2.tcc_branch_in_xact.p99_us)" us "" ""

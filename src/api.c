@@ -1,11 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * api.c
- *	  The SQL API: tcc_begin, tcc_branch, tcc_finish, tcc_wait, tcc_retry and
- *	  tcc_resolve, run in the initiator's backend.
+ *	  The SQL API: tcc_begin, tcc_branch, tcc_branches, tcc_run, tcc_finish,
+ *	  tcc_wait, tcc_retry and tcc_resolve, run in the initiator's backend.
  *
  * tcc_begin and tcc_branch hand their intent to the worker and wait until
  * it is durable (request.c), so it survives the caller's ROLLBACK (R1).
+ * tcc_branches hands all its branches over in one request, then calls all
+ * their tries at once; tcc_run hands over the transaction together with
+ * its branches.
  * tcc_finish inserts the decision in the caller's own transaction, so the
  * caller's COMMIT is the decision (R2).  It holds a lock on the gid until the
  * caller's transaction ends; the worker only decides a gid whose lock it can
@@ -21,8 +24,10 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -38,6 +43,8 @@
 
 PG_FUNCTION_INFO_V1(tcc_begin);
 PG_FUNCTION_INFO_V1(tcc_branch);
+PG_FUNCTION_INFO_V1(tcc_branches);
+PG_FUNCTION_INFO_V1(tcc_run);
 PG_FUNCTION_INFO_V1(tcc_finish);
 PG_FUNCTION_INFO_V1(tcc_wait);
 PG_FUNCTION_INFO_V1(tcc_retry);
@@ -226,36 +233,81 @@ GetOwnGtx(pg_uuid_t *gid, TccGtxInfo *info)
 						TccGidText(gid))));
 }
 
-/* tcc_begin(timeout, kind, business_key, parallel): starts a global transaction. */
-Datum
-tcc_begin(PG_FUNCTION_ARGS)
+/* One branch as the caller describes it, checked. */
+typedef struct BranchSpec
 {
-	int64		timeout_ms = tcc_default_timeout;
-	char	   *kind;
-	char	   *key;
-	bool		parallel;
+	char	   *urls[3];		/* try, confirm, cancel; NULL if absent */
+	char	   *payload;
+	char	   *name;
+	char	  **headers;
+	int			nheaders;
+	TccProtocol protocol;
+} BranchSpec;
+
+/* Checks what every branch needs: a URL at least, a payload within limits. */
+static void
+CheckBranch(BranchSpec *spec)
+{
+	if (!spec->urls[0] && !spec->urls[1] && !spec->urls[2])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a branch needs at least one of try_url, confirm_url and cancel_url")));
+	if (spec->payload == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload must not be null"),
+				 errhint("Pass '{}' for an empty payload.")));
+	TccValidatePayload(strlen(spec->payload));
+	if (spec->name && strlen(spec->name) > TCC_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name is longer than %d bytes", TCC_MAX_NAME)));
+}
+
+/* Appends branches to a request to the worker. */
+static void
+EncodeBranches(StringInfo msg, BranchSpec *specs, int n)
+{
+	TccMsgPutInt64(msg, n);
+	for (int b = 0; b < n; b++)
+	{
+		BranchSpec *spec = &specs[b];
+
+		for (int i = 0; i < 3; i++)
+			TccMsgPutText(msg, spec->urls[i],
+						  spec->urls[i] ? strlen(spec->urls[i]) : 0);
+		TccMsgPutText(msg, spec->payload, strlen(spec->payload));
+		TccMsgPutText(msg, spec->name, spec->name ? strlen(spec->name) : 0);
+		TccMsgPutInt64(msg, spec->nheaders);
+		for (int i = 0; i < spec->nheaders; i++)
+			TccMsgPutText(msg, spec->headers[i], strlen(spec->headers[i]));
+		TccMsgPutInt64(msg, spec->protocol);
+	}
+}
+
+/*
+ * Creates a global transaction: hands the intent to the worker and waits
+ * until it is durable.  timeout_ms -1 means tcc.default_timeout.  The n
+ * branches in specs, if any, are recorded in the same request, and so the
+ * same commit (tcc_run).
+ */
+static pg_uuid_t *
+BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
+		 BranchSpec *specs, int n)
+{
 	pg_uuid_t  *gid;
 	StringInfoData msg;
 	TccReply	reply;
 
-	TccRequireCoordinator();
 	/* before GetTopFullTransactionId, which fails on a standby with XX000 */
 	TccDurableRequirePrimary();
-	if (!PG_ARGISNULL(0))
-	{
-		Interval   *timeout = PG_GETARG_INTERVAL_P(0);
-
-		TccValidateTimeout(timeout, "timeout");
-		timeout_ms = TccIntervalMs(timeout);
-	}
-	kind = GetName(fcinfo, 1, "kind");
-	key = GetName(fcinfo, 2, "business_key");
+	if (timeout_ms < 0)
+		timeout_ms = tcc_default_timeout;
 	if (key != NULL && kind == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("business_key needs a kind"),
 				 errhint("A business key is unique together with its kind.")));
-	parallel = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
 
 	gid = palloc(sizeof(pg_uuid_t));
 	if (!pg_strong_random(gid->data, UUID_LEN))
@@ -271,11 +323,43 @@ tcc_begin(PG_FUNCTION_ARGS)
 	TccMsgPutText(&msg, kind, kind ? strlen(kind) : 0);
 	TccMsgPutText(&msg, key, key ? strlen(key) : 0);
 	TccMsgPutInt64(&msg, parallel);
+	if (n > 0)
+		EncodeBranches(&msg, specs, n);
 	WatchTransaction();
 	began_in_xact = true;
 	TccSubmit(TCC_REQ_BEGIN, &msg, &reply);
+	return gid;
+}
 
-	PG_RETURN_UUID_P(gid);
+/*
+ * Reads tcc_begin's arguments, from argument first on, and begins, with
+ * the n branches in specs.
+ */
+static pg_uuid_t *
+BeginFromArgs(FunctionCallInfo fcinfo, int first, BranchSpec *specs, int n)
+{
+	int64		timeout_ms = -1;
+
+	if (!PG_ARGISNULL(first))
+	{
+		Interval   *timeout = PG_GETARG_INTERVAL_P(first);
+
+		TccValidateTimeout(timeout, "timeout");
+		timeout_ms = TccIntervalMs(timeout);
+	}
+	return BeginGtx(timeout_ms,
+					GetName(fcinfo, first + 1, "kind"),
+					GetName(fcinfo, first + 2, "business_key"),
+					PG_ARGISNULL(first + 3) ? false : PG_GETARG_BOOL(first + 3),
+					specs, n);
+}
+
+/* tcc_begin(timeout, kind, business_key, parallel): starts a global transaction. */
+Datum
+tcc_begin(PG_FUNCTION_ARGS)
+{
+	TccRequireCoordinator();
+	PG_RETURN_UUID_P(BeginFromArgs(fcinfo, 0, NULL, 0));
 }
 
 /* Encodes a TRY_FAILED request for a call with the given branch status. */
@@ -343,142 +427,388 @@ ParseBody(TccCall *call, bool *isnull)
 }
 
 /*
- * tcc_branch(gid, try_url, confirm_url, cancel_url, payload, name, headers):
- * records the branch durably, then calls its try and returns the answer.
+ * Records branches of one gid durably, in one request to the worker and
+ * so one commit (R1 of docs/guarantees.md for all of them before the
+ * first try).  The worker checks that the gid exists, is ours and is
+ * undecided.  Returns the first branch's number; the others follow it.
+ */
+static int
+RegisterBranches(pg_uuid_t *gid, BranchSpec *specs, int n)
+{
+	StringInfoData msg;
+	TccReply	reply;
+
+	initStringInfo(&msg);
+	TccMsgPutText(&msg, (char *) gid->data, UUID_LEN);
+	TccMsgPutInt64(&msg, GetUserId());
+	TccMsgPutInt64(&msg, superuser());
+	EncodeBranches(&msg, specs, n);
+	TccSubmit(TCC_REQ_BRANCH, &msg, &reply);
+	return reply.branch;
+}
+
+/* Names a branch for messages: "branch 2" or "branch 2 (stock)". */
+static char *
+BranchLabel(int branch, const char *name)
+{
+	if (name == NULL)
+		return psprintf("branch %d", branch);
+	return psprintf("branch %d (%s)", branch, name);
+}
+
+/*
+ * Calls the tries of registered branches, all at once, and waits for every
+ * answer.  bodies[i] / nulls[i] get branch i's answer (NULL when it has no
+ * try, or an empty or non-JSON body).  When a try is refused or its outcome
+ * unknown, every such outcome is recorded and the transaction starts
+ * cancelling; then TC001 or TC002 names the first such branch.
+ */
+static void
+TryBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first,
+			Datum *bodies, bool *nulls)
+{
+	TccCall   **calls = palloc0(sizeof(TccCall *) * n);
+	int		   *index = palloc(sizeof(int) * n);
+	int			ncalls = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+	TccCall    *failed = NULL;
+	int			failed_i = -1;
+	TccCall   **done = palloc(sizeof(TccCall *) * n);
+	int			ndone = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		TccCall    *call;
+
+		nulls[i] = true;
+		bodies[i] = (Datum) 0;
+		if (specs[i].urls[0] == NULL)
+			continue;
+		call = palloc0(sizeof(TccCall));
+		call->gid = *gid;
+		call->branch = first + i;
+		call->op = TCC_OP_TRY;
+		call->url = specs[i].urls[0];
+		call->payload = specs[i].payload;
+		call->payload_len = strlen(specs[i].payload);
+		call->headers = specs[i].headers;
+		call->nheaders = specs[i].nheaders;
+		call->protocol = specs[i].protocol;
+		call->timeout_ms = tcc_request_timeout;
+		index[ncalls] = i;
+		calls[ncalls++] = call;
+	}
+	if (ncalls == 0)
+		return;
+
+	PG_TRY();
+	{
+		TccHttpTryAll(calls, ncalls);
+	}
+	PG_CATCH();
+	{
+		/* interrupted: the outcome is unknown, so the gid must cancel */
+		StringInfoData msg;
+
+		MemoryContextSwitchTo(cxt);
+		strlcpy(calls[0]->error, "try interrupted", sizeof(calls[0]->error));
+		initStringInfo(&msg);
+		TryFailedMsg(&msg, calls[0], "unknown");
+		TccSubmitNoWait(TCC_REQ_TRY_FAILED, &msg);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	for (int c = 0; c < ncalls; c++)
+	{
+		TccCall    *call = calls[c];
+		StringInfoData msg;
+		TccReply	reply;
+
+		if (call->answer == TCC_ANSWER_DONE)
+		{
+			done[ndone++] = call;
+			bodies[index[c]] = ParseBody(call, &nulls[index[c]]);
+			continue;
+		}
+		initStringInfo(&msg);
+		TryFailedMsg(&msg, call, call->answer == TCC_ANSWER_REFUSED ?
+					 "refused" : "unknown");
+		TccSubmit(TCC_REQ_TRY_FAILED, &msg, &reply);
+		if (failed == NULL)
+		{
+			failed = call;
+			failed_i = index[c];
+		}
+	}
+	TccStoreTried(done, ndone);
+	if (failed == NULL)
+		return;
+
+	if (failed->answer == TCC_ANSWER_REFUSED)
+		ereport(ERROR,
+				(errcode(ERRCODE_TCC_TRY_REFUSED),
+				 errmsg("try of %s refused by the participant",
+						BranchLabel(failed->branch, specs[failed_i].name)),
+				 errdetail("Global transaction %s is being cancelled.",
+						   TccGidText(gid))));
+	ereport(ERROR,
+			(errcode(ERRCODE_TCC_TRY_UNKNOWN),
+			 errmsg("outcome of the try of %s is unknown: %s",
+					BranchLabel(failed->branch, specs[failed_i].name),
+					failed->error),
+			 errdetail("Global transaction %s is being cancelled.",
+					   TccGidText(gid))));
+}
+
+/*
+ * tcc_branch(gid, try_url, confirm_url, cancel_url, payload, name, headers,
+ * protocol): records the branch durably, then calls its try and returns
+ * the answer.
  */
 Datum
 tcc_branch(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
-	char	   *urls[3] = {NULL, NULL, NULL};
 	static const char *const url_names[3] = {"try_url", "confirm_url", "cancel_url"};
+	BranchSpec	spec;
 	Jsonb	   *payload_jb;
-	char	   *payload;
-	char	   *name;
-	char	  **headers = NULL;
-	int			nheaders = 0;
-	StringInfoData msg;
-	TccReply	reply;
-	TccCall		call;
-	MemoryContext cxt = CurrentMemoryContext;
+	int			branch;
 	Datum		body;
 	bool		body_null;
 
 	TccRequireCoordinator();
 	gid = GetGid(fcinfo, 0);
+	memset(&spec, 0, sizeof(spec));
 	for (int i = 0; i < 3; i++)
 	{
 		if (PG_ARGISNULL(i + 1))
 			continue;
-		urls[i] = text_to_cstring(PG_GETARG_TEXT_PP(i + 1));
-		TccValidateUrl(urls[i], url_names[i]);
+		spec.urls[i] = text_to_cstring(PG_GETARG_TEXT_PP(i + 1));
+		TccValidateUrl(spec.urls[i], url_names[i]);
 	}
-	if (!urls[0] && !urls[1] && !urls[2])
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a branch needs at least one of try_url, confirm_url and cancel_url")));
-	if (PG_ARGISNULL(4))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("payload must not be null"),
-				 errhint("Pass '{}' for an empty payload.")));
-	payload_jb = PG_GETARG_JSONB_P(4);
-	payload = JsonbToCString(NULL, &payload_jb->root, VARSIZE(payload_jb));
-	TccValidatePayload(strlen(payload));
-	name = GetName(fcinfo, 5, "name");
+	if (!PG_ARGISNULL(4))
+	{
+		payload_jb = PG_GETARG_JSONB_P(4);
+		spec.payload = JsonbToCString(NULL, &payload_jb->root,
+									  VARSIZE(payload_jb));
+	}
+	CheckBranch(&spec);
+	spec.name = GetName(fcinfo, 5, "name");
 	if (!PG_ARGISNULL(6))
-		headers = TccValidateHeaders(PG_GETARG_DATUM(6), &nheaders);
+		spec.headers = TccValidateHeaders(PG_GETARG_DATUM(6), &spec.nheaders);
+	spec.protocol = TCC_PROTOCOL_TCC;
+	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
+		spec.protocol = TccProtocolFromName(text_to_cstring(PG_GETARG_TEXT_PP(7)));
 
-	/*
-	 * R1: the branch and its cancel URL are durable before the try.  The
-	 * worker checks that the gid exists, is ours and is undecided.
-	 */
-	initStringInfo(&msg);
-	TccMsgPutText(&msg, (char *) gid->data, UUID_LEN);
-	TccMsgPutInt64(&msg, GetUserId());
-	TccMsgPutInt64(&msg, superuser());
-	for (int i = 0; i < 3; i++)
-		TccMsgPutText(&msg, urls[i], urls[i] ? strlen(urls[i]) : 0);
-	TccMsgPutText(&msg, payload, strlen(payload));
-	TccMsgPutText(&msg, name, name ? strlen(name) : 0);
-	TccMsgPutInt64(&msg, nheaders);
-	for (int i = 0; i < nheaders; i++)
-		TccMsgPutText(&msg, headers[i], strlen(headers[i]));
-	TccSubmit(TCC_REQ_BRANCH, &msg, &reply);
-
-	if (urls[0] == NULL)
+	branch = RegisterBranches(gid, &spec, 1);
+	TryBranches(gid, &spec, 1, branch, &body, &body_null);
+	if (body_null)
 		PG_RETURN_NULL();
+	PG_RETURN_DATUM(body);
+}
 
-	memset(&call, 0, sizeof(call));
-	call.gid = *gid;
-	call.branch = reply.branch;
-	call.op = TCC_OP_TRY;
-	call.url = urls[0];
-	call.payload = payload;
-	call.payload_len = strlen(payload);
-	call.headers = headers;
-	call.nheaders = nheaders;
-	call.timeout_ms = tcc_request_timeout;
-	PG_TRY();
-	{
-		TccHttpTry(&call);
-	}
-	PG_CATCH();
-	{
-		/* interrupted: the outcome is unknown, so the gid must cancel */
-		StringInfoData failed;
+/* Error context of tcc_branches: which element of the array is wrong. */
+static void
+ElementContext(void *arg)
+{
+	errcontext("element %d of branches", *(int *) arg + 1);
+}
 
-		MemoryContextSwitchTo(cxt);
-		strlcpy(call.error, "try interrupted", sizeof(call.error));
-		initStringInfo(&failed);
-		TryFailedMsg(&failed, &call, "unknown");
-		TccSubmitNoWait(TCC_REQ_TRY_FAILED, &failed);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	if (call.http_status >= 200 && call.http_status <= 299)
-	{
-		TccStoreTried(&call);
-		body = ParseBody(&call, &body_null);
-		if (body_null)
-			PG_RETURN_NULL();
-		PG_RETURN_DATUM(body);
-	}
-
-	resetStringInfo(&msg);
-	TryFailedMsg(&msg, &call, call.http_status == 409 ? "refused" : "unknown");
-	TccSubmit(TCC_REQ_TRY_FAILED, &msg, &reply);
-	if (call.http_status == 409)
+/* Returns a JSON string value as a C string, NULL for JSON null. */
+static char *
+JsonText(JsonbValue *v, const char *key)
+{
+	if (v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvString)
 		ereport(ERROR,
-				(errcode(ERRCODE_TCC_TRY_REFUSED),
-				 errmsg("try of branch %d refused by the participant", call.branch),
-				 errdetail("Global transaction %s is being cancelled.",
-						   TccGidText(gid))));
-	ereport(ERROR,
-			(errcode(ERRCODE_TCC_TRY_UNKNOWN),
-			 errmsg("outcome of the try of branch %d is unknown: %s",
-					call.branch, call.error),
-			 errdetail("Global transaction %s is being cancelled.",
-					   TccGidText(gid))));
-	PG_RETURN_NULL();
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" must be a string or null", key)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* Reads one element of tcc_branches' array into spec, checked. */
+static void
+ParseBranchElement(JsonbValue *elem, BranchSpec *spec)
+{
+	static const char *const url_keys[3] = {"try", "confirm", "cancel"};
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	memset(spec, 0, sizeof(BranchSpec));
+	spec->payload = "{}";
+	spec->protocol = TCC_PROTOCOL_TCC;
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("each branch must be a JSON object")));
+
+	it = JsonbIteratorInit(elem->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (strcmp(key, "try") == 0 || strcmp(key, "confirm") == 0 ||
+			strcmp(key, "cancel") == 0)
+		{
+			int			u = key[0] == 't' ? 0 : key[1] == 'o' ? 1 : 2;
+
+			spec->urls[u] = JsonText(&v, url_keys[u]);
+			if (spec->urls[u])
+				TccValidateUrl(spec->urls[u], url_keys[u]);
+		}
+		else if (strcmp(key, "payload") == 0)
+		{
+			Jsonb	   *jb;
+
+			if (v.type == jbvNull)
+				spec->payload = NULL;
+			else
+			{
+				jb = JsonbValueToJsonb(&v);
+				spec->payload = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+			}
+		}
+		else if (strcmp(key, "name") == 0)
+			spec->name = JsonText(&v, "name");
+		else if (strcmp(key, "headers") == 0)
+		{
+			if (v.type != jbvNull)
+				spec->headers = TccValidateHeaders(JsonbPGetDatum(JsonbValueToJsonb(&v)),
+												   &spec->nheaders);
+		}
+		else if (strcmp(key, "protocol") == 0)
+		{
+			char	   *name = JsonText(&v, "protocol");
+
+			if (name == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("protocol must be tcc or dtm")));
+			spec->protocol = TccProtocolFromName(name);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown key \"%s\" in a branch", key),
+					 errhint("The keys are try, confirm, cancel, payload, name, headers and protocol.")));
+	}
+	CheckBranch(spec);
 }
 
 /*
- * tcc_finish(gid, commit): decides, as part of the caller's transaction.
- * Returns 'confirming' or 'cancelling'.
+ * Reads and checks tcc_branches' array; returns the branches and sets n.
+ * Nothing is written and no call made unless every element is valid.
+ */
+static BranchSpec *
+ParseBranches(Jsonb *branches, int *n)
+{
+	BranchSpec *specs;
+	ErrorContextCallback context;
+	int			i = 0;
+
+	if (!JB_ROOT_IS_ARRAY(branches) || JB_ROOT_IS_SCALAR(branches))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("branches must be a JSON array of objects")));
+	*n = JB_ROOT_COUNT(branches);
+	if (*n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("branches must not be empty")));
+	if (*n > tcc_max_branches_per_call)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("at most %d branches are allowed in one call",
+						tcc_max_branches_per_call),
+				 errhint("See tcc.max_branches_per_call.")));
+
+	specs = palloc(sizeof(BranchSpec) * *n);
+	context.callback = ElementContext;
+	context.arg = &i;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
+	for (i = 0; i < *n; i++)
+	{
+		JsonbValue *elem = getIthJsonbValueFromContainer(&branches->root, i);
+
+		ParseBranchElement(elem, &specs[i]);
+	}
+	error_context_stack = context.previous;
+	return specs;
+}
+
+/*
+ * Calls the tries of registered branches, numbered from first on, all at
+ * once, and returns the answers as a JSON array in branch order.
+ */
+static Datum
+RunBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first)
+{
+	Datum	   *bodies;
+	bool	   *nulls;
+	JsonbParseState *state = NULL;
+	JsonbValue *result;
+
+	bodies = palloc(sizeof(Datum) * n);
+	nulls = palloc(sizeof(bool) * n);
+	TryBranches(gid, specs, n, first, bodies, nulls);
+
+	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue	v;
+
+		if (nulls[i])
+		{
+			v.type = jbvNull;
+			(void) pushJsonbValue(&state, WJB_ELEM, &v);
+			continue;
+		}
+		v.type = jbvBinary;
+		v.val.binary.data = &DatumGetJsonbP(bodies[i])->root;
+		v.val.binary.len = VARSIZE(DatumGetJsonbP(bodies[i])) - VARHDRSZ;
+		(void) pushJsonbValue(&state, WJB_ELEM, &v);
+	}
+	result = pushJsonbValue(&state, WJB_END_ARRAY, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(result));
+}
+
+/*
+ * tcc_branches(gid, branches): several branches at once; returns their
+ * try answers as an array in branch order.
  */
 Datum
-tcc_finish(PG_FUNCTION_ARGS)
+tcc_branches(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
-	bool		commit;
-	TccGtxInfo	info;
+	BranchSpec *specs;
+	int			n;
 
 	TccRequireCoordinator();
 	gid = GetGid(fcinfo, 0);
-	RequireArg(fcinfo, 1, "commit");
-	commit = PG_GETARG_BOOL(1);
+	RequireArg(fcinfo, 1, "branches");
+	specs = ParseBranches(PG_GETARG_JSONB_P(1), &n);
+	PG_RETURN_DATUM(RunBranches(gid, specs, n,
+								RegisterBranches(gid, specs, n)));
+}
+
+/*
+ * Decides a global transaction as part of the caller's transaction;
+ * returns 'confirming' or 'cancelling'.
+ */
+static const char *
+FinishGtx(pg_uuid_t *gid, bool commit)
+{
+	TccGtxInfo	info;
 
 	/*
 	 * Owner first: a role that may not decide this gid never takes its lock,
@@ -495,7 +825,7 @@ tcc_finish(PG_FUNCTION_ARGS)
 	if (info.decided)
 	{
 		if (info.decision == commit)
-			PG_RETURN_TEXT_P(cstring_to_text(commit ? "confirming" : "cancelling"));
+			return commit ? "confirming" : "cancelling";
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("global transaction %s is already %s",
@@ -529,7 +859,55 @@ tcc_finish(PG_FUNCTION_ARGS)
 	if (ndecided < TCC_DECIDED_PER_XACT)
 		decided[ndecided] = *gid;
 	ndecided++;
-	PG_RETURN_TEXT_P(cstring_to_text(commit ? "confirming" : "cancelling"));
+	return commit ? "confirming" : "cancelling";
+}
+
+/*
+ * tcc_finish(gid, commit): decides, as part of the caller's transaction.
+ * Returns 'confirming' or 'cancelling'.
+ */
+Datum
+tcc_finish(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *gid;
+
+	TccRequireCoordinator();
+	gid = GetGid(fcinfo, 0);
+	RequireArg(fcinfo, 1, "commit");
+	PG_RETURN_TEXT_P(cstring_to_text(FinishGtx(gid, PG_GETARG_BOOL(1))));
+}
+
+/*
+ * tcc_run(branches, timeout, kind, business_key, parallel): begins, tries
+ * every branch at once and decides confirm in the caller's transaction, so
+ * that the caller's COMMIT confirms (R2 of docs/guarantees.md).  Returns
+ * (gid, responses).
+ */
+Datum
+tcc_run(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *gid;
+	BranchSpec *specs;
+	int			n;
+	Datum		responses;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	TccRequireCoordinator();
+	RequireArg(fcinfo, 0, "branches");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "tcc_run must return a record");
+	/* a bad array is refused before anything is written */
+	specs = ParseBranches(PG_GETARG_JSONB_P(0), &n);
+	/* one request, one commit: the transaction and all its branches */
+	gid = BeginFromArgs(fcinfo, 1, specs, n);
+	responses = RunBranches(gid, specs, n, 1);
+	(void) FinishGtx(gid, true);
+	values[0] = UUIDPGetDatum(gid);
+	values[1] = responses;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
+													  values, nulls)));
 }
 
 /*
@@ -593,8 +971,13 @@ tcc_wait(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(status));
 }
 
-/* Checks that an operator action applies to a gid in phase two. */
-static void
+/*
+ * Checks that an operator action applies to a gid in phase two.  Returns
+ * false, with a NOTICE, when the transaction is already final: it settled
+ * between the operator's look and the action, which is no error (so that
+ * "SELECT tcc_retry(gid) FROM tcc.pending" cannot fail as a whole).
+ */
+static bool
 CheckActionable(pg_uuid_t *gid, const char *action, bool undecided_ok)
 {
 	TccGtxInfo	info;
@@ -603,15 +986,18 @@ CheckActionable(pg_uuid_t *gid, const char *action, bool undecided_ok)
 	GetOwnGtx(gid, &info);
 	status = ShownStatus(&info);
 	if (IsFinal(status))
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_BAD_DECISION),
-				 errmsg("cannot %s global transaction %s: it is already %s",
-						action, TccGidText(gid), status)));
+	{
+		ereport(NOTICE,
+				(errmsg("global transaction %s is already %s, nothing to %s",
+						TccGidText(gid), status, action)));
+		return false;
+	}
 	if (!undecided_ok && strcmp(status, "trying") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("cannot %s global transaction %s: it is not decided yet",
 						action, TccGidText(gid))));
+	return true;
 }
 
 /* tcc_retry(gid): makes pending calls due now; a failed transaction resumes. */
@@ -622,7 +1008,8 @@ tcc_retry(PG_FUNCTION_ARGS)
 
 	TccRequireCoordinator();
 	gid = GetGid(fcinfo, 0);
-	CheckActionable(gid, "retry", false);
+	if (!CheckActionable(gid, "retry", false))
+		PG_RETURN_VOID();
 	TccStoreAction(gid, "retry", NULL);
 	WatchTransaction();
 	wake_at_commit = true;
@@ -644,7 +1031,8 @@ tcc_resolve(PG_FUNCTION_ARGS)
 				 errmsg("note must not be null"),
 				 errhint("Say how the transaction was settled.")));
 	note = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	CheckActionable(gid, "resolve", true);
+	if (!CheckActionable(gid, "resolve", true))
+		PG_RETURN_VOID();
 	TccStoreAction(gid, "resolve", note);
 	WatchTransaction();
 	wake_at_commit = true;

@@ -3,16 +3,19 @@
  * http.c
  *	  All libcurl code: the participant protocol on the wire.
  *
- * Two users.  A backend calls a branch's try synchronously (TccHttpTry),
- * through a per-session multi handle so the connection is kept alive
- * between calls and the wait can be interrupted by statement_timeout or
- * pg_cancel_backend.  The worker drives confirm and cancel through one multi
- * handle with socket callbacks: curl's sockets live in an epoll set whose
- * descriptor sits in the worker's WaitEventSet, so the worker sleeps until
- * a participant answers, a timer fires or its latch is set.
+ * Two users.  A backend calls the tries of one or more branches at once and
+ * waits for all of them (TccHttpTryAll), through a per-session multi
+ * handle so the connections are kept alive between calls and the wait can
+ * be interrupted by statement_timeout or pg_cancel_backend.  The worker
+ * drives confirm and cancel through one multi handle with socket callbacks:
+ * curl's sockets live in an epoll set whose descriptor sits in the worker's
+ * WaitEventSet, so the worker sleeps until a participant answers, a timer
+ * fires or its latch is set.
  *
  * Every request is a POST with the headers of SPEC section 4; redirects are
  * never followed; only http and https are spoken; TLS peers are verified.
+ * A branch of protocol dtm also gets DTM's query parameters, and its answer
+ * is read as DTM reads it (ReadAnswer).
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -42,7 +45,8 @@ static bool curl_ready = false;
 
 /* backend: the multi handle and easy handle of this session's tries */
 static CURLM *try_multi = NULL;
-static CURL *try_easy = NULL;
+static CURL **try_easy = NULL;
+static int	try_easy_alloc = 0;
 
 /* worker: the multi handle, its epoll set, timer and finished calls */
 static CURLM *worker_multi = NULL;
@@ -161,6 +165,49 @@ ProtocolHeaders(TccCall *call)
 	return list;
 }
 
+/*
+ * Sets the URL to call: the branch's own, and for the DTM protocol with
+ * DTM's query parameters appended to the URL's own query.
+ */
+static void
+SetUrl(CURL *h, TccCall *call)
+{
+	CURLU	   *u;
+	char		gid[37];
+	char		param[96];
+	char	   *url = NULL;
+	CURLUcode	rc;
+
+	if (call->protocol != TCC_PROTOCOL_DTM)
+	{
+		curl_easy_setopt(h, CURLOPT_URL, call->url);
+		return;
+	}
+	FormatGid(&call->gid, gid);
+	u = curl_url();
+	if (u == NULL)
+		elog(ERROR, "out of memory building a URL");
+	rc = curl_url_set(u, CURLUPART_URL, call->url, 0);
+	snprintf(param, sizeof(param), "gid=%s", gid);
+	if (rc == CURLUE_OK)
+		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
+	if (rc == CURLUE_OK)
+		rc = curl_url_set(u, CURLUPART_QUERY, "trans_type=tcc", CURLU_APPENDQUERY);
+	snprintf(param, sizeof(param), "branch_id=%02d", call->branch);
+	if (rc == CURLUE_OK)
+		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
+	snprintf(param, sizeof(param), "op=%s", TccOpName(call->op));
+	if (rc == CURLUE_OK)
+		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
+	if (rc == CURLUE_OK)
+		rc = curl_url_get(u, CURLUPART_URL, &url, 0);
+	curl_url_cleanup(u);
+	/* the URL was checked when the branch was recorded: curl parses it */
+	curl_easy_setopt(h, CURLOPT_URL, rc == CURLUE_OK ? url : call->url);
+	if (url)
+		curl_free(url);
+}
+
 /* Sets an easy handle up for one call. */
 static void
 SetupHandle(CURL *h, TccCall *call)
@@ -172,11 +219,12 @@ SetupHandle(CURL *h, TccCall *call)
 	call->http_status = 0;
 	call->retry_after_ms = -1;
 	call->error[0] = '\0';
+	call->answer = TCC_ANSWER_UNKNOWN;
 	call->body = NULL;
 	call->body_len = 0;
 	initStringInfo(&call->body_buf);
 
-	curl_easy_setopt(h, CURLOPT_URL, call->url);
+	SetUrl(h, call);
 	curl_easy_setopt(h, CURLOPT_POST, 1L);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, call->payload);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long) call->payload_len);
@@ -197,6 +245,53 @@ SetupHandle(CURL *h, TccCall *call)
 	call->started_at = GetCurrentTimestamp();
 }
 
+/* Returns true if the call's answer body contains word. */
+static bool
+BodyHas(TccCall *call, const char *word)
+{
+	return call->body_buf.len > 0 &&
+		memmem(call->body_buf.data, call->body_buf.len, word,
+			   strlen(word)) != NULL;
+}
+
+/*
+ * Reads an HTTP answer as the branch's protocol does (docs/protocol.md).
+ * tcc: 2xx done, 409 refused, anything else unknown.  DTM: 409 or a body
+ * with FAILURE refused, 425 or a body with ONGOING unknown, other non-2xx
+ * unknown, 2xx done.
+ */
+static void
+ReadAnswer(TccCall *call)
+{
+	int			code = call->http_status;
+	bool		ok = code >= 200 && code <= 299;
+
+	if (call->protocol == TCC_PROTOCOL_DTM)
+	{
+		if (code == 409 || BodyHas(call, "FAILURE"))
+		{
+			call->answer = TCC_ANSWER_REFUSED;
+			if (ok)
+				snprintf(call->error, sizeof(call->error),
+						 "HTTP %d with FAILURE", code);
+		}
+		else if (code == 425 || BodyHas(call, "ONGOING"))
+		{
+			call->answer = TCC_ANSWER_UNKNOWN;
+			if (ok)
+				snprintf(call->error, sizeof(call->error),
+						 "HTTP %d with ONGOING", code);
+		}
+		else
+			call->answer = ok ? TCC_ANSWER_DONE : TCC_ANSWER_UNKNOWN;
+		return;
+	}
+	if (ok)
+		call->answer = TCC_ANSWER_DONE;
+	else
+		call->answer = code == 409 ? TCC_ANSWER_REFUSED : TCC_ANSWER_UNKNOWN;
+}
+
 /* Fills a call's outcome once curl has finished it. */
 static void
 RecordOutcome(TccCall *call, CURLcode rc)
@@ -215,10 +310,12 @@ RecordOutcome(TccCall *call, CURLcode rc)
 			call->retry_after_ms = -1;
 		if (code < 200 || code > 299)
 			snprintf(call->error, sizeof(call->error), "HTTP %ld", code);
+		ReadAnswer(call);
 	}
 	else
 	{
 		call->http_status = 0;
+		call->answer = TCC_ANSWER_UNKNOWN;
 		call->retry_after_ms = -1;
 		if (call->error[0] == '\0')
 			strlcpy(call->error, curl_easy_strerror(rc), sizeof(call->error));
@@ -232,17 +329,10 @@ RecordOutcome(TccCall *call, CURLcode rc)
 	call->header_list = NULL;
 }
 
-/*
- * Calls a branch's try and waits for the answer, checking for interrupts
- * every few milliseconds.  The connection stays open for the next call.
- */
-void
-TccHttpTry(TccCall *call)
+/* Makes sure the backend's multi handle and n easy handles exist. */
+static void
+EnsureTryHandles(int n)
 {
-	CURLMsg    *msg;
-	int			left;
-	CURLcode	rc;
-
 	EnsureCurl();
 	if (try_multi == NULL)
 	{
@@ -250,20 +340,68 @@ TccHttpTry(TccCall *call)
 		if (try_multi == NULL)
 			elog(ERROR, "could not create a libcurl multi handle");
 	}
-	if (try_easy == NULL)
+	if (n > try_easy_alloc)
 	{
-		try_easy = curl_easy_init();
-		if (try_easy == NULL)
-			elog(ERROR, "could not create a libcurl handle");
-	}
-	else
-		curl_easy_reset(try_easy);
+		int			alloc = Max(n, 4);
 
-	SetupHandle(try_easy, call);
-	curl_multi_add_handle(try_multi, try_easy);
+		try_easy = try_easy == NULL ?
+			MemoryContextAllocZero(TopMemoryContext, sizeof(CURL *) * alloc) :
+			repalloc(try_easy, sizeof(CURL *) * alloc);
+		for (int i = try_easy_alloc; i < alloc; i++)
+			try_easy[i] = NULL;
+		try_easy_alloc = alloc;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (try_easy[i] == NULL)
+		{
+			try_easy[i] = curl_easy_init();
+			if (try_easy[i] == NULL)
+				elog(ERROR, "could not create a libcurl handle");
+		}
+		else
+			curl_easy_reset(try_easy[i]);
+	}
+}
+
+/* Takes every call of the backend's multi handle off it, unanswered. */
+static void
+AbandonTries(TccCall **calls, int ncalls)
+{
+	for (int i = 0; i < ncalls; i++)
+	{
+		if (calls[i]->handle == NULL)
+			continue;
+		curl_multi_remove_handle(try_multi, calls[i]->handle);
+		curl_slist_free_all(calls[i]->header_list);
+		calls[i]->header_list = NULL;
+	}
+}
+
+/*
+ * Sends the tries of several branches at once and waits until every one
+ * has answered (or failed), checking for interrupts every few milliseconds
+ * so that statement_timeout and pg_cancel_backend stop the wait.  The
+ * connections stay open for the next call.
+ */
+void
+TccHttpTryAll(TccCall **calls, int ncalls)
+{
+	CURLMsg    *msg;
+	int			left;
+
+	EnsureTryHandles(ncalls);
+	for (int i = 0; i < ncalls; i++)
+		calls[i]->handle = NULL;
 	pgstat_report_wait_start(PG_WAIT_EXTENSION);
 	PG_TRY();
 	{
+		for (int i = 0; i < ncalls; i++)
+		{
+			SetupHandle(try_easy[i], calls[i]);
+			if (curl_multi_add_handle(try_multi, try_easy[i]) != CURLM_OK)
+				elog(ERROR, "could not start a participant call");
+		}
 		for (;;)
 		{
 			int			running = 0;
@@ -281,22 +419,40 @@ TccHttpTry(TccCall *call)
 	PG_CATCH();
 	{
 		pgstat_report_wait_end();
-		curl_multi_remove_handle(try_multi, try_easy);
-		curl_slist_free_all(call->header_list);
-		call->header_list = NULL;
+		AbandonTries(calls, ncalls);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	pgstat_report_wait_end();
 
-	rc = CURLE_OK;
 	while ((msg = curl_multi_info_read(try_multi, &left)) != NULL)
 	{
-		if (msg->msg == CURLMSG_DONE)
-			rc = msg->data.result;
+		TccCall    *call = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &call);
+		RecordOutcome(call, msg->data.result);
+		curl_multi_remove_handle(try_multi, msg->easy_handle);
+		call->handle = NULL;
 	}
-	curl_multi_remove_handle(try_multi, try_easy);
-	RecordOutcome(call, rc);
+	/* a call curl did not report has no answer */
+	for (int i = 0; i < ncalls; i++)
+	{
+		if (calls[i]->handle == NULL)
+			continue;
+		curl_multi_remove_handle(try_multi, calls[i]->handle);
+		strlcpy(calls[i]->error, "no answer", sizeof(calls[i]->error));
+		RecordOutcome(calls[i], CURLE_RECV_ERROR);
+		calls[i]->handle = NULL;
+	}
+}
+
+/* Calls a branch's try and waits for the answer. */
+void
+TccHttpTry(TccCall *call)
+{
+	TccHttpTryAll(&call, 1);
 }
 
 /* curl socket callback: keeps the worker's epoll set in step with curl. */

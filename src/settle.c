@@ -631,7 +631,7 @@ TccStoreResults(List *calls)
 	foreach(lc, calls)
 	{
 		TccCall    *call = lfirst(lc);
-		bool		ok = call->http_status >= 200 && call->http_status <= 299;
+		bool		ok = call->answer == TCC_ANSWER_DONE;
 		bool		last = call->attempts + 1 >= tcc_max_attempts;
 
 		gids[i] = UUIDPGetDatum(&call->gid);
@@ -651,11 +651,12 @@ TccStoreResults(List *calls)
 		}
 		else
 		{
-			if (call->http_status == 409)
+			if (call->answer == TCC_ANSWER_REFUSED)
 				ereport(WARNING,
-						(errmsg("tcc: participant answered 409 to %s of branch %d",
+						(errmsg("tcc: participant answered %s to %s of branch %d",
+								call->http_status == 409 ? "409" : "FAILURE",
 								TccOpName(call->op), call->branch),
-						 errdetail("A 409 is only meaningful for try; the call is retried.")));
+						 errdetail("A refusal is only meaningful for try; the call is retried.")));
 			fail_gids[nfail] = gids[i];
 			fail_branches[nfail] = branches[i];
 			fail_errors[nfail] = errors[i];
@@ -726,7 +727,8 @@ TccStoreResults(List *calls)
 }
 
 STMT(load_calls, 2,
-	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts"
+	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts,"
+	 "       b.protocol"
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
@@ -785,6 +787,7 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 			call->nheaders = nelems;
 		}
 		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
+		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
 		call->timeout_ms = tcc_request_timeout;
 		calls = lappend(calls, call);
 		MemoryContextSwitchTo(old);
@@ -822,6 +825,12 @@ STMT(purge, 1,
 	 "     WHERE finished_at < now() - $1 * interval '1 s'"
 	 "     ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)"
 	 "  RETURNING gid),"
+	 /* what they counted in tcc.metrics, read before the delete */
+	 " m AS (INSERT INTO tcc._metric_retired AS r"
+	 "  SELECT * FROM tcc._metric_counts("
+	 "    (SELECT COALESCE(pg_catalog.array_agg(gid), '{}') FROM old))"
+	 "  ON CONFLICT (metric, status, kind, op, outcome, le)"
+	 "  DO UPDATE SET value = r.value + excluded.value),"
 	 " b AS (DELETE FROM tcc._branch WHERE gid IN (SELECT gid FROM old)),"
 	 " d AS (DELETE FROM tcc._decision WHERE gid IN (SELECT gid FROM old)),"
 	 " t AS (DELETE FROM tcc._try WHERE gid IN (SELECT gid FROM old)),"
@@ -838,8 +847,10 @@ STMT(next_purge, 1,
 /*
  * Deletes one batch (at most 500) of final transactions older than
  * tcc.retention, with their branches, decisions, tries, attempts and
- * actions.  Returns when the next batch is due: soon after a full batch,
- * else when the oldest remaining one expires; DT_NOEND if none is left.
+ * actions; what they counted in tcc.metrics moves to tcc._metric_retired,
+ * so its counters never go down.  Returns when the next batch is due: soon
+ * after a full batch, else when the oldest remaining one expires; DT_NOEND
+ * if none is left.
  */
 TimestampTz
 TccStorePurge(void)

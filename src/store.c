@@ -261,36 +261,51 @@ TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source)
 	TccLeaveOwner(&scope);
 }
 
-STMT(insert_try, 6,
+STMT(insert_tries, 6,
 	 "INSERT INTO tcc._try (gid, branch, started_at, duration_ms, http_status, body)"
-	 " VALUES ($1, $2, $3, $4, $5, $6)",
-	 UUIDOID, INT4OID, TIMESTAMPTZOID, FLOAT8OID, INT4OID, TEXTOID);
+	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
+	 UUIDARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID,
+	 INT4ARRAYOID, TEXTARRAYOID);
 
-/* Records a successful try in the caller's transaction. */
+/*
+ * Records successful tries in the caller's transaction, in one statement.
+ * A body that is not valid text is recorded as NULL.
+ */
 void
-TccStoreTried(TccCall *call)
+TccStoreTried(TccCall **calls, int n)
 {
 	TccOwnerScope scope;
 	Datum		args[6];
-	char		nulls[6] = "      ";
-	bool		body_ok;
+	Datum	   *cols[6];
+	bool	   *body_null = palloc(sizeof(bool) * n);
 
-	body_ok = call->body != NULL &&
-		memchr(call->body, '\0', call->body_len) == NULL &&
-		pg_verifymbstr(call->body, call->body_len, true);
+	if (n == 0)
+		return;
+	for (int c = 0; c < 6; c++)
+		cols[c] = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		TccCall    *call = calls[i];
 
-	args[0] = UUIDPGetDatum(&call->gid);
-	args[1] = Int32GetDatum(call->branch);
-	args[2] = TimestampTzGetDatum(call->started_at);
-	args[3] = Float8GetDatum(call->duration_ms);
-	args[4] = Int32GetDatum(call->http_status);
-	if (body_ok)
-		args[5] = PointerGetDatum(cstring_to_text_with_len(call->body,
-														   call->body_len));
-	else
-		nulls[5] = 'n';
+		body_null[i] = call->body == NULL ||
+			memchr(call->body, '\0', call->body_len) != NULL ||
+			!pg_verifymbstr(call->body, call->body_len, true);
+		cols[0][i] = UUIDPGetDatum(&call->gid);
+		cols[1][i] = Int32GetDatum(call->branch);
+		cols[2][i] = TimestampTzGetDatum(call->started_at);
+		cols[3][i] = Float8GetDatum(call->duration_ms);
+		cols[4][i] = Int32GetDatum(call->http_status);
+		cols[5][i] = body_null[i] ? (Datum) 0 :
+			PointerGetDatum(cstring_to_text_with_len(call->body, call->body_len));
+	}
+	args[0] = TccStoreArray(cols[0], NULL, n, UUIDOID);
+	args[1] = TccStoreArray(cols[1], NULL, n, INT4OID);
+	args[2] = TccStoreArray(cols[2], NULL, n, TIMESTAMPTZOID);
+	args[3] = TccStoreArray(cols[3], NULL, n, FLOAT8OID);
+	args[4] = TccStoreArray(cols[4], NULL, n, INT4OID);
+	args[5] = TccStoreArray(cols[5], body_null, n, TEXTOID);
 	TccEnterOwner(&scope);
-	TccStoreExec(&insert_try, args, nulls, false);
+	TccStoreExec(&insert_tries, args, NULL, false);
 	TccLeaveOwner(&scope);
 }
 
@@ -448,7 +463,8 @@ typedef struct IntentBatch
 			   *confirm_url,
 			   *cancel_url,
 			   *payload,
-			   *headers;
+			   *headers,
+			   *protocol;
 	bool	   *name_null,
 			   *try_null,
 			   *confirm_null,
@@ -489,6 +505,7 @@ BatchInit(IntentBatch *b, int n)
 	BATCH_ALLOC(b, cancel_url, m);
 	BATCH_ALLOC(b, payload, m);
 	BATCH_ALLOC(b, headers, m);
+	BATCH_ALLOC(b, protocol, m);
 	BATCH_ALLOC(b, name_null, m);
 	BATCH_ALLOC(b, try_null, m);
 	BATCH_ALLOC(b, confirm_null, m);
@@ -507,7 +524,90 @@ MsgText(StringInfo msg, bool *isnull)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
-/* Adds a BEGIN or BRANCH request to the batch's columns. */
+/*
+ * Returns the rows a BEGIN or BRANCH request adds to a batch: one for a
+ * begin, one per branch it carries.
+ */
+static int
+RequestRows(TccRequest *req)
+{
+	StringInfo	msg = &req->data;
+	int			rows = 0;
+	int			n = 0;
+
+	msg->cursor = 0;
+	(void) TccMsgGetText(msg, NULL);	/* gid */
+	if (req->kind == TCC_REQ_BEGIN)
+	{
+		rows = 1;
+		for (int i = 0; i < 3; i++)
+			(void) TccMsgGetInt64(msg); /* owner, deadline, xid */
+		(void) TccMsgGetText(msg, NULL);	/* kind */
+		(void) TccMsgGetText(msg, NULL);	/* business key */
+		(void) TccMsgGetInt64(msg); /* parallel */
+		if (msg->cursor < msg->len)
+			n = (int) TccMsgGetInt64(msg);
+	}
+	else
+	{
+		(void) TccMsgGetInt64(msg); /* user */
+		(void) TccMsgGetInt64(msg); /* superuser */
+		n = (int) TccMsgGetInt64(msg);
+		if (n < 1)
+			elog(ERROR, "tcc: branch request with %d branches", n);
+	}
+	if (n < 0 || n > 100000)
+		elog(ERROR, "tcc: request with %d branches", n);
+	return rows + n;
+}
+
+/*
+ * Adds n branches of one gid, read from msg, as consecutive rows of the
+ * batch (so they get consecutive numbers), all answered by request r.
+ */
+static void
+AddBranchRows(IntentBatch *b, int r, pg_uuid_t *gid, Oid user,
+			  bool is_super, int n, StringInfo msg)
+{
+	for (int k = 0; k < n; k++)
+	{
+		int			i = b->nbranch++;
+		int			nheaders;
+		bool		isnull;
+
+		b->branch_req[i] = r;
+		b->branch_gid[i] = *gid;
+		b->user[i] = user;
+		b->is_super[i] = is_super;
+		b->try_url[i] = MsgText(msg, &b->try_null[i]);
+		b->confirm_url[i] = MsgText(msg, &b->confirm_null[i]);
+		b->cancel_url[i] = MsgText(msg, &b->cancel_null[i]);
+		b->payload[i] = MsgText(msg, &isnull);
+		b->name[i] = MsgText(msg, &b->name_null[i]);
+		nheaders = (int) TccMsgGetInt64(msg);
+		b->headers_null[i] = (nheaders == 0);
+		if (nheaders > 0)
+		{
+			/* one text, a line per header: a header line holds no LF */
+			StringInfoData lines;
+
+			initStringInfo(&lines);
+			for (int h = 0; h < nheaders; h++)
+				appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "",
+								 TccMsgGetText(msg, NULL));
+			b->headers[i] = CStringGetTextDatum(lines.data);
+		}
+		b->protocol[i] = CStringGetTextDatum(
+			TccProtocolName((TccProtocol) TccMsgGetInt64(msg)));
+	}
+}
+
+/*
+ * Adds a BEGIN or BRANCH request to the batch's columns.  A BRANCH request
+ * names one gid and carries one or more branches (tcc_branch,
+ * tcc_branches); a BEGIN may carry the new transaction's first branches
+ * (tcc_run), written after it in the same statement.
+ */
 static void
 BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
 {
@@ -530,35 +630,21 @@ BatchAdd(IntentBatch *b, TccRequest *req, TccReply *reply)
 		b->kind[i] = MsgText(msg, &b->kind_null[i]);
 		b->key[i] = MsgText(msg, &b->key_null[i]);
 		b->parallel[i] = BoolGetDatum(TccMsgGetInt64(msg) != 0);
+		if (msg->cursor < msg->len)
+			AddBranchRows(b, r, &b->begin_gid[i], DatumGetObjectId(b->owner[i]),
+						  false, (int) TccMsgGetInt64(msg), msg);
 	}
 	else
 	{
-		int			i = b->nbranch++;
-		int			nheaders;
-		bool		isnull;
+		pg_uuid_t	gid;
+		Oid			user;
+		bool		is_super;
 
-		b->branch_req[i] = r;
-		memcpy(&b->branch_gid[i], TccMsgGetText(msg, NULL), sizeof(pg_uuid_t));
-		b->user[i] = (Oid) TccMsgGetInt64(msg);
-		b->is_super[i] = TccMsgGetInt64(msg) != 0;
-		b->try_url[i] = MsgText(msg, &b->try_null[i]);
-		b->confirm_url[i] = MsgText(msg, &b->confirm_null[i]);
-		b->cancel_url[i] = MsgText(msg, &b->cancel_null[i]);
-		b->payload[i] = MsgText(msg, &isnull);
-		b->name[i] = MsgText(msg, &b->name_null[i]);
-		nheaders = (int) TccMsgGetInt64(msg);
-		b->headers_null[i] = (nheaders == 0);
-		if (nheaders > 0)
-		{
-			/* one text, a line per header: a header line holds no LF */
-			StringInfoData lines;
-
-			initStringInfo(&lines);
-			for (int h = 0; h < nheaders; h++)
-				appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "",
-								 TccMsgGetText(msg, NULL));
-			b->headers[i] = CStringGetTextDatum(lines.data);
-		}
+		memcpy(&gid, TccMsgGetText(msg, NULL), sizeof(pg_uuid_t));
+		user = (Oid) TccMsgGetInt64(msg);
+		is_super = TccMsgGetInt64(msg) != 0;
+		AddBranchRows(b, r, &gid, user, is_super, (int) TccMsgGetInt64(msg),
+					  msg);
 	}
 }
 
@@ -618,15 +704,15 @@ STMT(branch_targets, 1,
 	 " WHERE g.gid = ANY ($1)",
 	 UUIDARRAYOID);
 
-STMT(insert_branches, 8,
-	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
+STMT(insert_branches, 9,
+	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol)"
 	 " SELECT gid, branch, name, try_url, confirm_url, cancel_url, payload,"
-	 "        pg_catalog.string_to_array(headers, E'\\n')"
-	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
-	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers)"
+	 "        pg_catalog.string_to_array(headers, E'\\n'), protocol"
+	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol)"
 	 "  WHERE branch > 0",
 	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
+	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
 
 /*
  * Branches: each is numbered after the existing ones of its transaction
@@ -640,7 +726,7 @@ STMT(insert_branches, 8,
 static void
 WriteBranches(IntentBatch *b)
 {
-	Datum		args[8];
+	Datum		args[9];
 	pg_uuid_t  *gids;
 	char	  **status;
 	bool	   *decided;
@@ -677,13 +763,16 @@ WriteBranches(IntentBatch *b)
 		TccReply   *reply = b->replies[b->branch_req[i]];
 		pg_uuid_t  *gid = &b->branch_gid[i];
 		int			g = FindGid(gids, ngids, gid);
+		int			number = 0;
 
 		if (g < 0 || (owner[g] != b->user[i] && !b->is_super[i]))
 		{
 			/* not the caller's to touch: give its lock back at once */
 			if (b->locked[i])
 				TccUnlockGid(gid);
-			if (g < 0)
+			if (reply->sqlerrcode != 0)
+				;				/* its request was refused already (a begin) */
+			else if (g < 0)
 				Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
 					   "global transaction %s does not exist", TccGidText(gid));
 			else
@@ -691,6 +780,8 @@ WriteBranches(IntentBatch *b)
 					   "global transaction %s belongs to another role",
 					   TccGidText(gid));
 		}
+		else if (reply->sqlerrcode != 0)
+			;					/* another branch of its request was refused */
 		else if (!b->locked[i])
 			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
 				   "global transaction %s is being decided by another transaction",
@@ -701,8 +792,18 @@ WriteBranches(IntentBatch *b)
 				   decided[g] && strcmp(status[g], "trying") == 0 ?
 				   "decided" : status[g]);
 		else
-			reply->branch = ++last[g];
-		b->number[i] = Int32GetDatum(reply->branch);
+		{
+			number = ++last[g];
+			if (reply->branch == 0)
+				reply->branch = number;
+		}
+		b->number[i] = Int32GetDatum(number);
+	}
+	/* a request is written whole or not at all */
+	for (int i = 0; i < b->nbranch; i++)
+	{
+		if (b->replies[b->branch_req[i]]->sqlerrcode != 0)
+			b->number[i] = Int32GetDatum(0);
 	}
 
 	args[1] = TccStoreArray(b->number, NULL, b->nbranch, INT4OID);
@@ -712,6 +813,7 @@ WriteBranches(IntentBatch *b)
 	args[5] = TccStoreArray(b->cancel_url, b->cancel_null, b->nbranch, TEXTOID);
 	args[6] = TccStoreArray(b->payload, NULL, b->nbranch, TEXTOID);
 	args[7] = TccStoreArray(b->headers, b->headers_null, b->nbranch, TEXTOID);
+	args[8] = TccStoreArray(b->protocol, NULL, b->nbranch, TEXTOID);
 	TccStoreExec(&insert_branches, args, NULL, false);
 }
 
@@ -836,7 +938,7 @@ WriteRequest(void *arg)
 		RecordTryFailed(&work->req->data, work->reply);
 		return;
 	}
-	BatchInit(&batch, 1);
+	BatchInit(&batch, RequestRows(work->req));
 	BatchAdd(&batch, work->req, work->reply);
 	WriteBatch(&batch);
 }
@@ -859,8 +961,16 @@ TccStoreRequests(List *requests, TccReply *replies)
 	IntentBatch batch;
 	ListCell   *lc;
 	int			i = 0;
+	int			rows = 0;
 
-	BatchInit(&batch, n);
+	foreach(lc, requests)
+	{
+		TccRequest *req = lfirst(lc);
+
+		if (req->kind != TCC_REQ_TRY_FAILED)
+			rows += RequestRows(req);
+	}
+	BatchInit(&batch, rows);
 	foreach(lc, requests)
 	{
 		TccRequest *req = lfirst(lc);

@@ -27,7 +27,7 @@ typedef struct Stmt
 {
 	const char *sql;
 	int			nargs;
-	Oid			types[8];
+	Oid			types[10];
 	SPIPlanPtr	plan;
 } Stmt;
 

@@ -52,6 +52,7 @@ int			tcc_max_attempts = 50;
 int			tcc_retention = 7 * 24 * 3600;
 char	   *tcc_allowed_urls = NULL;
 int			tcc_max_payload_size = 1024;
+int			tcc_max_branches_per_call = 100;
 bool		tcc_preloaded = false;
 bool		tcc_in_worker = false;
 
@@ -247,6 +248,10 @@ DefineSettings(void)
 							"Largest payload tcc_branch accepts.",
 							NULL, &tcc_max_payload_size, 1024, 1, 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.max_branches_per_call",
+							"Most branches one tcc_branches or tcc_run call accepts.",
+							NULL, &tcc_max_branches_per_call, 100, 1, 1000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("tcc");
 }
 
@@ -440,6 +445,27 @@ TccOpName(TccOp op)
 			return "cancel";
 	}
 	return "?";
+}
+
+/* Returns the name of a participant protocol. */
+const char *
+TccProtocolName(TccProtocol protocol)
+{
+	return protocol == TCC_PROTOCOL_DTM ? "dtm" : "tcc";
+}
+
+/* Returns the protocol of a name; 22023 for an unknown one. */
+TccProtocol
+TccProtocolFromName(const char *name)
+{
+	if (strcmp(name, "tcc") == 0)
+		return TCC_PROTOCOL_TCC;
+	if (strcmp(name, "dtm") == 0)
+		return TCC_PROTOCOL_DTM;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("protocol must be tcc or dtm")));
+	return TCC_PROTOCOL_TCC;	/* keep the compiler quiet */
 }
 
 /*

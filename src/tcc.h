@@ -50,6 +50,7 @@ extern int	tcc_max_attempts;
 extern int	tcc_retention;
 extern char *tcc_allowed_urls;
 extern int	tcc_max_payload_size;
+extern int	tcc_max_branches_per_call;
 extern bool tcc_preloaded;
 extern bool tcc_in_worker;
 
@@ -70,6 +71,24 @@ typedef enum TccOp
 
 extern const char *TccOpName(TccOp op);
 
+/* how a branch's participant speaks (docs/protocol.md) */
+typedef enum TccProtocol
+{
+	TCC_PROTOCOL_TCC,			/* Tcc-* headers, 409 refuses */
+	TCC_PROTOCOL_DTM			/* also DTM's query parameters and answers */
+} TccProtocol;
+
+extern const char *TccProtocolName(TccProtocol protocol);
+extern TccProtocol TccProtocolFromName(const char *name);
+
+/* what an answer means, as the branch's protocol reads it */
+typedef enum TccAnswer
+{
+	TCC_ANSWER_DONE,			/* success */
+	TCC_ANSWER_REFUSED,			/* try: refused; confirm / cancel: retried */
+	TCC_ANSWER_UNKNOWN			/* no answer, or one that settles nothing */
+} TccAnswer;
+
 /*
  * One HTTP call to a participant.  The request part is filled by the caller;
  * http.c fills the outcome.
@@ -87,6 +106,7 @@ typedef struct TccCall
 	int			nheaders;
 	int			timeout_ms;
 	int			attempts;		/* phase-two attempts before this one */
+	TccProtocol protocol;
 
 	/* outcome */
 	TimestampTz started_at;
@@ -96,6 +116,7 @@ typedef struct TccCall
 	int			body_len;
 	int			retry_after_ms; /* -1 when absent or not honoured */
 	char		error[256];		/* empty when the call got an answer */
+	TccAnswer	answer;			/* the outcome as the protocol reads it */
 
 	/* http.c's private state */
 	void	   *handle;
@@ -123,6 +144,7 @@ typedef struct TccUrl
 
 /* http.c */
 extern void TccHttpTry(TccCall *call);
+extern void TccHttpTryAll(TccCall **calls, int ncalls);
 extern bool TccHttpParseUrl(const char *url, TccUrl *parts, char *why,
 							size_t whylen);
 extern void TccHttpInitWorker(void);
@@ -157,7 +179,8 @@ extern int64 TccIntervalMs(Interval *timeout);
 typedef enum TccRequestKind
 {
 	TCC_REQ_BEGIN = 1,			/* create a global transaction */
-	TCC_REQ_BRANCH,				/* record a branch before its try */
+	TCC_REQ_BRANCH,				/* record branches of one gid before their
+								 * tries */
 	TCC_REQ_TRY_FAILED			/* a try was refused or its outcome unknown */
 } TccRequestKind;
 
@@ -165,7 +188,8 @@ typedef enum TccRequestKind
 typedef struct TccReply
 {
 	int			sqlerrcode;		/* 0 on success */
-	int			branch;			/* TCC_REQ_BRANCH: the branch number */
+	int			branch;			/* TCC_REQ_BRANCH: the first branch's number;
+								 * the others follow it */
 	XLogRecPtr	lsn;			/* end of the commit that wrote the request */
 	char		message[256];
 } TccReply;
@@ -344,7 +368,7 @@ typedef struct TccGtxInfo
 
 extern bool TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info);
 extern void TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source);
-extern void TccStoreTried(TccCall *call);
+extern void TccStoreTried(TccCall **calls, int n);
 extern void TccStoreAction(pg_uuid_t *gid, const char *action,
 						   const char *note);
 

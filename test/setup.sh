@@ -24,6 +24,12 @@ PACKAGES=(
 	postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl
 	python3-psycopg2
+	python3-flask
+	python3-selenium
+	chromium
+	chromium-driver
+	prometheus
+	prometheus-postgres-exporter
 	make
 	gcc
 	patroni
@@ -68,11 +74,18 @@ if [ -n "$missing" ]; then
 	fi
 	# shellcheck disable=SC2086
 	apt-get install -y --no-install-recommends $missing </dev/null
-	# examples/ha starts etcd and Patroni of its own: not the packages'
-	# services, where a service manager started them
+	# examples/ha starts etcd and Patroni of its own, and the tests their
+	# own exporter: not the packages' services, where something started them
 	if [ -d /run/systemd/system ]; then
-		systemctl disable --now etcd patroni >/dev/null 2>&1 || true
+		systemctl disable --now etcd patroni prometheus \
+			prometheus-postgres-exporter >/dev/null 2>&1 || true
 	fi
+	for svc in prometheus prometheus-postgres-exporter; do
+		if [ -x "/etc/init.d/$svc" ] && "/etc/init.d/$svc" status >/dev/null 2>&1; then
+			echo "setup: stopping the $svc service the package started"
+			"/etc/init.d/$svc" stop || true
+		fi
+	done
 fi
 
 echo "setup: building tcc"

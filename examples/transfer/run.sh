@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # examples/transfer/run.sh - the transfer example, start to finish.
 #
-#   bash examples/transfer/run.sh
+#   bash examples/transfer/run.sh [--keep]
 #
 # A transfers money to B.  A's account is in database bank1, B's in bank2,
 # each behind its own participant service (bank.py); the initiator is
@@ -11,9 +11,13 @@
 # unless TCC_SKIP_SETUP=1.  Then creates a throwaway cluster on 127.0.0.1
 # (port TCC_DEMO_PORT, default 54399) holding coord, bank1 and bank2, starts
 # the two services (ports TCC_DEMO_BANK1_PORT and TCC_DEMO_BANK2_PORT,
-# default 18201 and 18202), runs four scenarios, and stops and removes
-# everything again, also on failure or interrupt.  The last line is
+# default 18201 and 18202) and the operations console (console/app.py, port
+# TCC_DEMO_CONSOLE_PORT, default 18203; it prints the URL and a login), runs
+# five scenarios, and stops and removes everything again, also on failure or
+# interrupt.  The last line is
 #   RESULT bank1.A=<balance>/<frozen> bank2.B=<balance>/<frozen> <key>=<status>...
+# With --keep (or TCC_DEMO_KEEP=1) it then leaves the cluster, the services
+# and the console running until Ctrl-C.
 
 set -uo pipefail
 
@@ -27,6 +31,18 @@ BANK_PORT[1]=${TCC_DEMO_BANK1_PORT:-18201}
 BANK_PORT[2]=${TCC_DEMO_BANK2_PORT:-18202}
 BANK_ROLE[1]=a
 BANK_ROLE[2]=b
+CONSOLE_PORT=${TCC_DEMO_CONSOLE_PORT:-18203}
+KEEP=${TCC_DEMO_KEEP:-0}
+# the role that runs the transfers, and logs in to the console
+APP_ROLE=app
+APP_PASSWORD=app
+
+for arg in "$@"; do
+	case "$arg" in
+	--keep) KEEP=1 ;;
+	*) echo "usage: $0 [--keep]" >&2; exit 2 ;;
+	esac
+done
 
 export LC_ALL=C LANG=C PYTHONDONTWRITEBYTECODE=1
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSERVICE PGOPTIONS \
@@ -51,9 +67,9 @@ port_busy() {
 	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-for p in "$PORT" "${BANK_PORT[1]}" "${BANK_PORT[2]}"; do
+for p in "$PORT" "${BANK_PORT[1]}" "${BANK_PORT[2]}" "$CONSOLE_PORT"; do
 	port_busy "$p" && die "port $p is in use (see TCC_DEMO_PORT," \
-		"TCC_DEMO_BANK1_PORT and TCC_DEMO_BANK2_PORT)"
+		"TCC_DEMO_BANK1_PORT, TCC_DEMO_BANK2_PORT and TCC_DEMO_CONSOLE_PORT)"
 done
 
 TMP=$(mktemp -d /tmp/tcc-demo.XXXXXX) || die "mktemp failed"
@@ -61,6 +77,7 @@ chmod 755 "$TMP"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$TMP"
 PGDATA_DIR=$TMP/data
 BANK_PID[1]= BANK_PID[2]=
+CONSOLE_PID=
 server_started=0
 failed=1
 interrupted=0
@@ -78,12 +95,14 @@ as_postgres() {
 cleanup() {
 	trap - EXIT INT TERM
 	if [ $failed = 1 ] && [ $interrupted = 0 ]; then
-		for f in "$TMP/server.log" "$TMP/bank1.log" "$TMP/bank2.log"; do
+		for f in "$TMP/server.log" "$TMP/bank1.log" "$TMP/bank2.log" \
+			"$TMP/console.log"; do
 			[ -s "$f" ] || continue
 			echo "---- tail of $(basename "$f")"
 			tail -n 20 "$f"
 		done
 	fi
+	stop_console
 	stop_bank 1
 	stop_bank 2
 	if [ $server_started = 1 ]; then
@@ -139,6 +158,29 @@ stop_bank() {
 	BANK_PID[$1]=
 }
 
+# Start the operations console on coord and wait until it listens.
+start_console() {
+	local pidfile=$TMP/console.pid
+	"$PYTHON" "$ROOT/console/app.py" --port "$CONSOLE_PORT" \
+		--db "host=127.0.0.1 port=$PORT dbname=coord" \
+		--pidfile "$pidfile" >>"$TMP/console.log" 2>&1 </dev/null &
+	CONSOLE_PID=$!
+	for _ in $(seq 1 200); do
+		[ -f "$pidfile" ] && return 0
+		kill -0 "$CONSOLE_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	die "the console did not start"
+}
+
+# Stop the console (if running) and wait until it has exited.
+stop_console() {
+	[ -n "$CONSOLE_PID" ] || return 0
+	kill -TERM "$CONSOLE_PID" 2>/dev/null
+	wait "$CONSOLE_PID" 2>/dev/null
+	CONSOLE_PID=
+}
+
 # Wait up to $2 seconds until query $1 on coord returns t.
 wait_for() {
 	local deadline=$((SECONDS + $2))
@@ -161,14 +203,17 @@ say() {
 	echo "$@" | sed 's/^/  /'
 }
 
-# Run the initiator: transfer.sql with business key $1, amount $2 from
-# account 1 to account $3.
+# Run the initiator: transfer.sql (or the file $4) with business key $1,
+# amount $2 from account 1 to account $3.
 transfer() {
+	local file=${4:-transfer.sql}
 	echo
-	say "\$ psql -d coord -v key=$1 -v from=1 -v to=$3 -v amount=$2 -f transfer.sql"
-	(cd "$HERE" && psql_db coord -v key="$1" -v from=1 -v to="$3" \
+	say "\$ psql -d coord -v key=$1 -v from=1 -v to=$3 -v amount=$2 -f $file"
+	(cd "$HERE" && PGPASSWORD=$APP_PASSWORD "$PGBIN/psql" -X -h 127.0.0.1 \
+		-p "$PORT" -U "$APP_ROLE" -d coord -P footer=off \
+		-v key="$1" -v from=1 -v to="$3" \
 		-v amount="$2" -v bank1="http://127.0.0.1:${BANK_PORT[1]}" \
-		-v bank2="http://127.0.0.1:${BANK_PORT[2]}" -f transfer.sql 2>&1) |
+		-v bank2="http://127.0.0.1:${BANK_PORT[2]}" -f "$file" 2>&1) |
 		sed 's/^/  | /'
 }
 
@@ -295,6 +340,28 @@ server_started=1
 
 psql_db coord -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION tcc' ||
 	die "CREATE EXTENSION tcc in coord failed"
+# the initiator's role: it runs transfer.sql and logs in to the console,
+# with a password (pg_hba.conf asks it for one); it sees its own
+# transactions only
+psql_db coord -q -v ON_ERROR_STOP=1 -v role="$APP_ROLE" -v pw="$APP_PASSWORD" <<'SQL' ||
+CREATE ROLE :"role" LOGIN PASSWORD :'pw';
+GRANT USAGE ON SCHEMA tcc TO :"role";
+GRANT EXECUTE ON FUNCTION
+    tcc_begin(interval, text, text, boolean),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
+    tcc_branches(uuid, jsonb),
+    tcc_run(jsonb, interval, text, text, boolean),
+    tcc_finish(uuid, boolean), tcc_wait(uuid, interval),
+    tcc_retry(uuid), tcc_resolve(uuid, text), tcc_worker_state() TO :"role";
+GRANT SELECT ON tcc.transactions, tcc.transaction_list, tcc.branches,
+    tcc.attempts, tcc.actions, tcc.pending, tcc.attention, tcc.stats,
+    tcc.worker TO :"role";
+SQL
+	die "creating the role $APP_ROLE failed"
+{ echo "host all $APP_ROLE 127.0.0.1/32 scram-sha-256"; cat "$PGDATA_DIR/pg_hba.conf"; } \
+	>"$TMP/pg_hba.conf" && cat "$TMP/pg_hba.conf" >"$PGDATA_DIR/pg_hba.conf" &&
+	psql_db coord -q -c 'SELECT pg_reload_conf()' >/dev/null ||
+	die "pg_hba.conf could not be changed"
 (cd "$HERE" &&
 	psql_db bank1 -q -v ON_ERROR_STOP=1 -v id=1 -v name=A -v balance=1000.00 \
 		-f bank.sql &&
@@ -305,6 +372,9 @@ echo "==> databases: coord (the coordinator), bank1 (A's account, id 1), bank2 (
 start_bank 1
 start_bank 2
 echo "==> services (bank.py): bank1 on http://127.0.0.1:${BANK_PORT[1]}, bank2 on http://127.0.0.1:${BANK_PORT[2]}"
+start_console
+CONSOLE_URL=http://127.0.0.1:$CONSOLE_PORT/
+echo "==> operations console: $CONSOLE_URL  (log in as role $APP_ROLE, password $APP_PASSWORD)"
 echo
 echo "The balances before the first transfer:"
 balances
@@ -399,6 +469,18 @@ say "Confirmed $(since demo-4 "$retried") s after tcc_retry."
 views demo-4
 balances
 
+# ---------------------------------------------------------------- 5
+
+section "5. The same transfer in one statement: tcc_run"
+say "transfer_run.sql hands both branches to tcc_run: one durable write
+records them, both tries go out at once (see their start times below), and
+the confirm decision is part of the initiator's transaction: its COMMIT
+confirms."
+transfer demo-5 10.00 2 transfer_run.sql
+expect_status demo-5 confirmed
+balances
+views demo-5
+
 # ---------------------------------------------------------------- result
 
 a=$(value bank1 "SELECT balance || '/' || frozen FROM accounts WHERE id = 1")
@@ -406,6 +488,22 @@ b=$(value bank2 "SELECT balance || '/' || frozen FROM accounts WHERE id = 2")
 statuses=$(value coord "SELECT string_agg(business_key || '=' || status, ' '
                                           ORDER BY business_key)
                           FROM tcc.transactions")
+if [ "$KEEP" = 1 ]; then
+	echo
+	echo "==> still running (--keep): the console at $CONSOLE_URL (role $APP_ROLE,"
+	echo "    password $APP_PASSWORD), the cluster on 127.0.0.1:$PORT.  Ctrl-C stops everything."
+else
+	echo
+	echo "==> the console ($CONSOLE_URL) stops with the example; run with --keep to keep it"
+fi
 echo
 echo "RESULT bank1.A=$a bank2.B=$b $statuses"
 failed=0
+if [ "$KEEP" = 1 ]; then
+	trap 'exit 0' INT TERM
+	while kill -0 "$CONSOLE_PID" 2>/dev/null; do
+		sleep 1
+	done
+	echo "run.sh: the console stopped" >&2
+	exit 1
+fi

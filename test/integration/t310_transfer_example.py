@@ -4,18 +4,21 @@
 # final balances and statuses are exact: SPEC section 3 (tcc_begin's 23505
 # for a repeated business key, TC001 for a refused try), section 5 (a
 # refused try cancels; confirm survives a participant outage), section 7
-# (retries with growing gaps), the operator's tcc_retry, and section 9 (the
-# banks use the barrier).  It also stops everything it started, when it
+# (retries with growing gaps), the operator's tcc_retry, tcc_run (section
+# 3, 1.1), and section 9 (the banks use the barrier).  It also stops everything it started, when it
 # finishes and when it is interrupted, so it can be run again.
 
 import os
 import re
+import http.cookiejar
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
@@ -26,8 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
 RUN_SH = os.path.join(ROOT, "examples", "transfer", "run.sh")
 RUN_TIMEOUT = 240.0
 
-RESULT = ("RESULT bank1.A=970.00/0.00 bank2.B=30.00/0.00 demo-1=confirmed"
-          " demo-2=cancelled demo-3=confirmed demo-4=confirmed")
+RESULT = ("RESULT bank1.A=960.00/0.00 bank2.B=40.00/0.00 demo-1=confirmed"
+          " demo-2=cancelled demo-3=confirmed demo-4=confirmed"
+          " demo-5=confirmed")
 
 def free_ports(n):
     """n distinct ports on 127.0.0.1 that nothing listens on now."""
@@ -71,11 +75,12 @@ class Demo:
     """examples/transfer/run.sh running on its own ports."""
 
     def __init__(self):
-        self.ports = free_ports(3)
+        self.ports = free_ports(4)
         env = dict(os.environ, TCC_SKIP_SETUP="1",
                    TCC_DEMO_PORT=str(self.ports[0]),
                    TCC_DEMO_BANK1_PORT=str(self.ports[1]),
-                   TCC_DEMO_BANK2_PORT=str(self.ports[2]))
+                   TCC_DEMO_BANK2_PORT=str(self.ports[2]),
+                   TCC_DEMO_CONSOLE_PORT=str(self.ports[3]))
         self.proc = subprocess.Popen(["bash", RUN_SH], cwd="/", env=env,
                                      stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
@@ -158,8 +163,34 @@ def confirm_rows(text):
     return rows
 
 
+def console_login(url, role, password):
+    """Log in to the console at url; the overview page's text, or the
+    error."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(jar))
+    try:
+        page = opener.open(url + "login", timeout=10).read().decode()
+        token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"csrf": token, "role": role,
+                                       "password": password}).encode()
+        return opener.open(url + "login", data=form, timeout=10).read().decode()
+    except (OSError, AttributeError) as e:
+        return "error: %s" % e
+
+
 # ---- the whole demo
 demo = Demo()
+console = None
+if demo.wait_for_line(r"==> operations console: ", 120):
+    m = re.search(r"==> operations console: (\S+)  \(log in as role (\w+),"
+                  r" password (\w+)\)", demo.output())
+    console = m.groups() if m else None
+ok(console and console[0] == "http://127.0.0.1:%d/" % demo.ports[3],
+   "the run prints the console's URL and a login")
+if console:
+    like(console_login(*console), r"<h1>Overview</h1>",
+         "logging in with it while the example runs shows the overview")
 rc = demo.finish()
 out = demo.output()
 is_(rc, 0, "run.sh exits 0")
@@ -207,6 +238,14 @@ ok(due and done and float(done.group(1)) < float(due.group(1)),
    " attempt (%s s instead of %s s)"
    % (done and done.group(1), due and due.group(1)))
 like(s4, r"retry +\| postgres +\| t", "4: the retry is in tcc.actions")
+
+s5 = section(out, 5)
+like(s5, r"-f transfer_run\.sql", "5: the one-statement initiator runs")
+like(s5, r'"frozen": "10\.00", "account": 1, "balance": "960\.00"',
+     "5: tcc_run returns bank1's answer")
+like(s5, r"demo-5 \| confirmed", "5: the tcc_run transfer is confirmed")
+like(s5, r"bank1 +1 +A +960\.00 +0\.00\n +bank2 +2 +B +40\.00 +0\.00",
+     "5: A has 960.00, B 40.00, nothing frozen")
 
 demo.check_nothing_left("after a complete run")
 

@@ -41,7 +41,7 @@ GRANTS = """
 GRANT USAGE ON SCHEMA tcc TO {r};
 GRANT EXECUTE ON FUNCTION
     tcc_begin(interval, text, text, boolean),
-    tcc_branch(uuid, text, text, text, jsonb, text, jsonb),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
     tcc_finish(uuid, boolean),
     tcc_wait(uuid, interval),
     tcc_resolve(uuid, text)

@@ -1,9 +1,10 @@
--- The SQL surface of SPEC sections 3 (initiator and operator functions),
+-- The SQL surface of SPEC sections 3 (initiator and operator functions;
+-- 1.1: tcc_branch's protocol, tcc_branches, tcc_run),
 -- 8 (views with at least the listed columns) and 9 (barrier): names,
 -- argument types, argument names (named notation such as
 -- parallel => true), defaults and return types.
 BEGIN;
-SELECT plan(36);
+SELECT plan(42);
 
 SELECT has_extension('tcc');
 SELECT has_schema('tcc');
@@ -11,7 +12,10 @@ SELECT has_schema('tcc');
 -- Functions: visible with the default search_path, argument types as SPEC.
 SELECT has_function('tcc_begin', ARRAY['interval', 'text', 'text', 'boolean']);
 SELECT has_function('tcc_branch',
-    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb']);
+    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text']);
+SELECT has_function('tcc_branches', ARRAY['uuid', 'jsonb']);
+SELECT has_function('tcc_run',
+    ARRAY['jsonb', 'interval', 'text', 'text', 'boolean']);
 SELECT has_function('tcc_finish', ARRAY['uuid', 'boolean']);
 SELECT has_function('tcc_wait', ARRAY['uuid', 'interval']);
 SELECT has_function('tcc_retry', ARRAY['uuid']);
@@ -21,7 +25,11 @@ SELECT has_function('tcc_barrier_cleanup', ARRAY['interval']);
 
 SELECT function_returns('tcc_begin', ARRAY['interval', 'text', 'text', 'boolean'], 'uuid');
 SELECT function_returns('tcc_branch',
-    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb'], 'jsonb');
+    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text'],
+    'jsonb');
+SELECT function_returns('tcc_branches', ARRAY['uuid', 'jsonb'], 'jsonb');
+SELECT function_returns('tcc_run',
+    ARRAY['jsonb', 'interval', 'text', 'text', 'boolean'], 'record');
 SELECT function_returns('tcc_finish', ARRAY['uuid', 'boolean'], 'text');
 SELECT function_returns('tcc_wait', ARRAY['uuid', 'interval'], 'text');
 SELECT function_returns('tcc_retry', ARRAY['uuid'], 'void');
@@ -39,8 +47,13 @@ $$;
 SELECT is(pg_temp.args('tcc_begin'), 'timeout,kind,business_key,parallel / 4',
           'tcc_begin argument names and defaults');
 SELECT is(pg_temp.args('tcc_branch'),
-          'gid,try_url,confirm_url,cancel_url,payload,name,headers / 3',
+          'gid,try_url,confirm_url,cancel_url,payload,name,headers,protocol / 4',
           'tcc_branch argument names and defaults');
+SELECT is(pg_temp.args('tcc_branches'), 'gid,branches / 0',
+          'tcc_branches argument names');
+SELECT is(pg_temp.args('tcc_run'),
+          'branches,timeout,kind,business_key,parallel,gid,responses / 4',
+          'tcc_run argument names (with its OUT parameters) and defaults');
 SELECT is(pg_temp.args('tcc_finish'), 'gid,commit / 1',
           'tcc_finish argument names and defaults');
 SELECT is(pg_temp.args('tcc_wait'), 'gid,timeout / 1',
