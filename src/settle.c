@@ -135,6 +135,23 @@ Finish(Finishing *fin)
 	TccStoreExec(&finish_gtxs, args, NULL, false);
 }
 
+/* how phase two was (re)started from the tables since the worker asked */
+static TccPhasesTaken phases_taken = TCC_PHASES_NONE;
+
+/*
+ * Says how phase two of transactions was started from the tables since the
+ * last call, and forgets it: a decision the worker has not waited for may
+ * be among them (worker.c waits before the calls).
+ */
+TccPhasesTaken
+TccStoreTookPhases(void)
+{
+	TccPhasesTaken taken = phases_taken;
+
+	phases_taken = TCC_PHASES_NONE;
+	return taken;
+}
+
 /*
  * Takes the current result, one row per transaction in phase two (gid,
  * decision, parallel, pending branches ascending): schedules what comes
@@ -149,6 +166,9 @@ TakePhases(bool force)
 	uint64		n = SPI_processed;
 	TimestampTz now = GetCurrentTimestamp();
 	Finishing	fin;
+
+	if (n > 0)
+		phases_taken = TCC_PHASES_ANY;
 
 	FinishingInit(&fin, (int) n);
 	for (uint64 r = 0; r < n; r++)
@@ -298,6 +318,9 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 {
 	Datum		args[2];
 
+	TccPhasesTaken before = phases_taken;
+	uint64		n;
+
 	if (decided != NULL)
 	{
 		args[0] = TccStoreGidArray(decided, ndecided);
@@ -309,7 +332,11 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 		args[0] = Int32GetDatum(PHASE_BATCH);
 		TccStoreExec(&start_phase_two, args, NULL, false);
 	}
-	return TakePhases(false) >= PHASE_BATCH && decided == NULL;
+	n = TakePhases(false);
+	/* handed-over gids come with the WAL position of their decisions */
+	if (decided != NULL && n > 0)
+		phases_taken = Max(before, TCC_PHASES_HANDED);
+	return n >= PHASE_BATCH && decided == NULL;
 }
 
 STMT(undecided_gtxs, 0,

@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "access/xlog.h"
 #include "access/htup_details.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -162,6 +163,8 @@ TccHandDecided(pg_uuid_t *gids, int n)
 		memcpy(&TccState->decided[TccState->ndecided], gids,
 			   sizeof(pg_uuid_t) * n);
 		TccState->ndecided += n;
+		/* called at commit: the worker waits until these are durable */
+		TccState->decided_lsn = Max(TccState->decided_lsn, XactLastCommitEnd);
 	}
 	else
 		TccState->work_pending = true;

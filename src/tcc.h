@@ -281,6 +281,7 @@ typedef struct TccShared
 	int			queue_depth;
 	char		last_error[256];
 	int			ndecided;		/* gids whose decision just committed */
+	XLogRecPtr	decided_lsn;	/* end of the latest of those commits */
 	pg_uuid_t	decided[TCC_DECIDED_MAX];
 } TccShared;
 
@@ -376,6 +377,16 @@ extern void TccStoreBeginWork(void);
 extern XLogRecPtr TccStoreEndWork(void);
 extern void TccStoreRequests(List *requests, TccReply *replies);
 extern void TccStoreStartup(void);
+/* how phase two was last started from the tables (TccStoreTookPhases) */
+typedef enum TccPhasesTaken
+{
+	TCC_PHASES_NONE,			/* not at all */
+	TCC_PHASES_HANDED,			/* only for gids whose decisions were handed
+								 * over with their commit's WAL position */
+	TCC_PHASES_ANY				/* for gids found in the tables */
+} TccPhasesTaken;
+
+extern TccPhasesTaken TccStoreTookPhases(void);
 extern void TccStoreResults(List *calls);
 extern bool TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided,
 						   int ndecided, bool *blocked);

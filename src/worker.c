@@ -251,20 +251,23 @@ WriteIntents(List *requests)
 
 /*
  * Reads and clears what backends left when waking the worker: the flags,
- * and the gids whose decisions committed (*decided, *ndecided).
+ * and the gids whose decisions committed (*decided, *ndecided) with the
+ * end of the latest of those commits (*decided_lsn).
  */
 static void
 TakeWakeFlags(bool *work, bool *check_trying, pg_uuid_t *decided,
-			  int *ndecided)
+			  int *ndecided, XLogRecPtr *decided_lsn)
 {
 	SpinLockAcquire(&TccState->mutex);
 	*work = TccState->work_pending;
 	*check_trying = TccState->check_trying;
 	*ndecided = TccState->ndecided;
+	*decided_lsn = TccState->decided_lsn;
 	memcpy(decided, TccState->decided, sizeof(pg_uuid_t) * *ndecided);
 	TccState->work_pending = false;
 	TccState->check_trying = false;
 	TccState->ndecided = 0;
+	TccState->decided_lsn = InvalidXLogRecPtr;
 	SpinLockRelease(&TccState->mutex);
 }
 
@@ -365,6 +368,14 @@ WorkerLoop(WaitEventSet *wait_set)
 	int		   *due_branches;
 	int			due_max = 0;
 	pg_uuid_t  *decided;
+	XLogRecPtr	durable_done = InvalidXLogRecPtr;
+
+	/*
+	 * WAL position up to which decisions being carried out must be durable
+	 * before the next call; at start, whatever a previous worker or server
+	 * life left unflushed or unreplicated.
+	 */
+	XLogRecPtr	durable_needed = TccDurableEndOfWal();
 
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -396,6 +407,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		List	   *requests;
 		bool		try_failed;
 		int			ndecided;
+		XLogRecPtr	decided_lsn;
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
@@ -412,7 +424,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		while ((call = TccHttpNextDone()) != NULL)
 			done = lappend(done, call);
 
-		TakeWakeFlags(&work, &check_trying, decided, &ndecided);
+		TakeWakeFlags(&work, &check_trying, decided, &ndecided, &decided_lsn);
 		now = GetCurrentTimestamp();
 		/* a failed try wants its cancel now */
 		if (try_failed)
@@ -472,6 +484,22 @@ WorkerLoop(WaitEventSet *wait_set)
 				else
 					blocked_ms = 0;
 			}
+			/*
+			 * The decisions whose phase two just started: handed over by
+			 * the committing callers, they end at the position handed over
+			 * with them; found in the tables, they are in the WAL by now.
+			 */
+			switch (TccStoreTookPhases())
+			{
+				case TCC_PHASES_NONE:
+					break;
+				case TCC_PHASES_HANDED:
+					durable_needed = Max(durable_needed, decided_lsn);
+					break;
+				case TCC_PHASES_ANY:
+					durable_needed = Max(durable_needed, TccDurableEndOfWal());
+					break;
+			}
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
 			settled = TccStoreTakeSettled(&nsettled);
@@ -485,11 +513,15 @@ WorkerLoop(WaitEventSet *wait_set)
 			 * once every decision they carry out is durable: a caller at
 			 * synchronous_commit = off has committed its decision before
 			 * the WAL holds it, and a failover must find it on the
-			 * standby.  Everything this transaction saw was written before
-			 * the current end of the WAL: one wait covers every call.
+			 * standby.  A decision is waited for once, before the first
+			 * call of its phase two: one wait covers every phase started
+			 * until then; retries and the next branch need none.
 			 */
-			if (calls != NIL)
-				TccDurableWait(TccDurableEndOfWal());
+			if (calls != NIL && durable_needed > durable_done)
+			{
+				TccDurableWait(durable_needed);
+				durable_done = durable_needed;
+			}
 			foreach(lc, calls)
 				StartCall(lfirst(lc));
 			PublishState();
