@@ -816,8 +816,9 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
 		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
 		call->timeout_ms = tcc_request_timeout;
-		calls = lappend(calls, call);
 		MemoryContextSwitchTo(old);
+		/* the list outlives any one call: not in a call's own context */
+		calls = lappend(calls, call);
 	}
 	for (int i = 0; i < n; i++)
 	{
