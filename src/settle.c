@@ -816,9 +816,14 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
 		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
 		call->timeout_ms = tcc_request_timeout;
-		MemoryContextSwitchTo(old);
-		/* the list outlives any one call: not in a call's own context */
+		/*
+		 * The list outlives any one call and the unit of work (SPI's
+		 * memory goes at its end): it lives in cxt itself, and the worker
+		 * frees it once the calls have started.
+		 */
+		MemoryContextSwitchTo(cxt);
 		calls = lappend(calls, call);
+		MemoryContextSwitchTo(old);
 	}
 	for (int i = 0; i < n; i++)
 	{

@@ -524,6 +524,7 @@ WorkerLoop(WaitEventSet *wait_set)
 			}
 			foreach(lc, calls)
 				StartCall(lfirst(lc));
+			list_free(calls);
 			PublishState();
 			/* what this pass finished expires one retention from now */
 			purge_at = Min(purge_at,
