@@ -10,7 +10,7 @@
 # cluster as the postgres user (port BENCH_PORT, default 25419), starts
 # Debian's nginx as a stub participant on 127.0.0.1 (port BENCH_STUB_PORT,
 # default 18480; a slow stub for S1c on the next port), runs the scenarios
-# S1-S5 (with S1b and S1c), prints a table and ends with ONE
+# S1-S6 (with S1b and S1c), prints a table and ends with ONE
 # JSON line holding every figure.  Everything it started is stopped again,
 # also on failure or interrupt.  See bench/README.md.
 #
@@ -22,6 +22,15 @@
 #   BENCH_S3_GTX       S3 global transactions (default 20000, quick 4000)
 #   BENCH_S5_GTX       S5 global transactions (default 10000, quick 2000)
 #   BENCH_S5_OUTAGE    S5 minimum stub outage in seconds (default 5, quick 3)
+#   BENCH_S6_SECONDS   duration of each S6 run (default 15, quick 5)
+#   BENCH_S6_HANG      S6 transactions stuck at the hanging participant
+#                      (default 1000)
+#   BENCH_HANG_PORT    port of S6's hanging participant (default stub + 2)
+#   BENCH_ONLY=s6      run S6 alone
+#   BENCH_SOAK=1       instead of S1-S6: the soak (bench/soak.sh), full load
+#                      with one participant always hanging for
+#                      BENCH_SOAK_SECONDS (default 600), worker memory
+#                      sampled every 30 s
 #   BENCH_PGSS=0       run without pg_stat_statements
 #   BENCH_NGINX_WORKERS  nginx worker processes (default 1)
 #   BENCH_DIR          parent of the scratch directory (default /tmp; it must
@@ -52,6 +61,7 @@ if [ "$QUICK" = 1 ]; then
 	S3_GTX=${BENCH_S3_GTX:-4000}
 	S5_GTX=${BENCH_S5_GTX:-2000}
 	S5_OUTAGE=${BENCH_S5_OUTAGE:-3}
+	S6_SECONDS=${BENCH_S6_SECONDS:-5}
 else
 	MODE=full
 	DURATION=${BENCH_SECONDS:-15}
@@ -60,7 +70,13 @@ else
 	S3_GTX=${BENCH_S3_GTX:-20000}
 	S5_GTX=${BENCH_S5_GTX:-10000}
 	S5_OUTAGE=${BENCH_S5_OUTAGE:-5}
+	S6_SECONDS=${BENCH_S6_SECONDS:-15}
 fi
+S6_HANG=${BENCH_S6_HANG:-1000}
+HANG_PORT=${BENCH_HANG_PORT:-$((STUB_PORT + 2))}
+HANG=http://127.0.0.1:$HANG_PORT
+SOAK=${BENCH_SOAK:-0}
+SOAK_SECONDS=${BENCH_SOAK_SECONDS:-600}
 CLIENTS=${BENCH_CLIENTS:-1 8 32}
 PGSS=${BENCH_PGSS:-1}
 NGINX_WORKERS=${BENCH_NGINX_WORKERS:-1}
@@ -125,6 +141,7 @@ PGLOG=
 server_started=0
 STANDBY_DIR=
 nginx_pid=
+hang_pid=
 slow_pid=
 sampler_pid=
 
@@ -137,6 +154,12 @@ as_postgres() {
 stop_nginx() {
 	stop_process "$nginx_pid"
 	nginx_pid=
+}
+
+# Stops the hanging participant if it runs.
+stop_hang() {
+	stop_process "$hang_pid"
+	hang_pid=
 }
 
 # Stop everything this script started, print the JSON line if it was not
@@ -154,6 +177,7 @@ cleanup() {
 		wait "$sampler_pid" 2>/dev/null
 	fi
 	stop_nginx
+	stop_hang
 	stop_process "$slow_pid"
 	if [ -n "$STANDBY_DIR" ] && [ -f "$STANDBY_DIR/postmaster.pid" ]; then
 		as_postgres "$PGBIN/pg_ctl" -D "$STANDBY_DIR" -m immediate -w stop >/dev/null 2>&1
@@ -499,6 +523,50 @@ start_nginx() {
 start_nginx
 "$TMP/plainpost" "$STUB/check/try" 1 >/dev/null || die "the stub does not answer"
 
+# A participant that never answers (S6, soak): it accepts each connection
+# and holds it for a minute without reading, so every call to it lasts
+# tcc.request_timeout.
+start_hang() {
+	port_busy "$HANG_PORT" && die "port $HANG_PORT is in use (set BENCH_HANG_PORT)"
+	/usr/bin/python3 -c '
+import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(4096)
+while True:
+    c, _ = s.accept()
+    threading.Timer(60, c.close).start()
+' "$HANG_PORT" </dev/null >>"$TMP/hang.log" 2>&1 &
+	hang_pid=$!
+	for _ in $(seq 1 100); do
+		port_busy "$HANG_PORT" && return 0
+		sleep 0.05
+	done
+	die "the hanging participant did not start on port $HANG_PORT"
+}
+
+# Decides n transactions of a kind whose one confirm goes to the hanging
+# participant (no try), in one transaction.
+decide_hanging() {
+	app_q "DO \$\$
+	       DECLARE g uuid;
+	       BEGIN
+	         FOR i IN 1..$2 LOOP
+	           g := tcc_begin(interval '1 day', '$1');
+	           PERFORM tcc_branch(g, NULL, '$HANG/confirm', '$HANG/cancel');
+	           PERFORM tcc_finish(g);
+	         END LOOP;
+	       END \$\$" >/dev/null || die "deciding the $1 transactions failed"
+}
+
+# Resolves the transactions of a kind that are not final yet.
+resolve_kind() {
+	app_q "SELECT count(tcc_resolve(gid, 'bench: hanging participant'))
+	         FROM tcc.transactions WHERE kind = '$1'
+	          AND status NOT IN ('confirmed', 'cancelled', 'resolved')" >/dev/null
+}
+
 # ---------------------------------------------------------------- helpers
 
 # Prints "cpu_seconds rss_kb rss_anon_kb" of a process.
@@ -783,6 +851,109 @@ mem0=$(worker_memory start)
 echo "  worker memory contexts: ${mem0:-?} bytes at start"
 fig worker.memory_contexts_bytes_start "${mem0:-null}"
 pgss_snap start
+
+# ---------------------------------------------------------------- S6
+
+# Confirm lag (decided_at to finished_at) of a kind: "p50 p99 max" in ms.
+lag_stats() {
+	q "SELECT round(percentile_disc(0.5) WITHIN GROUP (ORDER BY l)::numeric, 3),
+	          round(percentile_disc(0.99) WITHIN GROUP (ORDER BY l)::numeric, 3),
+	          round(max(l)::numeric, 3)
+	     FROM (SELECT extract(epoch FROM finished_at - decided_at) * 1000 AS l
+	             FROM tcc.transactions WHERE kind = '$1' AND status = 'confirmed') s" | tr '|' ' '
+}
+
+# S6: confirm lag to the stub from 8 clients for S6_SECONDS, first quiet,
+# then while S6_HANG decided transactions wait on a participant that never
+# answers (another destination).
+run_s6() {
+	local q50 q99 qmax n50 n99 nmax in_flight
+	echo
+	echo "==== S6 noisy neighbour: confirm lag to the stub, quiet and while $S6_HANG confirms hang elsewhere"
+	gtx_script=$(script gtx)
+	run_pgbench s6_quiet 8 "$gtx_script" -T "$S6_SECONDS" -D kind=s6_quiet
+	wait_settled s6_quiet 60
+	read -r q50 q99 qmax <<<"$(lag_stats s6_quiet)"
+	echo "  quiet:  c=8 $(calc "$pg_tps" 1) gtx/s; confirm lag p50 $q50 ms  p99 $q99 ms  max $qmax ms"
+	start_hang
+	decide_hanging s6_hang "$S6_HANG"
+	sleep 1
+	run_pgbench s6_noisy 8 "$gtx_script" -T "$S6_SECONDS" -D kind=s6_noisy
+	read -r _ in_flight _ <<<"$(q "SELECT pid, in_flight, queue_depth FROM tcc.worker" | tr '|' ' ')"
+	wait_settled s6_noisy 120
+	read -r n50 n99 nmax <<<"$(lag_stats s6_noisy)"
+	echo "  noisy:  c=8 $(calc "$pg_tps" 1) gtx/s; confirm lag p50 $n50 ms  p99 $n99 ms  max $nmax ms" \
+		"($in_flight calls in flight at the end)"
+	stop_hang
+	resolve_kind s6_hang
+	fig s6.seconds "$S6_SECONDS"
+	fig s6.hanging_gtx "$S6_HANG"
+	fig s6.quiet.confirm_lag_p50_ms "${q50:-null}"
+	fig s6.quiet.confirm_lag_p99_ms "${q99:-null}"
+	fig s6.noisy.confirm_lag_p50_ms "${n50:-null}"
+	fig s6.noisy.confirm_lag_p99_ms "${n99:-null}"
+	fig s6.noisy.confirm_lag_max_ms "${nmax:-null}"
+}
+
+# BENCH_ONLY=s6: S6 alone, then the JSON line.
+if [ "${BENCH_ONLY:-}" = s6 ]; then
+	run_s6
+	echo
+	print_json
+	exit 0
+fi
+
+# ---------------------------------------------------------------- soak
+
+# BENCH_SOAK=1 (bench/soak.sh): full load for SOAK_SECONDS -- S1's
+# transactions from 16 sessions -- while one participant always hangs and
+# new transactions for it keep coming; the worker's memory is sampled every
+# 30 s.  Then the run ends.
+if [ "$SOAK" = 1 ]; then
+	echo
+	echo "==== soak: ${SOAK_SECONDS}s of S1 at c=16 while a participant hangs on every call"
+	start_hang
+	decide_hanging soak_hang "$S6_HANG"
+	run_pgbench soak 16 "$(script gtx)" -T "$SOAK_SECONDS" -D kind=soak &
+	soak_pid=$!
+	soak_t0=$(now)
+	samples=0
+	while kill -0 "$soak_pid" 2>/dev/null; do
+		read -r cpu rss anon <<<"$(proc_usage "$WORKER_PID")"
+		read -r flight queue <<<"$(q "SELECT in_flight, queue_depth FROM tcc.worker" | tr '|' ' ')"
+		at=$(calc "$(now) - $soak_t0" 0)
+		printf '  %5ss  worker rss %7s kB  anon %7s kB  cpu %8ss  in flight %4s  queued %6s\n' \
+			"$at" "$rss" "$anon" "$cpu" "$flight" "$queue"
+		fig "soak.samples.$samples.at_s" "$at"
+		fig "soak.samples.$samples.rss_kb" "$rss"
+		fig "soak.samples.$samples.rss_anon_kb" "$anon"
+		samples=$((samples + 1))
+		# more work for the hanging participant, a batch every 30 s
+		decide_hanging soak_hang 100
+		for _ in $(seq 1 30); do
+			kill -0 "$soak_pid" 2>/dev/null || break
+			sleep 1
+		done
+	done
+	wait "$soak_pid"
+	wait_settled soak 60
+	read -r cpu rss anon <<<"$(proc_usage "$WORKER_PID")"
+	soak_confirmed=$(q "SELECT count(*) FROM tcc._gtx WHERE kind = 'soak' AND status = 'confirmed'")
+	echo "  end: worker rss $rss kB, anon $anon kB, cpu ${cpu}s;" \
+		"$soak_confirmed confirmed, $(calc "$soak_confirmed / $SOAK_SECONDS" 1) gtx/s"
+	fig soak.seconds "$SOAK_SECONDS"
+	fig soak.confirmed "$soak_confirmed"
+	fig soak.gtx_per_s "$(calc "$soak_confirmed / $SOAK_SECONDS" 1)"
+	fig soak.rss_anon_kb_end "$anon"
+	stop_hang
+	resolve_kind soak_hang
+	pid_end=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tcc coordinator'")
+	[ "$pid_end" = "$WORKER_PID" ] ||
+		anomaly "the worker's pid changed from $WORKER_PID to ${pid_end:-none}: it restarted"
+	echo
+	print_json
+	exit 0
+fi
 
 # ---------------------------------------------------------------- S1, S4
 
@@ -1154,6 +1325,8 @@ worker_rss_fig s5
 [ "$ok_after" = $((2 * decided)) ] ||
 	anomaly "S5: $((2 * decided)) successful confirm calls expected, $ok_after seen"
 
+run_s6
+
 # ---------------------------------------------------------------- end of run
 
 pgss_snap end
@@ -1281,6 +1454,8 @@ met=$(target s4_p99_ms "$(get s4.p99_ms)" '<=' $TARGET_S4_P99_MS)
 row "S4 confirm lag p99 (S1 c=32)" "$(get s4.p99_ms)" ms "<= $TARGET_S4_P99_MS" "$met"
 row "S5 settle after stub restart" "$(get s5.settle_s)" s "" ""
 row "S5 outage / failed attempts" "$(get s5.outage_s) / $(get s5.failed_attempts_in_outage)" "s / n" "" ""
+row "S6 confirm lag p50 quiet / noisy" "$(get s6.quiet.confirm_lag_p50_ms) / $(get s6.noisy.confirm_lag_p50_ms)" ms "" ""
+row "S6 confirm lag p99 quiet / noisy" "$(get s6.quiet.confirm_lag_p99_ms) / $(get s6.noisy.confirm_lag_p99_ms)" ms "" ""
 row "worker cpu start / end" "$cpu0 / $cpu1" s "" ""
 row "worker rss start / end" "$rss0 / $rss1" kB "" ""
 row "anomalies" "${#anomalies[@]}" "" "" ""

@@ -911,23 +911,16 @@ tcc_run(PG_FUNCTION_ARGS)
 }
 
 /*
- * tcc_wait(gid, timeout): waits until the transaction is final (or failed,
- * which needs a person) or the timeout passes; returns its status.
+ * Waits until gid is final or failed or until passes; returns its status.
+ * The worker sets this backend's latch when it commits such an outcome for
+ * gid (TccWaitFor), so the wait costs one read per wake-up; the latch also
+ * wakes it for statement_timeout and pg_cancel_backend.  A read every
+ * second is only a safety net.
  */
-Datum
-tcc_wait(PG_FUNCTION_ARGS)
+static const char *
+WaitSettled(pg_uuid_t *gid, TimestampTz until)
 {
-	pg_uuid_t  *gid;
-	Interval   *timeout;
-	TimestampTz until;
 	TccGtxInfo	info;
-
-	TccRequireCoordinator();
-	gid = GetGid(fcinfo, 0);
-	RequireArg(fcinfo, 1, "timeout");
-	timeout = PG_GETARG_INTERVAL_P(1);
-	TccValidateTimeout(timeout, "timeout");
-	until = GetCurrentTimestamp() + TccIntervalMs(timeout) * 1000;
 
 	for (;;)
 	{
@@ -938,12 +931,44 @@ tcc_wait(PG_FUNCTION_ARGS)
 		status = ShownStatus(&info);
 		left = (long) ((until - GetCurrentTimestamp()) / 1000);
 		if (IsFinal(status) || strcmp(status, "failed") == 0 || left <= 0)
-			PG_RETURN_TEXT_P(cstring_to_text(status));
+			return pstrdup(status);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(left, 10), PG_WAIT_EXTENSION);
+						 Min(left, 1000), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
+}
+
+/*
+ * tcc_wait(gid, timeout): waits until the transaction is final (or failed,
+ * which needs a person) or the timeout passes; returns its status.
+ */
+Datum
+tcc_wait(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *gid;
+	Interval   *timeout;
+	TimestampTz until;
+	const char *volatile status = NULL;
+
+	TccRequireCoordinator();
+	gid = GetGid(fcinfo, 0);
+	RequireArg(fcinfo, 1, "timeout");
+	timeout = PG_GETARG_INTERVAL_P(1);
+	TccValidateTimeout(timeout, "timeout");
+	until = GetCurrentTimestamp() + TccIntervalMs(timeout) * 1000;
+
+	TccWaitFor(gid);
+	PG_TRY();
+	{
+		status = WaitSettled(gid, until);
+	}
+	PG_FINALLY();
+	{
+		TccWaitEnd();
+	}
+	PG_END_TRY();
+	PG_RETURN_TEXT_P(cstring_to_text(status));
 }
 
 /*

@@ -520,11 +520,16 @@ TccHttpEventFd(void)
 	return worker_epoll;
 }
 
-/* Worker: starts a call; its outcome arrives through TccHttpNextDone. */
+/*
+ * Worker: starts a call; its outcome arrives through TccHttpNextDone.  What
+ * the call needs is allocated in the call's own memory context, which
+ * TccHttpFinishCall deletes.
+ */
 void
 TccHttpStart(TccCall *call)
 {
 	CURL	   *h;
+	MemoryContext old;
 
 	if (idle_handles != NIL)
 	{
@@ -538,7 +543,9 @@ TccHttpStart(TccCall *call)
 		if (h == NULL)
 			elog(ERROR, "could not create a libcurl handle");
 	}
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(call));
 	SetupHandle(h, call);
+	MemoryContextSwitchTo(old);
 	if (curl_multi_add_handle(worker_multi, h) != CURLM_OK)
 		elog(ERROR, "could not start a participant call");
 	in_flight++;
@@ -609,16 +616,60 @@ TccHttpNextDone(void)
 	return call;
 }
 
-/* Worker: returns a finished call's handle to the pool. */
+/*
+ * Worker: ends a call, finished or never started.  Its handle goes back to
+ * the pool (which keeps no more than tcc.max_concurrency handles), and
+ * everything the call held -- URL, payload, headers, response -- is freed
+ * with its memory context, so the worker's memory follows what is in
+ * flight, not what has finished.
+ */
 void
 TccHttpFinishCall(TccCall *call)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
+	if (call->header_list)
+		curl_slist_free_all(call->header_list);
+	call->header_list = NULL;
 	if (call->handle)
-		idle_handles = lappend(idle_handles, call->handle);
+	{
+		if (list_length(idle_handles) < tcc_max_concurrency)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			idle_handles = lappend(idle_handles, call->handle);
+			MemoryContextSwitchTo(old);
+		}
+		else
+			curl_easy_cleanup(call->handle);
+	}
 	call->handle = NULL;
-	MemoryContextSwitchTo(old);
+	MemoryContextDelete(GetMemoryChunkContext(call));
+}
+
+/*
+ * Worker: the destination of a URL, "scheme://host:port" (the port made
+ * explicit), into dest; calls to one destination share its slots
+ * (schedule.c).  A URL libcurl cannot parse is its own destination.
+ */
+void
+TccHttpDestination(const char *url, char *dest, size_t len)
+{
+	CURLU	   *u = curl_url();
+	char	   *scheme = NULL;
+	char	   *host = NULL;
+	char	   *port = NULL;
+
+	if (u != NULL &&
+		curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+		snprintf(dest, len, "%s://%s:%s", scheme, host, port);
+	else
+		strlcpy(dest, url, len);
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
 }
 
 /* Worker: milliseconds until curl's timer fires; -1 when none is set. */

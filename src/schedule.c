@@ -15,6 +15,15 @@
  * The schedule is a hint, the tables are the truth: when a call comes due
  * the worker reads its branch again and drops it if there is nothing to do.
  *
+ * Calls that are due wait in a queue per destination (scheme, host and
+ * port of the URL called), and destinations are served in turn, each up to
+ * its share of the slots (tcc.destination_share), so that a participant
+ * that hangs holds at most its share while the others go on (SPEC section
+ * 7).  A call's destination is learned when it is first read (the
+ * schedule knows only gids and branches); until then it waits in a queue
+ * of its own, and a call read for a destination that is already full goes
+ * back to that destination's queue unstarted.
+ *
  * Beside it, the worker remembers each transaction in phase two: its
  * decision and the branches not yet confirmed or cancelled.  The worker is
  * the only writer of those rows, so when a call succeeds it knows from
@@ -31,6 +40,7 @@
  */
 #include "postgres.h"
 
+#include "lib/ilist.h"
 #include "lib/pairingheap.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
@@ -44,13 +54,25 @@ typedef struct DueKey
 	int32		branch;
 } DueKey;
 
+/* A destination: the calls due for it and how many are in flight. */
+typedef struct Dest
+{
+	char		name[TCC_DEST_LEN];	/* hash key, first */
+	int			in_flight;
+	dlist_head	ready;			/* due calls, oldest first */
+	dlist_node	ring_node;		/* in the ring while ready is not empty */
+} Dest;
+
 typedef struct DueEntry
 {
 	DueKey		key;			/* hash key, first */
-	pairingheap_node node;
+	pairingheap_node node;		/* in the heap, by due time */
+	dlist_node	ready_node;		/* in its destination's queue once due */
 	TimestampTz due_at;
 	bool		waiting;		/* in the heap */
+	bool		ready;			/* in a destination's queue */
 	bool		in_flight;
+	Dest	   *dest;			/* NULL until the call was read once */
 } DueEntry;
 
 /* A transaction in phase two, as the worker last wrote it. */
@@ -60,7 +82,12 @@ typedef struct PhaseEntry
 	bool		commit;
 	bool		parallel;
 	int			npending;
-	int		   *pending;		/* branches still to call, ascending */
+	int			lo;				/* pending[lo .. hi - 1] may be pending */
+	int			hi;
+	int		   *pending;		/* branches, ascending */
+	bool	   *done;			/* per pending[]: no longer pending */
+	int			one_pending;	/* pending[] of a single branch */
+	bool		one_done;
 } PhaseEntry;
 
 static HTAB *entries = NULL;
@@ -68,6 +95,11 @@ static pairingheap *heap = NULL;
 static int	nwaiting = 0;
 static HTAB *phases = NULL;
 static MemoryContext phase_cxt = NULL;
+
+/* destinations; the ring holds those with due calls, served in turn */
+static HTAB *dests = NULL;
+static dlist_head ring = DLIST_STATIC_INIT(ring);
+static Dest *unknown_dest = NULL;	/* calls not read yet */
 
 /* Orders the heap so that the earliest due time is on top. */
 static int
@@ -107,6 +139,85 @@ TccScheduleInit(void)
 									  ALLOCSET_DEFAULT_SIZES);
 	phases = MakeHash("tcc phase two", sizeof(pg_uuid_t), sizeof(PhaseEntry),
 					  phase_cxt);
+	dests = MakeHash("tcc destinations", TCC_DEST_LEN, sizeof(Dest),
+					 TopMemoryContext);
+	unknown_dest = MemoryContextAllocZero(TopMemoryContext, sizeof(Dest));
+	dlist_init(&unknown_dest->ready);
+}
+
+/* Most calls one destination may have in flight (tcc.destination_share). */
+static int
+DestLimit(Dest *dest)
+{
+	if (dest == unknown_dest)
+		return INT_MAX;
+	return Max(1, (int) ((int64) tcc_max_concurrency * tcc_destination_share / 100));
+}
+
+/* Finds or adds the destination of that name. */
+static Dest *
+GetDest(const char *name)
+{
+	char		key[TCC_DEST_LEN];
+	Dest	   *dest;
+	bool		found;
+
+	memset(key, 0, sizeof(key));
+	strlcpy(key, name, sizeof(key));
+	dest = hash_search(dests, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		dest->in_flight = 0;
+		dlist_init(&dest->ready);
+	}
+	return dest;
+}
+
+/* Queues a due call at the end of its destination's queue. */
+static void
+MakeReady(DueEntry *entry)
+{
+	Dest	   *dest = entry->dest ? entry->dest : unknown_dest;
+
+	if (dlist_is_empty(&dest->ready))
+		dlist_push_tail(&ring, &dest->ring_node);
+	dlist_push_tail(&dest->ready, &entry->ready_node);
+	entry->ready = true;
+}
+
+/* Takes a call off its destination's queue. */
+static void
+UnReady(DueEntry *entry)
+{
+	Dest	   *dest = entry->dest ? entry->dest : unknown_dest;
+
+	dlist_delete(&entry->ready_node);
+	if (dlist_is_empty(&dest->ready))
+		dlist_delete(&dest->ring_node);
+	entry->ready = false;
+}
+
+/* Takes a call out of the heap or its queue, whichever holds it. */
+static void
+Unwait(DueEntry *entry)
+{
+	if (entry->ready)
+		UnReady(entry);
+	else if (entry->waiting)
+		pairingheap_remove(heap, &entry->node);
+	else
+		return;
+	entry->waiting = false;
+	nwaiting--;
+}
+
+/* Ends a call's time in flight: its destination has a slot free again. */
+static void
+Land(DueEntry *entry)
+{
+	if (entry->in_flight && entry->dest)
+		entry->dest->in_flight--;
+	entry->in_flight = false;
 }
 
 /*
@@ -130,15 +241,18 @@ TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at, bool force)
 	{
 		entry->in_flight = false;
 		entry->waiting = false;
+		entry->ready = false;
+		entry->dest = NULL;
 	}
 	if (entry->in_flight)
 		return;
+	if (entry->ready)
+		return;					/* due already */
 	if (entry->waiting)
 	{
 		if (!force || due_at >= entry->due_at)
 			return;
-		pairingheap_remove(heap, &entry->node);
-		nwaiting--;
+		Unwait(entry);
 	}
 	entry->due_at = due_at;
 	entry->waiting = true;
@@ -147,15 +261,71 @@ TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at, bool force)
 }
 
 /*
- * Takes up to max calls due at now, marking them in flight; returns how
- * many were put into gids and branches.
+ * A branch's call failed and is due again at due_at: it leaves flight and
+ * waits, keeping its destination.
  */
-int
-TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids, int *branches)
+void
+TccScheduleRetry(pg_uuid_t *gid, int branch, TimestampTz due_at)
 {
-	int			n = 0;
+	DueKey		key;
+	DueEntry   *entry;
 
-	while (n < max && !pairingheap_is_empty(heap))
+	memset(&key, 0, sizeof(key));
+	key.gid = *gid;
+	key.branch = branch;
+	entry = hash_search(entries, &key, HASH_FIND, NULL);
+	if (entry == NULL)
+	{
+		TccSchedule(gid, branch, due_at, false);
+		return;
+	}
+	Land(entry);
+	TccSchedule(gid, branch, due_at, false);
+}
+
+/*
+ * A call read for starting goes to dest (its scheme, host and port).
+ * Returns true if it may start: its destination has a slot free.  Else it
+ * goes back to the front of that destination's queue, unstarted.
+ */
+bool
+TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest)
+{
+	DueKey		key;
+	DueEntry   *entry;
+	Dest	   *d;
+
+	memset(&key, 0, sizeof(key));
+	key.gid = *gid;
+	key.branch = branch;
+	entry = hash_search(entries, &key, HASH_FIND, NULL);
+	if (entry == NULL || !entry->in_flight)
+		return true;
+	d = GetDest(dest);
+	if (entry->dest == d)
+		return true;			/* counted when taken */
+	Land(entry);
+	entry->dest = d;
+	if (d->in_flight < DestLimit(d))
+	{
+		entry->in_flight = true;
+		d->in_flight++;
+		return true;
+	}
+	if (dlist_is_empty(&d->ready))
+		dlist_push_tail(&ring, &d->ring_node);
+	dlist_push_head(&d->ready, &entry->ready_node);
+	entry->ready = true;
+	entry->waiting = true;
+	nwaiting++;
+	return false;
+}
+
+/* Moves the calls due at now from the heap to their destinations' queues. */
+static void
+MoveDue(TimestampTz now)
+{
+	while (!pairingheap_is_empty(heap))
 	{
 		DueEntry   *entry = pairingheap_container(DueEntry, node,
 												  pairingheap_first(heap));
@@ -163,12 +333,59 @@ TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids, int *branches)
 		if (entry->due_at > now)
 			break;
 		(void) pairingheap_remove_first(heap);
-		nwaiting--;
-		entry->waiting = false;
-		entry->in_flight = true;
-		gids[n] = entry->key.gid;
-		branches[n] = entry->key.branch;
-		n++;
+		MakeReady(entry);
+	}
+}
+
+/*
+ * Takes up to max calls due at now, marking them in flight; returns how
+ * many were put into gids and branches.  Destinations are served in turn,
+ * one call each per round, none beyond its share of the slots.
+ */
+int
+TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids, int *branches)
+{
+	int			n = 0;
+	bool		progress = true;
+
+	MoveDue(now);
+	while (n < max && progress && !dlist_is_empty(&ring))
+	{
+		dlist_mutable_iter it;
+		dlist_head	served;
+
+		/* one round: each destination in the ring once, in ring order */
+		progress = false;
+		dlist_init(&served);
+		dlist_foreach_modify(it, &ring)
+		{
+			Dest	   *dest = dlist_container(Dest, ring_node, it.cur);
+			DueEntry   *entry;
+
+			if (n >= max)
+				break;
+			if (dest->in_flight >= DestLimit(dest))
+				continue;
+			entry = dlist_head_element(DueEntry, ready_node, &dest->ready);
+			UnReady(entry);
+			entry->waiting = false;
+			nwaiting--;
+			entry->in_flight = true;
+			if (entry->dest)
+				dest->in_flight++;
+			gids[n] = entry->key.gid;
+			branches[n] = entry->key.branch;
+			n++;
+			progress = true;
+			/* served: goes behind the others for the next round */
+			if (!dlist_is_empty(&dest->ready))
+			{
+				dlist_delete(&dest->ring_node);
+				dlist_push_tail(&served, &dest->ring_node);
+			}
+		}
+		while (!dlist_is_empty(&served))
+			dlist_push_tail(&ring, dlist_pop_head_node(&served));
 	}
 	return n;
 }
@@ -186,21 +403,37 @@ TccScheduleDone(pg_uuid_t *gid, int branch)
 	entry = hash_search(entries, &key, HASH_FIND, NULL);
 	if (entry == NULL)
 		return;
-	if (entry->waiting)
-	{
-		pairingheap_remove(heap, &entry->node);
-		nwaiting--;
-	}
+	Unwait(entry);
+	Land(entry);
 	hash_search(entries, &key, HASH_REMOVE, NULL);
 }
 
-/* Returns when the next waiting call is due, DT_NOEND if none is. */
+/*
+ * Returns when the next waiting call is due, DT_NOEND if none is: now
+ * when a due call's destination has a slot free (and room says the worker
+ * has one), else when the next call in the heap is due.
+ */
 TimestampTz
-TccScheduleNext(void)
+TccScheduleNext(bool room)
 {
-	if (pairingheap_is_empty(heap))
-		return DT_NOEND;
-	return pairingheap_container(DueEntry, node, pairingheap_first(heap))->due_at;
+	TimestampTz next = DT_NOEND;
+
+	if (room)
+	{
+		dlist_iter	it;
+
+		dlist_foreach(it, &ring)
+		{
+			Dest	   *dest = dlist_container(Dest, ring_node, it.cur);
+
+			if (dest->in_flight < DestLimit(dest))
+				return 0;
+		}
+	}
+	if (!pairingheap_is_empty(heap))
+		next = pairingheap_container(DueEntry, node,
+									 pairingheap_first(heap))->due_at;
+	return next;
 }
 
 /* Returns how many calls wait for their time or a free slot. */
@@ -220,13 +453,26 @@ ScheduleNext(PhaseEntry *entry, TimestampTz now, bool force)
 {
 	if (entry->parallel)
 	{
-		for (int i = 0; i < entry->npending; i++)
-			TccSchedule(&entry->gid, entry->pending[i], now, force);
+		for (int i = entry->lo; i < entry->hi; i++)
+		{
+			if (!entry->done[i])
+				TccSchedule(&entry->gid, entry->pending[i], now, force);
+		}
 	}
 	else
 		TccSchedule(&entry->gid,
-					entry->pending[entry->commit ? 0 : entry->npending - 1],
+					entry->pending[entry->commit ? entry->lo : entry->hi - 1],
 					now, force);
+}
+
+/* Frees what a remembered transaction holds beside its hash entry. */
+static void
+FreePending(PhaseEntry *entry)
+{
+	if (entry->pending == &entry->one_pending)
+		return;
+	pfree(entry->pending);
+	pfree(entry->done);
 }
 
 /*
@@ -250,11 +496,24 @@ TccPhaseStart(pg_uuid_t *gid, bool commit, bool parallel, int *pending,
 	}
 	entry = hash_search(phases, gid, HASH_ENTER, &found);
 	if (found)
-		pfree(entry->pending);
+		FreePending(entry);
 	entry->commit = commit;
 	entry->parallel = parallel;
 	entry->npending = npending;
-	entry->pending = MemoryContextAlloc(phase_cxt, sizeof(int) * npending);
+	entry->lo = 0;
+	entry->hi = npending;
+	if (npending == 1)
+	{
+		/* the common case costs no allocation beside the entry */
+		entry->pending = &entry->one_pending;
+		entry->done = &entry->one_done;
+		entry->one_done = false;
+	}
+	else
+	{
+		entry->pending = MemoryContextAlloc(phase_cxt, sizeof(int) * npending);
+		entry->done = MemoryContextAllocZero(phase_cxt, sizeof(bool) * npending);
+	}
 	memcpy(entry->pending, pending, sizeof(int) * npending);
 	ScheduleNext(entry, now, force);
 	return false;
@@ -272,21 +531,35 @@ TccPhaseStep
 TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
-	int			i;
+	int			lo;
+	int			hi;
 
 	if (entry == NULL)
 		return TCC_PHASE_UNKNOWN;
-	for (i = 0; i < entry->npending && entry->pending[i] != branch; i++)
-		;
-	if (i == entry->npending)
+	/* binary search: the branches are ascending */
+	lo = entry->lo;
+	hi = entry->hi;
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (entry->pending[mid] < branch)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == entry->hi || entry->pending[lo] != branch || entry->done[lo])
 	{
 		/* not what memory says: let the tables decide */
 		TccPhaseForget(gid);
 		return TCC_PHASE_UNKNOWN;
 	}
-	memmove(&entry->pending[i], &entry->pending[i + 1],
-			sizeof(int) * (entry->npending - i - 1));
+	entry->done[lo] = true;
 	entry->npending--;
+	while (entry->lo < entry->hi && entry->done[entry->lo])
+		entry->lo++;
+	while (entry->hi > entry->lo && entry->done[entry->hi - 1])
+		entry->hi--;
 	*commit = entry->commit;
 	if (entry->npending > 0)
 		return TCC_PHASE_GOING;
@@ -294,13 +567,18 @@ TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 	return TCC_PHASE_DONE;
 }
 
-/* Schedules the next call(s) of a remembered transaction, due at now. */
+/*
+ * Schedules the next call of a remembered sequential transaction, due at
+ * now.  A parallel one has every pending branch scheduled already (each
+ * failed call schedules its own retry), so a success there costs nothing
+ * more: phase two stays O(branches).
+ */
 void
 TccPhaseScheduleNext(pg_uuid_t *gid, TimestampTz now)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
 
-	if (entry != NULL)
+	if (entry != NULL && !entry->parallel)
 		ScheduleNext(entry, now, false);
 }
 
@@ -315,6 +593,6 @@ TccPhaseForget(pg_uuid_t *gid)
 
 	if (entry == NULL)
 		return;
-	pfree(entry->pending);
+	FreePending(entry);
 	hash_search(phases, gid, HASH_REMOVE, NULL);
 }

@@ -25,6 +25,7 @@
 #include "storage/procarray.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -64,6 +65,37 @@ STMT(finish_gtxs, 2,
 	 "   AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END",
 	 UUIDARRAYOID, TEXTARRAYOID);
 
+/* gids made final or failed since the worker last took them */
+static pg_uuid_t *settled = NULL;
+static int	nsettled = 0;
+static int	settled_max = 0;
+
+/* Notes that gid became final or failed: its tcc_wait is woken at commit. */
+static void
+Settled(pg_uuid_t *gid)
+{
+	if (nsettled == settled_max)
+	{
+		settled_max = Max(64, settled_max * 2);
+		settled = settled == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(pg_uuid_t) * settled_max) :
+			repalloc(settled, sizeof(pg_uuid_t) * settled_max);
+	}
+	settled[nsettled++] = *gid;
+}
+
+/*
+ * Returns the gids made final or failed since the last call (*n of them),
+ * for the worker to wake their waiters once its transaction committed.
+ */
+pg_uuid_t *
+TccStoreTakeSettled(int *n)
+{
+	*n = nsettled;
+	nsettled = 0;
+	return settled;
+}
+
 /* Transactions whose phase two has no branch pending, to be finished. */
 typedef struct Finishing
 {
@@ -85,6 +117,7 @@ FinishingInit(Finishing *fin, int max)
 static void
 FinishingAdd(Finishing *fin, pg_uuid_t *gid, bool commit)
 {
+	Settled(gid);
 	fin->gids[fin->n] = *gid;
 	fin->statuses[fin->n++] = CStringGetTextDatum(commit ? "confirmed" : "cancelled");
 }
@@ -157,6 +190,8 @@ TakePhases(bool force)
 		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, force))
 			FinishingAdd(&fin, &gid, commit);
 	}
+	/* what was read is copied: free it before the next statement */
+	SPI_freetuptable(SPI_tuptable);
 	Finish(&fin);
 	return n;
 }
@@ -198,11 +233,16 @@ ResultGids(int *n)
 	return gids;
 }
 
+/* transactions read back per statement at worker start */
+#define STARTUP_BATCH 10000
+
 /*
  * Worker start: rebuilds the schedule from the tables; every pending call
  * of a confirming or cancelling transaction is due now (rule R5).  A
  * partial index keeps this proportional to the pending work, not to the
- * retained history.
+ * retained history; reading it back in batches, each result freed before
+ * the next, keeps the worker's peak memory near what the schedule itself
+ * needs however large the backlog.
  */
 void
 TccStoreStartup(void)
@@ -212,7 +252,9 @@ TccStoreStartup(void)
 
 	TccStoreExec(&in_phase_gtxs, NULL, NULL, false);
 	gids = ResultGids(&n);
-	Advance(gids, n, false);
+	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < n; i += STARTUP_BATCH)
+		Advance(gids + i, Min(STARTUP_BATCH, n - i), false);
 }
 
 /* whether branch b is not called in the phase decided by dec.commit */
@@ -469,6 +511,7 @@ Resolve(pg_uuid_t *gid)
 
 	TccStoreExec(&resolve_gtx, args, NULL, false);
 	TccPhaseForget(gid);
+	Settled(gid);
 }
 
 /* Applies operator actions committed since the last pass. */
@@ -628,9 +671,11 @@ TccStoreResults(List *calls)
 		errors[i] = CStringGetTextDatum(call->error);
 		error_nulls[i] = ok;
 		next_nulls[i] = true;
-		TccScheduleDone(&call->gid, call->branch);
 		if (ok)
+		{
+			TccScheduleDone(&call->gid, call->branch);
 			done[ndone++] = call;
+		}
 		else
 		{
 			if (call->answer == TCC_ANSWER_REFUSED)
@@ -646,7 +691,9 @@ TccStoreResults(List *calls)
 			if (last)
 			{
 				/* a transaction that fails is read from the tables from now on */
+				TccScheduleDone(&call->gid, call->branch);
 				TccPhaseForget(&call->gid);
+				Settled(&call->gid);
 			}
 			else
 			{
@@ -656,7 +703,7 @@ TccStoreResults(List *calls)
 
 				next_at[i] = TimestampTzGetDatum(at);
 				next_nulls[i] = false;
-				TccSchedule(&call->gid, call->branch, at, false);
+				TccScheduleRetry(&call->gid, call->branch, at);
 			}
 		}
 		i++;
@@ -718,9 +765,10 @@ STMT(load_calls, 2,
 	 UUIDARRAYOID, INT4ARRAYOID);
 
 /*
- * Reads the calls for branches the schedule says are due, allocated in
- * cxt.  A branch with nothing left to do (finished, resolved, failed
- * meanwhile) is dropped from the schedule.
+ * Reads the calls for branches the schedule says are due, each in a memory
+ * context of its own under cxt (freed when the call ends, http.c).  A
+ * branch with nothing left to do (finished, resolved, failed meanwhile) is
+ * dropped from the schedule.
  */
 List *
 TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
@@ -737,7 +785,8 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 	found = palloc0(sizeof(bool) * n);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
+		MemoryContext old = MemoryContextSwitchTo(AllocSetContextCreate(cxt, "tcc call",
+																		ALLOCSET_SMALL_SIZES));
 		TccCall    *call = palloc0(sizeof(TccCall));
 		bool		isnull;
 		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
@@ -767,6 +816,12 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
 		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
 		call->timeout_ms = tcc_request_timeout;
+		/*
+		 * The list outlives any one call and the unit of work (SPI's
+		 * memory goes at its end): it lives in cxt itself, and the worker
+		 * frees it once the calls have started.
+		 */
+		MemoryContextSwitchTo(cxt);
 		calls = lappend(calls, call);
 		MemoryContextSwitchTo(old);
 	}

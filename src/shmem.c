@@ -26,6 +26,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
@@ -171,6 +172,77 @@ TccHandDecided(pg_uuid_t *gids, int n)
 	SpinLockRelease(&TccState->mutex);
 	if (latch)
 		SetLatch(latch);
+}
+
+/* Returns this backend's slot, which also records what tcc_wait waits on. */
+static TccSlot *
+WaitSlot(void)
+{
+	if (MyBackendId < 1 || MyBackendId > TccShmemRoot->nslots)
+		elog(ERROR, "tcc: backend id %d has no slot", MyBackendId);
+	return TccShmemSlot(TccState, MyBackendId - 1);
+}
+
+/*
+ * tcc_wait: asks the worker to set this backend's latch once gid becomes
+ * final or failed.  The caller reads the status only after this, so an
+ * outcome committed before it is seen by that read, and one committed
+ * after it wakes the backend.
+ */
+void
+TccWaitFor(pg_uuid_t *gid)
+{
+	TccSlot    *slot = WaitSlot();
+
+	SpinLockAcquire(&slot->mutex);
+	slot->wait_gid = *gid;
+	slot->wait_latch = MyLatch;
+	slot->waiting = true;
+	SpinLockRelease(&slot->mutex);
+}
+
+/* tcc_wait is over: no wake-up is wanted any more. */
+void
+TccWaitEnd(void)
+{
+	TccSlot    *slot = WaitSlot();
+
+	SpinLockAcquire(&slot->mutex);
+	slot->waiting = false;
+	slot->wait_latch = NULL;
+	SpinLockRelease(&slot->mutex);
+}
+
+/*
+ * Worker, after the commit that made gids final or failed: wakes the
+ * backends of its database whose tcc_wait waits on one of them.
+ */
+void
+TccWakeWaiters(pg_uuid_t *gids, int n)
+{
+	if (n == 0)
+		return;
+	for (int i = 0; i < TccShmemRoot->nslots; i++)
+	{
+		TccSlot    *slot = TccShmemSlot(TccState, i);
+		Latch	   *latch = NULL;
+
+		SpinLockAcquire(&slot->mutex);
+		if (slot->waiting)
+		{
+			for (int j = 0; j < n; j++)
+			{
+				if (memcmp(&slot->wait_gid, &gids[j], sizeof(pg_uuid_t)) == 0)
+				{
+					latch = slot->wait_latch;
+					break;
+				}
+			}
+		}
+		SpinLockRelease(&slot->mutex);
+		if (latch)
+			SetLatch(latch);
+	}
 }
 
 PG_FUNCTION_INFO_V1(tcc_worker_state);

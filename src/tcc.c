@@ -43,6 +43,7 @@ PG_MODULE_MAGIC;
 
 char	   *tcc_database = NULL;
 int			tcc_max_concurrency = 128;
+int			tcc_destination_share = 25;
 int			tcc_default_timeout = 60000;
 int			tcc_request_timeout = 10000;
 int			tcc_retry_interval = 10000;
@@ -208,6 +209,11 @@ DefineSettings(void)
 	DefineCustomIntVariable("tcc.max_concurrency",
 							"Most participant calls the worker has in flight at once.",
 							NULL, &tcc_max_concurrency, 128, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("tcc.destination_share",
+							"Largest share of tcc.max_concurrency, in percent, that calls to one destination may use.",
+							"A destination is a URL's scheme, host and port; each may use at least one slot.",
+							&tcc_destination_share, 25, 1, 100,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.default_timeout",
 							"Deadline of a global transaction when tcc_begin is given none.",

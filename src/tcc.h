@@ -41,6 +41,7 @@
 /* settings (tcc.c) */
 extern char *tcc_database;
 extern int	tcc_max_concurrency;
+extern int	tcc_destination_share;
 extern int	tcc_default_timeout;
 extern int	tcc_request_timeout;
 extern int	tcc_retry_interval;
@@ -126,6 +127,9 @@ typedef struct TccCall
 /* longest name, kind or business key */
 #define TCC_MAX_NAME 1000
 
+/* longest destination name ("scheme://host:port") kept apart from others */
+#define TCC_DEST_LEN 320
+
 /* largest response body kept */
 #define TCC_MAX_BODY (64 * 1024)
 
@@ -151,6 +155,7 @@ extern TccCall *TccHttpNextDone(void);
 extern long TccHttpTimeoutMs(void);
 extern int	TccHttpInFlight(void);
 extern void TccHttpFinishCall(TccCall *call);
+extern void TccHttpDestination(const char *url, char *dest, size_t len);
 
 /* durable.c */
 extern void TccDurableWait(XLogRecPtr lsn);
@@ -236,6 +241,10 @@ typedef struct TccSlot
 	uint32		len;
 	uint32		dsm;			/* dsm_handle when len > TCC_SLOT_INLINE */
 	TccReply	reply;
+	/* tcc_wait: the gid this backend waits on, woken when it settles */
+	bool		waiting;
+	pg_uuid_t	wait_gid;
+	Latch	   *wait_latch;
 	char		data[TCC_SLOT_INLINE];
 } TccSlot;
 
@@ -296,15 +305,20 @@ extern TccShared *TccShmemFind(const char *database);
 extern TccSlot *TccShmemSlot(TccShared *db, int i);
 extern void TccWakeWorker(bool work, bool check_trying);
 extern void TccHandDecided(pg_uuid_t *gids, int n);
+extern void TccWaitFor(pg_uuid_t *gid);
+extern void TccWaitEnd(void);
+extern void TccWakeWaiters(pg_uuid_t *gids, int n);
 
 /* schedule.c: when each pending confirm / cancel call is due, what is next */
 extern void TccScheduleInit(void);
 extern void TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at,
 						bool force);
+extern void TccScheduleRetry(pg_uuid_t *gid, int branch, TimestampTz due_at);
 extern int	TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids,
 							int *branches);
+extern bool TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest);
 extern void TccScheduleDone(pg_uuid_t *gid, int branch);
-extern TimestampTz TccScheduleNext(void);
+extern TimestampTz TccScheduleNext(bool room);
 extern int	TccScheduleWaiting(void);
 
 /* what a successful call did to its transaction's phase two */
@@ -380,6 +394,7 @@ extern List *TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n,
 							   MemoryContext cxt);
 extern TimestampTz TccStoreNextDeadline(void);
 extern TimestampTz TccStorePurge(void);
+extern pg_uuid_t *TccStoreTakeSettled(int *n);
 
 /* api.c: the lock that serialises decisions on one gid; a gid as text */
 extern bool TccLockGid(pg_uuid_t *gid, bool wait);

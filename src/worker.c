@@ -29,6 +29,8 @@
  */
 #include "postgres.h"
 
+#include <malloc.h>
+
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_database.h"
@@ -296,6 +298,55 @@ PurgeExpired(void)
 	return next;
 }
 
+/* how often at most the worker hands freed heap memory back to the kernel */
+#define TRIM_INTERVAL_MS 10000
+
+/*
+ * Makes freed memory go back to the kernel.  Large blocks (payloads,
+ * result sets) are mapped on their own, so freeing them unmaps them: glibc
+ * would otherwise raise that threshold after the first such free and serve
+ * later ones from the heap, where a burst leaves the process holding its
+ * peak for good.
+ */
+static void
+SetUpMalloc(void)
+{
+	(void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+	(void) mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+}
+
+/*
+ * Returns the free pages inside the heap to the kernel, at most every
+ * TRIM_INTERVAL_MS: a turn that read many rows (a restart, a burst of
+ * decisions) frees them, but small allocations made meanwhile keep the
+ * heap's top in place and the pages would stay resident.
+ */
+static void
+TrimHeap(TimestampTz now, TimestampTz *trimmed_at)
+{
+	if (now - *trimmed_at < TRIM_INTERVAL_MS * (TimestampTz) 1000)
+		return;
+	*trimmed_at = now;
+	(void) malloc_trim(0);
+}
+
+/*
+ * Starts a call read for a due branch, unless its destination has no slot
+ * free: then it waits in that destination's queue (schedule.c) and what
+ * was read for it is freed at once.
+ */
+static void
+StartCall(TccCall *call)
+{
+	char		dest[TCC_DEST_LEN];
+
+	TccHttpDestination(call->url, dest, sizeof(dest));
+	if (TccScheduleAdmit(&call->gid, call->branch, dest))
+		TccHttpStart(call);
+	else
+		TccHttpFinishCall(call);
+}
+
 /*
  * The worker's main loop.  Each turn: write intents; collect finished
  * calls; in one short transaction record their outcomes, settle what the
@@ -310,6 +361,7 @@ WorkerLoop(WaitEventSet *wait_set)
 	MemoryContext call_cxt;
 	TimestampTz check_at = 0;	/* next look at undecided transactions */
 	TimestampTz purge_at = 0;
+	TimestampTz trimmed_at = 0;
 	int			blocked_ms = 0; /* before looking at held gids again */
 	bool		more = true;	/* settle again without waiting */
 	pg_uuid_t  *due_gids;
@@ -392,6 +444,8 @@ WorkerLoop(WaitEventSet *wait_set)
 		if (done != NIL || work || ndue > 0 || ndecided > 0)
 		{
 			List	   *calls;
+			pg_uuid_t  *settled;
+			int			nsettled;
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
@@ -448,12 +502,12 @@ WorkerLoop(WaitEventSet *wait_set)
 			}
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
+			settled = TccStoreTakeSettled(&nsettled);
+			TccWakeWaiters(settled, nsettled);
 
 			foreach(lc, done)
-			{
 				TccHttpFinishCall(lfirst(lc));
-				pfree(lfirst(lc));
-			}
+
 			/*
 			 * The calls start only now that the transaction is over, and
 			 * once every decision they carry out is durable: a caller at
@@ -468,22 +522,21 @@ WorkerLoop(WaitEventSet *wait_set)
 				TccDurableWait(durable_needed);
 				durable_done = durable_needed;
 			}
-			MemoryContextSwitchTo(call_cxt);
 			foreach(lc, calls)
-				TccHttpStart(lfirst(lc));
-			MemoryContextSwitchTo(loop_cxt);
+				StartCall(lfirst(lc));
+			list_free(calls);
 			PublishState();
 			/* what this pass finished expires one retention from now */
 			purge_at = Min(purge_at,
 						   TimestampTzPlusMilliseconds(now, tcc_retention * 1000L));
 		}
-		if (TccHttpInFlight() == 0)
-			MemoryContextReset(call_cxt);
 		if (GetCurrentTimestamp() >= purge_at)
 			purge_at = PurgeExpired();
+		TrimHeap(GetCurrentTimestamp(), &trimmed_at);
 
 		now = GetCurrentTimestamp();
-		wake = Min(Min(check_at, purge_at), TccScheduleNext());
+		wake = Min(Min(check_at, purge_at),
+				   TccScheduleNext(TccHttpInFlight() < tcc_max_concurrency));
 		if (more || TccRequestsPending())
 			timeout = 0;
 		else if (wake == DT_NOEND)
@@ -625,6 +678,7 @@ TccWorkerMain(Datum arg)
 	WaitForExtension();
 	elog(LOG, "tcc coordinator started in database \"%s\"", TccState->database);
 
+	SetUpMalloc();
 	TccHttpInitWorker();
 	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);

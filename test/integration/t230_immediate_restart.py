@@ -17,7 +17,9 @@
 # decision must survive (R2, R4) and all 100 must still end confirmed.
 #
 # The participant keeps a database connection per request it is answering,
-# so this test raises max_connections for its duration.
+# so this test raises max_connections for its duration.  All 100 confirms go
+# to one destination, so it lets one destination use every slot
+# (tcc.destination_share = 100).
 
 import os
 import sys
@@ -26,6 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultlib import (Caller, explain_gid, max_connections,  # noqa: E402
                       wait_all_final, wait_cluster)
+from coordlib import system_settings  # noqa: E402
 from tcclib import (done_testing, is_, ok, q, q1, restart,  # noqa: E402
                     tp_rule, wait_until)
 
@@ -107,7 +110,7 @@ def run_case(label, async_commit):
         0, "%s: every decision is the caller's" % label)
 
 
-with max_connections(300):
+with max_connections(300), system_settings(destination_share=100):
     run_case("synchronous commit", False)
     run_case("asynchronous commit", True)
 

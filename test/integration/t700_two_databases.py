@@ -138,7 +138,10 @@ finally:
 # ------------------------------- tcc_test2's participant hangs: tcc_test
 # goes on.  Each worker has two call slots; tcc_test2's are both taken by
 # calls that wait a minute for an answer.
-with system_settings(max_concurrency=2, request_timeout="1min"):
+# (tcc.destination_share = 100: the hanging participant is one destination
+# and may take both.)
+with system_settings(max_concurrency=2, request_timeout="1min",
+                     destination_share=100):
     tp_rule("/t700/hang/confirm", delay_ms=HANG_MS)
     hung = [run_gtx(DB2, "hang") for _ in range(4)]
     ok(wait_until(lambda: sum(confirms(g) for g in hung) == 2, 15),
