@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C
 
-RESULT="RESULT bank1.A=970.00/0.00 bank2.B=30.00/0.00 demo-1=confirmed demo-2=cancelled demo-3=confirmed demo-4=confirmed"
+RESULT="RESULT bank1.A=960.00/0.00 bank2.B=40.00/0.00 demo-1=confirmed demo-2=cancelled demo-3=confirmed demo-4=confirmed demo-5=confirmed"
 
 die() {
 	echo "package.sh: $*" >&2
