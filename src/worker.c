@@ -630,7 +630,11 @@ TccWorkerMain(Datum arg)
 	BackgroundWorkerInitializeConnection(TccState->database, NULL, 0);
 	pgstat_report_appname("tcc coordinator");
 
-	/* intents must be durable before a backend is told so (R1) */
+	/*
+	 * The worker's own commits are synchronous unless a unit of work says
+	 * otherwise (TccStoreEndWork): intents are made durable by the backends
+	 * waiting for them, decisions before their first call (durable.c).
+	 */
 	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
 
