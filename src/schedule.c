@@ -221,6 +221,21 @@ Land(DueEntry *entry)
 }
 
 /*
+ * Looks up a branch's entry in the schedule (HASH_FIND or HASH_ENTER, as
+ * hash_search takes them); *found as hash_search sets it.
+ */
+static DueEntry *
+LookUp(pg_uuid_t *gid, int branch, HASHACTION action, bool *found)
+{
+	DueKey		key;
+
+	memset(&key, 0, sizeof(key));
+	key.gid = *gid;
+	key.branch = branch;
+	return hash_search(entries, &key, action, found);
+}
+
+/*
  * Makes a branch's call due at due_at.  A call in flight is left alone (its
  * outcome decides what follows).  A waiting call moves earlier if force, or
  * keeps its time otherwise (so a backoff is not cut short by a sibling's
@@ -229,14 +244,9 @@ Land(DueEntry *entry)
 void
 TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at, bool force)
 {
-	DueKey		key;
-	DueEntry   *entry;
 	bool		found;
+	DueEntry   *entry = LookUp(gid, branch, HASH_ENTER, &found);
 
-	memset(&key, 0, sizeof(key));
-	key.gid = *gid;
-	key.branch = branch;
-	entry = hash_search(entries, &key, HASH_ENTER, &found);
 	if (!found)
 	{
 		entry->in_flight = false;
@@ -267,13 +277,8 @@ TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at, bool force)
 void
 TccScheduleRetry(pg_uuid_t *gid, int branch, TimestampTz due_at)
 {
-	DueKey		key;
-	DueEntry   *entry;
+	DueEntry   *entry = LookUp(gid, branch, HASH_FIND, NULL);
 
-	memset(&key, 0, sizeof(key));
-	key.gid = *gid;
-	key.branch = branch;
-	entry = hash_search(entries, &key, HASH_FIND, NULL);
 	if (entry == NULL)
 	{
 		TccSchedule(gid, branch, due_at, false);
@@ -291,14 +296,9 @@ TccScheduleRetry(pg_uuid_t *gid, int branch, TimestampTz due_at)
 bool
 TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest)
 {
-	DueKey		key;
-	DueEntry   *entry;
+	DueEntry   *entry = LookUp(gid, branch, HASH_FIND, NULL);
 	Dest	   *d;
 
-	memset(&key, 0, sizeof(key));
-	key.gid = *gid;
-	key.branch = branch;
-	entry = hash_search(entries, &key, HASH_FIND, NULL);
 	if (entry == NULL || !entry->in_flight)
 		return true;
 	d = GetDest(dest);
@@ -394,18 +394,13 @@ TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids, int *branches)
 void
 TccScheduleDone(pg_uuid_t *gid, int branch)
 {
-	DueKey		key;
-	DueEntry   *entry;
+	DueEntry   *entry = LookUp(gid, branch, HASH_FIND, NULL);
 
-	memset(&key, 0, sizeof(key));
-	key.gid = *gid;
-	key.branch = branch;
-	entry = hash_search(entries, &key, HASH_FIND, NULL);
 	if (entry == NULL)
 		return;
 	Unwait(entry);
 	Land(entry);
-	hash_search(entries, &key, HASH_REMOVE, NULL);
+	hash_search(entries, &entry->key, HASH_REMOVE, NULL);
 }
 
 /*
