@@ -196,6 +196,16 @@ def q1(sql, params=None, dbname=None):
     return rows[0][0] if rows else None
 
 
+def timed(fn, *args):
+    """(seconds fn took, its result or the exception it raised)."""
+    t0 = time.monotonic()
+    try:
+        res = fn(*args)
+    except Exception as e:       # noqa: BLE001 - reported by the caller
+        res = e
+    return time.monotonic() - t0, res
+
+
 def wait_until(fn, timeout=10.0, interval=0.05):
     """Call fn until it returns a true value or timeout seconds pass.
 

@@ -18,20 +18,10 @@ import psycopg2
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 from tcclib import (connect, crashes, diag, done_testing, is_,  # noqa: E402
-                    isnt, log_size, ok, pg_ctl, q, q1, tp_requests, tp_rule,
-                    tp_url, wait_until, wait_worker, worker_pid)
+                    isnt, log_size, ok, pg_ctl, q, q1, timed, tp_requests,
+                    tp_rule, tp_url, wait_until, wait_worker, worker_pid)
 
 OTHER_DB = "tcc_t420"
-
-
-def timed(fn, *args):
-    """(seconds fn took, its result or the exception it raised)."""
-    t0 = time.monotonic()
-    try:
-        res = fn(*args)
-    except Exception as e:       # noqa: BLE001 - reported by the caller
-        res = e
-    return time.monotonic() - t0, res
 
 
 def run_gtx(tag, dbname=None, parallel=False, branches=1):

@@ -28,21 +28,11 @@ from coordlib import system_settings  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 from tcclib import (connect, crashes, diag, done_testing, is_,  # noqa: E402
-                    like, log_size, ok, q, q1, tp_requests, tp_rule, tp_url,
-                    wait_until, wait_worker, worker_pid)
+                    like, log_size, ok, q, q1, timed, tp_requests, tp_rule,
+                    tp_url, wait_until, wait_worker, worker_pid)
 
 DB1, DB2 = "tcc_test", "tcc_test2"
 HANG_MS = 60000                  # a participant that does not answer
-
-
-def timed(fn, *args):
-    """(seconds fn took, its result or the exception it raised)."""
-    t0 = time.monotonic()
-    try:
-        res = fn(*args)
-    except Exception as e:       # noqa: BLE001 - reported by the caller
-        res = e
-    return time.monotonic() - t0, res
 
 
 def run_gtx(db, tag, timeout="1 hour", finish=True):
