@@ -196,6 +196,15 @@ def q1(sql, params=None, dbname=None):
     return rows[0][0] if rows else None
 
 
+def rss_anon_kb(pid):
+    """RssAnon of a process in kB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1])
+    return None
+
+
 def timed(fn, *args):
     """(seconds fn took, its result or the exception it raised)."""
     t0 = time.monotonic()

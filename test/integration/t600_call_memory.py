@@ -13,22 +13,13 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (branch_urls, connect, q, q1, run, run1,  # noqa: E402
                       system_settings, tp_rule, wait_until)
-from tcclib import (diag, done_testing, ok, tp_down, tp_up,  # noqa: E402
-                    worker_pid)
+from tcclib import (diag, done_testing, ok, rss_anon_kb,  # noqa: E402
+                    tp_down, tp_up, worker_pid)
 
 N = 150
 PAYLOAD = '{"pad": "%s"}' % ("x" * (512 * 1024 - 12))
 LIMIT_KB = 25 * 1024     # 150 x 512 kB is 75 MB
 RUN = "/t600/%s" % uuid.uuid4().hex[:8]
-
-
-def rss(pid):
-    """RssAnon of a process in kB."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    return None
 
 
 def decided(prefix, payload="{}"):
@@ -62,12 +53,12 @@ with system_settings(request_timeout="2min"):
         decided(RUN + "/warm", PAYLOAD)
     ok(wait_until(lambda: confirmed("%" + RUN + "/warm/%") == 5, 30),
        "the first big confirms are done")
-    base = rss(pid)
+    base = rss_anon_kb(pid)
     for i in range(N):
         decided(RUN + "/big", PAYLOAD)
     ok(wait_until(lambda: confirmed("%" + RUN + "/big/%") == N, 120),
        "%d confirms of 512 kB each are done" % N)
-    after = rss(pid)
+    after = rss_anon_kb(pid)
     ok(q1("SELECT status FROM tcc.transactions WHERE gid = %s",
           (slow,)) == "confirming", "the slow confirm is still in flight")
     diag("worker RssAnon %d kB before, %d kB after %d confirms of 512 kB"

@@ -17,7 +17,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import connect, q1, run, wait_until  # noqa: E402
-from tcclib import diag, done_testing, ok, worker_pid  # noqa: E402
+from tcclib import (diag, done_testing, ok, rss_anon_kb,  # noqa: E402
+                    worker_pid)
 from tcclib import kill_backend, wait_worker  # noqa: E402
 
 N = int(os.environ.get("TCC_T601_N", "20000"))
@@ -27,15 +28,6 @@ THREADS = 4
 DEAD = "http://127.0.0.1:1/t601/confirm"
 # bytes of worker memory per pending transaction that count as small
 PER_PENDING = 1000
-
-
-def rss(pid):
-    """RssAnon of a process in kB."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
-    return None
 
 
 def pile(count):
@@ -74,7 +66,7 @@ def attempts(distinct):
 
 pid = worker_pid()
 ok(pid is not None, "the worker runs")
-base = rss(pid)
+base = rss_anon_kb(pid)
 diag("worker RssAnon before: %d kB" % base)
 
 t0 = time.monotonic()
@@ -90,7 +82,7 @@ diag("%d decided in %.1f s" % (total, time.monotonic() - t0))
 ok(wait_until(lambda: pending() == total and attempts(True) >= total, 300),
    "every one of the %d is confirming and its confirm was tried" % total)
 time.sleep(1)
-grown = rss(pid) - base
+grown = rss_anon_kb(pid) - base
 diag("worker RssAnon after the backlog: %d kB (+%d kB, %d B per pending)"
      % (base + grown, grown, grown * 1024 // total))
 if not ok(grown * 1024 < PER_PENDING * total,
@@ -101,12 +93,12 @@ if not ok(grown * 1024 < PER_PENDING * total,
 kill_backend(pid)
 new = wait_worker(30, other_than=pid)
 ok(new is not None, "the worker is back after a restart")
-base2 = rss(new)
+base2 = rss_anon_kb(new)
 before = attempts(False)
 ok(wait_until(lambda: attempts(False) >= before + total, 300),
    "after the restart every pending confirm was tried again")
 time.sleep(1)
-after = rss(new)
+after = rss_anon_kb(new)
 diag("restarted worker RssAnon: %d kB at start, %d kB with the backlog read"
      " back (+%d B per pending)" % (base2, after,
                                     (after - base2) * 1024 // total))
