@@ -31,7 +31,9 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "tcc.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
 
 PG_FUNCTION_INFO_V1(tcc_barrier);
 PG_FUNCTION_INFO_V1(tcc_barrier_cleanup);
@@ -99,7 +101,7 @@ tcc_barrier(PG_FUNCTION_ARGS)
 				 errmsg("op must be try, confirm or cancel"),
 				 errdetail("The value given was \"%s\".", TccClip(op, 64))));
 
-	TccEnterOwner(&scope);
+	TccStoreEnterOwner(&scope);
 	if (strcmp(op, "cancel") == 0)
 	{
 		/* the try's row first: whoever inserts it decides whether try acts */
@@ -110,7 +112,7 @@ tcc_barrier(PG_FUNCTION_ARGS)
 	}
 	else
 		act = InsertBarrier(gid, branch, op, op);
-	TccLeaveOwner(&scope);
+	TccStoreLeaveOwner(&scope);
 	PG_RETURN_BOOL(act);
 }
 
@@ -131,7 +133,7 @@ tcc_barrier_cleanup(PG_FUNCTION_ARGS)
 	older_than = PG_GETARG_INTERVAL_P(0);
 	TccValidateTimeout(older_than, "older_than");
 
-	TccEnterOwner(&scope);
+	TccStoreEnterOwner(&scope);
 	if (cleanup_plan == NULL)
 	{
 		Oid			types[1] = {INTERVALOID};
@@ -148,6 +150,6 @@ tcc_barrier_cleanup(PG_FUNCTION_ARGS)
 	if (rc != SPI_OK_DELETE)
 		elog(ERROR, "tcc: barrier cleanup failed: %s", SPI_result_code_string(rc));
 	deleted = SPI_processed;
-	TccLeaveOwner(&scope);
+	TccStoreLeaveOwner(&scope);
 	PG_RETURN_INT64((int64) deleted);
 }

@@ -40,12 +40,15 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "lib/ilist.h"
 #include "lib/pairingheap.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "schedule.h"
 #include "tcc.h"
 
 typedef struct DueKey
@@ -478,15 +481,15 @@ FreePending(PhaseEntry *entry)
  * the transaction is done.
  */
 bool
-TccPhaseStart(pg_uuid_t *gid, bool commit, bool parallel, int *pending,
-			  int npending, TimestampTz now, bool force)
+TccSchedulePhaseStart(pg_uuid_t *gid, bool commit, bool parallel,
+					  int *pending, int npending, TimestampTz now, bool force)
 {
 	PhaseEntry *entry;
 	bool		found;
 
 	if (npending == 0)
 	{
-		TccPhaseForget(gid);
+		TccSchedulePhaseForget(gid);
 		return true;
 	}
 	entry = hash_search(phases, gid, HASH_ENTER, &found);
@@ -520,10 +523,10 @@ TccPhaseStart(pg_uuid_t *gid, bool commit, bool parallel, int *pending,
  * transaction is not remembered (the caller reads the tables),
  * TCC_PHASE_DONE, forgetting it, when that was its last pending branch
  * (*commit: its decision), else TCC_PHASE_GOING: the caller schedules what
- * is next with TccPhaseScheduleNext once all outcomes at hand are taken.
+ * is next with TccSchedulePhaseNext once all outcomes at hand are taken.
  */
 TccPhaseStep
-TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
+TccSchedulePhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
 	int			lo;
@@ -546,7 +549,7 @@ TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 	if (lo == entry->hi || entry->pending[lo] != branch || entry->done[lo])
 	{
 		/* not what memory says: let the tables decide */
-		TccPhaseForget(gid);
+		TccSchedulePhaseForget(gid);
 		return TCC_PHASE_UNKNOWN;
 	}
 	entry->done[lo] = true;
@@ -558,7 +561,7 @@ TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 	*commit = entry->commit;
 	if (entry->npending > 0)
 		return TCC_PHASE_GOING;
-	TccPhaseForget(gid);
+	TccSchedulePhaseForget(gid);
 	return TCC_PHASE_DONE;
 }
 
@@ -569,7 +572,7 @@ TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
  * more: phase two stays O(branches).
  */
 void
-TccPhaseScheduleNext(pg_uuid_t *gid, TimestampTz now)
+TccSchedulePhaseNext(pg_uuid_t *gid, TimestampTz now)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
 
@@ -582,7 +585,7 @@ TccPhaseScheduleNext(pg_uuid_t *gid, TimestampTz now)
  * to it next is read from the tables.
  */
 void
-TccPhaseForget(pg_uuid_t *gid)
+TccSchedulePhaseForget(pg_uuid_t *gid)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
 

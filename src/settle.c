@@ -29,7 +29,13 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
+#include "backoff.h"
+#include "http.h"
+#include "protocol.h"
+#include "schedule.h"
+#include "settle.h"
 #include "store.h"
+#include "tcc.h"
 
 /* Builds an int4[] of n integers. */
 static Datum
@@ -89,7 +95,7 @@ Settled(pg_uuid_t *gid)
  * for the worker to wake their waiters once its transaction committed.
  */
 pg_uuid_t *
-TccStoreTakeSettled(int *n)
+TccSettleTakeSettled(int *n)
 {
 	*n = nsettled;
 	nsettled = 0;
@@ -144,7 +150,7 @@ static TccPhasesTaken phases_taken = TCC_PHASES_NONE;
  * be among them (worker.c waits before the calls).
  */
 TccPhasesTaken
-TccStoreTookPhases(void)
+TccSettleTookPhases(void)
 {
 	TccPhasesTaken taken = phases_taken;
 
@@ -187,7 +193,7 @@ TakePhases(bool force)
 		pending = palloc(sizeof(int) * Max(nelems, 1));
 		for (int j = 0; j < nelems; j++)
 			pending[j] = DatumGetInt32(elems[j]);
-		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, force))
+		if (TccSchedulePhaseStart(&gid, commit, parallel, pending, nelems, now, force))
 			FinishingAdd(&fin, &gid, commit);
 	}
 	/* what was read is copied: free it before the next statement */
@@ -245,7 +251,7 @@ ResultGids(int *n)
  * needs however large the backlog.
  */
 void
-TccStoreStartup(void)
+TccSettleStartup(void)
 {
 	pg_uuid_t  *gids;
 	int			n;
@@ -510,7 +516,7 @@ Resolve(pg_uuid_t *gid)
 	Datum		args[1] = {UUIDPGetDatum(gid)};
 
 	TccStoreExec(&resolve_gtx, args, NULL, false);
-	TccPhaseForget(gid);
+	TccSchedulePhaseForget(gid);
 	Settled(gid);
 }
 
@@ -559,8 +565,8 @@ ApplyActions(void)
  * true if more work is waiting already.
  */
 bool
-TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided, int ndecided,
-			   bool *blocked)
+TccSettle(bool actions, bool stuck, pg_uuid_t *decided, int ndecided,
+		  bool *blocked)
 {
 	bool		more = false;
 
@@ -622,7 +628,7 @@ STMT(record_failures, 4,
  * goes confirming / cancelling -> failed, with NOTIFY tcc_alert.
  */
 void
-TccStoreResults(List *calls)
+TccSettleResults(List *calls)
 {
 	int			n = list_length(calls);
 	Datum	   *gids = palloc(sizeof(Datum) * n);
@@ -663,7 +669,7 @@ TccStoreResults(List *calls)
 
 		gids[i] = UUIDPGetDatum(&call->gid);
 		branches[i] = Int32GetDatum(call->branch);
-		ops[i] = CStringGetTextDatum(TccOpName(call->op));
+		ops[i] = CStringGetTextDatum(TccProtocolOpName(call->op));
 		started[i] = TimestampTzGetDatum(call->started_at);
 		durations[i] = Float8GetDatum(call->duration_ms);
 		statuses[i] = Int32GetDatum(call->http_status);
@@ -682,7 +688,7 @@ TccStoreResults(List *calls)
 				ereport(WARNING,
 						(errmsg("tcc: participant answered %s to %s of branch %d",
 								call->http_status == 409 ? "409" : "FAILURE",
-								TccOpName(call->op), call->branch),
+								TccProtocolOpName(call->op), call->branch),
 						 errdetail("A refusal is only meaningful for try; the call is retried.")));
 			fail_gids[nfail] = gids[i];
 			fail_branches[nfail] = branches[i];
@@ -692,7 +698,7 @@ TccStoreResults(List *calls)
 			{
 				/* a transaction that fails is read from the tables from now on */
 				TccScheduleDone(&call->gid, call->branch);
-				TccPhaseForget(&call->gid);
+				TccSchedulePhaseForget(&call->gid);
 				Settled(&call->gid);
 			}
 			else
@@ -734,7 +740,7 @@ TccStoreResults(List *calls)
 	{
 		bool		commit;
 
-		switch (TccPhaseBranchDone(&done[d]->gid, done[d]->branch, &commit))
+		switch (TccSchedulePhaseBranchDone(&done[d]->gid, done[d]->branch, &commit))
 		{
 			case TCC_PHASE_UNKNOWN:
 				unknown[nunknown++] = done[d]->gid;
@@ -748,7 +754,7 @@ TccStoreResults(List *calls)
 		}
 	}
 	for (int g = 0; g < ngoing; g++)
-		TccPhaseScheduleNext(&going[g], now);
+		TccSchedulePhaseNext(&going[g], now);
 	Finish(&fin);
 	Advance(unknown, nunknown, false);
 }
@@ -771,7 +777,7 @@ STMT(load_calls, 2,
  * dropped from the schedule.
  */
 List *
-TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
+TccSettleLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 {
 	Datum		args[2];
 	bool	   *found;
@@ -841,7 +847,7 @@ STMT(next_deadline, 0,
  * there is none.
  */
 TimestampTz
-TccStoreNextDeadline(void)
+TccSettleNextDeadline(void)
 {
 	bool		isnull;
 	Datum		d;
@@ -886,7 +892,7 @@ STMT(next_purge, 1,
  * if none is left.
  */
 TimestampTz
-TccStorePurge(void)
+TccSettlePurge(void)
 {
 	Datum		args[1] = {Int32GetDatum(tcc_retention)};
 	bool		isnull;

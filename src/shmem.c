@@ -21,18 +21,19 @@
  */
 #include "postgres.h"
 
-#include "access/xlog.h"
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/backendid.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "tcc.h"
+#include "shmem.h"
 
 TccShmem   *TccShmemRoot = NULL;
 TccShared  *TccState = NULL;
@@ -243,45 +244,4 @@ TccWakeWaiters(pg_uuid_t *gids, int n)
 		if (latch)
 			SetLatch(latch);
 	}
-}
-
-PG_FUNCTION_INFO_V1(tcc_worker_state);
-
-/*
- * tcc_worker_state(): the pid, start, calls in flight and last error of the
- * worker of the current database.
- */
-Datum
-tcc_worker_state(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-	pid_t		pid;
-	TimestampTz started;
-	int			in_flight;
-	int			queue_depth;
-	char		last_error[256];
-
-	TccRequireCoordinator();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	SpinLockAcquire(&TccState->mutex);
-	pid = TccState->worker_pid;
-	started = TccState->worker_started;
-	in_flight = TccState->in_flight;
-	queue_depth = TccState->queue_depth;
-	strlcpy(last_error, TccState->last_error, sizeof(last_error));
-	SpinLockRelease(&TccState->mutex);
-
-	values[0] = Int32GetDatum(pid);
-	nulls[0] = (pid == 0);
-	values[1] = TimestampTzGetDatum(started);
-	nulls[1] = (started == 0);
-	values[2] = Int32GetDatum(in_flight);
-	values[3] = Int32GetDatum(queue_depth);
-	values[4] = CStringGetTextDatum(last_error);
-	nulls[4] = (last_error[0] == '\0');
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -37,7 +37,9 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
+#include "shmem.h"
 #include "tcc.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -401,101 +403,4 @@ TccRequireVersion(void)
 					version ? version : "(none)", TCC_VERSION),
 			 errhint("Run ALTER EXTENSION tcc UPDATE in database \"%s\".",
 					 get_database_name(MyDatabaseId))));
-}
-
-/* Returns a copy of s cut to at most max bytes on a character boundary. */
-char *
-TccClip(const char *s, int max)
-{
-	int			len = strlen(s);
-
-	if (len > max)
-		len = pg_mbcliplen(s, len, max);
-	return pnstrdup(s, len);
-}
-
-/*
- * Copies src into dst of size bytes, like strlcpy, but never cuts a
- * multibyte character (SPEC section 11).
- */
-void
-TccStrlcpy(char *dst, const char *src, size_t size)
-{
-	int			len = strlen(src);
-
-	if (size == 0)
-		return;
-	if (len > (int) size - 1)
-		len = pg_mbcliplen(src, len, (int) size - 1);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
-/* Returns the protocol name of an operation. */
-const char *
-TccOpName(TccOp op)
-{
-	switch (op)
-	{
-		case TCC_OP_TRY:
-			return "try";
-		case TCC_OP_CONFIRM:
-			return "confirm";
-		case TCC_OP_CANCEL:
-			return "cancel";
-	}
-	return "?";
-}
-
-/* Returns the name of a participant protocol. */
-const char *
-TccProtocolName(TccProtocol protocol)
-{
-	return protocol == TCC_PROTOCOL_DTM ? "dtm" : "tcc";
-}
-
-/* Returns the protocol of a name; 22023 for an unknown one. */
-TccProtocol
-TccProtocolFromName(const char *name)
-{
-	if (strcmp(name, "tcc") == 0)
-		return TCC_PROTOCOL_TCC;
-	if (strcmp(name, "dtm") == 0)
-		return TCC_PROTOCOL_DTM;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("protocol must be tcc or dtm")));
-	return TCC_PROTOCOL_TCC;	/* keep the compiler quiet */
-}
-
-/*
- * Runs fn(arg) in a subtransaction.  Returns NULL when it succeeded, else
- * the error it raised, copied into the caller's memory context, with the
- * subtransaction rolled back.
- */
-ErrorData *
-TccInSubtransaction(void (*fn) (void *arg), void *arg)
-{
-	MemoryContext old = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(old);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
-	CurrentResourceOwner = owner;
-	return edata;
 }

@@ -48,7 +48,17 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "durable.h"
+#include "http.h"
+#include "intent.h"
+#include "request.h"
+#include "schedule.h"
+#include "settle.h"
+#include "shmem.h"
+#include "store.h"
 #include "tcc.h"
+#include "util.h"
+#include "worker.h"
 
 /*
  * Registers with the postmaster the worker of a coordinator database, given
@@ -239,13 +249,13 @@ WriteIntents(List *requests)
 	replies = palloc0(sizeof(TccReply) * list_length(requests));
 	pgstat_report_activity(STATE_RUNNING, "writing intents");
 	TccStoreBeginWork();
-	TccStoreRequests(requests, replies);
+	TccIntentWrite(requests, replies);
 	lsn = TccStoreEndWork();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	foreach(lc, requests)
 	{
 		replies[i].lsn = lsn;
-		TccReplyRequest(lfirst(lc), &replies[i++]);
+		TccRequestReply(lfirst(lc), &replies[i++]);
 	}
 }
 
@@ -292,7 +302,7 @@ PurgeExpired(void)
 
 	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
 	TccStoreBeginWork();
-	next = TccStorePurge();
+	next = TccSettlePurge();
 	(void) TccStoreEndWork();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return next;
@@ -414,7 +424,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		if (HandleInterrupts())
 			check_at = purge_at = 0;
 
-		requests = TccTakeRequests();
+		requests = TccRequestTakeAll();
 		settle_at = RequestsWant(requests, &try_failed);
 		check_at = Min(check_at, settle_at);
 		if (requests != NIL)
@@ -449,16 +459,16 @@ WorkerLoop(WaitEventSet *wait_set)
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
-			TccStoreResults(done);
-			more = TccStoreSettle(work, stuck, decided, ndecided, &blocked);
+			TccSettleResults(done);
+			more = TccSettle(work, stuck, decided, ndecided, &blocked);
 			/* what the outcomes and decisions made due can start at once */
 			if (ndue < room)
 				ndue += TccScheduleTake(GetCurrentTimestamp(), room - ndue,
 										due_gids + ndue, due_branches + ndue);
-			calls = TccStoreLoadCalls(due_gids, due_branches, ndue, call_cxt);
+			calls = TccSettleLoadCalls(due_gids, due_branches, ndue, call_cxt);
 			if (stuck)
 			{
-				TimestampTz deadline = TccStoreNextDeadline();
+				TimestampTz deadline = TccSettleNextDeadline();
 
 				/* while any is undecided, look again every second */
 				check_at = deadline == DT_NOEND ? DT_NOEND :
@@ -489,7 +499,7 @@ WorkerLoop(WaitEventSet *wait_set)
 			 * the committing callers, they end at the position handed over
 			 * with them; found in the tables, they are in the WAL by now.
 			 */
-			switch (TccStoreTookPhases())
+			switch (TccSettleTookPhases())
 			{
 				case TCC_PHASES_NONE:
 					break;
@@ -502,7 +512,7 @@ WorkerLoop(WaitEventSet *wait_set)
 			}
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
-			settled = TccStoreTakeSettled(&nsettled);
+			settled = TccSettleTakeSettled(&nsettled);
 			TccWakeWaiters(settled, nsettled);
 
 			foreach(lc, done)
@@ -691,7 +701,7 @@ TccWorkerMain(Datum arg)
 
 	TccScheduleInit();
 	TccStoreBeginWork();
-	TccStoreStartup();
+	TccSettleStartup();
 	(void) TccStoreEndWork();
 
 	PG_TRY();
