@@ -31,14 +31,13 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "coordinator.h"
 #include "durable.h"
 #include "gid.h"
 #include "http.h"
@@ -272,7 +271,7 @@ BeginFromArgs(FunctionCallInfo fcinfo, int first, TccBranchSpec *specs, int n)
 Datum
 tcc_begin(PG_FUNCTION_ARGS)
 {
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	PG_RETURN_UUID_P(BeginFromArgs(fcinfo, 0, NULL, 0));
 }
 
@@ -497,7 +496,7 @@ tcc_branch(PG_FUNCTION_ARGS)
 	Datum		body;
 	bool		body_null;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	memset(&spec, 0, sizeof(spec));
 	for (int i = 0; i < 3; i++)
@@ -575,7 +574,7 @@ tcc_branches(PG_FUNCTION_ARGS)
 	TccBranchSpec *specs;
 	int			n;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "branches");
 	specs = TccValidateBranches(PG_GETARG_JSONB_P(1), &n);
@@ -653,7 +652,7 @@ tcc_finish(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "commit");
 	PG_RETURN_TEXT_P(cstring_to_text(FinishGtx(gid, PG_GETARG_BOOL(1))));
@@ -676,7 +675,7 @@ tcc_run(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	RequireArg(fcinfo, 0, "branches");
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "tcc_run must return a record");
@@ -733,7 +732,7 @@ tcc_wait(PG_FUNCTION_ARGS)
 	TimestampTz until;
 	const char *volatile status = NULL;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "timeout");
 	timeout = PG_GETARG_INTERVAL_P(1);
@@ -788,7 +787,7 @@ tcc_retry(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	if (!CheckActionable(gid, "retry", false))
 		PG_RETURN_VOID();
@@ -805,7 +804,7 @@ tcc_resolve(PG_FUNCTION_ARGS)
 	pg_uuid_t  *gid;
 	char	   *note;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -837,7 +836,7 @@ tcc_worker_state(PG_FUNCTION_ARGS)
 	int			queue_depth;
 	char		last_error[256];
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 

@@ -38,34 +38,26 @@
 PG_FUNCTION_INFO_V1(tcc_barrier);
 PG_FUNCTION_INFO_V1(tcc_barrier_cleanup);
 
-static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr cleanup_plan = NULL;
+STMT(insert_barrier, 4,
+	 "INSERT INTO tcc._barrier (gid, branch, op, reason)"
+	 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+	 UUIDOID, INT4OID, TEXTOID, TEXTOID);
+
+STMT(cleanup_barrier, 1,
+	 "DELETE FROM tcc._barrier WHERE created_at < pg_catalog.now() - $1",
+	 INTERVALOID);
 
 /* Inserts one barrier row; returns true if it was not there yet. */
 static bool
 InsertBarrier(pg_uuid_t *gid, int branch, const char *op, const char *reason)
 {
 	Datum		args[4];
-	int			rc;
 
-	if (insert_plan == NULL)
-	{
-		Oid			types[4] = {UUIDOID, INT4OID, TEXTOID, TEXTOID};
-
-		insert_plan = SPI_prepare("INSERT INTO tcc._barrier (gid, branch, op, reason)"
-								  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-								  4, types);
-		if (insert_plan == NULL)
-			elog(ERROR, "tcc: could not prepare the barrier insert");
-		SPI_keepplan(insert_plan);
-	}
 	args[0] = UUIDPGetDatum(gid);
 	args[1] = Int32GetDatum(branch);
 	args[2] = CStringGetTextDatum(op);
 	args[3] = CStringGetTextDatum(reason);
-	rc = SPI_execute_plan(insert_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "tcc: barrier insert failed: %s", SPI_result_code_string(rc));
+	TccStoreExec(&insert_barrier, args, NULL, false);
 	return SPI_processed > 0;
 }
 
@@ -123,7 +115,6 @@ tcc_barrier_cleanup(PG_FUNCTION_ARGS)
 	Interval   *older_than;
 	TccOwnerScope scope;
 	Datum		args[1];
-	int			rc;
 	uint64		deleted;
 
 	if (PG_ARGISNULL(0))
@@ -134,21 +125,8 @@ tcc_barrier_cleanup(PG_FUNCTION_ARGS)
 	TccValidateTimeout(older_than, "older_than");
 
 	TccStoreEnterOwner(&scope);
-	if (cleanup_plan == NULL)
-	{
-		Oid			types[1] = {INTERVALOID};
-
-		cleanup_plan = SPI_prepare("DELETE FROM tcc._barrier"
-								   " WHERE created_at < pg_catalog.now() - $1",
-								   1, types);
-		if (cleanup_plan == NULL)
-			elog(ERROR, "tcc: could not prepare the barrier cleanup");
-		SPI_keepplan(cleanup_plan);
-	}
 	args[0] = IntervalPGetDatum(older_than);
-	rc = SPI_execute_plan(cleanup_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "tcc: barrier cleanup failed: %s", SPI_result_code_string(rc));
+	TccStoreExec(&cleanup_barrier, args, NULL, false);
 	deleted = SPI_processed;
 	TccStoreLeaveOwner(&scope);
 	PG_RETURN_INT64((int64) deleted);

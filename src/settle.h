@@ -2,7 +2,7 @@
  *
  * settle.h
  *	  The worker's moves on the tables after the intents: phase two,
- *	  deadlines, operator actions, call outcomes, purge (settle.c).
+ *	  deadlines, operator actions, call outcomes (settle.c).
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -36,7 +36,6 @@ extern void TccSettleResults(List *calls);
 extern List *TccSettleLoadCalls(pg_uuid_t *gids, int *branches, int n,
 								MemoryContext cxt);
 extern TimestampTz TccSettleNextDeadline(void);
-extern TimestampTz TccSettlePurge(void);
 extern pg_uuid_t *TccSettleTakeSettled(int *n);
 
 #endif							/* TCC_SETTLE_H */

@@ -21,16 +21,12 @@
  */
 #include "postgres.h"
 
-#include "access/htup_details.h"
 #include "access/xlog.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
-#include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "shmem.h"
@@ -120,6 +116,25 @@ TccShmemSlot(TccShared *db, int i)
 	return &TccShmemRoot->slots[db->index * TccShmemRoot->nslots + i];
 }
 
+/* Sets the flags asked for in db and wakes its worker. */
+static void
+WakeWorkerOf(TccShared *db, bool work, bool check_trying, bool leave)
+{
+	Latch	   *latch;
+
+	SpinLockAcquire(&db->mutex);
+	if (work)
+		db->work_pending = true;
+	if (check_trying)
+		db->check_trying = true;
+	if (leave)
+		db->leave_database = true;
+	latch = db->worker_latch;
+	SpinLockRelease(&db->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
 /*
  * Wakes the worker of this backend's database.  work: a decision or
  * operator action committed; check_trying: a transaction that began a
@@ -128,19 +143,16 @@ TccShmemSlot(TccShared *db, int i)
 void
 TccWakeWorker(bool work, bool check_trying)
 {
-	Latch	   *latch;
-
 	if (TccState == NULL)
 		return;
-	SpinLockAcquire(&TccState->mutex);
-	if (work)
-		TccState->work_pending = true;
-	if (check_trying)
-		TccState->check_trying = true;
-	latch = TccState->worker_latch;
-	SpinLockRelease(&TccState->mutex);
-	if (latch)
-		SetLatch(latch);
+	WakeWorkerOf(TccState, work, check_trying, false);
+}
+
+/* Tells the worker of db to leave its database (DROP DATABASE), and wakes it. */
+void
+TccWakeWorkerToLeave(TccShared *db)
+{
+	WakeWorkerOf(db, false, false, true);
 }
 
 /*

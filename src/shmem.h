@@ -109,6 +109,7 @@ extern void TccShmemStartup(List *databases);
 extern TccShared *TccShmemFind(const char *database);
 extern TccSlot *TccShmemSlot(TccShared *db, int i);
 extern void TccWakeWorker(bool work, bool check_trying);
+extern void TccWakeWorkerToLeave(TccShared *db);
 extern void TccHandDecided(pg_uuid_t *gids, int n);
 extern void TccWaitFor(pg_uuid_t *gid);
 extern void TccWaitEnd(void);

@@ -47,10 +47,6 @@ extern int	tcc_max_branches_per_call;
 extern bool tcc_preloaded;
 extern bool tcc_in_worker;
 
-extern void TccRequireCoordinator(void);
-extern char *TccInstalledVersion(void);
-extern void TccRequireVersion(void);
-
 /* longest name, kind or business key */
 #define TCC_MAX_NAME 1000
 

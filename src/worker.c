@@ -48,9 +48,11 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "coordinator.h"
 #include "durable.h"
 #include "http.h"
 #include "intent.h"
+#include "purge.h"
 #include "request.h"
 #include "schedule.h"
 #include "settle.h"
@@ -101,16 +103,7 @@ WatchDropDatabase(ObjectAccessType access, Oid classId, Oid objectId,
 	if (access == OAT_DROP && classId == DatabaseRelationId &&
 		TccShmemRoot != NULL &&
 		(db = TccShmemFind(get_database_name(objectId))) != NULL)
-	{
-		Latch	   *latch;
-
-		SpinLockAcquire(&db->mutex);
-		db->leave_database = true;
-		latch = db->worker_latch;
-		SpinLockRelease(&db->mutex);
-		if (latch)
-			SetLatch(latch);
-	}
+		TccWakeWorkerToLeave(db);
 }
 
 /* Installs the hook that lets DROP DATABASE pass the worker. */
@@ -175,7 +168,7 @@ ExtensionReady(void)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	version = TccInstalledVersion();
+	version = TccCoordinatorInstalledVersion();
 	ready = version != NULL && strcmp(version, TCC_VERSION) == 0;
 	if (version != NULL && !ready && !said)
 	{
@@ -302,7 +295,7 @@ PurgeExpired(void)
 
 	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
 	TccStoreBeginWork();
-	next = TccSettlePurge();
+	next = TccPurge();
 	(void) TccStoreEndWork();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return next;
