@@ -5,7 +5,8 @@
  *	  tcc_wait, tcc_retry and tcc_resolve, run in the initiator's backend.
  *
  * tcc_begin and tcc_branch hand their intent to the worker and wait until
- * it is durable (request.c), so it survives the caller's ROLLBACK (R1).
+ * it is durable (request.c), so it survives the caller's ROLLBACK (R1 of
+ * docs/guarantees.md).
  * tcc_branches hands all its branches over in one request, then calls all
  * their tries at once; tcc_run hands over the transaction together with
  * its branches.
@@ -311,7 +312,7 @@ ParseJsonb(void *arg)
 
 /*
  * Returns the try's response body as jsonb, or NULL when it is empty, not
- * valid UTF-8 or not JSON (SPEC section 11: jsonb_in does not check the
+ * valid UTF-8 or not JSON (docs/api.md#bad-input: jsonb_in does not check the
  * encoding of what it is given, and a caller storing such a value could
  * not read it back).  Parsed in a subtransaction so that no body, however
  * hostile, can fail the call; only errors about the data itself are

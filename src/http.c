@@ -12,7 +12,7 @@
  * WaitEventSet, so the worker sleeps until a participant answers, a timer
  * fires or its latch is set.
  *
- * Every request is a POST with the headers of SPEC section 4; redirects are
+ * Every request is a POST with the headers of docs/protocol.md; redirects are
  * never followed; only http and https are spoken; TLS peers are verified.
  * A branch of protocol dtm also gets DTM's query parameters, and its answer
  * is read as DTM reads it (ReadAnswer).
@@ -307,7 +307,7 @@ RecordOutcome(TccCall *call, CURLcode rc)
 		curl_easy_getinfo(call->handle, CURLINFO_RESPONSE_CODE, &code);
 		call->http_status = (int) code;
 		call->error[0] = '\0';
-		/* Retry-After means something only with these (SPEC section 4) */
+		/* Retry-After means something only with these (docs/protocol.md) */
 		if (code != 425 && code != 429 && code != 503)
 			call->retry_after_ms = -1;
 		if (code < 200 || code > 299)

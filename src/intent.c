@@ -322,13 +322,13 @@ STMT(insert_branches, 9,
 	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
 
 /*
- * Branches: each is numbered after the existing ones of its transaction
- * and recorded while that transaction is undecided, and only for its owner
- * (or a superuser) -- rule R1: intent before effect.  The gid's lock keeps a
- * concurrent tcc_finish from deciding meanwhile; an unknown gid or another
- * role's is refused before anything else and its lock given back at once,
- * so that such a request cannot hold up the owner.  One statement writes
- * the accepted ones: a refused one keeps branch number 0.
+ * Branches: each is numbered after the existing ones of its transaction and
+ * recorded while that transaction is undecided, and only for its owner (or a
+ * superuser) -- R1 of docs/guarantees.md, intent before effect.  The gid's
+ * lock keeps a concurrent tcc_finish from deciding meanwhile; an unknown gid
+ * or another role's is refused before anything else and its lock given back
+ * at once, so that such a request cannot hold up the owner.  One statement
+ * writes the accepted ones: a refused one keeps branch number 0.
  */
 static void
 WriteBranches(IntentBatch *b)

@@ -15,14 +15,14 @@
  * The schedule is a hint, the tables are the truth: when a call comes due
  * the worker reads its branch again and drops it if there is nothing to do.
  *
- * Calls that are due wait in a queue per destination (scheme, host and
- * port of the URL called), and destinations are served in turn, each up to
- * its share of the slots (tcc.destination_share), so that a participant
- * that hangs holds at most its share while the others go on (SPEC section
- * 7).  A call's destination is learned when it is first read (the
- * schedule knows only gids and branches); until then it waits in a queue
- * of its own, and a call read for a destination that is already full goes
- * back to that destination's queue unstarted.
+ * Calls that are due wait in a queue per destination (scheme, host and port of
+ * the URL called), and destinations are served in turn, each up to its share
+ * of the slots (tcc.destination_share), so that a participant that hangs holds
+ * at most its share while the others go on (docs/worker.md).  A call's
+ * destination is learned when it is first read (the schedule knows only gids
+ * and branches); until then it waits in a queue of its own, and a call read
+ * for a destination that is already full goes back to that destination's queue
+ * unstarted.
  *
  * Beside it, the worker remembers each transaction in phase two: its
  * decision and the branches not yet confirmed or cancelled.  The worker is

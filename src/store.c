@@ -10,8 +10,9 @@
  *   in its own transaction, and reads with the latest snapshot rather than
  *   its transaction snapshot.  A caller at REPEATABLE READ or SERIALIZABLE
  *   therefore sees rows the worker committed after its snapshot was taken,
- *   and never tries to UPDATE a row it cannot see (rule R2).  It switches to
- *   the tables' owner and a pinned search_path for the duration.
+ *   and never tries to UPDATE a row it cannot see (R2 of
+ *   docs/guarantees.md).  It switches to the tables' owner and a pinned
+ *   search_path for the duration.
  *
  * - The worker owns every UPDATE.  Each global transaction moves through its
  *   states in one function per transition, named for it.

@@ -182,7 +182,7 @@ CheckRequestTimeout(int *newval, void **extra, GucSource source)
 	return true;
 }
 
-/* Defines the settings of SPEC section 10. */
+/* Defines the settings of docs/settings.md. */
 static void
 DefineSettings(void)
 {

@@ -25,7 +25,7 @@
 
 #define TCC_VERSION "1.1"
 
-/* SQLSTATEs of SPEC section 12 */
+/* SQLSTATEs of docs/api.md#sqlstates */
 #define ERRCODE_TCC_TRY_REFUSED		MAKE_SQLSTATE('T','C','0','0','1')
 #define ERRCODE_TCC_TRY_UNKNOWN		MAKE_SQLSTATE('T','C','0','0','2')
 #define ERRCODE_TCC_BAD_DECISION	MAKE_SQLSTATE('T','C','0','0','3')

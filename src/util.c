@@ -33,7 +33,7 @@ TccClip(const char *s, int max)
 
 /*
  * Copies src into dst of size bytes, like strlcpy, but never cuts a
- * multibyte character (SPEC section 11).
+ * multibyte character (docs/api.md#bad-input).
  */
 void
 TccStrlcpy(char *dst, const char *src, size_t size)

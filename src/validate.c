@@ -3,7 +3,7 @@
  * validate.c
  *	  Checks of user input before anything is written or sent.
  *
- * Every check raises an ERROR with a SQLSTATE (SPEC section 11); none of
+ * Every check raises an ERROR with a SQLSTATE (docs/api.md#bad-input); none of
  * them writes or calls anything, so bad input leaves no trace.
  *
  * Copyright (c) 2026, the tcc authors
@@ -101,9 +101,9 @@ UrlUnder(TccUrl *url, TccUrl *entry)
 }
 
 /*
- * Returns true if the parsed url is allowed by tcc.allowed_urls (SPEC
- * section 10): empty allows every URL; an entry that does not parse allows
- * none.
+ * Returns true if the parsed url is allowed by tcc.allowed_urls
+ * (docs/settings.md#tccallowed_urls): empty allows every URL; an entry that
+ * does not parse allows none.
  */
 static bool
 UrlAllowed(TccUrl *url)

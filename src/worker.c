@@ -564,7 +564,7 @@ WorkerLoop(WaitEventSet *wait_set)
 
 /*
  * Pins the settings the worker's session depends on, against values an
- * ALTER DATABASE or ALTER ROLE ... SET put there (SPEC section 7): a
+ * ALTER DATABASE or ALTER ROLE ... SET put there (docs/worker.md): a
  * database owner must not be able to make the worker read-only, time its
  * statements out, change how its statements behave or how they are
  * planned.  tcc.request_timeout refuses such values in the worker itself
