@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * store.c
- *	  The coordinator's table access: the caller's side, the worker's
- *	  units of work and the intents it writes (settle.c has the rest).
+ *	  The coordinator's table access: the saved statements and the helpers
+ *	  that run them, the caller's reads and writes, and the worker's unit of
+ *	  work (intent.c writes the intents, settle.c the moves after them).
  *
  * Two kinds of callers, two disciplines:
  *
@@ -14,8 +15,9 @@
  *   docs/guarantees.md).  It switches to the tables' owner and a pinned
  *   search_path for the duration.
  *
- * - The worker owns every UPDATE.  Each global transaction moves through its
- *   states in one function per transition, named for it.
+ * - The worker owns every UPDATE (intent.c, settle.c).  Each global
+ *   transaction moves through its states in one function per transition,
+ *   named for it.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -26,7 +28,6 @@
  */
 #include "postgres.h"
 
-#include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
@@ -45,7 +46,6 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-#include "utils/xid8.h"
 
 #include "gid.h"
 #include "http.h"
