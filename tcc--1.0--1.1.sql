@@ -8,6 +8,92 @@
 -- fresh 1.1 and an updated 1.0 have the same objects by construction.
 
 -- ---------------------------------------------------------------------------
+-- Who sees which transactions: one definition.
+--
+-- A role sees its own transactions, a superuser every one (docs/api.md).
+-- tcc._own_gtx is that rule, once; every view that shows transactions or
+-- their parts reads tcc._gtx through it.  It is private: only the views,
+-- which read it with their owner's rights, use it; CURRENT_USER in it is
+-- still the role that queries the view.
+--
+-- It is not a security barrier itself, so the planner pulls it up into the
+-- view that reads it, and the filter stands beside that view's own joins
+-- and quals: an index on created_at or gid stays usable for the ORDER BY
+-- ... LIMIT of tcc.transaction_list and for a lookup by gid (a barrier here
+-- would be planned on its own, and a page would sort every row).  That is
+-- as safe as the filter written in each view: every view that reads it is
+-- a security barrier, so a condition of the caller's query reaches the
+-- rows before the filter only when it is leakproof, and no role but the
+-- extension's owner can query tcc._own_gtx directly.
+CREATE VIEW tcc._own_gtx AS
+SELECT g.*
+  FROM tcc._gtx g
+ WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER);
+COMMENT ON VIEW tcc._own_gtx IS 'the transactions the current role may see: its own, every one for a superuser; read by the views, not by roles';
+REVOKE ALL ON tcc._own_gtx FROM PUBLIC;
+
+-- The views of 1.0 read tcc._gtx through tcc._own_gtx.  Each is replaced in
+-- place (CREATE OR REPLACE), not dropped and created: the view keeps its
+-- oid, so the SELECT grants given on it, its comments and the views built
+-- on it (tcc.pending, tcc.attention, tcc.stats, and any of the users') stay
+-- as they are.  The rule against OR REPLACE in these scripts is about
+-- taking over an object that may already exist outside the extension; here
+-- each view is already a member of the extension, and PostgreSQL refuses
+-- an extension script that would replace an object the extension does not
+-- own.  Columns, their order, names and types are those of 1.0 (a
+-- replacement may not change them anyway), and so is every row a role sees.
+CREATE OR REPLACE VIEW tcc.transactions WITH (security_barrier) AS
+SELECT g.gid, g.kind, g.business_key,
+       CASE WHEN g.status = 'trying' AND d.gid IS NOT NULL
+            THEN CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END
+            ELSE g.status END AS status,
+       g.owner::pg_catalog.regrole AS owner,
+       g.created_at, g.deadline, d.decided_at, g.finished_at,
+       d.source AS decided_by,
+       b.branches,
+       ((SELECT pg_catalog.count(*) FROM tcc._attempt a WHERE a.gid = g.gid)
+        + (SELECT pg_catalog.count(*) FROM tcc._try t WHERE t.gid = g.gid))::integer AS attempts,
+       b.next_attempt_at,
+       g.last_error,
+       g.parallel
+  FROM tcc._own_gtx g
+  LEFT JOIN tcc._decision d ON d.gid = g.gid
+  LEFT JOIN LATERAL (
+       SELECT pg_catalog.count(*) AS branches,
+              pg_catalog.min(x.next_attempt_at) AS next_attempt_at
+         FROM tcc._branch x WHERE x.gid = g.gid) b ON true;
+
+CREATE OR REPLACE VIEW tcc.branches WITH (security_barrier) AS
+SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
+       CASE WHEN x.status = 'registered' AND t.gid IS NOT NULL THEN 'tried'
+            ELSE x.status END AS status,
+       x.attempts,
+       CASE WHEN x.attempts > 0 THEN x.last_http_status
+            ELSE COALESCE(x.last_http_status, t.http_status) END AS last_http_status,
+       x.last_error,
+       x.next_attempt_at,
+       x.created_at
+  FROM tcc._own_gtx g
+  JOIN tcc._branch x ON x.gid = g.gid
+  LEFT JOIN tcc._try t ON t.gid = x.gid AND t.branch = x.branch;
+
+CREATE OR REPLACE VIEW tcc.attempts WITH (security_barrier) AS
+SELECT x.gid, x.branch, x.op, x.started_at, x.duration_ms, x.http_status, x.error
+  FROM tcc._own_gtx g
+ CROSS JOIN LATERAL (
+       SELECT a.gid, a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error
+         FROM tcc._attempt a WHERE a.gid = g.gid
+       UNION ALL
+       SELECT t.gid, t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
+         FROM tcc._try t WHERE t.gid = g.gid) x;
+
+CREATE OR REPLACE VIEW tcc.actions WITH (security_barrier) AS
+SELECT a.gid, a.action, a.actor::pg_catalog.regrole AS actor, a.at, a.note, a.applied
+  FROM tcc._own_gtx g
+  JOIN tcc._action a ON a.gid = g.gid;
+
+-- ---------------------------------------------------------------------------
 -- Metrics for Prometheus, and an index for paging through transactions.
 --
 -- tcc.metrics has one row per sample, named and labelled as Prometheus
@@ -41,14 +127,12 @@ SELECT g.gid, g.kind, g.business_key,
        b.next_attempt_at,
        g.last_error,
        g.parallel
-  FROM tcc._gtx g
+  FROM tcc._own_gtx g
   LEFT JOIN tcc._decision d ON d.gid = g.gid
   LEFT JOIN LATERAL (
        SELECT pg_catalog.count(*) AS branches,
               pg_catalog.min(x.next_attempt_at) AS next_attempt_at
          FROM tcc._branch x WHERE x.gid = g.gid) b ON true
- WHERE g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
-    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
  ORDER BY g.created_at DESC, g.gid DESC;
 COMMENT ON VIEW tcc.transaction_list IS 'tcc.transactions, newest first: page with LIMIT and WHERE (created_at, gid) below the last row seen; add finished_at IS NULL when looking for transactions that are not final';
 
