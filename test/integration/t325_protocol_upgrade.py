@@ -25,9 +25,9 @@ q("CREATE ROLE t325_app")
 q("GRANT EXECUTE ON FUNCTION tcc_branch(uuid, text, text, text, jsonb, text,"
   " jsonb) TO t325_app")
 # a branch of 1.0, written as 1.0 wrote it
-q("INSERT INTO tcc._gtx (gid, owner, parallel, deadline, status)"
+q("INSERT INTO tcc._gtx (gid, owner, parallel, deadline, status, finished_at)"
   " VALUES ('00000000-0000-4000-8000-000000000325', 10, false,"
-  " now() - interval '1 day', 'cancelled')")
+  " now() - interval '1 day', 'cancelled', now())")
 q("INSERT INTO tcc._branch (gid, branch, payload, status)"
   " VALUES ('00000000-0000-4000-8000-000000000325', 1, '{}', 'cancelled')")
 
