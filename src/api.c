@@ -585,10 +585,11 @@ tcc_branches(PG_FUNCTION_ARGS)
 
 /*
  * Decides a global transaction as part of the caller's transaction;
- * returns 'confirming' or 'cancelling'.
+ * returns 'confirming' or 'cancelling'.  began_here says the caller began
+ * gid in this same statement (tcc_run), so it is known to be its own.
  */
 static const char *
-FinishGtx(pg_uuid_t *gid, bool commit)
+FinishGtx(pg_uuid_t *gid, bool commit, bool began_here)
 {
 	TccGtxInfo	info;
 
@@ -598,7 +599,8 @@ FinishGtx(pg_uuid_t *gid, bool commit)
 	 * our transaction ends (the worker cannot decide meanwhile), and the gid
 	 * read again as it is now.
 	 */
-	GetOwnGtx(gid, &info);
+	if (!began_here)
+		GetOwnGtx(gid, &info);
 	WatchTransaction();
 	finished_in_xact = true;
 	(void) TccGidLock(gid, true);
@@ -656,7 +658,7 @@ tcc_finish(PG_FUNCTION_ARGS)
 	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "commit");
-	PG_RETURN_TEXT_P(cstring_to_text(FinishGtx(gid, PG_GETARG_BOOL(1))));
+	PG_RETURN_TEXT_P(cstring_to_text(FinishGtx(gid, PG_GETARG_BOOL(1), false)));
 }
 
 /*
@@ -685,7 +687,7 @@ tcc_run(PG_FUNCTION_ARGS)
 	/* one request, one commit: the transaction and all its branches */
 	gid = BeginFromArgs(fcinfo, 1, specs, n);
 	responses = RunBranches(gid, specs, n, 1);
-	(void) FinishGtx(gid, true);
+	(void) FinishGtx(gid, true, true);
 	values[0] = UUIDPGetDatum(gid);
 	values[1] = responses;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
