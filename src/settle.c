@@ -177,22 +177,34 @@ TakePhases(bool force)
 		pg_uuid_t	gid = *DatumGetUUIDP(TccStoreCol(r, 1, &isnull));
 		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
 		bool		parallel = DatumGetBool(TccStoreCol(r, 3, &isnull));
+		Datum		col = TccStoreCol(r, 4, &isnull);
+		ArrayType  *arr = DatumGetArrayTypeP(col);
 		Datum	   *elems;
 		int			nelems;
 		int		   *pending;
 
-		deconstruct_array(DatumGetArrayTypeP(TccStoreCol(r, 4, &isnull)), INT4OID,
-						  sizeof(int32), true, TYPALIGN_INT,
+		deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT,
 						  &elems, NULL, &nelems);
 		pending = palloc(sizeof(int) * Max(nelems, 1));
 		for (int j = 0; j < nelems; j++)
 			pending[j] = DatumGetInt32(elems[j]);
 		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, force))
 			FinishingAdd(&fin, &gid, commit);
+
+		/*
+		 * Freed row by row: SPI's memory lasts as long as the unit of work,
+		 * which at worker start reads back the whole backlog.
+		 */
+		pfree(pending);
+		pfree(elems);
+		if ((Pointer) arr != DatumGetPointer(col))
+			pfree(arr);
 	}
 	/* what was read is copied: free it before the next statement */
 	SPI_freetuptable(SPI_tuptable);
 	Finish(&fin);
+	pfree(fin.gids);
+	pfree(fin.statuses);
 	return n;
 }
 
@@ -211,11 +223,14 @@ Advance(pg_uuid_t *gids, int ngids, bool force)
 		return;
 	args[0] = TccStoreGidArray(gids, ngids);
 	TccStoreExec(&advance_info, args, NULL, false);
+	pfree(DatumGetPointer(args[0]));
 	(void) TakePhases(force);
 }
 
-STMT(in_phase_gtxs, 0,
-	 "SELECT gid FROM tcc._gtx WHERE status IN ('confirming', 'cancelling')");
+STMT(in_phase_gtxs, 2,
+	 "SELECT gid FROM tcc._gtx WHERE status IN ('confirming', 'cancelling')"
+	 "   AND gid > $1 ORDER BY gid LIMIT $2",
+	 UUIDOID, INT4OID);
 
 /* Collects the gids of the current result set's first column. */
 static pg_uuid_t *
@@ -240,21 +255,34 @@ ResultGids(int *n)
  * Worker start: rebuilds the schedule from the tables; every pending call
  * of a confirming or cancelling transaction is due now (rule R5).  A
  * partial index keeps this proportional to the pending work, not to the
- * retained history; reading it back in batches, each result freed before
- * the next, keeps the worker's peak memory near what the schedule itself
- * needs however large the backlog.
+ * retained history; reading it back in batches in gid order, each batch
+ * and its result freed before the next, keeps the worker's peak memory
+ * near what the schedule itself needs however large the backlog (the gids
+ * alone of a million pending transactions would be 16 MB, their result set
+ * several times that).
  */
 void
 TccStoreStartup(void)
 {
-	pg_uuid_t  *gids;
+	pg_uuid_t	after;
 	int			n;
 
-	TccStoreExec(&in_phase_gtxs, NULL, NULL, false);
-	gids = ResultGids(&n);
-	SPI_freetuptable(SPI_tuptable);
-	for (int i = 0; i < n; i += STARTUP_BATCH)
-		Advance(gids + i, Min(STARTUP_BATCH, n - i), false);
+	memset(&after, 0, sizeof(after));
+	do
+	{
+		Datum		args[2] = {UUIDPGetDatum(&after), Int32GetDatum(STARTUP_BATCH)};
+		pg_uuid_t  *gids;
+
+		TccStoreExec(&in_phase_gtxs, args, NULL, false);
+		gids = ResultGids(&n);
+		SPI_freetuptable(SPI_tuptable);
+		if (n > 0)
+		{
+			after = gids[n - 1];
+			Advance(gids, n, false);
+		}
+		pfree(gids);
+	} while (n == STARTUP_BATCH);
 }
 
 /* whether branch b is not called in the phase decided by dec.commit */
