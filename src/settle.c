@@ -49,12 +49,19 @@ IntArray(int *ints, int n)
 	"         AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" also \
 	"       ORDER BY b.branch)"
 
+/*
+ * A transaction in phase two says its decision by its status: only the
+ * worker moves it to confirming or cancelling, and always as its decision
+ * says, so the statements run for every call need not read the decision.
+ */
+#define IN_PHASE_TWO(g) g ".status IN ('confirming', 'cancelling')"
+#define COMMITS(g) g ".status = 'confirming'"
+
 STMT(advance_info, 1,
-	 "SELECT g.gid, d.commit, g.parallel, " PENDING_BRANCHES("g.gid", "")
+	 "SELECT g.gid, " COMMITS("g") ", g.parallel, " PENDING_BRANCHES("g.gid", "")
 	 "  FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) a (gid)"
 	 "  JOIN tcc._gtx g ON g.gid = a.gid"
-	 "  JOIN tcc._decision d ON d.gid = g.gid"
-	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END",
+	 " WHERE " IN_PHASE_TWO("g"),
 	 UUIDARRAYOID);
 
 STMT(finish_gtxs, 2,
@@ -378,6 +385,23 @@ STMT(undecided_gtxs, 0,
 	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
 	 " ORDER BY g.deadline");
 
+/*
+ * The same without looking for failed tries: the worker records every
+ * failed try itself (a TRY_FAILED request) and looks for them only then,
+ * so the pass it makes every second while transactions are open does not
+ * read the branches of each one.
+ */
+STMT(undecided_gtxs_no_tries, 0,
+	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), false"
+	 "  FROM tcc._gtx g"
+	 " WHERE g.status = 'trying'"
+	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL)"
+	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
+	 " ORDER BY g.deadline");
+
+/* whether the next pass must look for failed tries whatever it is told */
+static bool tries_due = true;
+
 STMT(forget_begin_xid, 1,
 	 "UPDATE tcc._gtx SET begin_xid = NULL WHERE gid = $1",
 	 UUIDOID);
@@ -424,21 +448,25 @@ BeginOutcome(FullTransactionId fxid)
 
 /*
  * Cancels undecided transactions that can no longer confirm: the deadline
- * passed, a try failed, or the transaction that began it aborted (rule R3).
- * Every such transaction is looked at, however many are open.  Those whose
- * lock is held (a finish in an open transaction, or an aborting caller not
- * yet gone) are left for a later pass: *blocked says so.  Returns true if
- * it decided any.
+ * passed, a try failed (looked for when tries says one did, at worker
+ * start, and after a pass that left some), or the transaction that began
+ * it aborted (rule R3).  Every such transaction is looked at, however many
+ * are open.  Those whose lock is held (a finish in an open transaction, or
+ * an aborting caller not yet gone) are left for a later pass: *blocked
+ * says so.  Returns true if it decided any.
  */
 static bool
-CancelStuck(bool *blocked)
+CancelStuck(bool tries, bool *blocked)
 {
 	uint64		n;
 	pg_uuid_t  *gids;
 	const char **reasons;
 	int			decided = 0;
 
-	TccStoreExec(&undecided_gtxs, NULL, NULL, false);
+	tries = tries || tries_due;
+	tries_due = false;
+	TccStoreExec(tries ? &undecided_gtxs : &undecided_gtxs_no_tries,
+				 NULL, NULL, false);
 	n = SPI_processed;
 	if (n == 0)
 		return false;
@@ -486,6 +514,9 @@ CancelStuck(bool *blocked)
 	}
 	if (decided >= 256)
 		*blocked = true;
+	/* a failed try left undecided is looked for again next time */
+	if (tries && *blocked)
+		tries_due = true;
 	return decided > 0;
 }
 
@@ -582,20 +613,21 @@ ApplyActions(void)
 /*
  * One settling pass.  actions: apply operator actions and start phase two
  * of every decided transaction; stuck: cancel undecided transactions that
- * can no longer confirm (*blocked: some could not be decided yet);
- * decided: gids whose decisions just committed, to start by key.  Returns
- * true if more work is waiting already.
+ * can no longer confirm (*blocked: some could not be decided yet), tries:
+ * including those whose try just failed; decided: gids whose decisions
+ * just committed, to start by key.  Returns true if more work is waiting
+ * already.
  */
 bool
-TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided, int ndecided,
-			   bool *blocked)
+TccStoreSettle(bool actions, bool stuck, bool tries, pg_uuid_t *decided,
+			   int ndecided, bool *blocked)
 {
 	bool		more = false;
 
 	*blocked = false;
 	if (actions)
 		ApplyActions();
-	if (stuck && CancelStuck(blocked))
+	if (stuck && CancelStuck(tries, blocked))
 		actions = true;
 	if (actions)
 		more = StartPhaseTwo(NULL, 0);
@@ -782,13 +814,12 @@ TccStoreResults(List *calls)
 }
 
 STMT(load_calls, 2,
-	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts,"
-	 "       b.protocol"
+	 "SELECT k.i, " COMMITS("g") ", b.confirm_url, b.cancel_url, b.payload, b.headers,"
+	 "       b.attempts, b.protocol"
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
-	 "  JOIN tcc._decision d ON d.gid = k.gid"
-	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 " WHERE " IN_PHASE_TWO("g")
 	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
 	 UUIDARRAYOID, INT4ARRAYOID);
 

@@ -388,8 +388,8 @@ typedef enum TccPhasesTaken
 
 extern TccPhasesTaken TccStoreTookPhases(void);
 extern void TccStoreResults(List *calls);
-extern bool TccStoreSettle(bool actions, bool stuck, pg_uuid_t *decided,
-						   int ndecided, bool *blocked);
+extern bool TccStoreSettle(bool actions, bool stuck, bool tries,
+						   pg_uuid_t *decided, int ndecided, bool *blocked);
 extern List *TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n,
 							   MemoryContext cxt);
 extern TimestampTz TccStoreNextDeadline(void);
