@@ -49,19 +49,12 @@ IntArray(int *ints, int n)
 	"         AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" also \
 	"       ORDER BY b.branch)"
 
-/*
- * A transaction in phase two says its decision by its status: only the
- * worker moves it to confirming or cancelling, and always as its decision
- * says, so the statements run for every call need not read the decision.
- */
-#define IN_PHASE_TWO(g) g ".status IN ('confirming', 'cancelling')"
-#define COMMITS(g) g ".status = 'confirming'"
-
 STMT(advance_info, 1,
-	 "SELECT g.gid, " COMMITS("g") ", g.parallel, " PENDING_BRANCHES("g.gid", "")
+	 "SELECT g.gid, d.commit, g.parallel, " PENDING_BRANCHES("g.gid", "")
 	 "  FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) a (gid)"
 	 "  JOIN tcc._gtx g ON g.gid = a.gid"
-	 " WHERE " IN_PHASE_TWO("g"),
+	 "  JOIN tcc._decision d ON d.gid = g.gid"
+	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END",
 	 UUIDARRAYOID);
 
 STMT(finish_gtxs, 2,
@@ -813,14 +806,21 @@ TccStoreResults(List *calls)
 	Advance(unknown, nunknown, false);
 }
 
+/*
+ * A transaction in phase two says its decision by its status: only the
+ * worker moves it to confirming or cancelling, and always as its decision
+ * says, so the statement run for every call need not read the decision.
+ * The status is tested by the worker, not in a WHERE clause: one there
+ * would let the planner scan the whole partial index of transactions in
+ * phase two instead of looking each gid up.
+ */
 STMT(load_calls, 2,
-	 "SELECT k.i, " COMMITS("g") ", b.confirm_url, b.cancel_url, b.payload, b.headers,"
+	 "SELECT k.i, g.status, b.confirm_url, b.cancel_url, b.payload, b.headers,"
 	 "       b.attempts, b.protocol"
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
-	 " WHERE " IN_PHASE_TWO("g")
-	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 " WHERE b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
 	 UUIDARRAYOID, INT4ARRAYOID);
 
 /*
@@ -844,14 +844,25 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 	found = palloc0(sizeof(bool) * n);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(AllocSetContextCreate(cxt, "tcc call",
-																		ALLOCSET_SMALL_SIZES));
-		TccCall    *call = palloc0(sizeof(TccCall));
+		MemoryContext old;
+		TccCall    *call;
 		bool		isnull;
 		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
-		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
+		text	   *status = DatumGetTextPP(TccStoreCol(r, 2, &isnull));
+		bool		commit;
 		Datum		d;
 
+		if (VARSIZE_ANY_EXHDR(status) == 10 &&
+			memcmp(VARDATA_ANY(status), "confirming", 10) == 0)
+			commit = true;
+		else if (VARSIZE_ANY_EXHDR(status) == 10 &&
+				 memcmp(VARDATA_ANY(status), "cancelling", 10) == 0)
+			commit = false;
+		else
+			continue;			/* not in phase two: nothing to call */
+		old = MemoryContextSwitchTo(AllocSetContextCreate(cxt, "tcc call",
+														  ALLOCSET_SMALL_SIZES));
+		call = palloc0(sizeof(TccCall));
 		found[i] = true;
 		call->gid = gids[i];
 		call->branch = branches[i];
