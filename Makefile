@@ -5,14 +5,20 @@ OBJS = \
 	src/api.o \
 	src/backoff.o \
 	src/barrier.o \
+	src/coordinator.o \
 	src/durable.o \
+	src/gid.o \
 	src/http.o \
+	src/intent.o \
+	src/protocol.o \
+	src/purge.o \
 	src/request.o \
 	src/schedule.o \
 	src/settle.o \
 	src/shmem.o \
 	src/store.o \
 	src/tcc.o \
+	src/util.o \
 	src/validate.o \
 	src/worker.o
 
@@ -41,8 +47,37 @@ include $(PGXS)
 # after PGXS, which sets its own default (make installcheck's database)
 CONTRIB_TESTDB = tcc_test
 
-# every object depends on the shared header (struct layouts in shared memory)
-$(OBJS): src/tcc.h
+# Each object depends on the headers it includes, directly or through
+# another header (the layouts of shared memory and of the requests are in
+# them).  Keep in step with the #include lines.
+src/api.o: src/coordinator.h src/durable.h src/gid.h src/http.h \
+	src/protocol.h src/request.h src/shmem.h src/store.h src/tcc.h src/util.h \
+	src/validate.h
+src/backoff.o: src/backoff.h src/tcc.h
+src/barrier.o: src/http.h src/protocol.h src/request.h src/store.h src/tcc.h \
+	src/util.h src/validate.h
+src/coordinator.o: src/coordinator.h src/protocol.h src/request.h \
+	src/shmem.h src/tcc.h
+src/durable.o: src/durable.h
+src/gid.o: src/gid.h
+src/http.o: src/http.h src/protocol.h src/tcc.h
+src/intent.o: src/gid.h src/http.h src/intent.h src/protocol.h src/request.h \
+	src/store.h src/tcc.h src/util.h
+src/protocol.o: src/protocol.h
+src/purge.o: src/http.h src/protocol.h src/purge.h src/store.h src/tcc.h
+src/request.o: src/durable.h src/protocol.h src/request.h src/shmem.h
+src/schedule.o: src/schedule.h src/tcc.h
+src/settle.o: src/backoff.h src/http.h src/protocol.h src/schedule.h \
+	src/settle.h src/store.h src/tcc.h
+src/shmem.o: src/protocol.h src/request.h src/shmem.h
+src/store.o: src/gid.h src/http.h src/protocol.h src/store.h src/tcc.h
+src/tcc.o: src/protocol.h src/request.h src/shmem.h src/tcc.h src/worker.h
+src/util.o: src/util.h
+src/validate.o: src/http.h src/protocol.h src/request.h src/tcc.h \
+	src/validate.h
+src/worker.o: src/coordinator.h src/durable.h src/http.h src/intent.h \
+	src/protocol.h src/purge.h src/request.h src/schedule.h src/settle.h \
+	src/shmem.h src/store.h src/tcc.h src/util.h src/worker.h
 
 # A new install runs tcc--1.1.sql: the frozen 1.0 script followed by the
 # upgrade to 1.1, so fresh and updated databases cannot drift apart.

@@ -239,7 +239,7 @@ GRANT EXECUTE ON FUNCTION tcc_metrics(text[]) TO pg_monitor;
 GRANT SELECT ON tcc.metrics TO pg_monitor;
 -- ---------------------------------------------------------------------
 -- Several branches in one call, one-call transactions, DTM participants
--- (SPEC sections 3 and 4)
+-- (docs/api.md and docs/protocol.md)
 -- ---------------------------------------------------------------------
 
 -- how each branch's participant speaks; the worker reads it for every

@@ -4,7 +4,7 @@
  *	  The baseline of benchmark scenario S2: N sequential HTTP POSTs on one
  *	  libcurl easy handle (one kept-alive connection), each timed.
  *
- * It sends what tcc sends for a try (SPEC section 4: the same headers, the
+ * It sends what tcc sends for a try (docs/protocol.md: the same headers, the
  * same payload, no "Expect: 100-continue"), so the difference between its
  * latencies and those of tcc_branch is what the coordinator adds: the SQL
  * round trip, the durable intent written by the worker, and the bookkeeping.

@@ -1,8 +1,9 @@
--- Bad input (SPEC sections 3, 11 and 12): every case raises an ERROR with
--- the SQLSTATE of section 12 and a lower-case message; nothing is written
--- to the coordinator tables and no HTTP call is made.  The last row of
--- section 11 (functions called where the worker is not configured, 55000)
--- is covered by sql/not_configured.sql.
+-- Bad input (docs/api.md: its functions, "Bad input" and "SQLSTATEs"):
+-- every case raises an ERROR with the SQLSTATE docs/api.md#sqlstates names
+-- and a lower-case message; nothing is written to the coordinator tables
+-- and no HTTP call is made.  The last row of docs/api.md#bad-input
+-- (functions called where the worker is not configured, 55000) is covered
+-- by sql/not_configured.sql.
 --
 -- Each call runs through pg_temp.try_call, which shows "SQLSTATE: message"
 -- (and the hint, if any) without the C source location.  Real gids are

@@ -1,10 +1,11 @@
--- The participant barrier (SPEC section 9): tcc_barrier lets each try,
--- confirm and cancel of a branch act at most once, makes a cancel whose try
--- never ran do nothing (empty rollback) and a try that arrives after its
--- cancel do nothing (hanging); its rows belong to the calling transaction;
--- tcc_barrier_cleanup deletes old rows.  Bad arguments raise 22023 (SPEC
--- sections 11 and 12).  Runs in the coordinator database, then again in
--- tcc_other, which is not tcc.database.  Racing sessions are covered by
+-- The participant barrier (docs/protocol.md#participant-barrier):
+-- tcc_barrier lets each try, confirm and cancel of a branch act at most
+-- once, makes a cancel whose try never ran do nothing (empty rollback) and a
+-- try that arrives after its cancel do nothing (hanging); its rows belong to
+-- the calling transaction; tcc_barrier_cleanup deletes old rows.  Bad
+-- arguments raise 22023 (docs/api.md#bad-input, docs/api.md#sqlstates).  Runs
+-- in the coordinator database, then again in tcc_other, which is not
+-- tcc.database.  Racing sessions are covered by
 -- test/integration/t300_barrier_race.py.
 
 -- Duplicates: each operation acts once.

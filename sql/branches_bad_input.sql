@@ -1,7 +1,8 @@
--- Bad input to tcc_branches and tcc_run (SPEC sections 3 and 11): every
--- element of the array is checked as tcc_branch checks its arguments, and
--- keys tcc does not know are refused; any bad element fails the whole call
--- with the SQLSTATE of section 12, before anything is written or called.
+-- Bad input to tcc_branches and tcc_run (docs/api.md, and its "Bad
+-- input"): every element of the array is checked as tcc_branch checks its
+-- arguments, and keys tcc does not know are refused; any bad element fails
+-- the whole call with the SQLSTATE docs/api.md#sqlstates names, before
+-- anything is written or called.
 -- The message's context names the element.
 
 -- Run stmt with $1 = gid and $2 = url, and show how it failed (SQLSTATE,

@@ -1,4 +1,5 @@
--- Hostile input (SPEC sections 10, 11 and 12):
+-- Hostile input (docs/settings.md, docs/api.md#bad-input and
+-- docs/api.md#sqlstates):
 --  * tcc.allowed_urls (1.1): entries are URLs; a participant URL is allowed
 --    when scheme, host and port equal an entry's (a missing port is the
 --    scheme's default) and its path, dot segments resolved, equals the

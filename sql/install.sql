@@ -1,7 +1,8 @@
 -- The extension installs and exposes its settings with their documented
--- defaults (SPEC sections 2 and 10).  The test cluster sets tcc.database to
--- 'tcc_test,tcc_test2' and the retry settings short (test/run.sh): those rows
--- show the test values, with boot_val giving the documented default.
+-- defaults (README.md#installation, docs/settings.md).  The test cluster sets
+-- tcc.database to 'tcc_test,tcc_test2' and the retry settings short
+-- (test/run.sh): those rows show the test values, with boot_val giving the
+-- documented default.
 SELECT extname, extversion FROM pg_extension WHERE extname = 'tcc';
 
 SELECT name, setting, unit, context, boot_val

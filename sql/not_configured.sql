@@ -1,6 +1,7 @@
 -- Outside tcc.database the extension installs, and coordinator functions
 -- raise SQLSTATE 55000 with a hint naming shared_preload_libraries and
--- tcc.database (SPEC sections 2, 11 and 12).
+-- tcc.database (README.md#installation, docs/api.md#bad-input and
+-- docs/api.md#sqlstates).
 \c tcc_other
 CREATE EXTENSION tcc;
 

@@ -5,7 +5,8 @@
  *	  tcc_wait, tcc_retry and tcc_resolve, run in the initiator's backend.
  *
  * tcc_begin and tcc_branch hand their intent to the worker and wait until
- * it is durable (request.c), so it survives the caller's ROLLBACK (R1).
+ * it is durable (request.c), so it survives the caller's ROLLBACK (R1 of
+ * docs/guarantees.md).
  * tcc_branches hands all its branches over in one request, then calls all
  * their tries at once; tcc_run hands over the transaction together with
  * its branches.
@@ -31,15 +32,23 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
-#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "coordinator.h"
+#include "durable.h"
+#include "gid.h"
+#include "http.h"
+#include "protocol.h"
+#include "request.h"
+#include "shmem.h"
+#include "store.h"
 #include "tcc.h"
+#include "util.h"
+#include "validate.h"
 
 PG_FUNCTION_INFO_V1(tcc_begin);
 PG_FUNCTION_INFO_V1(tcc_branch);
@@ -49,6 +58,7 @@ PG_FUNCTION_INFO_V1(tcc_finish);
 PG_FUNCTION_INFO_V1(tcc_wait);
 PG_FUNCTION_INFO_V1(tcc_retry);
 PG_FUNCTION_INFO_V1(tcc_resolve);
+PG_FUNCTION_INFO_V1(tcc_worker_state);
 
 /* what the current transaction must tell the worker when it ends */
 static bool callback_registered = false;
@@ -106,52 +116,6 @@ WatchTransaction(void)
 		RegisterXactCallback(TccXactCallback, NULL);
 		callback_registered = true;
 	}
-}
-
-/* Sets tag to the lock tag of a gid. */
-static void
-GidLockTag(pg_uuid_t *gid, LOCKTAG *tag)
-{
-	uint64		a;
-	uint64		b;
-	uint64		key;
-
-	memcpy(&a, gid->data, sizeof(a));
-	memcpy(&b, gid->data + sizeof(a), sizeof(b));
-	key = a ^ b;
-	/* field4 0x7463 ("tc") keeps these apart from user advisory locks */
-	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (key >> 32),
-						 (uint32) key, 0x7463);
-}
-
-/*
- * Takes the lock that serialises decisions on a gid, until the end of the
- * current transaction.  With wait false, returns false if it is held.
- */
-bool
-TccLockGid(pg_uuid_t *gid, bool wait)
-{
-	LOCKTAG		tag;
-
-	GidLockTag(gid, &tag);
-	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
-}
-
-/* Gives back one TccLockGid of this transaction (the lock is counted). */
-void
-TccUnlockGid(pg_uuid_t *gid)
-{
-	LOCKTAG		tag;
-
-	GidLockTag(gid, &tag);
-	(void) LockRelease(&tag, ExclusiveLock, false);
-}
-
-/* Returns a gid as text, for messages. */
-char *
-TccGidText(pg_uuid_t *gid)
-{
-	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(gid)));
 }
 
 /* Raises 22023 if argument n, called name, is NULL. */
@@ -233,58 +197,6 @@ GetOwnGtx(pg_uuid_t *gid, TccGtxInfo *info)
 						TccGidText(gid))));
 }
 
-/* One branch as the caller describes it, checked. */
-typedef struct BranchSpec
-{
-	char	   *urls[3];		/* try, confirm, cancel; NULL if absent */
-	char	   *payload;
-	char	   *name;
-	char	  **headers;
-	int			nheaders;
-	TccProtocol protocol;
-} BranchSpec;
-
-/* Checks what every branch needs: a URL at least, a payload within limits. */
-static void
-CheckBranch(BranchSpec *spec)
-{
-	if (!spec->urls[0] && !spec->urls[1] && !spec->urls[2])
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a branch needs at least one of try_url, confirm_url and cancel_url")));
-	if (spec->payload == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("payload must not be null"),
-				 errhint("Pass '{}' for an empty payload.")));
-	TccValidatePayload(strlen(spec->payload));
-	if (spec->name && strlen(spec->name) > TCC_MAX_NAME)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("name is longer than %d bytes", TCC_MAX_NAME)));
-}
-
-/* Appends branches to a request to the worker. */
-static void
-EncodeBranches(StringInfo msg, BranchSpec *specs, int n)
-{
-	TccMsgPutInt64(msg, n);
-	for (int b = 0; b < n; b++)
-	{
-		BranchSpec *spec = &specs[b];
-
-		for (int i = 0; i < 3; i++)
-			TccMsgPutText(msg, spec->urls[i],
-						  spec->urls[i] ? strlen(spec->urls[i]) : 0);
-		TccMsgPutText(msg, spec->payload, strlen(spec->payload));
-		TccMsgPutText(msg, spec->name, spec->name ? strlen(spec->name) : 0);
-		TccMsgPutInt64(msg, spec->nheaders);
-		for (int i = 0; i < spec->nheaders; i++)
-			TccMsgPutText(msg, spec->headers[i], strlen(spec->headers[i]));
-		TccMsgPutInt64(msg, spec->protocol);
-	}
-}
-
 /*
  * Creates a global transaction: hands the intent to the worker and waits
  * until it is durable.  timeout_ms -1 means tcc.default_timeout.  The n
@@ -293,9 +205,10 @@ EncodeBranches(StringInfo msg, BranchSpec *specs, int n)
  */
 static pg_uuid_t *
 BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
-		 BranchSpec *specs, int n)
+		 TccBranchSpec *specs, int n)
 {
 	pg_uuid_t  *gid;
+	TccBeginRequest r;
 	StringInfoData msg;
 	TccReply	reply;
 
@@ -309,25 +222,26 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
 				 errmsg("business_key needs a kind"),
 				 errhint("A business key is unique together with its kind.")));
 
-	gid = palloc(sizeof(pg_uuid_t));
-	if (!pg_strong_random(gid->data, UUID_LEN))
+	if (!pg_strong_random(r.gid.data, UUID_LEN))
 		elog(ERROR, "could not generate a random gid");
-	gid->data[6] = (gid->data[6] & 0x0F) | 0x40;
-	gid->data[8] = (gid->data[8] & 0x3F) | 0x80;
+	r.gid.data[6] = (r.gid.data[6] & 0x0F) | 0x40;
+	r.gid.data[8] = (r.gid.data[8] & 0x3F) | 0x80;
+	r.owner = GetUserId();
+	r.deadline = GetCurrentTimestamp() + timeout_ms * 1000;
+	r.xid = U64FromFullTransactionId(GetTopFullTransactionId());
+	r.kind = kind;
+	r.key = key;
+	r.parallel = parallel;
+	r.nbranches = n;
+	r.branches = specs;
 
 	initStringInfo(&msg);
-	TccMsgPutText(&msg, (char *) gid->data, UUID_LEN);
-	TccMsgPutInt64(&msg, GetUserId());
-	TccMsgPutInt64(&msg, GetCurrentTimestamp() + timeout_ms * 1000);
-	TccMsgPutInt64(&msg, (int64) U64FromFullTransactionId(GetTopFullTransactionId()));
-	TccMsgPutText(&msg, kind, kind ? strlen(kind) : 0);
-	TccMsgPutText(&msg, key, key ? strlen(key) : 0);
-	TccMsgPutInt64(&msg, parallel);
-	if (n > 0)
-		EncodeBranches(&msg, specs, n);
+	TccRequestPutBegin(&msg, &r);
 	WatchTransaction();
 	began_in_xact = true;
-	TccSubmit(TCC_REQ_BEGIN, &msg, &reply);
+	TccRequestSubmit(TCC_REQ_BEGIN, &msg, &reply);
+	gid = palloc(sizeof(pg_uuid_t));
+	*gid = r.gid;
 	return gid;
 }
 
@@ -336,7 +250,7 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
  * the n branches in specs.
  */
 static pg_uuid_t *
-BeginFromArgs(FunctionCallInfo fcinfo, int first, BranchSpec *specs, int n)
+BeginFromArgs(FunctionCallInfo fcinfo, int first, TccBranchSpec *specs, int n)
 {
 	int64		timeout_ms = -1;
 
@@ -358,7 +272,7 @@ BeginFromArgs(FunctionCallInfo fcinfo, int first, BranchSpec *specs, int n)
 Datum
 tcc_begin(PG_FUNCTION_ARGS)
 {
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	PG_RETURN_UUID_P(BeginFromArgs(fcinfo, 0, NULL, 0));
 }
 
@@ -366,13 +280,16 @@ tcc_begin(PG_FUNCTION_ARGS)
 static void
 TryFailedMsg(StringInfo msg, TccCall *call, const char *status)
 {
-	TccMsgPutText(msg, (char *) call->gid.data, UUID_LEN);
-	TccMsgPutInt64(msg, call->branch);
-	TccMsgPutText(msg, status, strlen(status));
-	TccMsgPutInt64(msg, call->http_status);
-	TccMsgPutText(msg, call->error, strlen(call->error));
-	TccMsgPutInt64(msg, call->started_at);
-	TccMsgPutInt64(msg, (int64) (call->duration_ms * 1000.0));
+	TccTryFailedRequest r;
+
+	r.gid = call->gid;
+	r.branch = call->branch;
+	r.status = status;
+	r.http_status = call->http_status;
+	r.error = call->error;
+	r.started = call->started_at;
+	r.duration_ms = call->duration_ms;
+	TccRequestPutTryFailed(msg, &r);
 }
 
 /* A body to parse and the parsed jsonb, for ParseJsonb. */
@@ -395,7 +312,7 @@ ParseJsonb(void *arg)
 
 /*
  * Returns the try's response body as jsonb, or NULL when it is empty, not
- * valid UTF-8 or not JSON (SPEC section 11: jsonb_in does not check the
+ * valid UTF-8 or not JSON (docs/api.md#bad-input: jsonb_in does not check the
  * encoding of what it is given, and a caller storing such a value could
  * not read it back).  Parsed in a subtransaction so that no body, however
  * hostile, can fail the call; only errors about the data itself are
@@ -433,17 +350,20 @@ ParseBody(TccCall *call, bool *isnull)
  * undecided.  Returns the first branch's number; the others follow it.
  */
 static int
-RegisterBranches(pg_uuid_t *gid, BranchSpec *specs, int n)
+RegisterBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n)
 {
+	TccBranchRequest r;
 	StringInfoData msg;
 	TccReply	reply;
 
+	r.gid = *gid;
+	r.user = GetUserId();
+	r.is_super = superuser();
+	r.nbranches = n;
+	r.branches = specs;
 	initStringInfo(&msg);
-	TccMsgPutText(&msg, (char *) gid->data, UUID_LEN);
-	TccMsgPutInt64(&msg, GetUserId());
-	TccMsgPutInt64(&msg, superuser());
-	EncodeBranches(&msg, specs, n);
-	TccSubmit(TCC_REQ_BRANCH, &msg, &reply);
+	TccRequestPutBranch(&msg, &r);
+	TccRequestSubmit(TCC_REQ_BRANCH, &msg, &reply);
 	return reply.branch;
 }
 
@@ -464,7 +384,7 @@ BranchLabel(int branch, const char *name)
  * cancelling; then TC001 or TC002 names the first such branch.
  */
 static void
-TryBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first,
+TryBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first,
 			Datum *bodies, bool *nulls)
 {
 	TccCall   **calls = palloc0(sizeof(TccCall *) * n);
@@ -514,7 +434,7 @@ TryBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first,
 		strlcpy(calls[0]->error, "try interrupted", sizeof(calls[0]->error));
 		initStringInfo(&msg);
 		TryFailedMsg(&msg, calls[0], "unknown");
-		TccSubmitNoWait(TCC_REQ_TRY_FAILED, &msg);
+		TccRequestSubmitNoWait(TCC_REQ_TRY_FAILED, &msg);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
@@ -534,7 +454,7 @@ TryBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first,
 		initStringInfo(&msg);
 		TryFailedMsg(&msg, call, call->answer == TCC_ANSWER_REFUSED ?
 					 "refused" : "unknown");
-		TccSubmit(TCC_REQ_TRY_FAILED, &msg, &reply);
+		TccRequestSubmit(TCC_REQ_TRY_FAILED, &msg, &reply);
 		if (failed == NULL)
 		{
 			failed = call;
@@ -571,13 +491,13 @@ tcc_branch(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
 	static const char *const url_names[3] = {"try_url", "confirm_url", "cancel_url"};
-	BranchSpec	spec;
+	TccBranchSpec	spec;
 	Jsonb	   *payload_jb;
 	int			branch;
 	Datum		body;
 	bool		body_null;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	memset(&spec, 0, sizeof(spec));
 	for (int i = 0; i < 3; i++)
@@ -593,7 +513,7 @@ tcc_branch(PG_FUNCTION_ARGS)
 		spec.payload = JsonbToCString(NULL, &payload_jb->root,
 									  VARSIZE(payload_jb));
 	}
-	CheckBranch(&spec);
+	TccValidateBranch(&spec);
 	spec.name = GetName(fcinfo, 5, "name");
 	if (!PG_ARGISNULL(6))
 		spec.headers = TccValidateHeaders(PG_GETARG_DATUM(6), &spec.nheaders);
@@ -608,150 +528,12 @@ tcc_branch(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(body);
 }
 
-/* Error context of tcc_branches: which element of the array is wrong. */
-static void
-ElementContext(void *arg)
-{
-	errcontext("element %d of branches", *(int *) arg + 1);
-}
-
-/* Returns a JSON string value as a C string, NULL for JSON null. */
-static char *
-JsonText(JsonbValue *v, const char *key)
-{
-	if (v->type == jbvNull)
-		return NULL;
-	if (v->type != jbvString)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("\"%s\" must be a string or null", key)));
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-/* Reads one element of tcc_branches' array into spec, checked. */
-static void
-ParseBranchElement(JsonbValue *elem, BranchSpec *spec)
-{
-	static const char *const url_keys[3] = {"try", "confirm", "cancel"};
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	memset(spec, 0, sizeof(BranchSpec));
-	spec->payload = "{}";
-	spec->protocol = TCC_PROTOCOL_TCC;
-	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("each branch must be a JSON object")));
-
-	it = JsonbIteratorInit(elem->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE)
-			continue;
-		if (strcmp(key, "try") == 0 || strcmp(key, "confirm") == 0 ||
-			strcmp(key, "cancel") == 0)
-		{
-			int			u = key[0] == 't' ? 0 : key[1] == 'o' ? 1 : 2;
-
-			spec->urls[u] = JsonText(&v, url_keys[u]);
-			if (spec->urls[u])
-				TccValidateUrl(spec->urls[u], url_keys[u]);
-		}
-		else if (strcmp(key, "payload") == 0)
-		{
-			Jsonb	   *jb;
-
-			if (v.type == jbvNull)
-				spec->payload = NULL;
-			else
-			{
-				jb = JsonbValueToJsonb(&v);
-				spec->payload = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-			}
-		}
-		else if (strcmp(key, "name") == 0)
-			spec->name = JsonText(&v, "name");
-		else if (strcmp(key, "headers") == 0)
-		{
-			if (v.type != jbvNull)
-				spec->headers = TccValidateHeaders(JsonbPGetDatum(JsonbValueToJsonb(&v)),
-												   &spec->nheaders);
-		}
-		else if (strcmp(key, "protocol") == 0)
-		{
-			char	   *name = JsonText(&v, "protocol");
-
-			if (name == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("protocol must be tcc or dtm")));
-			spec->protocol = TccProtocolFromName(name);
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown key \"%s\" in a branch", key),
-					 errhint("The keys are try, confirm, cancel, payload, name, headers and protocol.")));
-	}
-	CheckBranch(spec);
-}
-
-/*
- * Reads and checks tcc_branches' array; returns the branches and sets n.
- * Nothing is written and no call made unless every element is valid.
- */
-static BranchSpec *
-ParseBranches(Jsonb *branches, int *n)
-{
-	BranchSpec *specs;
-	ErrorContextCallback context;
-	int			i = 0;
-
-	if (!JB_ROOT_IS_ARRAY(branches) || JB_ROOT_IS_SCALAR(branches))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("branches must be a JSON array of objects")));
-	*n = JB_ROOT_COUNT(branches);
-	if (*n == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("branches must not be empty")));
-	if (*n > tcc_max_branches_per_call)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("at most %d branches are allowed in one call",
-						tcc_max_branches_per_call),
-				 errhint("See tcc.max_branches_per_call.")));
-
-	specs = palloc(sizeof(BranchSpec) * *n);
-	context.callback = ElementContext;
-	context.arg = &i;
-	context.previous = error_context_stack;
-	error_context_stack = &context;
-	for (i = 0; i < *n; i++)
-	{
-		JsonbValue *elem = getIthJsonbValueFromContainer(&branches->root, i);
-
-		ParseBranchElement(elem, &specs[i]);
-	}
-	error_context_stack = context.previous;
-	return specs;
-}
-
 /*
  * Calls the tries of registered branches, numbered from first on, all at
  * once, and returns the answers as a JSON array in branch order.
  */
 static Datum
-RunBranches(pg_uuid_t *gid, BranchSpec *specs, int n, int first)
+RunBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first)
 {
 	Datum	   *bodies;
 	bool	   *nulls;
@@ -790,23 +572,24 @@ Datum
 tcc_branches(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
-	BranchSpec *specs;
+	TccBranchSpec *specs;
 	int			n;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "branches");
-	specs = ParseBranches(PG_GETARG_JSONB_P(1), &n);
+	specs = TccValidateBranches(PG_GETARG_JSONB_P(1), &n);
 	PG_RETURN_DATUM(RunBranches(gid, specs, n,
 								RegisterBranches(gid, specs, n)));
 }
 
 /*
  * Decides a global transaction as part of the caller's transaction;
- * returns 'confirming' or 'cancelling'.
+ * returns 'confirming' or 'cancelling'.  began_here says the caller began
+ * gid in this same statement (tcc_run), so it is known to be its own.
  */
 static const char *
-FinishGtx(pg_uuid_t *gid, bool commit)
+FinishGtx(pg_uuid_t *gid, bool commit, bool began_here)
 {
 	TccGtxInfo	info;
 
@@ -816,10 +599,11 @@ FinishGtx(pg_uuid_t *gid, bool commit)
 	 * our transaction ends (the worker cannot decide meanwhile), and the gid
 	 * read again as it is now.
 	 */
-	GetOwnGtx(gid, &info);
+	if (!began_here)
+		GetOwnGtx(gid, &info);
 	WatchTransaction();
 	finished_in_xact = true;
-	(void) TccLockGid(gid, true);
+	(void) TccGidLock(gid, true);
 	GetOwnGtx(gid, &info);
 
 	if (info.decided)
@@ -871,10 +655,10 @@ tcc_finish(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "commit");
-	PG_RETURN_TEXT_P(cstring_to_text(FinishGtx(gid, PG_GETARG_BOOL(1))));
+	PG_RETURN_TEXT_P(cstring_to_text(FinishGtx(gid, PG_GETARG_BOOL(1), false)));
 }
 
 /*
@@ -887,23 +671,23 @@ Datum
 tcc_run(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
-	BranchSpec *specs;
+	TccBranchSpec *specs;
 	int			n;
 	Datum		responses;
 	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	RequireArg(fcinfo, 0, "branches");
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "tcc_run must return a record");
 	/* a bad array is refused before anything is written */
-	specs = ParseBranches(PG_GETARG_JSONB_P(0), &n);
+	specs = TccValidateBranches(PG_GETARG_JSONB_P(0), &n);
 	/* one request, one commit: the transaction and all its branches */
 	gid = BeginFromArgs(fcinfo, 1, specs, n);
 	responses = RunBranches(gid, specs, n, 1);
-	(void) FinishGtx(gid, true);
+	(void) FinishGtx(gid, true, true);
 	values[0] = UUIDPGetDatum(gid);
 	values[1] = responses;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc),
@@ -951,7 +735,7 @@ tcc_wait(PG_FUNCTION_ARGS)
 	TimestampTz until;
 	const char *volatile status = NULL;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "timeout");
 	timeout = PG_GETARG_INTERVAL_P(1);
@@ -1006,7 +790,7 @@ tcc_retry(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	if (!CheckActionable(gid, "retry", false))
 		PG_RETURN_VOID();
@@ -1023,7 +807,7 @@ tcc_resolve(PG_FUNCTION_ARGS)
 	pg_uuid_t  *gid;
 	char	   *note;
 
-	TccRequireCoordinator();
+	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -1037,4 +821,43 @@ tcc_resolve(PG_FUNCTION_ARGS)
 	WatchTransaction();
 	wake_at_commit = true;
 	PG_RETURN_VOID();
+}
+
+/*
+ * tcc_worker_state(): the pid, start, calls in flight and last error of the
+ * worker of the current database.
+ */
+Datum
+tcc_worker_state(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	pid_t		pid;
+	TimestampTz started;
+	int			in_flight;
+	int			queue_depth;
+	char		last_error[256];
+
+	TccCoordinatorRequire();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	SpinLockAcquire(&TccState->mutex);
+	pid = TccState->worker_pid;
+	started = TccState->worker_started;
+	in_flight = TccState->in_flight;
+	queue_depth = TccState->queue_depth;
+	strlcpy(last_error, TccState->last_error, sizeof(last_error));
+	SpinLockRelease(&TccState->mutex);
+
+	values[0] = Int32GetDatum(pid);
+	nulls[0] = (pid == 0);
+	values[1] = TimestampTzGetDatum(started);
+	nulls[1] = (started == 0);
+	values[2] = Int32GetDatum(in_flight);
+	values[3] = Int32GetDatum(queue_depth);
+	values[4] = CStringGetTextDatum(last_error);
+	nulls[4] = (last_error[0] == '\0');
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -23,6 +23,7 @@
 
 #include "common/pg_prng.h"
 
+#include "backoff.h"
 #include "tcc.h"
 
 /*

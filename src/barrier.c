@@ -31,39 +31,33 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "tcc.h"
+#include "store.h"
+#include "util.h"
+#include "validate.h"
 
 PG_FUNCTION_INFO_V1(tcc_barrier);
 PG_FUNCTION_INFO_V1(tcc_barrier_cleanup);
 
-static SPIPlanPtr insert_plan = NULL;
-static SPIPlanPtr cleanup_plan = NULL;
+STMT(insert_barrier, 4,
+	 "INSERT INTO tcc._barrier (gid, branch, op, reason)"
+	 " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+	 UUIDOID, INT4OID, TEXTOID, TEXTOID);
+
+STMT(cleanup_barrier, 1,
+	 "DELETE FROM tcc._barrier WHERE created_at < pg_catalog.now() - $1",
+	 INTERVALOID);
 
 /* Inserts one barrier row; returns true if it was not there yet. */
 static bool
 InsertBarrier(pg_uuid_t *gid, int branch, const char *op, const char *reason)
 {
 	Datum		args[4];
-	int			rc;
 
-	if (insert_plan == NULL)
-	{
-		Oid			types[4] = {UUIDOID, INT4OID, TEXTOID, TEXTOID};
-
-		insert_plan = SPI_prepare("INSERT INTO tcc._barrier (gid, branch, op, reason)"
-								  " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-								  4, types);
-		if (insert_plan == NULL)
-			elog(ERROR, "tcc: could not prepare the barrier insert");
-		SPI_keepplan(insert_plan);
-	}
 	args[0] = UUIDPGetDatum(gid);
 	args[1] = Int32GetDatum(branch);
 	args[2] = CStringGetTextDatum(op);
 	args[3] = CStringGetTextDatum(reason);
-	rc = SPI_execute_plan(insert_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "tcc: barrier insert failed: %s", SPI_result_code_string(rc));
+	TccStoreExec(&insert_barrier, args, NULL, false);
 	return SPI_processed > 0;
 }
 
@@ -99,7 +93,7 @@ tcc_barrier(PG_FUNCTION_ARGS)
 				 errmsg("op must be try, confirm or cancel"),
 				 errdetail("The value given was \"%s\".", TccClip(op, 64))));
 
-	TccEnterOwner(&scope);
+	TccStoreEnterOwner(&scope);
 	if (strcmp(op, "cancel") == 0)
 	{
 		/* the try's row first: whoever inserts it decides whether try acts */
@@ -110,7 +104,7 @@ tcc_barrier(PG_FUNCTION_ARGS)
 	}
 	else
 		act = InsertBarrier(gid, branch, op, op);
-	TccLeaveOwner(&scope);
+	TccStoreLeaveOwner(&scope);
 	PG_RETURN_BOOL(act);
 }
 
@@ -121,7 +115,6 @@ tcc_barrier_cleanup(PG_FUNCTION_ARGS)
 	Interval   *older_than;
 	TccOwnerScope scope;
 	Datum		args[1];
-	int			rc;
 	uint64		deleted;
 
 	if (PG_ARGISNULL(0))
@@ -131,23 +124,10 @@ tcc_barrier_cleanup(PG_FUNCTION_ARGS)
 	older_than = PG_GETARG_INTERVAL_P(0);
 	TccValidateTimeout(older_than, "older_than");
 
-	TccEnterOwner(&scope);
-	if (cleanup_plan == NULL)
-	{
-		Oid			types[1] = {INTERVALOID};
-
-		cleanup_plan = SPI_prepare("DELETE FROM tcc._barrier"
-								   " WHERE created_at < pg_catalog.now() - $1",
-								   1, types);
-		if (cleanup_plan == NULL)
-			elog(ERROR, "tcc: could not prepare the barrier cleanup");
-		SPI_keepplan(cleanup_plan);
-	}
+	TccStoreEnterOwner(&scope);
 	args[0] = IntervalPGetDatum(older_than);
-	rc = SPI_execute_plan(cleanup_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "tcc: barrier cleanup failed: %s", SPI_result_code_string(rc));
+	TccStoreExec(&cleanup_barrier, args, NULL, false);
 	deleted = SPI_processed;
-	TccLeaveOwner(&scope);
+	TccStoreLeaveOwner(&scope);
 	PG_RETURN_INT64((int64) deleted);
 }

@@ -35,7 +35,7 @@
 #include "storage/lwlock.h"
 #include "utils/guc.h"
 
-#include "tcc.h"
+#include "durable.h"
 
 /*
  * True when the synchronous standbys have flushed the WAL up to lsn, or

@@ -12,7 +12,7 @@
  * WaitEventSet, so the worker sleeps until a participant answers, a timer
  * fires or its latch is set.
  *
- * Every request is a POST with the headers of SPEC section 4; redirects are
+ * Every request is a POST with the headers of docs/protocol.md; redirects are
  * never followed; only http and https are spoken; TLS peers are verified.
  * A branch of protocol dtm also gets DTM's query parameters, and its answer
  * is read as DTM reads it (ReadAnswer).
@@ -37,6 +37,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "http.h"
+#include "protocol.h"
 #include "tcc.h"
 
 #include <curl/curl.h>
@@ -151,10 +153,10 @@ ProtocolHeaders(TccCall *call)
 	list = curl_slist_append(list, line);
 	snprintf(line, sizeof(line), "Tcc-Branch: %d", call->branch);
 	list = curl_slist_append(list, line);
-	snprintf(line, sizeof(line), "Tcc-Op: %s", TccOpName(call->op));
+	snprintf(line, sizeof(line), "Tcc-Op: %s", TccProtocolOpName(call->op));
 	list = curl_slist_append(list, line);
 	snprintf(line, sizeof(line), "Idempotency-Key: %s.%d.%s",
-			 gid, call->branch, TccOpName(call->op));
+			 gid, call->branch, TccProtocolOpName(call->op));
 	list = curl_slist_append(list, line);
 	/* no "Expect: 100-continue" round trip for larger payloads */
 	list = curl_slist_append(list, "Expect:");
@@ -196,7 +198,7 @@ SetUrl(CURL *h, TccCall *call)
 	snprintf(param, sizeof(param), "branch_id=%02d", call->branch);
 	if (rc == CURLUE_OK)
 		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
-	snprintf(param, sizeof(param), "op=%s", TccOpName(call->op));
+	snprintf(param, sizeof(param), "op=%s", TccProtocolOpName(call->op));
 	if (rc == CURLUE_OK)
 		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
 	if (rc == CURLUE_OK)
@@ -305,7 +307,7 @@ RecordOutcome(TccCall *call, CURLcode rc)
 		curl_easy_getinfo(call->handle, CURLINFO_RESPONSE_CODE, &code);
 		call->http_status = (int) code;
 		call->error[0] = '\0';
-		/* Retry-After means something only with these (SPEC section 4) */
+		/* Retry-After means something only with these (docs/protocol.md) */
 		if (code != 425 && code != 429 && code != 503)
 			call->retry_after_ms = -1;
 		if (code < 200 || code > 299)

@@ -1,11 +1,16 @@
 /*-------------------------------------------------------------------------
  *
  * request.c
- *	  Handing intents from a backend to the worker, and the answer back.
+ *	  Handing intents from a backend to the worker, and the answer back:
+ *	  the requests' encoding and the hand-over through shared memory.
  *
- * Rule R1 (intent before effect) needs the branch written durably before
- * its try is called, in a transaction the caller's ROLLBACK cannot undo.
- * The backend therefore encodes the request into its own slot in shared
+ * Each kind of request is a typed struct (request.h) with one encoder,
+ * run in the backend, and one decoder, run in the worker (intent.c writes
+ * what it decodes).
+ *
+ * R1 of docs/guarantees.md (intent before effect) needs the branch written
+ * durably before its try is called, in a transaction the caller's ROLLBACK
+ * cannot undo.  The backend therefore encodes the request into its own slot in shared
  * memory (or a DSM segment when it is larger than the slot), wakes the
  * worker and sleeps on its latch.  The worker writes the requests of all
  * waiting backends in one transaction, commits once without waiting for the
@@ -36,11 +41,14 @@
 #include "storage/dsm.h"
 #include "storage/latch.h"
 
-#include "tcc.h"
+#include "durable.h"
+#include "protocol.h"
+#include "request.h"
+#include "shmem.h"
 
 /* Appends a text field to a message; len -1 encodes NULL. */
-void
-TccMsgPutText(StringInfo buf, const char *s, int len)
+static void
+MsgPutText(StringInfo buf, const char *s, int len)
 {
 	int32		n = s ? len : -1;
 
@@ -53,15 +61,15 @@ TccMsgPutText(StringInfo buf, const char *s, int len)
 }
 
 /* Appends an integer field to a message. */
-void
-TccMsgPutInt64(StringInfo buf, int64 v)
+static void
+MsgPutInt64(StringInfo buf, int64 v)
 {
 	appendBinaryStringInfo(buf, (char *) &v, sizeof(v));
 }
 
 /* Reads the next text field (NUL-terminated in place); NULL for NULL. */
-const char *
-TccMsgGetText(StringInfo buf, int *len)
+static const char *
+MsgGetText(StringInfo buf, int *len)
 {
 	int32		n;
 	const char *s;
@@ -82,8 +90,8 @@ TccMsgGetText(StringInfo buf, int *len)
 }
 
 /* Reads the next integer field. */
-int64
-TccMsgGetInt64(StringInfo buf)
+static int64
+MsgGetInt64(StringInfo buf)
 {
 	int64		v;
 
@@ -92,6 +100,168 @@ TccMsgGetInt64(StringInfo buf)
 	memcpy(&v, buf->data + buf->cursor, sizeof(v));
 	buf->cursor += sizeof(v);
 	return v;
+}
+
+/* Appends a text field that may be NULL. */
+static void
+MsgPutString(StringInfo buf, const char *s)
+{
+	MsgPutText(buf, s, s ? strlen(s) : 0);
+}
+
+/* Reads a text field into a C string pointing into the message. */
+static char *
+MsgGetString(StringInfo buf)
+{
+	return (char *) MsgGetText(buf, NULL);
+}
+
+/* Reads a gid field. */
+static void
+MsgGetGid(StringInfo buf, pg_uuid_t *gid)
+{
+	memcpy(gid, MsgGetText(buf, NULL), sizeof(pg_uuid_t));
+}
+
+/* Appends n branches: their count, then each one's fields. */
+static void
+PutBranches(StringInfo msg, TccBranchSpec *specs, int n)
+{
+	MsgPutInt64(msg, n);
+	for (int b = 0; b < n; b++)
+	{
+		TccBranchSpec *spec = &specs[b];
+
+		for (int i = 0; i < 3; i++)
+			MsgPutString(msg, spec->urls[i]);
+		MsgPutText(msg, spec->payload, strlen(spec->payload));
+		MsgPutString(msg, spec->name);
+		MsgPutInt64(msg, spec->nheaders);
+		for (int i = 0; i < spec->nheaders; i++)
+			MsgPutText(msg, spec->headers[i], strlen(spec->headers[i]));
+		MsgPutInt64(msg, spec->protocol);
+	}
+}
+
+/*
+ * Reads n branches written by PutBranches, their count already read; the
+ * strings point into the message.
+ */
+static TccBranchSpec *
+GetBranches(StringInfo msg, int n)
+{
+	TccBranchSpec *specs = palloc0(sizeof(TccBranchSpec) * Max(n, 1));
+
+	for (int b = 0; b < n; b++)
+	{
+		TccBranchSpec *spec = &specs[b];
+
+		for (int i = 0; i < 3; i++)
+			spec->urls[i] = MsgGetString(msg);
+		spec->payload = MsgGetString(msg);
+		spec->name = MsgGetString(msg);
+		spec->nheaders = (int) MsgGetInt64(msg);
+		if (spec->nheaders > 0)
+			spec->headers = palloc(sizeof(char *) * spec->nheaders);
+		for (int i = 0; i < spec->nheaders; i++)
+			spec->headers[i] = MsgGetString(msg);
+		spec->protocol = (TccProtocol) MsgGetInt64(msg);
+	}
+	return specs;
+}
+
+/* Encodes a BEGIN request; its branches, if any, follow it. */
+void
+TccRequestPutBegin(StringInfo msg, TccBeginRequest *r)
+{
+	MsgPutText(msg, (char *) r->gid.data, UUID_LEN);
+	MsgPutInt64(msg, r->owner);
+	MsgPutInt64(msg, r->deadline);
+	MsgPutInt64(msg, (int64) r->xid);
+	MsgPutString(msg, r->kind);
+	MsgPutString(msg, r->key);
+	MsgPutInt64(msg, r->parallel);
+	if (r->nbranches > 0)
+		PutBranches(msg, r->branches, r->nbranches);
+}
+
+/* Decodes a BEGIN request. */
+void
+TccRequestGetBegin(TccRequest *req, TccBeginRequest *r)
+{
+	StringInfo	msg = &req->data;
+
+	msg->cursor = 0;
+	MsgGetGid(msg, &r->gid);
+	r->owner = (Oid) MsgGetInt64(msg);
+	r->deadline = (TimestampTz) MsgGetInt64(msg);
+	r->xid = (uint64) MsgGetInt64(msg);
+	r->kind = MsgGetString(msg);
+	r->key = MsgGetString(msg);
+	r->parallel = MsgGetInt64(msg) != 0;
+	r->nbranches = 0;
+	if (msg->cursor < msg->len)
+		r->nbranches = (int) MsgGetInt64(msg);
+	if (r->nbranches < 0 || r->nbranches > 100000)
+		elog(ERROR, "tcc: request with %d branches", r->nbranches);
+	r->branches = GetBranches(msg, r->nbranches);
+}
+
+/* Encodes a BRANCH request. */
+void
+TccRequestPutBranch(StringInfo msg, TccBranchRequest *r)
+{
+	MsgPutText(msg, (char *) r->gid.data, UUID_LEN);
+	MsgPutInt64(msg, r->user);
+	MsgPutInt64(msg, r->is_super);
+	PutBranches(msg, r->branches, r->nbranches);
+}
+
+/* Decodes a BRANCH request. */
+void
+TccRequestGetBranch(TccRequest *req, TccBranchRequest *r)
+{
+	StringInfo	msg = &req->data;
+
+	msg->cursor = 0;
+	MsgGetGid(msg, &r->gid);
+	r->user = (Oid) MsgGetInt64(msg);
+	r->is_super = MsgGetInt64(msg) != 0;
+	r->nbranches = (int) MsgGetInt64(msg);
+	if (r->nbranches < 1)
+		elog(ERROR, "tcc: branch request with %d branches", r->nbranches);
+	if (r->nbranches > 100000)
+		elog(ERROR, "tcc: request with %d branches", r->nbranches);
+	r->branches = GetBranches(msg, r->nbranches);
+}
+
+/* Encodes a TRY_FAILED request. */
+void
+TccRequestPutTryFailed(StringInfo msg, TccTryFailedRequest *r)
+{
+	MsgPutText(msg, (char *) r->gid.data, UUID_LEN);
+	MsgPutInt64(msg, r->branch);
+	MsgPutText(msg, r->status, strlen(r->status));
+	MsgPutInt64(msg, r->http_status);
+	MsgPutText(msg, r->error, strlen(r->error));
+	MsgPutInt64(msg, r->started);
+	MsgPutInt64(msg, (int64) (r->duration_ms * 1000.0));
+}
+
+/* Decodes a TRY_FAILED request. */
+void
+TccRequestGetTryFailed(TccRequest *req, TccTryFailedRequest *r)
+{
+	StringInfo	msg = &req->data;
+
+	msg->cursor = 0;
+	MsgGetGid(msg, &r->gid);
+	r->branch = (int) MsgGetInt64(msg);
+	r->status = MsgGetText(msg, NULL);
+	r->http_status = (int) MsgGetInt64(msg);
+	r->error = MsgGetText(msg, NULL);
+	r->started = (TimestampTz) MsgGetInt64(msg);
+	r->duration_ms = (double) MsgGetInt64(msg) / 1000.0;
 }
 
 /* Returns this backend's request slot. */
@@ -168,7 +338,7 @@ PostRequest(TccSlot *slot, TccRequestKind kind, StringInfo msg, bool wait)
  * raises the worker's error, if any.
  */
 void
-TccSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
+TccRequestSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
 {
 	TccSlot    *slot = MySlot();
 	dsm_segment *volatile seg = NULL;
@@ -235,7 +405,7 @@ TccSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
  * where waiting is not possible.  Small messages only.
  */
 void
-TccSubmitNoWait(TccRequestKind kind, StringInfo msg)
+TccRequestSubmitNoWait(TccRequestKind kind, StringInfo msg)
 {
 	TccSlot    *slot = MySlot();
 	TccSlotState state;
@@ -255,7 +425,7 @@ TccSubmitNoWait(TccRequestKind kind, StringInfo msg)
  * each into the current memory context.
  */
 List *
-TccTakeRequests(void)
+TccRequestTakeAll(void)
 {
 	List	   *requests = NIL;
 	int			pending;
@@ -294,7 +464,7 @@ TccTakeRequests(void)
 				/* the requester is gone and took its message along */
 				TccReply	lost = {0};
 
-				TccReplyRequest(req, &lost);
+				TccRequestReply(req, &lost);
 				continue;
 			}
 			appendBinaryStringInfo(&req->data, dsm_segment_address(seg),
@@ -310,7 +480,7 @@ TccTakeRequests(void)
 
 /* Worker: answers a request, or frees its slot if nobody waits. */
 void
-TccReplyRequest(TccRequest *req, TccReply *reply)
+TccRequestReply(TccRequest *req, TccReply *reply)
 {
 	TccSlot    *slot = TccShmemSlot(TccState, req->slot);
 	Latch	   *latch;

@@ -15,14 +15,14 @@
  * The schedule is a hint, the tables are the truth: when a call comes due
  * the worker reads its branch again and drops it if there is nothing to do.
  *
- * Calls that are due wait in a queue per destination (scheme, host and
- * port of the URL called), and destinations are served in turn, each up to
- * its share of the slots (tcc.destination_share), so that a participant
- * that hangs holds at most its share while the others go on (SPEC section
- * 7).  A call's destination is learned when it is first read (the
- * schedule knows only gids and branches); until then it waits in a queue
- * of its own, and a call read for a destination that is already full goes
- * back to that destination's queue unstarted.
+ * Calls that are due wait in a queue per destination (scheme, host and port of
+ * the URL called), and destinations are served in turn, each up to its share
+ * of the slots (tcc.destination_share), so that a participant that hangs holds
+ * at most its share while the others go on (docs/worker.md).  A call's
+ * destination is learned when it is first read (the schedule knows only gids
+ * and branches); until then it waits in a queue of its own, and a call read
+ * for a destination that is already full goes back to that destination's queue
+ * unstarted.
  *
  * Beside it, the worker remembers each transaction in phase two: its
  * decision and the branches not yet confirmed or cancelled.  The worker is
@@ -40,12 +40,15 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "lib/ilist.h"
 #include "lib/pairingheap.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "schedule.h"
 #include "tcc.h"
 
 typedef struct DueKey
@@ -487,15 +490,15 @@ FreePending(PhaseEntry *entry)
  * the transaction is done.
  */
 bool
-TccPhaseStart(pg_uuid_t *gid, bool commit, bool parallel, int *pending,
-			  int npending, TimestampTz now, bool force)
+TccSchedulePhaseStart(pg_uuid_t *gid, bool commit, bool parallel,
+					  int *pending, int npending, TimestampTz now, bool force)
 {
 	PhaseEntry *entry;
 	bool		found;
 
 	if (npending == 0)
 	{
-		TccPhaseForget(gid);
+		TccSchedulePhaseForget(gid);
 		return true;
 	}
 	entry = hash_search(phases, gid, HASH_ENTER, &found);
@@ -529,10 +532,10 @@ TccPhaseStart(pg_uuid_t *gid, bool commit, bool parallel, int *pending,
  * transaction is not remembered (the caller reads the tables),
  * TCC_PHASE_DONE, forgetting it, when that was its last pending branch
  * (*commit: its decision), else TCC_PHASE_GOING: the caller schedules what
- * is next with TccPhaseScheduleNext once all outcomes at hand are taken.
+ * is next with TccSchedulePhaseNext once all outcomes at hand are taken.
  */
 TccPhaseStep
-TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
+TccSchedulePhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
 	int			lo;
@@ -555,7 +558,7 @@ TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 	if (lo == entry->hi || entry->pending[lo] != branch || entry->done[lo])
 	{
 		/* not what memory says: let the tables decide */
-		TccPhaseForget(gid);
+		TccSchedulePhaseForget(gid);
 		return TCC_PHASE_UNKNOWN;
 	}
 	entry->done[lo] = true;
@@ -567,7 +570,7 @@ TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 	*commit = entry->commit;
 	if (entry->npending > 0)
 		return TCC_PHASE_GOING;
-	TccPhaseForget(gid);
+	TccSchedulePhaseForget(gid);
 	return TCC_PHASE_DONE;
 }
 
@@ -578,7 +581,7 @@ TccPhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
  * more: phase two stays O(branches).
  */
 void
-TccPhaseScheduleNext(pg_uuid_t *gid, TimestampTz now)
+TccSchedulePhaseNext(pg_uuid_t *gid, TimestampTz now)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
 
@@ -591,7 +594,7 @@ TccPhaseScheduleNext(pg_uuid_t *gid, TimestampTz now)
  * to it next is read from the tables.
  */
 void
-TccPhaseForget(pg_uuid_t *gid)
+TccSchedulePhaseForget(pg_uuid_t *gid)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
 

@@ -3,8 +3,8 @@
  * settle.c
  *	  The worker's moves on the coordinator tables once intents are written:
  *	  starting and advancing phase two, recording call outcomes, cancelling
- *	  what can no longer confirm, applying operator actions, loading due
- *	  calls and purging expired transactions.
+ *	  what can no longer confirm, applying operator actions and loading due
+ *	  calls (purge.c deletes expired transactions).
  *
  * Every state change of a global transaction after trying is made here, by
  * the worker alone, one function per transition.
@@ -29,7 +29,13 @@
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
+#include "backoff.h"
+#include "http.h"
+#include "protocol.h"
+#include "schedule.h"
+#include "settle.h"
 #include "store.h"
+#include "tcc.h"
 
 /* Builds an int4[] of n integers. */
 static Datum
@@ -89,7 +95,7 @@ Settled(pg_uuid_t *gid)
  * for the worker to wake their waiters once its transaction committed.
  */
 pg_uuid_t *
-TccStoreTakeSettled(int *n)
+TccSettleTakeSettled(int *n)
 {
 	*n = nsettled;
 	nsettled = 0;
@@ -144,7 +150,7 @@ static TccPhasesTaken phases_taken = TCC_PHASES_NONE;
  * be among them (worker.c waits before the calls).
  */
 TccPhasesTaken
-TccStoreTookPhases(void)
+TccSettleTookPhases(void)
 {
 	TccPhasesTaken taken = phases_taken;
 
@@ -188,13 +194,10 @@ TakePhases(bool force)
 		pending = palloc(sizeof(int) * Max(nelems, 1));
 		for (int j = 0; j < nelems; j++)
 			pending[j] = DatumGetInt32(elems[j]);
-		if (TccPhaseStart(&gid, commit, parallel, pending, nelems, now, force))
+		if (TccSchedulePhaseStart(&gid, commit, parallel, pending, nelems, now, force))
 			FinishingAdd(&fin, &gid, commit);
 
-		/*
-		 * Freed row by row: SPI's memory lasts as long as the unit of work,
-		 * which at worker start reads back the whole backlog.
-		 */
+		/* freed now: at worker start the unit of work is the whole backlog */
 		pfree(pending);
 		pfree(elems);
 		if ((Pointer) arr != DatumGetPointer(col))
@@ -257,17 +260,14 @@ ResultGids(int *n)
  * partial index keeps this proportional to the pending work, not to the
  * retained history; reading it back in batches in gid order, each batch
  * and its result freed before the next, keeps the worker's peak memory
- * near what the schedule itself needs however large the backlog (the gids
- * alone of a million pending transactions would be 16 MB, their result set
- * several times that).
+ * near what the schedule itself needs however large the backlog.
  */
 void
-TccStoreStartup(void)
+TccSettleStartup(void)
 {
-	pg_uuid_t	after;
+	pg_uuid_t	after = {{0}};
 	int			n;
 
-	memset(&after, 0, sizeof(after));
 	do
 	{
 		Datum		args[2] = {UUIDPGetDatum(&after), Int32GetDatum(STARTUP_BATCH)};
@@ -367,30 +367,18 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 	return n >= PHASE_BATCH && decided == NULL;
 }
 
-STMT(undecided_gtxs, 0,
+/* $1: look for failed tries too (the worker does when it records one) */
+STMT(undecided_gtxs, 1,
 	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), f.failed"
 	 "  FROM tcc._gtx g"
-	 " CROSS JOIN LATERAL (SELECT EXISTS ("
+	 " CROSS JOIN LATERAL (SELECT $1 AND EXISTS ("
 	 "       SELECT 1 FROM tcc._branch b"
 	 "        WHERE b.gid = g.gid AND b.status IN ('refused', 'unknown'))) f (failed)"
 	 " WHERE g.status = 'trying'"
 	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL OR f.failed)"
 	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
-	 " ORDER BY g.deadline");
-
-/*
- * The same without looking for failed tries: the worker records every
- * failed try itself (a TRY_FAILED request) and looks for them only then,
- * so the pass it makes every second while transactions are open does not
- * read the branches of each one.
- */
-STMT(undecided_gtxs_no_tries, 0,
-	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), false"
-	 "  FROM tcc._gtx g"
-	 " WHERE g.status = 'trying'"
-	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL)"
-	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
-	 " ORDER BY g.deadline");
+	 " ORDER BY g.deadline",
+	 BOOLOID);
 
 /* whether the next pass must look for failed tries whatever it is told */
 static bool tries_due = true;
@@ -455,11 +443,11 @@ CancelStuck(bool tries, bool *blocked)
 	pg_uuid_t  *gids;
 	const char **reasons;
 	int			decided = 0;
+	Datum		args[1] = {BoolGetDatum(tries || tries_due)};
 
 	tries = tries || tries_due;
 	tries_due = false;
-	TccStoreExec(tries ? &undecided_gtxs : &undecided_gtxs_no_tries,
-				 NULL, NULL, false);
+	TccStoreExec(&undecided_gtxs, args, NULL, false);
 	n = SPI_processed;
 	if (n == 0)
 		return false;
@@ -562,7 +550,7 @@ Resolve(pg_uuid_t *gid)
 	Datum		args[1] = {UUIDPGetDatum(gid)};
 
 	TccStoreExec(&resolve_gtx, args, NULL, false);
-	TccPhaseForget(gid);
+	TccSchedulePhaseForget(gid);
 	Settled(gid);
 }
 
@@ -612,8 +600,8 @@ ApplyActions(void)
  * already.
  */
 bool
-TccStoreSettle(bool actions, bool stuck, bool tries, pg_uuid_t *decided,
-			   int ndecided, bool *blocked)
+TccSettle(bool actions, bool stuck, bool tries, pg_uuid_t *decided,
+		  int ndecided, bool *blocked)
 {
 	bool		more = false;
 
@@ -675,7 +663,7 @@ STMT(record_failures, 4,
  * goes confirming / cancelling -> failed, with NOTIFY tcc_alert.
  */
 void
-TccStoreResults(List *calls)
+TccSettleResults(List *calls)
 {
 	int			n = list_length(calls);
 	Datum	   *gids = palloc(sizeof(Datum) * n);
@@ -716,7 +704,7 @@ TccStoreResults(List *calls)
 
 		gids[i] = UUIDPGetDatum(&call->gid);
 		branches[i] = Int32GetDatum(call->branch);
-		ops[i] = CStringGetTextDatum(TccOpName(call->op));
+		ops[i] = CStringGetTextDatum(TccProtocolOpName(call->op));
 		started[i] = TimestampTzGetDatum(call->started_at);
 		durations[i] = Float8GetDatum(call->duration_ms);
 		statuses[i] = Int32GetDatum(call->http_status);
@@ -735,7 +723,7 @@ TccStoreResults(List *calls)
 				ereport(WARNING,
 						(errmsg("tcc: participant answered %s to %s of branch %d",
 								call->http_status == 409 ? "409" : "FAILURE",
-								TccOpName(call->op), call->branch),
+								TccProtocolOpName(call->op), call->branch),
 						 errdetail("A refusal is only meaningful for try; the call is retried.")));
 			fail_gids[nfail] = gids[i];
 			fail_branches[nfail] = branches[i];
@@ -745,7 +733,7 @@ TccStoreResults(List *calls)
 			{
 				/* a transaction that fails is read from the tables from now on */
 				TccScheduleDone(&call->gid, call->branch);
-				TccPhaseForget(&call->gid);
+				TccSchedulePhaseForget(&call->gid);
 				Settled(&call->gid);
 			}
 			else
@@ -787,7 +775,7 @@ TccStoreResults(List *calls)
 	{
 		bool		commit;
 
-		switch (TccPhaseBranchDone(&done[d]->gid, done[d]->branch, &commit))
+		switch (TccSchedulePhaseBranchDone(&done[d]->gid, done[d]->branch, &commit))
 		{
 			case TCC_PHASE_UNKNOWN:
 				unknown[nunknown++] = done[d]->gid;
@@ -801,21 +789,18 @@ TccStoreResults(List *calls)
 		}
 	}
 	for (int g = 0; g < ngoing; g++)
-		TccPhaseScheduleNext(&going[g], now);
+		TccSchedulePhaseNext(&going[g], now);
 	Finish(&fin);
 	Advance(unknown, nunknown, false);
 }
 
 /*
- * A transaction in phase two says its decision by its status: only the
- * worker moves it to confirming or cancelling, and always as its decision
- * says, so the statement run for every call need not read the decision.
- * The status is tested by the worker, not in a WHERE clause: one there
- * would let the planner scan the whole partial index of transactions in
- * phase two instead of looking each gid up.
+ * The decision is read off the status (the worker sets it from the
+ * decision); a WHERE clause on the status would scan all of phase two.
  */
 STMT(load_calls, 2,
-	 "SELECT k.i, g.status, b.confirm_url, b.cancel_url, b.payload, b.headers,"
+	 "SELECT k.i, CASE g.status WHEN 'confirming' THEN true"
+	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url, b.payload, b.headers,"
 	 "       b.attempts, b.protocol"
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
@@ -830,7 +815,7 @@ STMT(load_calls, 2,
  * dropped from the schedule.
  */
 List *
-TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
+TccSettleLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 {
 	Datum		args[2];
 	bool	   *found;
@@ -848,17 +833,10 @@ TccStoreLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 		TccCall    *call;
 		bool		isnull;
 		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
-		text	   *status = DatumGetTextPP(TccStoreCol(r, 2, &isnull));
-		bool		commit;
+		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
 		Datum		d;
 
-		if (VARSIZE_ANY_EXHDR(status) == 10 &&
-			memcmp(VARDATA_ANY(status), "confirming", 10) == 0)
-			commit = true;
-		else if (VARSIZE_ANY_EXHDR(status) == 10 &&
-				 memcmp(VARDATA_ANY(status), "cancelling", 10) == 0)
-			commit = false;
-		else
+		if (isnull)
 			continue;			/* not in phase two: nothing to call */
 		old = MemoryContextSwitchTo(AllocSetContextCreate(cxt, "tcc call",
 														  ALLOCSET_SMALL_SIZES));
@@ -911,61 +889,12 @@ STMT(next_deadline, 0,
  * there is none.
  */
 TimestampTz
-TccStoreNextDeadline(void)
+TccSettleNextDeadline(void)
 {
 	bool		isnull;
 	Datum		d;
 
 	TccStoreExec(&next_deadline, NULL, NULL, false);
-	d = TccStoreCol(0, 1, &isnull);
-	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
-}
-
-STMT(purge, 1,
-	 "WITH old AS ("
-	 "  DELETE FROM tcc._gtx WHERE gid IN ("
-	 "    SELECT gid FROM tcc._gtx"
-	 "     WHERE finished_at < now() - $1 * interval '1 s'"
-	 "     ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)"
-	 "  RETURNING gid),"
-	 /* what they counted in tcc.metrics, read before the delete */
-	 " m AS (INSERT INTO tcc._metric_retired AS r"
-	 "  SELECT * FROM tcc._metric_counts("
-	 "    (SELECT COALESCE(pg_catalog.array_agg(gid), '{}') FROM old))"
-	 "  ON CONFLICT (metric, status, kind, op, outcome, le)"
-	 "  DO UPDATE SET value = r.value + excluded.value),"
-	 " b AS (DELETE FROM tcc._branch WHERE gid IN (SELECT gid FROM old)),"
-	 " d AS (DELETE FROM tcc._decision WHERE gid IN (SELECT gid FROM old)),"
-	 " t AS (DELETE FROM tcc._try WHERE gid IN (SELECT gid FROM old)),"
-	 " a AS (DELETE FROM tcc._attempt WHERE gid IN (SELECT gid FROM old)),"
-	 " x AS (DELETE FROM tcc._action WHERE gid IN (SELECT gid FROM old))"
-	 "SELECT pg_catalog.count(*)::integer FROM old",
-	 INT4OID);
-
-STMT(next_purge, 1,
-	 "SELECT pg_catalog.min(finished_at) + $1 * interval '1 s' FROM tcc._gtx"
-	 " WHERE finished_at IS NOT NULL",
-	 INT4OID);
-
-/*
- * Deletes one batch (at most 500) of final transactions older than
- * tcc.retention, with their branches, decisions, tries, attempts and
- * actions; what they counted in tcc.metrics moves to tcc._metric_retired,
- * so its counters never go down.  Returns when the next batch is due: soon
- * after a full batch, else when the oldest remaining one expires; DT_NOEND
- * if none is left.
- */
-TimestampTz
-TccStorePurge(void)
-{
-	Datum		args[1] = {Int32GetDatum(tcc_retention)};
-	bool		isnull;
-	Datum		d;
-
-	TccStoreExec(&purge, args, NULL, false);
-	if (DatumGetInt32(TccStoreCol(0, 1, &isnull)) >= 500)
-		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
-	TccStoreExec(&next_purge, args, NULL, false);
 	d = TccStoreCol(0, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }

@@ -22,17 +22,14 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
-#include "access/htup_details.h"
-#include "fmgr.h"
-#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/backendid.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
-#include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "tcc.h"
+#include "shmem.h"
 
 TccShmem   *TccShmemRoot = NULL;
 TccShared  *TccState = NULL;
@@ -119,6 +116,25 @@ TccShmemSlot(TccShared *db, int i)
 	return &TccShmemRoot->slots[db->index * TccShmemRoot->nslots + i];
 }
 
+/* Sets the flags asked for in db and wakes its worker. */
+static void
+WakeWorkerOf(TccShared *db, bool work, bool check_trying, bool leave)
+{
+	Latch	   *latch;
+
+	SpinLockAcquire(&db->mutex);
+	if (work)
+		db->work_pending = true;
+	if (check_trying)
+		db->check_trying = true;
+	if (leave)
+		db->leave_database = true;
+	latch = db->worker_latch;
+	SpinLockRelease(&db->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
 /*
  * Wakes the worker of this backend's database.  work: a decision or
  * operator action committed; check_trying: a transaction that began a
@@ -127,19 +143,16 @@ TccShmemSlot(TccShared *db, int i)
 void
 TccWakeWorker(bool work, bool check_trying)
 {
-	Latch	   *latch;
-
 	if (TccState == NULL)
 		return;
-	SpinLockAcquire(&TccState->mutex);
-	if (work)
-		TccState->work_pending = true;
-	if (check_trying)
-		TccState->check_trying = true;
-	latch = TccState->worker_latch;
-	SpinLockRelease(&TccState->mutex);
-	if (latch)
-		SetLatch(latch);
+	WakeWorkerOf(TccState, work, check_trying, false);
+}
+
+/* Tells the worker of db to leave its database (DROP DATABASE), and wakes it. */
+void
+TccWakeWorkerToLeave(TccShared *db)
+{
+	WakeWorkerOf(db, false, false, true);
 }
 
 /*
@@ -243,45 +256,4 @@ TccWakeWaiters(pg_uuid_t *gids, int n)
 		if (latch)
 			SetLatch(latch);
 	}
-}
-
-PG_FUNCTION_INFO_V1(tcc_worker_state);
-
-/*
- * tcc_worker_state(): the pid, start, calls in flight and last error of the
- * worker of the current database.
- */
-Datum
-tcc_worker_state(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-	pid_t		pid;
-	TimestampTz started;
-	int			in_flight;
-	int			queue_depth;
-	char		last_error[256];
-
-	TccRequireCoordinator();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	SpinLockAcquire(&TccState->mutex);
-	pid = TccState->worker_pid;
-	started = TccState->worker_started;
-	in_flight = TccState->in_flight;
-	queue_depth = TccState->queue_depth;
-	strlcpy(last_error, TccState->last_error, sizeof(last_error));
-	SpinLockRelease(&TccState->mutex);
-
-	values[0] = Int32GetDatum(pid);
-	nulls[0] = (pid == 0);
-	values[1] = TimestampTzGetDatum(started);
-	nulls[1] = (started == 0);
-	values[2] = Int32GetDatum(in_flight);
-	values[3] = Int32GetDatum(queue_depth);
-	values[4] = CStringGetTextDatum(last_error);
-	nulls[4] = (last_error[0] == '\0');
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * store.h
- *	  What the two table-access files share: saved statements and the
- *	  helpers that run them and read their results.
+ *	  The coordinator's table access (store.c): saved statements and the
+ *	  helpers that run them, the caller's reads and writes, the worker's
+ *	  unit of work.
  *
- * store.c holds the caller's side and the worker's intents; settle.c the
- * worker's moves on the tables after that (phase two, deadlines, operator
- * actions, call outcomes, purge).
+ * store.c holds what every table-access file needs; intent.c writes the
+ * intents backends hand the worker; settle.c the worker's moves on the
+ * tables after that (phase two, deadlines, operator actions, call
+ * outcomes, purge).
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -18,8 +20,12 @@
 #ifndef TCC_STORE_H
 #define TCC_STORE_H
 
+#include "access/xlogdefs.h"
+#include "datatype/timestamp.h"
 #include "executor/spi.h"
+#include "utils/uuid.h"
 
+#include "http.h"
 #include "tcc.h"
 
 /* A statement prepared once per process and kept. */
@@ -41,10 +47,46 @@ typedef struct Stmt
 #define STMT(name, n, sql, ...) \
 	static Stmt name = {sql, n, {__VA_ARGS__}, NULL}
 
+/* saved statements and their results */
 extern int	TccStoreExec(Stmt *st, Datum *values, const char *nulls, bool read_only);
 extern Datum TccStoreCol(int row, int col, bool *isnull);
+extern Datum TccStoreTextOrNull(const char *s, char *null);
 extern Datum TccStoreArray(Datum *values, bool *nulls, int n, Oid typid);
 extern Datum TccStoreGidArray(pg_uuid_t *gids, int n);
+
+/* state saved while a caller runs as the owner of the tcc tables */
+typedef struct TccOwnerScope
+{
+	Oid			save_user;
+	int			save_sec;
+} TccOwnerScope;
+
+extern void TccStoreEnterOwner(TccOwnerScope *scope);
+extern void TccStoreLeaveOwner(TccOwnerScope *scope);
+
+/* what a backend sees of a global transaction */
+typedef struct TccGtxInfo
+{
+	Oid			owner;
+	char		status[16];
+	bool		decided;
+	bool		decision;
+	TimestampTz deadline;
+	int			untried;		/* first branch not tried successfully, or 0 */
+	char		untried_name[TCC_MAX_NAME + 1];
+	char		untried_status[16];
+} TccGtxInfo;
+
+/* the caller's side */
+extern bool TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info);
+extern void TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source);
+extern void TccStoreTried(TccCall **calls, int n);
+extern void TccStoreAction(pg_uuid_t *gid, const char *action,
+						   const char *note);
+
+/* the worker's side */
+extern void TccStoreBeginWork(void);
+extern XLogRecPtr TccStoreEndWork(void);
 extern bool TccStoreDecideCancel(pg_uuid_t *gid, const char *source);
 
 #endif							/* TCC_STORE_H */

@@ -19,25 +19,18 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
-#include "access/xact.h"
-#include "catalog/pg_extension.h"
-#include "commands/dbcommands.h"
+#include <limits.h>
+
 #include "fmgr.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/scansup.h"
 #include "storage/ipc.h"
-#include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
-#include "utils/resowner.h"
 
+#include "shmem.h"
 #include "tcc.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -189,7 +182,7 @@ CheckRequestTimeout(int *newval, void **extra, GucSource source)
 	return true;
 }
 
-/* Defines the settings of SPEC section 10. */
+/* Defines the settings of docs/settings.md. */
 static void
 DefineSettings(void)
 {
@@ -309,193 +302,4 @@ _PG_init(void)
 	foreach(lc, coordinator_databases)
 		TccRegisterWorker(foreach_current_index(lc), lfirst(lc));
 	TccWatchDropDatabase();
-}
-
-/*
- * Raises 55000 unless this backend can use the coordinator: the library was
- * preloaded and tcc.database lists this database.  Points TccState at this
- * database's worker.
- */
-void
-TccRequireCoordinator(void)
-{
-	char	   *dbname = NULL;
-
-	if (tcc_preloaded && TccState == NULL && TccShmemRoot != NULL)
-	{
-		dbname = get_database_name(MyDatabaseId);
-		TccState = TccShmemFind(dbname);
-	}
-
-	if (!tcc_preloaded || TccState == NULL)
-	{
-		if (dbname == NULL)
-			dbname = get_database_name(MyDatabaseId);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("tcc coordinator is not available in database \"%s\"",
-						dbname ? dbname : "?"),
-				 errhint("Add tcc to shared_preload_libraries and this database "
-						 "to tcc.database, then restart the server.")));
-	}
-	TccRequireVersion();
-}
-
-/*
- * Returns the version of the tcc extension installed in this database (as
- * pg_extension.extversion has it, palloc'd), or NULL if there is none.
- * Needs a transaction.
- */
-char *
-TccInstalledVersion(void)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	char	   *version = NULL;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
-				F_NAMEEQ, CStringGetDatum("tcc"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, Anum_pg_extension_extversion,
-									 RelationGetDescr(rel), &isnull);
-
-		if (!isnull)
-			version = text_to_cstring(DatumGetTextPP(d));
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return version;
-}
-
-/*
- * Raises 55000 unless this database holds the SQL objects of this library's
- * version: after the library was upgraded, the objects of the previous
- * version stay until ALTER EXTENSION tcc UPDATE, and the library's
- * statements need the new ones.  Once seen current, not checked again.
- */
-void
-TccRequireVersion(void)
-{
-	static bool current = false;
-	char	   *version;
-
-	if (current)
-		return;
-	version = TccInstalledVersion();
-	if (version != NULL && strcmp(version, TCC_VERSION) == 0)
-	{
-		current = true;
-		return;
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("tcc extension version %s is installed, but the library is version %s",
-					version ? version : "(none)", TCC_VERSION),
-			 errhint("Run ALTER EXTENSION tcc UPDATE in database \"%s\".",
-					 get_database_name(MyDatabaseId))));
-}
-
-/* Returns a copy of s cut to at most max bytes on a character boundary. */
-char *
-TccClip(const char *s, int max)
-{
-	int			len = strlen(s);
-
-	if (len > max)
-		len = pg_mbcliplen(s, len, max);
-	return pnstrdup(s, len);
-}
-
-/*
- * Copies src into dst of size bytes, like strlcpy, but never cuts a
- * multibyte character (SPEC section 11).
- */
-void
-TccStrlcpy(char *dst, const char *src, size_t size)
-{
-	int			len = strlen(src);
-
-	if (size == 0)
-		return;
-	if (len > (int) size - 1)
-		len = pg_mbcliplen(src, len, (int) size - 1);
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
-/* Returns the protocol name of an operation. */
-const char *
-TccOpName(TccOp op)
-{
-	switch (op)
-	{
-		case TCC_OP_TRY:
-			return "try";
-		case TCC_OP_CONFIRM:
-			return "confirm";
-		case TCC_OP_CANCEL:
-			return "cancel";
-	}
-	return "?";
-}
-
-/* Returns the name of a participant protocol. */
-const char *
-TccProtocolName(TccProtocol protocol)
-{
-	return protocol == TCC_PROTOCOL_DTM ? "dtm" : "tcc";
-}
-
-/* Returns the protocol of a name; 22023 for an unknown one. */
-TccProtocol
-TccProtocolFromName(const char *name)
-{
-	if (strcmp(name, "tcc") == 0)
-		return TCC_PROTOCOL_TCC;
-	if (strcmp(name, "dtm") == 0)
-		return TCC_PROTOCOL_DTM;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("protocol must be tcc or dtm")));
-	return TCC_PROTOCOL_TCC;	/* keep the compiler quiet */
-}
-
-/*
- * Runs fn(arg) in a subtransaction.  Returns NULL when it succeeded, else
- * the error it raised, copied into the caller's memory context, with the
- * subtransaction rolled back.
- */
-ErrorData *
-TccInSubtransaction(void (*fn) (void *arg), void *arg)
-{
-	MemoryContext old = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(old);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(old);
-	CurrentResourceOwner = owner;
-	return edata;
 }

@@ -3,7 +3,7 @@
  * validate.c
  *	  Checks of user input before anything is written or sent.
  *
- * Every check raises an ERROR with a SQLSTATE (SPEC section 11); none of
+ * Every check raises an ERROR with a SQLSTATE (docs/api.md#bad-input); none of
  * them writes or calls anything, so bad input leaves no trace.
  *
  * Copyright (c) 2026, the tcc authors
@@ -20,7 +20,11 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
+#include "http.h"
+#include "protocol.h"
+#include "request.h"
 #include "tcc.h"
+#include "validate.h"
 
 #define TCC_MAX_URL 4096
 #define TCC_MAX_HEADERS 64
@@ -97,9 +101,9 @@ UrlUnder(TccUrl *url, TccUrl *entry)
 }
 
 /*
- * Returns true if the parsed url is allowed by tcc.allowed_urls (SPEC
- * section 10): empty allows every URL; an entry that does not parse allows
- * none.
+ * Returns true if the parsed url is allowed by tcc.allowed_urls
+ * (docs/settings.md#tccallowed_urls): empty allows every URL; an entry that
+ * does not parse allows none.
  */
 static bool
 UrlAllowed(TccUrl *url)
@@ -347,4 +351,161 @@ TccValidateTimeout(Interval *timeout, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be at most 10 years", what)));
+}
+/* Checks what every branch needs: a URL at least, a payload within limits. */
+void
+TccValidateBranch(TccBranchSpec *spec)
+{
+	if (!spec->urls[0] && !spec->urls[1] && !spec->urls[2])
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a branch needs at least one of try_url, confirm_url and cancel_url")));
+	if (spec->payload == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("payload must not be null"),
+				 errhint("Pass '{}' for an empty payload.")));
+	TccValidatePayload(strlen(spec->payload));
+	if (spec->name && strlen(spec->name) > TCC_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name is longer than %d bytes", TCC_MAX_NAME)));
+}
+
+/* Error context of tcc_branches: which element of the array is wrong. */
+static void
+ElementContext(void *arg)
+{
+	errcontext("element %d of branches", *(int *) arg + 1);
+}
+
+/* Returns a JSON string value as a C string, NULL for JSON null. */
+static char *
+JsonText(JsonbValue *v, const char *key)
+{
+	if (v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" must be a string or null", key)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* Reads one element of tcc_branches' array into spec, checked. */
+static void
+ParseBranchElement(JsonbValue *elem, TccBranchSpec *spec)
+{
+	static const char *const url_keys[3] = {"try", "confirm", "cancel"};
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	memset(spec, 0, sizeof(TccBranchSpec));
+	spec->payload = "{}";
+	spec->protocol = TCC_PROTOCOL_TCC;
+	if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("each branch must be a JSON object")));
+
+	it = JsonbIteratorInit(elem->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (strcmp(key, "try") == 0 || strcmp(key, "confirm") == 0 ||
+			strcmp(key, "cancel") == 0)
+		{
+			int			u = key[0] == 't' ? 0 : key[1] == 'o' ? 1 : 2;
+
+			spec->urls[u] = JsonText(&v, url_keys[u]);
+			if (spec->urls[u])
+				TccValidateUrl(spec->urls[u], url_keys[u]);
+		}
+		else if (strcmp(key, "payload") == 0)
+		{
+			Jsonb	   *jb;
+
+			if (v.type == jbvNull)
+				spec->payload = NULL;
+			else
+			{
+				jb = JsonbValueToJsonb(&v);
+				spec->payload = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+			}
+		}
+		else if (strcmp(key, "name") == 0)
+			spec->name = JsonText(&v, "name");
+		else if (strcmp(key, "headers") == 0)
+		{
+			if (v.type != jbvNull)
+				spec->headers = TccValidateHeaders(JsonbPGetDatum(JsonbValueToJsonb(&v)),
+												   &spec->nheaders);
+		}
+		else if (strcmp(key, "protocol") == 0)
+		{
+			char	   *name = JsonText(&v, "protocol");
+
+			if (name == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("protocol must be tcc or dtm")));
+			spec->protocol = TccProtocolFromName(name);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown key \"%s\" in a branch", key),
+					 errhint("The keys are try, confirm, cancel, payload, name, headers and protocol.")));
+	}
+	TccValidateBranch(spec);
+}
+
+/*
+ * Reads and checks tcc_branches' array; returns the branches and sets n.
+ * Nothing is written and no call made unless every element is valid.
+ */
+TccBranchSpec *
+TccValidateBranches(Jsonb *branches, int *n)
+{
+	TccBranchSpec *specs;
+	ErrorContextCallback context;
+	int			i = 0;
+
+	if (!JB_ROOT_IS_ARRAY(branches) || JB_ROOT_IS_SCALAR(branches))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("branches must be a JSON array of objects")));
+	*n = JB_ROOT_COUNT(branches);
+	if (*n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("branches must not be empty")));
+	if (*n > tcc_max_branches_per_call)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("at most %d branches are allowed in one call",
+						tcc_max_branches_per_call),
+				 errhint("See tcc.max_branches_per_call.")));
+
+	specs = palloc(sizeof(TccBranchSpec) * *n);
+	context.callback = ElementContext;
+	context.arg = &i;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
+	for (i = 0; i < *n; i++)
+	{
+		JsonbValue *elem = getIthJsonbValueFromContainer(&branches->root, i);
+
+		ParseBranchElement(elem, &specs[i]);
+	}
+	error_context_stack = context.previous;
+	return specs;
 }

@@ -48,7 +48,19 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "coordinator.h"
+#include "durable.h"
+#include "http.h"
+#include "intent.h"
+#include "purge.h"
+#include "request.h"
+#include "schedule.h"
+#include "settle.h"
+#include "shmem.h"
+#include "store.h"
 #include "tcc.h"
+#include "util.h"
+#include "worker.h"
 
 /*
  * Registers with the postmaster the worker of a coordinator database, given
@@ -91,16 +103,7 @@ WatchDropDatabase(ObjectAccessType access, Oid classId, Oid objectId,
 	if (access == OAT_DROP && classId == DatabaseRelationId &&
 		TccShmemRoot != NULL &&
 		(db = TccShmemFind(get_database_name(objectId))) != NULL)
-	{
-		Latch	   *latch;
-
-		SpinLockAcquire(&db->mutex);
-		db->leave_database = true;
-		latch = db->worker_latch;
-		SpinLockRelease(&db->mutex);
-		if (latch)
-			SetLatch(latch);
-	}
+		TccWakeWorkerToLeave(db);
 }
 
 /* Installs the hook that lets DROP DATABASE pass the worker. */
@@ -165,7 +168,7 @@ ExtensionReady(void)
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	version = TccInstalledVersion();
+	version = TccCoordinatorInstalledVersion();
 	ready = version != NULL && strcmp(version, TCC_VERSION) == 0;
 	if (version != NULL && !ready && !said)
 	{
@@ -239,13 +242,13 @@ WriteIntents(List *requests)
 	replies = palloc0(sizeof(TccReply) * list_length(requests));
 	pgstat_report_activity(STATE_RUNNING, "writing intents");
 	TccStoreBeginWork();
-	TccStoreRequests(requests, replies);
+	TccIntentWrite(requests, replies);
 	lsn = TccStoreEndWork();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	foreach(lc, requests)
 	{
 		replies[i].lsn = lsn;
-		TccReplyRequest(lfirst(lc), &replies[i++]);
+		TccRequestReply(lfirst(lc), &replies[i++]);
 	}
 }
 
@@ -292,7 +295,7 @@ PurgeExpired(void)
 
 	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
 	TccStoreBeginWork();
-	next = TccStorePurge();
+	next = TccPurge();
 	(void) TccStoreEndWork();
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return next;
@@ -426,7 +429,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		if (HandleInterrupts())
 			check_at = purge_at = 0;
 
-		requests = TccTakeRequests();
+		requests = TccRequestTakeAll();
 		settle_at = RequestsWant(requests, &try_failed);
 		check_at = Min(check_at, settle_at);
 		if (requests != NIL)
@@ -461,17 +464,17 @@ WorkerLoop(WaitEventSet *wait_set)
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
-			TccStoreResults(done);
-			more = TccStoreSettle(work, stuck, try_failed, decided, ndecided,
-								  &blocked);
+			TccSettleResults(done);
+			more = TccSettle(work, stuck, try_failed, decided, ndecided,
+							 &blocked);
 			/* what the outcomes and decisions made due can start at once */
 			if (ndue < room)
 				ndue += TccScheduleTake(GetCurrentTimestamp(), room - ndue,
 										due_gids + ndue, due_branches + ndue);
-			calls = TccStoreLoadCalls(due_gids, due_branches, ndue, call_cxt);
+			calls = TccSettleLoadCalls(due_gids, due_branches, ndue, call_cxt);
 			if (stuck)
 			{
-				TimestampTz deadline = TccStoreNextDeadline();
+				TimestampTz deadline = TccSettleNextDeadline();
 
 				/* while any is undecided, look again every second */
 				check_at = deadline == DT_NOEND ? DT_NOEND :
@@ -502,7 +505,7 @@ WorkerLoop(WaitEventSet *wait_set)
 			 * the committing callers, they end at the position handed over
 			 * with them; found in the tables, they are in the WAL by now.
 			 */
-			switch (TccStoreTookPhases())
+			switch (TccSettleTookPhases())
 			{
 				case TCC_PHASES_NONE:
 					break;
@@ -515,7 +518,7 @@ WorkerLoop(WaitEventSet *wait_set)
 			}
 			(void) TccStoreEndWork();
 			pgstat_report_activity(STATE_IDLE, NULL);
-			settled = TccStoreTakeSettled(&nsettled);
+			settled = TccSettleTakeSettled(&nsettled);
 			TccWakeWaiters(settled, nsettled);
 
 			foreach(lc, done)
@@ -574,7 +577,7 @@ WorkerLoop(WaitEventSet *wait_set)
 
 /*
  * Pins the settings the worker's session depends on, against values an
- * ALTER DATABASE or ALTER ROLE ... SET put there (SPEC section 7): a
+ * ALTER DATABASE or ALTER ROLE ... SET put there (docs/worker.md): a
  * database owner must not be able to make the worker read-only, time its
  * statements out, change how its statements behave or how they are
  * planned.  tcc.request_timeout refuses such values in the worker itself
@@ -704,7 +707,7 @@ TccWorkerMain(Datum arg)
 
 	TccScheduleInit();
 	TccStoreBeginWork();
-	TccStoreStartup();
+	TccSettleStartup();
 	(void) TccStoreEndWork();
 
 	PG_TRY();

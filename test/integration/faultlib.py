@@ -1,4 +1,4 @@
-"""Shared helpers for the fault-injection tests t2NN_*.py (SPEC section 6).
+"""Shared helpers for the fault-injection tests t2NN_*.py (docs/guarantees.md).
 
 These tests break things on purpose -- roll back, kill backends, kill the
 worker, restart the cluster -- and then check the rules R1-R6 from what the
@@ -84,7 +84,7 @@ def branches_with(gid, op):
 
 def keys_consistent(gid):
     """True when each branch's phase-two calls all carried the key
-    <gid>.<branch>.<op> (SPEC section 4); else a description of the
+    <gid>.<branch>.<op> (docs/protocol.md); else a description of the
     first mismatch."""
     for r in phase_two(gid):
         want = "%s.%s.%s" % (gid, r["branch"], r["op"])

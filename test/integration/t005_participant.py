@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 # Self-test of the test participant (test/participant.py), which every other
-# test relies on to play the HTTP side of SPEC section 4: rules (status, body,
-# delay, Retry-After, fail_next) are honoured and every request is recorded
-# with the Tcc-* and Idempotency-Key headers parsed; down/up refuses and
-# accepts connections.
+# test relies on to play the HTTP side of docs/protocol.md: rules (status,
+# body, delay, Retry-After, fail_next) are honoured and every request is
+# recorded with the Tcc-* and Idempotency-Key headers parsed; down/up refuses
+# and accepts connections.
 
 import http.client
 import os

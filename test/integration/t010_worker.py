@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-# The coordinator background worker (SPEC section 7: one worker for
-# tcc.database, restarted by the postmaster if it dies, backend_type
-# "tcc coordinator"; section 10: sighup settings are reloaded, not a
-# restart; section 6 R3: the worker dying does not stop coordination).
+# The coordinator background worker (docs/worker.md: one worker for
+# tcc.database, restarted by the postmaster if it dies, backend_type "tcc
+# coordinator"; docs/settings.md: sighup settings are reloaded, not a restart;
+# R3 of docs/guarantees.md: the worker dying does not stop coordination).
 
 import os
 import signal

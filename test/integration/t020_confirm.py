@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 # Confirm end to end, with 2 and with 5 branches.
 #
-# SPEC section 3 (tcc_branch returns the try's response body as jsonb),
-# section 4 (the request: POST, Content-Type, Tcc-Gid, Tcc-Branch numbered
-# from 1 in registration order, Tcc-Op, Idempotency-Key <gid>.<branch>.<op>,
-# User-Agent tcc/<version>, the branch's own headers, the same payload bytes
-# for every operation), section 5 (confirm in registration order, one branch
-# after the other; final status confirmed) and section 8 (tcc.attempts holds
-# one try and one confirm per branch).
+# docs/api.md (tcc_branch returns the try's response body as jsonb),
+# docs/protocol.md (the request: POST, Content-Type, Tcc-Gid, Tcc-Branch
+# numbered from 1 in registration order, Tcc-Op, Idempotency-Key
+# <gid>.<branch>.<op>, User-Agent tcc/<version>, the branch's own headers, the
+# same payload bytes for every operation), docs/states.md (confirm in
+# registration order, one branch after the other; final status confirmed) and
+# docs/api.md#views (tcc.attempts holds one try and one confirm per branch).
 
 import json
 import os
@@ -151,7 +151,7 @@ scenario("two", 2)
 scenario("five", 5)
 
 # tcc_branch returns NULL for an empty or non-JSON try body, and any 2xx is
-# a successful try (section 3, section 4 table).
+# a successful try (docs/api.md, docs/protocol.md table).
 tp_rule("/t020/bodies/1/try", status=201, body='[1, "two", {"three": 3}]')
 tp_rule("/t020/bodies/2/try", status=200, body="reserved, thanks",
         content_type="text/plain")

@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 # A refused try: branch 3 of 3 answers 409.
 #
-# SPEC section 3 (try refused raises SQLSTATE TC001; the coordinator starts
-# cancelling at once, without waiting for the caller), section 5 (cancel in
-# reverse registration order, one after the other; sent to every branch whose
-# try succeeded, not to the refused one, which is skipped) and rule R3 (no
-# limbo: the global transaction ends cancelled without anyone acting, long
+# docs/api.md (try refused raises SQLSTATE TC001; the coordinator starts
+# cancelling at once, without waiting for the caller), docs/states.md (cancel
+# in reverse registration order, one after the other; sent to every branch
+# whose try succeeded, not to the refused one, which is skipped) and rule R3
+# (no limbo: the global transaction ends cancelled without anyone acting, long
 # before its deadline).
 
 import os

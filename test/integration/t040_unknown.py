@@ -2,12 +2,13 @@
 # A try whose outcome is unknown: timeout, HTTP 500, connection refused (and
 # two more rows of the table: 503, connection closed without an answer).
 #
-# SPEC section 3 (try outcome unknown raises SQLSTATE TC002 and the global
-# transaction starts cancelling at once), section 4 (response table: 503,
-# any other non-2xx, timeout and connection errors are "unknown" for a try;
-# a try is never retried) and section 5 (cancel is sent to every branch whose
-# try succeeded *or whose outcome is unknown*, in reverse registration order).
-# tcc.request_timeout is a user setting for the try (section 10).
+# docs/api.md (try outcome unknown raises SQLSTATE TC002 and the global
+# transaction starts cancelling at once), docs/protocol.md (response table:
+# 503, any other non-2xx, timeout and connection errors are "unknown" for a
+# try; a try is never retried) and docs/states.md (cancel is sent to every
+# branch whose try succeeded *or whose outcome is unknown*, in reverse
+# registration order). tcc.request_timeout is a user setting for the try
+# (docs/settings.md).
 
 import os
 import sys

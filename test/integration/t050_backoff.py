@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 # Retries of a failing confirm, with backoff and Retry-After.
 #
-# SPEC section 4 (a confirm answered 503 or 429 is retried and a Retry-After
+# docs/protocol.md (a confirm answered 503 or 429 is retried and a Retry-After
 # header, in seconds or as an HTTP date, is honoured; a 409 on confirm is a
-# protocol error, retried; a timeout is retried with backoff), section 7
+# protocol error, retried; a timeout is retried with backoff), docs/worker.md
 # (backoff: attempt n waits tcc.retry_interval * 2^(n-1), capped, +/-10 %
-# jitter) and section 8 (every HTTP call is recorded in tcc.attempts).
+# jitter) and docs/api.md#views (every HTTP call is recorded in tcc.attempts).
 # The test cluster runs with tcc.retry_interval = 200ms and
 # tcc.retry_max_interval = 2s (test/run.sh).
 

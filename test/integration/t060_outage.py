@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 # A participant outage while a decided transaction's confirm is pending.
 #
-# SPEC rule R5 (pending confirm calls survive participant outages and
-# continue with backoff until success), section 4 (a connection error on
-# confirm is retried with backoff) and rule R3 (the transaction settles
-# without anyone acting once the participant is back).
+# R5 of docs/guarantees.md (pending confirm calls survive participant outages
+# and continue with backoff until success), docs/protocol.md (a connection
+# error on confirm is retried with backoff) and rule R3 (the transaction
+# settles without anyone acting once the participant is back).
 #
 # The branches' URLs use the host name "localhost": the tries go through the
 # caller's backend, so the worker has no kept-alive connection to that host

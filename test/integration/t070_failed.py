@@ -2,13 +2,12 @@
 # A confirm that never succeeds: failed after tcc.max_attempts, an alert,
 # then tcc_retry once the participant is fixed.
 #
-# SPEC section 5 (confirming -> failed after max_attempts; tcc_retry
-# resumes), section 7 (after tcc.max_attempts failed attempts of a branch the
+# docs/states.md (confirming -> failed after max_attempts; tcc_retry resumes),
+# docs/worker.md (after tcc.max_attempts failed attempts of a branch the
 # transaction becomes failed and NOTIFY tcc_alert carries {"gid", "status",
-# "branch"} and no error text), section 3 (tcc_retry: failed goes back to
-# confirming)
-# and section 5 order (branch 2 is not confirmed before branch 1).
-# Runs with tcc.max_attempts = 3 (ALTER SYSTEM, reset at the end).
+# "branch"} and no error text), docs/api.md (tcc_retry: failed goes back to
+# confirming) and docs/states.md: order (branch 2 is not confirmed before
+# branch 1). Runs with tcc.max_attempts = 3 (ALTER SYSTEM, reset at the end).
 
 import json
 import os

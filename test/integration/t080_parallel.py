@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 # Parallel phase two: tcc_begin(parallel => true).
 #
-# SPEC section 3 (tcc_begin's parallel argument: phase two to all branches at
-# once) and section 5 ("With parallel => true, all branches of the phase are
-# called at once"), for confirm and for cancel.  Each phase-two call takes
+# docs/api.md (tcc_begin's parallel argument: phase two to all branches at
+# once) and docs/states.md ("With parallel => true, all branches of the phase
+# are called at once"), for confirm and for cancel.  Each phase-two call takes
 # 500 ms to answer; sent one after the other, three would arrive over 1 s.
 
 import os

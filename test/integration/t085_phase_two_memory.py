@@ -3,9 +3,9 @@
 # transaction that failed or was resolved meanwhile is read from the tables
 # again, and a call still in flight for it changes nothing.
 #
-# SPEC section 5 (parallel phase two; confirming -> failed after
+# docs/states.md (parallel phase two; confirming -> failed after
 # max_attempts; tcc_retry resumes; any non-final -> resolved by tcc_resolve,
-# after which no call is made) and section 7 (backoff, max_attempts).
+# after which no call is made) and docs/worker.md (backoff, max_attempts).
 # Runs with tcc.max_attempts = 3 (ALTER SYSTEM, reset at the end);
 # test/run.sh sets tcc.retry_interval = 200ms.
 

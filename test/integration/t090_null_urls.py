@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 # Branches with a NULL try, confirm or cancel URL, and tcc_finish(gid, false).
 #
-# SPEC section 3 (tcc_branch: any URL may be NULL; a NULL try_url registers
+# docs/api.md (tcc_branch: any URL may be NULL; a NULL try_url registers
 # a branch with no try phase and tcc_branch returns NULL; a NULL confirm_url
 # or cancel_url means that phase is not called for the branch;
-# tcc_finish(gid, false) cancels and returns 'cancelling') and section 5
+# tcc_finish(gid, false) cancels and returns 'cancelling') and docs/states.md
 # (branch status skipped: phase not needed because there is no URL).
 
 import os

@@ -1,14 +1,14 @@
 #!/usr/bin/python3
 # The caller's transaction rolls back after its tries succeeded.
 #
-# SPEC rule R1 (the branch, with its cancel URL, is durably recorded before
-# the try and survives the caller's ROLLBACK, so every tried branch gets its
-# cancel) and rule R3 (an undecided transaction is cancelled promptly, within
-# seconds, when the transaction that began it has aborted; not at its
-# deadline, here one hour away).  The same when the caller's backend is
-# terminated in the middle of its transaction, and when it is terminated
-# while a try is in progress (the branch and its cancel URL are already
-# recorded then, and the branch with the unknown try outcome is cancelled).
+# R1 of docs/guarantees.md (the branch, with its cancel URL, is durably
+# recorded before the try and survives the caller's ROLLBACK, so every tried
+# branch gets its cancel) and rule R3 (an undecided transaction is cancelled
+# promptly, within seconds, when the transaction that began it has aborted; not
+# at its deadline, here one hour away).  The same when the caller's backend is
+# terminated in the middle of its transaction, and when it is terminated while
+# a try is in progress (the branch and its cancel URL are already recorded
+# then, and the branch with the unknown try outcome is cancelled).
 
 import os
 import sys

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # The confirm flow at every isolation level and in autocommit.
 #
-# SPEC section 6, "Isolation" (everything holds at REPEATABLE READ and
+# docs/guarantees.md#isolation (everything holds at REPEATABLE READ and
 # SERIALIZABLE, and in autocommit) and rule R2 (the confirm decision becomes
 # durable exactly when the caller's transaction commits, atomically with the
 # caller's own writes; if it rolls back, no confirm is ever sent).  The

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # Errors of the initiator API.
 #
-# SPEC section 3: tcc_finish(gid, true) requires every branch tried
+# docs/api.md: tcc_finish(gid, true) requires every branch tried
 # successfully, else TC003 naming the branch; calling tcc_finish again with
 # the same decision is a no-op (same word returned), with the opposite
 # decision or after a timeout cancel it raises TC003; an unknown gid raises

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # The worker writes the intents of every session waiting at the same moment
-# together, in a few set-based statements (SPEC section 6, R1).  Requests
+# together, in a few set-based statements (R1 of docs/guarantees.md).  Requests
 # that arrive together must come out exactly as if each had been written on
 # its own:
 #

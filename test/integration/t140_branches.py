@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# tcc_branches and tcc_run (SPEC section 3, 1.1): several branches in one
+# tcc_branches and tcc_run (docs/api.md, 1.1): several branches in one
 # call, registered with one durable write and tried all at once.
 #
 #   success            the answers come back as an array in branch order

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-# SPEC section 6, R3 (no limbo): an undecided global transaction is cancelled
-# promptly -- within seconds, not at its deadline -- when the transaction that
-# began it aborts.  Also R2 (a ROLLBACK after tcc_finish(gid, true) means no
-# confirm is ever sent) and section 5 (cancel goes to every tried branch, in
-# reverse registration order), at every isolation level (section 6,
-# "Isolation").
+# R3 of docs/guarantees.md (no limbo): an undecided global transaction is
+# cancelled promptly -- within seconds, not at its deadline -- when the
+# transaction that began it aborts.  Also R2 (a ROLLBACK after tcc_finish(gid,
+# true) means no confirm is ever sent) and docs/states.md (cancel goes to every
+# tried branch, in reverse registration order), at every isolation level
+# (docs/guarantees.md, "Isolation").
 #
 # Each case: BEGIN; tcc_begin('1 hour'); two branches tried; then the
 # transaction ends without committing (ROLLBACK, an error, or the client

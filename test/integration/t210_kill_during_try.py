@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPEC section 6, R1 (intent before effect) and R3 (no limbo) when the
+# R1 of docs/guarantees.md (intent before effect) and R3 (no limbo) when the
 # caller's backend dies while a try is in flight.
 #
 # The participant holds the try of branch 2 for 3 s; meanwhile the caller's

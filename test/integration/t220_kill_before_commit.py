@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPEC section 6, R2 (decision = caller's commit): the confirm decision
+# R2 of docs/guarantees.md (decision = caller's commit): the confirm decision
 # becomes durable exactly when the transaction that called tcc_finish(gid,
 # true) commits.  Here that transaction never commits: its backend is killed
 # after tcc_finish returned 'confirming' and before COMMIT -- by SIGKILL (the

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPEC section 6, R5 (retries survive everything) and R4 (one outcome):
+# R5 of docs/guarantees.md (retries survive everything) and R4 (one outcome):
 # pending confirm calls survive an immediate shutdown of the cluster.
 #
 # 100 global transactions, one branch each, are decided (tcc_finish(gid,

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# SPEC section 6, R3 (no limbo "even when ... the postmaster crashes") and
-# R5 (retries survive crashes).
+# R3 of docs/guarantees.md (no limbo "even when ... the postmaster crashes")
+# and R5 (retries survive crashes).
 #
 # With 20 decided transactions waiting on slow confirms (2 s each) and a
 # caller in the middle of a slow try (its transaction began the gid), the

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# SPEC section 6, R5 (retries survive everything) and R3 (no limbo, "even
-# when ... the worker dies"), section 7 (the worker is restarted by the
+# R5 of docs/guarantees.md (retries survive everything) and R3 (no limbo, "even
+# when ... the worker dies"), docs/worker.md (the worker is restarted by the
 # postmaster).
 #
 # A batch of 30 decided global transactions, two branches each, confirms
@@ -12,8 +12,8 @@
 #
 # A new worker must come back and every transaction must end confirmed: the
 # confirms cut off are sent again (same Idempotency-Key), branch 2 is never
-# confirmed before branch 1 answered (section 5 order), and no cancel is sent
-# to any of them (R4).
+# confirmed before branch 1 answered (docs/states.md: order), and no cancel is
+# sent to any of them (R4).
 
 import os
 import signal

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# SPEC section 6, R3 (no limbo): an undecided global transaction is cancelled
-# when its deadline passes -- not before, and without anyone acting.
+# R3 of docs/guarantees.md (no limbo): an undecided global transaction is
+# cancelled when its deadline passes -- not before, and without anyone acting.
 #
 # tcc_begin('2 s') and one successfully tried branch, in a caller
 # transaction that then commits without ever calling tcc_finish.  The

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# SPEC section 6, R4 (one outcome): "A timeout cancel never overrides a
+# R4 of docs/guarantees.md (one outcome): "A timeout cancel never overrides a
 # tcc_finish(gid, true) whose transaction is still in progress: exactly one
 # of them wins."  And the worker does not wait for that transaction: while
 # it holds the gid, other global transactions still settle promptly.

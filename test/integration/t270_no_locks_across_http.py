@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# SPEC section 6, R6 (no open transaction across the network): neither the
-# worker nor tcc_branch holds row locks on coordinator tables while waiting
+# R6 of docs/guarantees.md (no open transaction across the network): neither
+# the worker nor tcc_branch holds row locks on coordinator tables while waiting
 # for a participant, so a slow participant slows down only its own caller.
 #
 #   slow try       Session A is in tcc_branch, its try held 3 s by the

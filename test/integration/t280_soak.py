@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Soak test of SPEC section 6 (R1-R5) under random faults.
+# Soak test of docs/guarantees.md (R1-R5) under random faults.
 #
 # N global transactions (env TCC_SOAK_N, default 300: under 40 s) are run
 # by several concurrent client threads, each transaction following a plan
@@ -35,11 +35,11 @@
 #   R5  every branch whose try succeeded (2xx recorded) got at least one
 #       phase-two call, and each branch's phase two ended with a 2xx of the
 #       right operation; refused branches got no cancel
-#   (section 4) all phase-two calls of a branch carried the same
+#   (docs/protocol.md) all phase-two calls of a branch carried the same
 #       Idempotency-Key per op: <gid>.<branch>.<op>
-#   (section 5) confirm in registration order, cancel in reverse: a branch's
-#       first call comes after the previous branch answered 2xx (unless the
-#       transaction is parallel)
+#   (docs/states.md) confirm in registration order, cancel in reverse: a
+#       branch's first call comes after the previous branch answered 2xx
+#       (unless the transaction is parallel)
 #
 # Full size, 2000 transactions (about 80 s on two cores):
 #   TCC_SOAK_N=2000 bash test/run.sh test/integration/t280_soak.py
@@ -615,9 +615,9 @@ def soak():
         "R4": "R4: for every gid, confirms only or cancels only",
         "R1": "R1: no try for a branch the coordinator does not know",
         "R5": "R5: every tried branch got its phase-two call through",
-        "keys": "section 4: one Idempotency-Key <gid>.<branch>.<op>"
+        "keys": "docs/protocol.md: one Idempotency-Key <gid>.<branch>.<op>"
                 " per branch and op",
-        "order": "section 5: confirm in order, cancel in reverse order",
+        "order": "docs/states.md: confirm in order, cancel in reverse order",
     }
     shown = 0
     for k in ("R2", "R3", "R4", "R1", "R5", "keys", "order"):

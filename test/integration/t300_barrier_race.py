@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-# The participant barrier under concurrency (SPEC section 9: "Concurrent try
-# and cancel of the same branch cannot both act").  A try and a cancel of
+# The participant barrier under concurrency
+# (docs/protocol.md#participant-barrier: "Concurrent try and cancel of the
+# same branch cannot both act").  A try and a cancel of
 # the same (gid, branch) run in two sessions, each in its own local
 # transaction as a participant would: the second one waits for the first
 # one's transaction, then

@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 # The transfer example, the README's first command (examples/transfer/run.sh):
-# it runs end to end on its own throwaway cluster and services, and its
-# final balances and statuses are exact: SPEC section 3 (tcc_begin's 23505
-# for a repeated business key, TC001 for a refused try), section 5 (a
-# refused try cancels; confirm survives a participant outage), section 7
-# (retries with growing gaps), the operator's tcc_retry, tcc_run (section
-# 3, 1.1), and section 9 (the banks use the barrier).  It also stops everything it started, when it
-# finishes and when it is interrupted, so it can be run again.
+# it runs end to end on its own throwaway cluster and services, and its final
+# balances and statuses are exact: docs/api.md (tcc_begin's 23505 for a
+# repeated business key, TC001 for a refused try), docs/states.md (a refused
+# try cancels; confirm survives a participant outage), docs/worker.md (retries
+# with growing gaps), the operator's tcc_retry, tcc_run (docs/api.md, 1.1), and
+# docs/protocol.md#participant-barrier (the banks use the barrier).  It also
+# stops everything it started, when it finishes and when it is interrupted, so
+# it can be run again.
 
 import os
 import re

@@ -4,11 +4,11 @@
 # built and run against the test cluster, with the transfer example's banks
 # (examples/transfer/bank.py) as participants.
 #
-# SPEC section 3: tcc_begin, tcc_branch, the caller's own write and
-# tcc_finish in one local transaction, confirmed at its COMMIT (section 6
-# R2: the own write is there exactly when the transfer confirms); a refused
-# try raises TC001 to the client's driver, the client rolls back (its own
-# write is gone) and the transaction is cancelled (section 5).
+# docs/api.md: tcc_begin, tcc_branch, the caller's own write and tcc_finish in
+# one local transaction, confirmed at its COMMIT (docs/guarantees.md R2: the
+# own write is there exactly when the transfer confirms); a refused try raises
+# TC001 to the client's driver, the client rolls back (its own write is gone)
+# and the transaction is cancelled (docs/states.md).
 
 import os
 import shutil

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # ALTER EXTENSION tcc UPDATE from 1.0 and the objects of tcc_branches /
-# tcc_run / protocol dtm (SPEC section 3: tcc_branch's new parameter
-# protocol; section 4: the protocol stored per branch).
+# tcc_run / protocol dtm (docs/api.md: tcc_branch's new parameter
+# protocol; docs/protocol.md: the protocol stored per branch).
 #
 #   tcc_branch is replaced by its 1.1 signature: the EXECUTE grants given on
 #   the 1.0 function carry over, PUBLIC still has none, the comment is there

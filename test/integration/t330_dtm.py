@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Participants written for DTM's HTTP TCC protocol (SPEC section 4, 1.1,
+# Participants written for DTM's HTTP TCC protocol (docs/protocol.md, 1.1,
 # protocol => 'dtm').  test/dtm_participant.py is such a bank: it reads the
 # transaction only from DTM's query parameters and keeps DTM's barrier.
 #

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-# Security (SPEC section 3: another role's gid raises 42501; section 4:
-# redirects are never followed; section 8: a role that is not superuser sees
-# only its own transactions, in every view and also through a leaky function
-# in its own WHERE clause; header values never show in any view or log;
-# section 10: tcc.allowed_urls is a superuser setting and is enforced for
-# all three URLs at registration; section 11).
+# Security (docs/api.md: another role's gid raises 42501; docs/protocol.md:
+# redirects are never followed; docs/api.md#views: a role that is not superuser
+# sees only its own transactions, in every view and also through a leaky
+# function in its own WHERE clause; header values never show in any view or
+# log; docs/settings.md: tcc.allowed_urls is a superuser setting and is
+# enforced for all three URLs at registration; docs/api.md#bad-input).
 #
 # The server log check: the header value is a random secret made on the
 # server and passed to tcc_branch through a subquery, so no SQL text this

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-# Operating tcc from psql (SPEC section 3: tcc_retry and tcc_resolve, both
-# recorded with who, when and note and visible in the views; section 5:
-# failed -> confirming by tcc_retry, any non-final -> resolved by
-# tcc_resolve with no more calls; section 7: retention; section 8: the
-# views tcc.attention, tcc.stats and tcc.worker).
+# Operating tcc from psql (docs/api.md: tcc_retry and tcc_resolve, both
+# recorded with who, when and note and visible in the views; docs/states.md:
+# failed -> confirming by tcc_retry, any non-final -> resolved by tcc_resolve
+# with no more calls; docs/worker.md: retention; docs/api.md#views: the views
+# tcc.attention, tcc.stats and tcc.worker).
 
 import os
 import sys

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# Lifecycle (SPEC section 7: DROP DATABASE, DROP EXTENSION and a fast
-# shutdown never hang on the worker; section 6 R5: pending confirm calls
+# Lifecycle (docs/worker.md: DROP DATABASE, DROP EXTENSION and a fast shutdown
+# never hang on the worker; R5 of docs/guarantees.md: pending confirm calls
 # survive a restart).
 #
 # Order: DROP EXTENSION in tcc.database; fast shutdown with calls in

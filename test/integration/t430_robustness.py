@@ -1,14 +1,14 @@
 #!/usr/bin/python3
-# Robustness (SPEC section 11: no input, however large or malformed, may
-# crash a backend or the worker; section 3: tcc_branch returns the try's
-# body, NULL if empty or not JSON; section 4: the body is kept capped).
+# Robustness (docs/api.md#bad-input: no input, however large or malformed, may
+# crash a backend or the worker; docs/api.md: tcc_branch returns the try's
+# body, NULL if empty or not JSON; docs/protocol.md: the body is kept capped).
 #
 # Every function gets long, malformed and hostile values.  Each call must
-# either work or fail with an SQLSTATE, on a session that stays usable;
-# where SPEC section 12 names the SQLSTATE, that one.  Then the participant
+# either work or fail with an SQLSTATE, on a session that stays usable; where
+# docs/api.md#sqlstates names the SQLSTATE, that one.  Then the participant
 # answers tries with hostile bodies: tcc_branch returns NULL or a value,
-# without error, and the transaction still confirms.  Afterwards the worker
-# has the same pid and the server log tells of no crashed process.
+# without error, and the transaction still confirms.  Afterwards the worker has
+# the same pid and the server log tells of no crashed process.
 
 import os
 import sys

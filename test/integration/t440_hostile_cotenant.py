@@ -2,9 +2,9 @@
 # A hostile co-tenant and a careless database owner cannot hold up the
 # coordinator for everybody else.
 #
-# SPEC section 3 (another role's gid raises 42501; and (1.1, issue 13) a
+# docs/api.md (another role's gid raises 42501; and (1.1, issue 13) a
 # role that is refused never takes the gid's lock, so it cannot make the
-# owner's tcc_branch fail), section 7 (the worker's session is immune to
+# owner's tcc_branch fail), docs/worker.md (the worker's session is immune to
 # database- and role-level settings: it pins what it depends on; NOTIFY
 # tcc_alert carries {"gid", "status", "branch"} only, no error text, URL or
 # host, since any role may LISTEN; no participant, transaction or role can

@@ -2,13 +2,13 @@
 # A participant's answer is untrusted input, and no setting makes the
 # retry delay go wrong.
 #
-# SPEC section 11 (a try body that is not valid UTF-8 JSON is treated as no
-# body: tcc_branch returns NULL, nothing stored breaks a later read),
-# section 4 (Retry-After is honoured for 425, 429 and 503 only, and the next
-# attempt waits the longer of it and the backoff, capped at
-# tcc.retry_max_interval) and section 7 (backoff: attempt n waits
-# tcc.retry_interval * 2^(n-1), capped, +/-10 % jitter; delays never
-# overflow, whatever the settings).
+# docs/api.md#bad-input (a try body that is not valid UTF-8 JSON is treated as
+# no body: tcc_branch returns NULL, nothing stored breaks a later read),
+# docs/protocol.md (Retry-After is honoured for 425, 429 and 503 only, and the
+# next attempt waits the longer of it and the backoff, capped at
+# tcc.retry_max_interval) and docs/worker.md (backoff: attempt n waits
+# tcc.retry_interval * 2^(n-1), capped, +/-10 % jitter; delays never overflow,
+# whatever the settings).
 
 import os
 import sys

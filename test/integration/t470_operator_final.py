@@ -3,8 +3,8 @@
 # says so, not an error: "SELECT tcc_retry(gid) FROM tcc.pending" must not
 # fail as a whole when the worker settles one of the rows in between.
 #
-# SPEC section 3 (tcc_retry, tcc_resolve: recorded, visible in the views);
-# section 5 (final states: confirmed, cancelled, resolved).  tcc_retry and
+# docs/api.md (tcc_retry, tcc_resolve: recorded, visible in the views);
+# docs/states.md (final states: confirmed, cancelled, resolved).  tcc_retry and
 # tcc_resolve on a final transaction raise a NOTICE naming the status, record
 # no action and change nothing; on an undecided one tcc_retry still raises
 # TC003.

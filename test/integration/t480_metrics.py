@@ -3,10 +3,10 @@
 # prometheus-postgres-exporter with monitoring/queries.yaml, and the alert
 # rules' unit tests (promtool).
 #
-# SPEC section 8 (the views: what the metrics count is what they show;
+# docs/api.md#views (the views: what the metrics count is what they show;
 # a role sees only its own transactions, so the metrics are read through a
-# SECURITY DEFINER function granted to pg_monitor), section 7 (retention
-# deletes final transactions: the counters must not go down) and section 5
+# SECURITY DEFINER function granted to pg_monitor), docs/worker.md (retention
+# deletes final transactions: the counters must not go down) and docs/states.md
 # (final states).
 
 import os

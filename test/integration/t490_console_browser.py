@@ -2,9 +2,9 @@
 # The operations console in a real browser (Debian's chromium, driven by
 # selenium through chromium-driver).
 #
-# SPEC section 8 (a role that is not superuser sees only its own
-# transactions), section 3 (tcc_retry: recorded with who and when; a failed
-# transaction resumes), section 5 (failed -> confirming -> confirmed), and
+# docs/api.md#views (a role that is not superuser sees only its own
+# transactions), docs/api.md (tcc_retry: recorded with who and when; a failed
+# transaction resumes), docs/states.md (failed -> confirming -> confirmed), and
 # the console's own contract (README "Monitoring"): login checked by
 # PostgreSQL, live updates without reload, POSTs need the anti-forgery
 # token, no caching.  Screenshots of every page go to

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-# SPEC section 6, R2 (decision = caller's commit: "no confirm is sent before
-# the decision is durable, even when the caller commits with
+# R2 of docs/guarantees.md (decision = caller's commit: "no confirm is sent
+# before the decision is durable, even when the caller commits with
 # synchronous_commit = off") and R4 (one outcome).
 #
 # A cluster of the test's own (clusterlib.py; the harness's cluster holds

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-# SPEC section 6, "All rules hold across a failover to a synchronous
-# standby ... nothing any participant was sent contradicts what the new
-# primary does.  A standby runs no coordinator work until it is promoted."
-# Checked with R1 (intent before effect), R2, R3 and R4.
+# docs/guarantees.md#failover-to-a-synchronous-standby, "All rules hold across
+# a failover to a synchronous standby ... nothing any participant was sent
+# contradicts what the new primary does.  A standby runs no coordinator work
+# until it is promoted." Checked with R1 (intent before effect), R2, R3 and R4.
 #
 # The test makes its own primary (PGPORT + 1) and a synchronous streaming
 # standby taken with pg_basebackup (PGPORT + 2), both with tcc preloaded

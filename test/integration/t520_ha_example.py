@@ -1,13 +1,14 @@
 #!/usr/bin/python3
-# The high-availability example (examples/ha/run.sh), SPEC section 6 (1.1):
-# tcc under Patroni and etcd with a synchronous standby; the leader node is
-# killed under load and the new leader settles every transaction: all
-# final, every COMMIT a client saw confirmed with its row, nothing frozen in
-# the banks, no branch both confirmed and cancelled, the money adding up;
-# the standby runs no coordinator before its promotion, and the old leader
-# rejoins (pg_rewind) without one.  The script checks all this itself and
-# exits 0 only if every check passed; this test runs it on ports derived
-# from the harness's and checks that it left nothing listening.
+# The high-availability example (examples/ha/run.sh),
+# docs/guarantees.md#replication-and-failover (1.1): tcc under Patroni and
+# etcd with a synchronous standby; the leader node is killed under load and
+# the new leader settles every transaction: all final, every COMMIT a client
+# saw confirmed with its row, nothing frozen in the banks, no branch both
+# confirmed and cancelled, the money adding up; the standby runs no
+# coordinator before its promotion, and the old leader rejoins (pg_rewind)
+# without one.  The script checks all this itself and exits 0 only if every
+# check passed; this test runs it on ports derived from the harness's and
+# checks that it left nothing listening.
 #
 # Needs the Debian packages patroni and etcd-server (test/setup.sh).
 

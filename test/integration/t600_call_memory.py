@@ -3,7 +3,7 @@
 # in flight by a slow participant, 150 confirms of 512 kB payloads that
 # finish meanwhile leave the worker's private memory where it was.
 #
-# SPEC section 7 (one worker serves every participant; no participant can
+# docs/worker.md (one worker serves every participant; no participant can
 # hold the worker up for the others -- nor make it keep what others sent).
 
 import os

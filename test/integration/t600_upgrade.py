@@ -1,9 +1,10 @@
 #!/usr/bin/python3
 # Upgrading a live coordinator from the released 1.0 to this tree.
 #
-# SPEC "Version 1.0 is released ... (1.1) ships with an upgrade script from
-# 1.0", section 5 (states), section 6 R3 and R5 (nothing stays undecided;
-# pending confirms survive restarts), section 12 (55000).
+# README.md#upgrading-from-10 (1.0 is released; 1.1 ships with an upgrade
+# script from 1.0), docs/states.md (states), R3 and R5 of docs/guarantees.md
+# (nothing stays undecided; pending confirms survive restarts),
+# docs/api.md#sqlstates (55000).
 #
 # Builds version 1.0 from the git history (commit TCC_1_0, the last of 1.0)
 # into a private copy of PostgreSQL, starts a cluster of its own with it and

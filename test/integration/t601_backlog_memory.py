@@ -5,10 +5,10 @@
 # and reads them all back, its private memory stays a few hundred bytes
 # per pending transaction.
 #
-# SPEC section 7 (one worker serves every role and participant; no
-# participant can hold the worker up for the others) and section 6 R5
-# (retries survive a restart: the worker reads every pending call back).
-# TCC_T601_N sets the backlog (default 20000).
+# docs/worker.md (one worker serves every role and participant; no participant
+# can hold the worker up for the others) and R5 of docs/guarantees.md (retries
+# survive a restart: the worker reads every pending call back). TCC_T601_N sets
+# the backlog (default 20000).
 
 import os
 import sys

@@ -3,8 +3,8 @@
 # calls to one destination (scheme, host, port) use at most their share of
 # tcc.max_concurrency, and destinations are served in turn.
 #
-# SPEC section 7 (1.1: no participant, transaction or role can hold the
-# worker up for the others) and section 10 (tcc.destination_share).
+# docs/worker.md (1.1: no participant, transaction or role can hold the
+# worker up for the others) and docs/settings.md (tcc.destination_share).
 # With tcc.max_concurrency = 4 and the default share (25 %), one
 # destination gets one slot.  The hanging destination is the participant
 # reached as "localhost", the healthy one the same participant reached as

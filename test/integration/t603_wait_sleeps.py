@@ -3,7 +3,7 @@
 # of several seconds costs its backend almost no CPU, it returns as soon
 # as the transaction settles, and statement_timeout still stops it at once.
 #
-# SPEC section 3 (tcc_wait returns the status when final or when the
+# docs/api.md (tcc_wait returns the status when final or when the
 # timeout passes; every function is interruptible within 100 ms).
 
 import datetime

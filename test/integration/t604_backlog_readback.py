@@ -7,9 +7,9 @@
 # nothing is lost on the way: once the participant that was down listens
 # again, every one of its pending confirms is delivered.
 #
-# SPEC section 6 R5 (retries survive a restart: the worker reads every
-# pending call back) and section 7 (the worker's cost follows the pending
-# work).  The backlog is written straight into the coordinator tables, as a
+# R5 of docs/guarantees.md (retries survive a restart: the worker reads
+# every pending call back) and docs/worker.md (the worker's cost follows the
+# pending work).  The backlog is written straight into the coordinator tables, as a
 # crash leaves it, so the test takes seconds, not the minutes 150,000
 # tcc_begin / tcc_branch / tcc_finish round trips would.
 # TCC_T604_N sets the refused backlog (default 150000).

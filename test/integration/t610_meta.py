@@ -2,8 +2,8 @@
 # META.json, the distribution's metadata for PGXN: valid JSON that follows
 # the PGXN Meta Spec 1.0.0 (required keys, SemVer versions, a known license,
 # prereqs by phase and relation), and its versions agree with the control
-# file's default_version and the Debian package's (SPEC "Version 1.0 is
-# released ... (1.1)"; README "Installation").
+# file's default_version and the Debian package's (README.md#upgrading-from-10;
+# README.md#installation).
 
 import json
 import os

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-# Several coordinator databases in one cluster (SPEC section 1 (1.1):
-# tcc.database may name several databases, each gets its own worker and its
-# transactions are independent of the others'; section 7: each worker shows
-# in pg_stat_activity as "tcc coordinator", DROP DATABASE never hangs on a
-# worker; section 2: a database not listed gets 55000; section 10:
-# tcc.database is a postmaster setting, checked before it is used).
+# Several coordinator databases in one cluster (docs/settings.md#tccdatabase
+# (1.1): tcc.database may name several databases, each gets its own worker and
+# its transactions are independent of the others'; docs/worker.md: each worker
+# shows in pg_stat_activity as "tcc coordinator", DROP DATABASE never hangs on
+# a worker; README.md#installation: a database not listed gets 55000;
+# docs/settings.md: tcc.database is a postmaster setting, checked before it is
+# used).
 #
 # test/run.sh sets tcc.database = 'tcc_test,tcc_test2'.  Order: both
 # workers; a transaction settling in each, and a deadline passing in one;

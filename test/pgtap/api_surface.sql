@@ -1,4 +1,4 @@
--- The SQL surface of SPEC sections 3 (initiator and operator functions;
+-- The SQL surface of docs/api.md (initiator and operator functions;
 -- 1.1: tcc_branch's protocol, tcc_branches, tcc_run),
 -- 8 (views with at least the listed columns) and 9 (barrier): names,
 -- argument types, argument names (named notation such as
@@ -9,7 +9,8 @@ SELECT plan(42);
 SELECT has_extension('tcc');
 SELECT has_schema('tcc');
 
--- Functions: visible with the default search_path, argument types as SPEC.
+-- Functions: visible with the default search_path, argument types as
+-- docs/api.md lists them.
 SELECT has_function('tcc_begin', ARRAY['interval', 'text', 'text', 'boolean']);
 SELECT has_function('tcc_branch',
     ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text']);
@@ -66,7 +67,7 @@ SELECT is(pg_temp.args('tcc_barrier'), 'gid,branch,op / 0',
 SELECT is(pg_temp.args('tcc_barrier_cleanup'), 'older_than / 0',
           'tcc_barrier_cleanup argument names');
 
--- Views in schema tcc, each with at least the columns SPEC lists.
+-- Views in schema tcc, each with at least the columns docs/api.md#views lists.
 SELECT has_view('tcc', 'transactions', 'view tcc.transactions');
 SELECT has_view('tcc', 'branches', 'view tcc.branches');
 SELECT has_view('tcc', 'attempts', 'view tcc.attempts');
@@ -74,7 +75,7 @@ SELECT has_view('tcc', 'pending', 'view tcc.pending');
 SELECT has_view('tcc', 'attention', 'view tcc.attention');
 SELECT has_view('tcc', 'stats', 'view tcc.stats');
 
--- The SPEC columns of a view that it lacks.
+-- The documented columns of a view that it lacks.
 CREATE FUNCTION pg_temp.missing(view text, cols text[]) RETURNS text[]
 LANGUAGE sql AS $$
     SELECT coalesce(array_agg(c ORDER BY c), '{}')
@@ -91,7 +92,7 @@ SELECT ARRAY['gid', 'kind', 'business_key', 'status', 'owner', 'created_at',
              'next_attempt_at', 'last_error'] AS cols;
 
 SELECT is(pg_temp.missing('transactions', cols), '{}',
-          'tcc.transactions has the SPEC columns') FROM gtx_cols;
+          'tcc.transactions has the documented columns') FROM gtx_cols;
 SELECT is(pg_temp.missing('pending', cols), '{}',
           'tcc.pending has the columns of tcc.transactions') FROM gtx_cols;
 SELECT is(pg_temp.missing('attention', cols || ARRAY['why']), '{}',
@@ -101,11 +102,11 @@ SELECT is(pg_temp.missing('branches',
               ARRAY['gid', 'branch', 'name', 'try_url', 'confirm_url',
                     'cancel_url', 'status', 'attempts', 'last_http_status',
                     'last_error', 'next_attempt_at']), '{}',
-          'tcc.branches has the SPEC columns');
+          'tcc.branches has the documented columns');
 SELECT is(pg_temp.missing('attempts',
               ARRAY['gid', 'branch', 'op', 'started_at', 'duration_ms',
                     'http_status', 'error']), '{}',
-          'tcc.attempts has the SPEC columns');
+          'tcc.attempts has the documented columns');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -1,0 +1,88 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *	  All libcurl code: calls to participants (http.c).
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/http.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TCC_HTTP_H
+#define TCC_HTTP_H
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "utils/uuid.h"
+
+#include "protocol.h"
+
+/*
+ * One HTTP call to a participant.  The request part is filled by the caller;
+ * http.c fills the outcome.
+ */
+typedef struct TccCall
+{
+	/* request */
+	pg_uuid_t	gid;
+	int			branch;
+	TccOp		op;
+	char	   *url;
+	char	   *payload;
+	int			payload_len;
+	char	  **headers;		/* "Name: value" lines */
+	int			nheaders;
+	int			timeout_ms;
+	int			attempts;		/* phase-two attempts before this one */
+	TccProtocol protocol;
+
+	/* outcome */
+	TimestampTz started_at;
+	double		duration_ms;
+	int			http_status;	/* 0 when no HTTP answer */
+	char	   *body;			/* response body, capped; NULL if none */
+	int			body_len;
+	int			retry_after_ms; /* -1 when absent or not honoured */
+	char		error[256];		/* empty when the call got an answer */
+	TccAnswer	answer;			/* the outcome as the protocol reads it */
+
+	/* http.c's private state */
+	void	   *handle;
+	void	   *header_list;
+	StringInfoData body_buf;
+} TccCall;
+
+/* largest response body kept */
+#define TCC_MAX_BODY (64 * 1024)
+
+/* a participant URL as libcurl reads it */
+typedef struct TccUrl
+{
+	char	   *scheme;			/* lower case */
+	char	   *host;
+	int			port;			/* the scheme's default when not given */
+	char	   *path;			/* dot segments resolved; at least "/" */
+} TccUrl;
+
+/* the caller's tries, in its backend */
+extern void TccHttpTry(TccCall *call);
+extern void TccHttpTryAll(TccCall **calls, int ncalls);
+
+/* the worker's confirm and cancel calls */
+extern void TccHttpInitWorker(void);
+extern int	TccHttpEventFd(void);
+extern void TccHttpStart(TccCall *call);
+extern void TccHttpProcess(void);
+extern TccCall *TccHttpNextDone(void);
+extern long TccHttpTimeoutMs(void);
+extern int	TccHttpInFlight(void);
+extern void TccHttpFinishCall(TccCall *call);
+
+/* URLs */
+extern bool TccHttpParseUrl(const char *url, TccUrl *parts, char *why,
+							size_t whylen);
+extern void TccHttpDestination(const char *url, char *dest, size_t len);
+
+#endif							/* TCC_HTTP_H */

@@ -1,0 +1,49 @@
+/*-------------------------------------------------------------------------
+ *
+ * schedule.h
+ *	  When each pending confirm / cancel call is due, and what is next
+ *	  of each transaction's phase two (schedule.c).
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/schedule.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TCC_SCHEDULE_H
+#define TCC_SCHEDULE_H
+
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+/* the calls: when each is due, admitted by its destination's share */
+extern void TccScheduleInit(void);
+extern void TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at,
+						bool force);
+extern void TccScheduleRetry(pg_uuid_t *gid, int branch, TimestampTz due_at);
+extern int	TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids,
+							int *branches);
+extern bool TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest);
+extern void TccScheduleDone(pg_uuid_t *gid, int branch);
+extern TimestampTz TccScheduleNext(bool room);
+extern int	TccScheduleWaiting(void);
+
+/* what a successful call did to its transaction's phase two */
+typedef enum TccPhaseStep
+{
+	TCC_PHASE_UNKNOWN,			/* not remembered: read the tables */
+	TCC_PHASE_GOING,			/* branches are still pending */
+	TCC_PHASE_DONE				/* no branch is pending any more */
+} TccPhaseStep;
+
+/* the transactions: which of their branches are called next */
+extern bool TccSchedulePhaseStart(pg_uuid_t *gid, bool commit, bool parallel,
+								  int *pending, int npending, TimestampTz now,
+								  bool force);
+extern TccPhaseStep TccSchedulePhaseBranchDone(pg_uuid_t *gid, int branch,
+											   bool *commit);
+extern void TccSchedulePhaseNext(pg_uuid_t *gid, TimestampTz now);
+extern void TccSchedulePhaseForget(pg_uuid_t *gid);
+
+#endif							/* TCC_SCHEDULE_H */

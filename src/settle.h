@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * settle.h
+ *	  The worker's moves on the tables after the intents: phase two,
+ *	  deadlines, operator actions, call outcomes (settle.c).
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/settle.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TCC_SETTLE_H
+#define TCC_SETTLE_H
+
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "utils/palloc.h"
+#include "utils/uuid.h"
+
+/* how phase two was last started from the tables (TccSettleTookPhases) */
+typedef enum TccPhasesTaken
+{
+	TCC_PHASES_NONE,			/* not at all */
+	TCC_PHASES_HANDED,			/* only for gids whose decisions were handed
+								 * over with their commit's WAL position */
+	TCC_PHASES_ANY				/* for gids found in the tables */
+} TccPhasesTaken;
+
+extern void TccSettleStartup(void);
+extern TccPhasesTaken TccSettleTookPhases(void);
+extern bool TccSettle(bool actions, bool stuck, bool tries,
+					  pg_uuid_t *decided, int ndecided, bool *blocked);
+extern void TccSettleResults(List *calls);
+extern List *TccSettleLoadCalls(pg_uuid_t *gids, int *branches, int n,
+								MemoryContext cxt);
+extern TimestampTz TccSettleNextDeadline(void);
+extern pg_uuid_t *TccSettleTakeSettled(int *n);
+
+#endif							/* TCC_SETTLE_H */

@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.h
+ *	  Checks of what callers pass in (validate.c).
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/validate.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TCC_VALIDATE_H
+#define TCC_VALIDATE_H
+
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+#include "request.h"
+
+extern void TccValidateUrl(const char *url, const char *what);
+extern void TccValidatePayload(int len);
+extern char **TccValidateHeaders(Datum headers_jsonb, int *nheaders);
+extern void TccValidateTimeout(Interval *timeout, const char *what);
+extern int64 TccIntervalMs(Interval *timeout);
+extern void TccValidateBranch(TccBranchSpec *spec);
+extern TccBranchSpec *TccValidateBranches(Jsonb *branches, int *n);
+
+#endif							/* TCC_VALIDATE_H */
