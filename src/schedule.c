@@ -66,15 +66,24 @@ typedef struct Dest
 	dlist_node	ring_node;		/* in the ring while ready is not empty */
 } Dest;
 
+/*
+ * A branch's call.  There is one per pending call however large the
+ * backlog, so it is kept small: the flags fill the key's padding, and a
+ * call waits either in the heap or in a queue, never both, so the two
+ * links share their memory.
+ */
 typedef struct DueEntry
 {
 	DueKey		key;			/* hash key, first */
-	pairingheap_node node;		/* in the heap, by due time */
-	dlist_node	ready_node;		/* in its destination's queue once due */
-	TimestampTz due_at;
-	bool		waiting;		/* in the heap */
+	bool		waiting;		/* in the heap or a queue */
 	bool		ready;			/* in a destination's queue */
 	bool		in_flight;
+	union
+	{
+		pairingheap_node node;	/* in the heap, by due time */
+		dlist_node	ready_node; /* in its destination's queue once due */
+	};
+	TimestampTz due_at;
 	Dest	   *dest;			/* NULL until the call was read once */
 } DueEntry;
 

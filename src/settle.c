@@ -183,22 +183,31 @@ TakePhases(bool force)
 		pg_uuid_t	gid = *DatumGetUUIDP(TccStoreCol(r, 1, &isnull));
 		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
 		bool		parallel = DatumGetBool(TccStoreCol(r, 3, &isnull));
+		Datum		col = TccStoreCol(r, 4, &isnull);
+		ArrayType  *arr = DatumGetArrayTypeP(col);
 		Datum	   *elems;
 		int			nelems;
 		int		   *pending;
 
-		deconstruct_array(DatumGetArrayTypeP(TccStoreCol(r, 4, &isnull)), INT4OID,
-						  sizeof(int32), true, TYPALIGN_INT,
+		deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT,
 						  &elems, NULL, &nelems);
 		pending = palloc(sizeof(int) * Max(nelems, 1));
 		for (int j = 0; j < nelems; j++)
 			pending[j] = DatumGetInt32(elems[j]);
 		if (TccSchedulePhaseStart(&gid, commit, parallel, pending, nelems, now, force))
 			FinishingAdd(&fin, &gid, commit);
+
+		/* freed now: at worker start the unit of work is the whole backlog */
+		pfree(pending);
+		pfree(elems);
+		if ((Pointer) arr != DatumGetPointer(col))
+			pfree(arr);
 	}
 	/* what was read is copied: free it before the next statement */
 	SPI_freetuptable(SPI_tuptable);
 	Finish(&fin);
+	pfree(fin.gids);
+	pfree(fin.statuses);
 	return n;
 }
 
@@ -217,11 +226,14 @@ Advance(pg_uuid_t *gids, int ngids, bool force)
 		return;
 	args[0] = TccStoreGidArray(gids, ngids);
 	TccStoreExec(&advance_info, args, NULL, false);
+	pfree(DatumGetPointer(args[0]));
 	(void) TakePhases(force);
 }
 
-STMT(in_phase_gtxs, 0,
-	 "SELECT gid FROM tcc._gtx WHERE status IN ('confirming', 'cancelling')");
+STMT(in_phase_gtxs, 2,
+	 "SELECT gid FROM tcc._gtx WHERE status IN ('confirming', 'cancelling')"
+	 "   AND gid > $1 ORDER BY gid LIMIT $2",
+	 UUIDOID, INT4OID);
 
 /* Collects the gids of the current result set's first column. */
 static pg_uuid_t *
@@ -246,21 +258,31 @@ ResultGids(int *n)
  * Worker start: rebuilds the schedule from the tables; every pending call
  * of a confirming or cancelling transaction is due now (rule R5).  A
  * partial index keeps this proportional to the pending work, not to the
- * retained history; reading it back in batches, each result freed before
- * the next, keeps the worker's peak memory near what the schedule itself
- * needs however large the backlog.
+ * retained history; reading it back in batches in gid order, each batch
+ * and its result freed before the next, keeps the worker's peak memory
+ * near what the schedule itself needs however large the backlog.
  */
 void
 TccSettleStartup(void)
 {
-	pg_uuid_t  *gids;
+	pg_uuid_t	after = {{0}};
 	int			n;
 
-	TccStoreExec(&in_phase_gtxs, NULL, NULL, false);
-	gids = ResultGids(&n);
-	SPI_freetuptable(SPI_tuptable);
-	for (int i = 0; i < n; i += STARTUP_BATCH)
-		Advance(gids + i, Min(STARTUP_BATCH, n - i), false);
+	do
+	{
+		Datum		args[2] = {UUIDPGetDatum(&after), Int32GetDatum(STARTUP_BATCH)};
+		pg_uuid_t  *gids;
+
+		TccStoreExec(&in_phase_gtxs, args, NULL, false);
+		gids = ResultGids(&n);
+		SPI_freetuptable(SPI_tuptable);
+		if (n > 0)
+		{
+			after = gids[n - 1];
+			Advance(gids, n, false);
+		}
+		pfree(gids);
+	} while (n == STARTUP_BATCH);
 }
 
 /* whether branch b is not called in the phase decided by dec.commit */
@@ -345,16 +367,21 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 	return n >= PHASE_BATCH && decided == NULL;
 }
 
-STMT(undecided_gtxs, 0,
+/* $1: look for failed tries too (the worker does when it records one) */
+STMT(undecided_gtxs, 1,
 	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), f.failed"
 	 "  FROM tcc._gtx g"
-	 " CROSS JOIN LATERAL (SELECT EXISTS ("
+	 " CROSS JOIN LATERAL (SELECT $1 AND EXISTS ("
 	 "       SELECT 1 FROM tcc._branch b"
 	 "        WHERE b.gid = g.gid AND b.status IN ('refused', 'unknown'))) f (failed)"
 	 " WHERE g.status = 'trying'"
 	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL OR f.failed)"
 	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
-	 " ORDER BY g.deadline");
+	 " ORDER BY g.deadline",
+	 BOOLOID);
+
+/* whether the next pass must look for failed tries whatever it is told */
+static bool tries_due = true;
 
 STMT(forget_begin_xid, 1,
 	 "UPDATE tcc._gtx SET begin_xid = NULL WHERE gid = $1",
@@ -402,21 +429,25 @@ BeginOutcome(FullTransactionId fxid)
 
 /*
  * Cancels undecided transactions that can no longer confirm: the deadline
- * passed, a try failed, or the transaction that began it aborted (rule R3).
- * Every such transaction is looked at, however many are open.  Those whose
- * lock is held (a finish in an open transaction, or an aborting caller not
- * yet gone) are left for a later pass: *blocked says so.  Returns true if
- * it decided any.
+ * passed, a try failed (looked for when tries says one did, at worker
+ * start, and after a pass that left some), or the transaction that began
+ * it aborted (rule R3).  Every such transaction is looked at, however many
+ * are open.  Those whose lock is held (a finish in an open transaction, or
+ * an aborting caller not yet gone) are left for a later pass: *blocked
+ * says so.  Returns true if it decided any.
  */
 static bool
-CancelStuck(bool *blocked)
+CancelStuck(bool tries, bool *blocked)
 {
 	uint64		n;
 	pg_uuid_t  *gids;
 	const char **reasons;
 	int			decided = 0;
+	Datum		args[1] = {BoolGetDatum(tries || tries_due)};
 
-	TccStoreExec(&undecided_gtxs, NULL, NULL, false);
+	tries = tries || tries_due;
+	tries_due = false;
+	TccStoreExec(&undecided_gtxs, args, NULL, false);
 	n = SPI_processed;
 	if (n == 0)
 		return false;
@@ -464,6 +495,9 @@ CancelStuck(bool *blocked)
 	}
 	if (decided >= 256)
 		*blocked = true;
+	/* a failed try left undecided is looked for again next time */
+	if (tries && *blocked)
+		tries_due = true;
 	return decided > 0;
 }
 
@@ -560,20 +594,21 @@ ApplyActions(void)
 /*
  * One settling pass.  actions: apply operator actions and start phase two
  * of every decided transaction; stuck: cancel undecided transactions that
- * can no longer confirm (*blocked: some could not be decided yet);
- * decided: gids whose decisions just committed, to start by key.  Returns
- * true if more work is waiting already.
+ * can no longer confirm (*blocked: some could not be decided yet), tries:
+ * including those whose try just failed; decided: gids whose decisions
+ * just committed, to start by key.  Returns true if more work is waiting
+ * already.
  */
 bool
-TccSettle(bool actions, bool stuck, pg_uuid_t *decided, int ndecided,
-		  bool *blocked)
+TccSettle(bool actions, bool stuck, bool tries, pg_uuid_t *decided,
+		  int ndecided, bool *blocked)
 {
 	bool		more = false;
 
 	*blocked = false;
 	if (actions)
 		ApplyActions();
-	if (stuck && CancelStuck(blocked))
+	if (stuck && CancelStuck(tries, blocked))
 		actions = true;
 	if (actions)
 		more = StartPhaseTwo(NULL, 0);
@@ -759,15 +794,18 @@ TccSettleResults(List *calls)
 	Advance(unknown, nunknown, false);
 }
 
+/*
+ * The decision is read off the status (the worker sets it from the
+ * decision); a WHERE clause on the status would scan all of phase two.
+ */
 STMT(load_calls, 2,
-	 "SELECT k.i, d.commit, b.confirm_url, b.cancel_url, b.payload, b.headers, b.attempts,"
-	 "       b.protocol"
+	 "SELECT k.i, CASE g.status WHEN 'confirming' THEN true"
+	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url, b.payload, b.headers,"
+	 "       b.attempts, b.protocol"
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
-	 "  JOIN tcc._decision d ON d.gid = k.gid"
-	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
-	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 " WHERE b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
 	 UUIDARRAYOID, INT4ARRAYOID);
 
 /*
@@ -791,14 +829,18 @@ TccSettleLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
 	found = palloc0(sizeof(bool) * n);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(AllocSetContextCreate(cxt, "tcc call",
-																		ALLOCSET_SMALL_SIZES));
-		TccCall    *call = palloc0(sizeof(TccCall));
+		MemoryContext old;
+		TccCall    *call;
 		bool		isnull;
 		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
 		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
 		Datum		d;
 
+		if (isnull)
+			continue;			/* not in phase two: nothing to call */
+		old = MemoryContextSwitchTo(AllocSetContextCreate(cxt, "tcc call",
+														  ALLOCSET_SMALL_SIZES));
+		call = palloc0(sizeof(TccCall));
 		found[i] = true;
 		call->gid = gids[i];
 		call->branch = branches[i];

@@ -30,8 +30,8 @@ typedef enum TccPhasesTaken
 
 extern void TccSettleStartup(void);
 extern TccPhasesTaken TccSettleTookPhases(void);
-extern bool TccSettle(bool actions, bool stuck, pg_uuid_t *decided,
-					  int ndecided, bool *blocked);
+extern bool TccSettle(bool actions, bool stuck, bool tries,
+					  pg_uuid_t *decided, int ndecided, bool *blocked);
 extern void TccSettleResults(List *calls);
 extern List *TccSettleLoadCalls(pg_uuid_t *gids, int *branches, int n,
 								MemoryContext cxt);

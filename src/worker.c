@@ -341,9 +341,21 @@ TrimHeap(TimestampTz now, TimestampTz *trimmed_at)
 static void
 StartCall(TccCall *call)
 {
-	char		dest[TCC_DEST_LEN];
+	/* the last URL's destination: most calls go where the one before went */
+	static char last_url[TCC_DEST_LEN * 2] = "";
+	static char dest[TCC_DEST_LEN];
 
-	TccHttpDestination(call->url, dest, sizeof(dest));
+	if (strlen(call->url) >= sizeof(last_url))
+	{
+		/* too long to remember */
+		TccHttpDestination(call->url, dest, sizeof(dest));
+		last_url[0] = '\0';
+	}
+	else if (strcmp(call->url, last_url) != 0)
+	{
+		TccHttpDestination(call->url, dest, sizeof(dest));
+		strlcpy(last_url, call->url, sizeof(last_url));
+	}
 	if (TccScheduleAdmit(&call->gid, call->branch, dest))
 		TccHttpStart(call);
 	else
@@ -453,7 +465,8 @@ WorkerLoop(WaitEventSet *wait_set)
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
 			TccSettleResults(done);
-			more = TccSettle(work, stuck, decided, ndecided, &blocked);
+			more = TccSettle(work, stuck, try_failed, decided, ndecided,
+							 &blocked);
 			/* what the outcomes and decisions made due can start at once */
 			if (ndue < room)
 				ndue += TccScheduleTake(GetCurrentTimestamp(), room - ndue,
