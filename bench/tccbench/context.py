@@ -56,9 +56,10 @@ class Bench:
         return self.q("SELECT count(*) FROM tcc._gtx WHERE kind = %s"
                       " AND status IN ('trying', 'confirming', 'cancelling')", (kind,))
 
-    def wait_settled(self, kind, limit):
+    def wait_settled(self, kind, limit, interval=0.25):
         """Waits until every transaction of a kind is final, polling every
-        0.25 s; on timeout records an anomaly with evidence, returns False."""
+        interval seconds; on timeout records an anomaly with evidence and
+        returns False."""
         start = now()
         while True:
             left = self.open_count(kind)
@@ -80,7 +81,7 @@ class Bench:
                 self.anomaly("%s transactions of kind %s not final after %ss: %s ; sample: %s ; worker: %s"
                              % (left, kind, limit, by_status, sample, worker))
                 return False
-            time.sleep(0.25)
+            time.sleep(interval)
 
     def last_finished(self, kind):
         """When the last transaction of a kind became final (epoch seconds):
