@@ -102,12 +102,15 @@ def verdict(b, series):
         ratio = z / a if a and z is not None else None
         fig("s8.flat.%s_ratio" % key, fmt(ratio, 2))
         flat = flat and ratio is not None and lo <= ratio <= hi
-    fig("s8.flat.flat", "true" if flat else "false")
+    # the purge starts a minute in: a shorter run cannot show a steady state
+    judged = cfg.s8_seconds >= cfg.s8_warmup + 120
+    fig("s8.flat.flat", ("true" if flat else "false") if judged else None)
     print("  last %ss against the first %ss after %ss of warm-up: throughput x%s, tables x%s,"
           " worker RssAnon x%s -> %s"
           % (fmt(window, 0), fmt(window, 0), cfg.s8_warmup, b.report.get("s8.flat.gtx_per_s_ratio"),
              b.report.get("s8.flat.tables_kb_ratio"), b.report.get("s8.flat.rss_anon_kb_ratio"),
-             "flat" if flat else "NOT flat"), flush=True)
+             ("flat" if flat else "NOT flat") if judged
+             else "no verdict (under warm-up + 120 s: the purge has barely started)"), flush=True)
 
 
 def table_rows(b):
@@ -116,8 +119,9 @@ def table_rows(b):
     if g("s8.seconds") == "null":
         return
     row("S8 %ss at c=32, retention 1min" % g("s8.seconds"), g("s8.gtx_per_s"), "gtx/s")
+    flat = g("s8.flat.flat")
+    met = rep.target("s8_flat", {"true": "1", "false": "0"}.get(flat), ">=", 1)
     row("S8 last/first: gtx/s, tables, mem",
         "%s / %s / %s" % (g("s8.flat.gtx_per_s_ratio"), g("s8.flat.tables_kb_ratio"),
                           g("s8.flat.rss_anon_kb_ratio")), "ratio",
-        "%s-%s" % (TARGETS["s8_ratio_min"], TARGETS["s8_ratio_max"]),
-        rep.target("s8_flat", "1" if g("s8.flat.flat") == "true" else "0", ">=", 1))
+        "%s-%s" % (TARGETS["s8_ratio_min"], TARGETS["s8_ratio_max"]), met if flat != "null" else "")
