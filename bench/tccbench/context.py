@@ -22,6 +22,7 @@ class Bench:
         self.pgss = pgss
         self.worker_pid = None
         self.memory = {}
+        self.restarted_pids = []    # workers a scenario terminated on purpose
         self.start_usage = (None, None, None)
         self.mem_start = None
 

@@ -1,18 +1,17 @@
 """S7: a million pending confirms while the participant is down, then back.
 
 The backlog is made fast, by SQL: one transaction inserts N two-branch
-transactions into tcc's tables in the shape tcc_begin, tcc_branch (with a
-successful try) and tcc_finish leave them -- _gtx in state trying, two
-_branch rows, two _try rows, a _decision to confirm by the caller.  The
-worker finds decisions it was not handed in its scan of the trying
-transactions, which runs every second while it watches an undecided one:
-one tcc_begin (kind s7_kick, deadline one second; it is cancelled when that
-passes) starts the watch, and the scan takes the backlog into phase two,
-2,000 transactions a pass.  The stub is stopped first, so every confirm is refused and
-retried (tcc.retry_interval 200ms, tcc.retry_max_interval 2s, as in S5);
-the worker's private memory (RssAnon) is sampled every half second.  Once
-all are in phase two and BENCH_S7_OUTAGE seconds passed, the stub comes
-back and the drain is timed to the last confirmed transaction.
+transactions into tcc's tables in the shape the API and the worker leave
+them once phase two has started -- _gtx in state confirming, two _branch
+rows, two _try rows (successful tries), a _decision to confirm by the
+caller.  The worker is then restarted (pg_terminate_backend; the
+postmaster starts a new one within a second), and the new worker reads the
+backlog back as after any restart.  The stub is stopped first, so every
+confirm is refused and retried (tcc.retry_interval 200ms,
+tcc.retry_max_interval 2s, as in S5); the worker's private memory
+(RssAnon) is sampled every half second.  Once the worker holds the whole
+backlog and BENCH_S7_OUTAGE seconds have passed, the stub comes back and
+the drain is timed to the last confirmed transaction.
 """
 
 import time
@@ -27,8 +26,9 @@ BACKLOG_SQL = """
 BEGIN;
 CREATE TEMP TABLE s7_gid ON COMMIT DROP AS
     SELECT gen_random_uuid() AS gid FROM generate_series(1, %(n)d);
-INSERT INTO tcc._gtx (gid, owner, kind, parallel, deadline)
-    SELECT gid, 'postgres'::regrole, 's7', false, now() + interval '1 day' FROM s7_gid;
+INSERT INTO tcc._gtx (gid, owner, kind, parallel, deadline, status)
+    SELECT gid, 'postgres'::regrole, 's7', false, now() + interval '1 day', 'confirming'
+      FROM s7_gid;
 INSERT INTO tcc._branch (gid, branch, try_url, confirm_url, cancel_url, payload)
     SELECT gid, b, format('%(stub)s/%%s/try', b), format('%(stub)s/%%s/confirm', b),
            format('%(stub)s/%%s/cancel', b), format('{"account": %%s, "amount": 1}', b)
@@ -42,8 +42,22 @@ COMMIT;
 """
 
 
+def restart_worker(b):
+    """Terminates the worker and waits for the postmaster's new one; returns
+    its pid (None if none came)."""
+    old = b.worker_pid
+    b.q("SELECT pg_terminate_backend(%s, 10000)", (old,))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pid = b.q("SELECT pid FROM pg_stat_activity WHERE backend_type = 'tcc coordinator'")
+        if pid and pid != old:
+            return pid
+        time.sleep(0.1)
+    return None
+
+
 def run_s7(b):
-    """S7: the backlog, the outage, the drain, the worker's memory."""
+    """S7: the backlog, the restart, the outage, the drain, the memory."""
     cfg, fig, q = b.cfg, b.fig, b.q
     n = cfg.s7_pending
     print("\n==== S7 backlog: %d pending confirms while the participant is down, then back" % n,
@@ -52,28 +66,35 @@ def run_s7(b):
     print("  ALTER SYSTEM SET tcc.retry_interval = '200ms', tcc.retry_max_interval = '2s'; reloaded")
     b.stubs.stop_nginx()
     anon0 = procs.proc_usage(b.worker_pid)[2]
-    rss = RssSampler(b.worker_pid, 0.5)
-    rss.set_phase("down")
     t0 = time.monotonic()
     b.db.psql(stdin=BACKLOG_SQL % {"n": n, "stub": cfg.stub})
-    b.db.app_q("SELECT tcc_begin(interval '1 s', 's7_kick')")
-    down_at = time.monotonic()
-    insert_s = down_at - t0
-    print("  stub stopped; %d decided transactions inserted in %ss (%s gtx/s, one transaction)"
+    insert_s = time.monotonic() - t0
+    print("  stub stopped; %d transactions in phase two inserted in %ss (%s gtx/s, one transaction)"
           % (n, fmt(insert_s, 1), fmt(n / insert_s, 0)), flush=True)
+    old_pid = b.worker_pid
+    pid = restart_worker(b)
+    if pid is None:
+        raise procs.Failed("S7: no new worker after pg_terminate_backend(%s)" % old_pid)
+    b.worker_pid = pid
+    b.restarted_pids.append(old_pid)
+    down_at = time.monotonic()
+    rss = RssSampler(pid, 0.5)
+    rss.set_phase("down")
+    print("  worker %s terminated; the new worker %s reads the backlog back" % (old_pid, pid), flush=True)
     limit = cfg.s7_outage + 600
     loaded_s = None
     while True:
         elapsed = time.monotonic() - down_at
         if loaded_s is None:
-            trying = q("SELECT count(*) FROM tcc._gtx WHERE kind = 's7' AND status = 'trying'")
-            if trying == 0:
+            held = q("SELECT in_flight + queue_depth FROM tcc.worker")
+            if held is not None and held >= n:
                 loaded_s = elapsed
-                print("  the worker took all into phase two in %ss" % fmt(loaded_s, 1), flush=True)
+                print("  the worker holds all %d pending calls after %ss" % (n, fmt(loaded_s, 1)),
+                      flush=True)
         if loaded_s is not None and elapsed >= cfg.s7_outage:
             break
         if elapsed >= limit:
-            b.anomaly("S7: after %ss the worker had not taken all %d into phase two" % (fmt(elapsed, 0), n))
+            b.anomaly("S7: after %ss the worker held %s of %d pending calls" % (fmt(elapsed, 0), held, n))
             break
         time.sleep(1)
     mem_down = worker_memory(b, "s7_down")
@@ -93,16 +114,18 @@ def run_s7(b):
                                           count(*) FILTER (WHERE status <> 'confirmed')
                                      FROM tcc._gtx WHERE kind = 's7'""")
     calls_per_s = 2 * confirmed / drain_s if drain_s > 0 else 0
-    hwm = procs.vm_hwm(b.worker_pid)
+    hwm = procs.vm_hwm(pid)
     print("  drained in %ss: %d confirmed, %d not -> %s phase-two calls/s; worker RssAnon max %s kB"
-          " during the drain, %s kB now (%s kB before S7); VmHWM %s kB"
+          " during the drain, %s kB now (%s kB in the worker before S7); VmHWM %s kB"
           % (fmt(drain_s, 1), confirmed, other, fmt(calls_per_s, 0), rss.max.get("drain"),
-             procs.proc_usage(b.worker_pid)[2], anon0, hwm), flush=True)
+             procs.proc_usage(pid)[2], anon0, hwm), flush=True)
     b.set_retry(None, None)
     print("  ALTER SYSTEM RESET of both; reloaded")
     fig("s7.pending", n)
-    fig("s7.backlog", "sql")
+    fig("s7.backlog", "sql, then a worker restart")
     fig("s7.insert_s", fmt(insert_s, 1))
+    fig("s7.worker_pid_before", old_pid)
+    fig("s7.worker_pid_after", pid)
     fig("s7.loaded_s", fmt(loaded_s, 1))
     fig("s7.outage_s", fmt(outage_s, 1))
     fig("s7.failed_attempts_in_outage", failed)
