@@ -32,10 +32,10 @@ as_postgres() {
 }
 
 # Stops the cluster of data directory $1 (if it runs) with $PGBIN/pg_ctl:
-# a fast shutdown, else an immediate one.
+# a fast shutdown of up to $2 seconds (default 30), else an immediate one.
 stop_cluster() {
 	[ -f "$1/postmaster.pid" ] || return 0
-	as_postgres "$PGBIN/pg_ctl" -D "$1" -m fast -t 30 -w stop >/dev/null 2>&1 ||
+	as_postgres "$PGBIN/pg_ctl" -D "$1" -m fast -t "${2:-30}" -w stop >/dev/null 2>&1 ||
 		as_postgres "$PGBIN/pg_ctl" -D "$1" -m immediate -w stop >/dev/null 2>&1
 }
 

@@ -18,6 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 . "$ROOT/test/proc.sh"
+. "$ROOT/test/cluster.sh"
 
 PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PG_CONFIG=$PGBIN/pg_config
@@ -87,9 +88,7 @@ fi
 port_busy "$PORT" && die "port $PORT is in use (set TCC_TEST_PORT)"
 port_busy "$TP_PORT" && die "port $TP_PORT is in use (set TCC_TP_PORT)"
 
-TMP=$(mktemp -d /tmp/tcc-test.XXXXXX) || die "mktemp failed"
-chmod 755 "$TMP"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$TMP"
+cluster_scratch tcc-test || die "mktemp failed"
 PGDATA_DIR=$TMP/data
 PGLOG=$TMP/server.log
 TP_LOG=$TMP/participant.log
@@ -97,7 +96,6 @@ TP_PIDFILE=$TMP/participant.pid
 REGRESS_OUT=$TMP/regress
 tp_pid=
 suite_pid=
-server_started=0
 failed_files=0
 passed_files=0
 status=0
@@ -133,7 +131,7 @@ cleanup() {
 		wait "$suite_pid" 2>/dev/null
 	fi
 	stop_process "$tp_pid"
-	[ $server_started = 1 ] && stop_cluster "$PGDATA_DIR"
+	cluster_stop_all
 	rm -rf "$TMP"
 	exit $status
 }
@@ -143,46 +141,26 @@ trap 'status=130; exit 130' INT TERM
 # ---------------------------------------------------------------- cluster
 
 echo "run.sh: cluster in $TMP, port $PORT"
-as_postgres "$PGBIN/initdb" -D "$PGDATA_DIR" --auth=trust --username=postgres \
-	--encoding=UTF8 --locale=C --no-sync >"$TMP/initdb.log" 2>&1 || {
-	cat "$TMP/initdb.log"
-	status=1
-	die "initdb failed"
-}
-
 # The databases exist before the first start, so the coordinator workers
-# find the databases of tcc.database at once (single-user mode needs no
-# server).  tcc_test and tcc_test2 are coordinator databases, each with its
-# own worker; tcc_other is not one.
-as_postgres "$PGBIN/postgres" --single -D "$PGDATA_DIR" postgres \
-	>"$TMP/single.log" 2>&1 <<'EOF' || {
-CREATE DATABASE tcc_test
-CREATE DATABASE tcc_test2
-CREATE DATABASE tcc_other
-EOF
-	cat "$TMP/single.log"
+# find the databases of tcc.database at once.  tcc_test and tcc_test2 are
+# coordinator databases, each with its own worker; tcc_other is not one.
+cluster_init "$PGDATA_DIR" "$PORT" "test cluster (test/run.sh)" \
+	"tcc_test tcc_test2 tcc_other" --no-sync || {
 	status=1
-	die "creating the test databases failed"
+	die "$CLUSTER_ERROR"
 }
-
-cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
-
-# ---- tcc test cluster (test/run.sh)
-listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$TMP'
+cluster_conf "$PGDATA_DIR" <<EOF
 max_connections = 100
 fsync = off
 log_line_prefix = '%m [%p] %q%b %a: '
 EOF
 # what the regression tests expect of the server (make installcheck)
-cat test/regress.conf >>"$PGDATA_DIR/postgresql.conf"
+cluster_conf "$PGDATA_DIR" <test/regress.conf
 
-if ! as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGLOG" -w -t 60 start >/dev/null; then
+if ! cluster_start "$PGDATA_DIR" "$PGLOG" 60; then
 	status=1
 	die "the test cluster did not start"
 fi
-server_started=1
 
 export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres PGDATABASE=tcc_test
 export TCC_PGDATA=$PGDATA_DIR TCC_PGBIN=$PGBIN TCC_PGLOG=$PGLOG

@@ -23,8 +23,9 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-# stop_process, port_busy, as_postgres, stop_cluster, wait_pidfile
+# stop_process, port_busy, as_postgres, wait_pidfile; cluster_*
 . "$ROOT/test/proc.sh"
+. "$ROOT/test/cluster.sh"
 
 PGBIN=${TCC_PGROOT:-}/usr/lib/postgresql/15/bin
 PYTHON=/usr/bin/python3
@@ -69,13 +70,10 @@ for p in "$PORT" "${BANK_PORT[1]}" "${BANK_PORT[2]}" "$CONSOLE_PORT"; do
 		"TCC_DEMO_BANK1_PORT, TCC_DEMO_BANK2_PORT and TCC_DEMO_CONSOLE_PORT)"
 done
 
-TMP=$(mktemp -d /tmp/tcc-demo.XXXXXX) || die "mktemp failed"
-chmod 755 "$TMP"
-[ "$(id -u)" = 0 ] && chown postgres:postgres "$TMP"
+cluster_scratch tcc-demo || die "mktemp failed"
 PGDATA_DIR=$TMP/data
 BANK_PID[1]= BANK_PID[2]=
 CONSOLE_PID=
-server_started=0
 failed=1
 interrupted=0
 
@@ -93,7 +91,7 @@ cleanup() {
 	stop_console
 	stop_bank 1
 	stop_bank 2
-	[ $server_started = 1 ] && stop_cluster "$PGDATA_DIR"
+	cluster_stop_all
 	rm -rf "$TMP"
 	[ $failed = 1 ] && exit 1
 	exit 0
@@ -267,30 +265,11 @@ wait_failed_confirms() {
 # ---------------------------------------------------------------- cluster
 
 echo "==> a throwaway cluster in $TMP, port $PORT:"
-as_postgres "$PGBIN/initdb" -D "$PGDATA_DIR" --auth=trust --username=postgres \
-	--encoding=UTF8 --locale=C --no-sync >"$TMP/initdb.log" 2>&1 || {
-	cat "$TMP/initdb.log"
-	die "initdb failed"
-}
-
 # The databases exist before the first start, so the coordinator worker
-# finds tcc.database at once (single-user mode needs no server).
-as_postgres "$PGBIN/postgres" --single -D "$PGDATA_DIR" postgres \
-	>"$TMP/single.log" 2>&1 <<'EOF' || {
-CREATE DATABASE coord
-CREATE DATABASE bank1
-CREATE DATABASE bank2
-EOF
-	cat "$TMP/single.log"
-	die "creating the databases failed"
-}
-
-cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
-
-# ---- tcc transfer example (examples/transfer/run.sh)
-listen_addresses = '127.0.0.1'
-port = $PORT
-unix_socket_directories = '$TMP'
+# finds tcc.database at once.
+cluster_init "$PGDATA_DIR" "$PORT" "transfer example (examples/transfer/run.sh)" \
+	"coord bank1 bank2" --no-sync || die "$CLUSTER_ERROR"
+cluster_conf "$PGDATA_DIR" <<EOF
 fsync = off
 shared_preload_libraries = 'tcc'
 tcc.database = 'coord'
@@ -303,9 +282,7 @@ cat <<EOF
       tcc.retry_interval = '500ms'    # the default is 10s; short for the demo
 EOF
 
-as_postgres "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -l "$TMP/server.log" -w -t 60 \
-	start >/dev/null || die "the cluster did not start"
-server_started=1
+cluster_start "$PGDATA_DIR" "$TMP/server.log" 60 || die "the cluster did not start"
 
 psql_db coord -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION tcc' ||
 	die "CREATE EXTENSION tcc in coord failed"
