@@ -5,6 +5,7 @@ OBJS = \
 	src/api.o \
 	src/backoff.o \
 	src/barrier.o \
+	src/calls.o \
 	src/coordinator.o \
 	src/durable.o \
 	src/gid.o \
@@ -56,6 +57,8 @@ src/api.o: src/coordinator.h src/durable.h src/gid.h src/http.h \
 src/backoff.o: src/backoff.h src/tcc.h
 src/barrier.o: src/http.h src/protocol.h src/request.h src/store.h src/tcc.h \
 	src/util.h src/validate.h
+src/calls.o: src/calls.h src/http.h src/protocol.h src/schedule.h \
+	src/store.h src/tcc.h
 src/coordinator.o: src/coordinator.h src/protocol.h src/request.h \
 	src/shmem.h src/tcc.h
 src/durable.o: src/durable.h
@@ -66,7 +69,7 @@ src/intent.o: src/gid.h src/http.h src/intent.h src/protocol.h src/request.h \
 src/protocol.o: src/protocol.h
 src/purge.o: src/http.h src/protocol.h src/purge.h src/store.h src/tcc.h
 src/request.o: src/durable.h src/protocol.h src/request.h src/shmem.h
-src/schedule.o: src/schedule.h src/tcc.h
+src/schedule.o: src/protocol.h src/schedule.h src/tcc.h
 src/settle.o: src/backoff.h src/http.h src/protocol.h src/schedule.h \
 	src/settle.h src/store.h src/tcc.h
 src/shmem.o: src/protocol.h src/request.h src/shmem.h
@@ -75,7 +78,7 @@ src/tcc.o: src/protocol.h src/request.h src/shmem.h src/tcc.h src/worker.h
 src/util.o: src/util.h
 src/validate.o: src/http.h src/protocol.h src/request.h src/tcc.h \
 	src/validate.h
-src/worker.o: src/coordinator.h src/durable.h src/http.h src/intent.h \
+src/worker.o: src/calls.h src/coordinator.h src/durable.h src/http.h src/intent.h \
 	src/protocol.h src/purge.h src/request.h src/schedule.h src/settle.h \
 	src/shmem.h src/store.h src/tcc.h src/util.h src/worker.h
 

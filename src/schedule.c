@@ -13,7 +13,8 @@
  * survive everything (rule R5), at the price of one early retry.
  *
  * The schedule is a hint, the tables are the truth: when a call comes due
- * the worker reads its branch again and drops it if there is nothing to do.
+ * that the worker does not remember (below), it reads its branch again and
+ * drops it if there is nothing to do.
  *
  * Calls that are due wait in a queue per destination (scheme, host and port of
  * the URL called), and destinations are served in turn, each up to its share
@@ -30,6 +31,12 @@
  * memory which branch comes next, or that the transaction is done, without
  * reading the tables again.  What it does not remember (after a restart,
  * after tcc_resolve, once the transaction failed) it reads from the tables.
+ *
+ * For a phase two it started itself, the worker also remembers what each
+ * pending branch's call sends (URL, payload, headers), read with the start:
+ * a due call then costs no read.  That memory has a ceiling
+ * (CALLS_MAX_BYTES); beyond it, and after a restart or a failed call, the
+ * call is read from the tables when it is due.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -100,7 +107,14 @@ typedef struct PhaseEntry
 	bool	   *done;			/* per pending[]: no longer pending */
 	int			one_pending;	/* pending[] of a single branch */
 	bool		one_done;
+	TccPhaseCall **calls;		/* per pending[]: its call, or NULL; NULL
+								 * when none is remembered */
+	TccPhaseCall *one_call;		/* calls[] of a single branch */
 } PhaseEntry;
+
+/* most memory the remembered calls of phase two may hold */
+#define CALLS_MAX_BYTES (32 * 1024 * 1024)
+static Size calls_bytes = 0;
 
 static HTAB *entries = NULL;
 static pairingheap *heap = NULL;
@@ -472,14 +486,58 @@ ScheduleNext(PhaseEntry *entry, TimestampTz now, bool force)
 					now, force);
 }
 
+/* Frees a remembered call. */
+static void
+FreeCall(TccPhaseCall *call)
+{
+	calls_bytes -= GetMemoryChunkSpace(call);
+	pfree(call);
+}
+
 /* Frees what a remembered transaction holds beside its hash entry. */
 static void
 FreePending(PhaseEntry *entry)
 {
+	if (entry->calls != NULL)
+	{
+		for (int i = 0; i < entry->hi; i++)
+		{
+			if (entry->calls[i] != NULL)
+				FreeCall(entry->calls[i]);
+		}
+		if (entry->calls != &entry->one_call)
+			pfree(entry->calls);
+		entry->calls = NULL;
+	}
 	if (entry->pending == &entry->one_pending)
 		return;
 	pfree(entry->pending);
 	pfree(entry->done);
+}
+
+/*
+ * Returns the index of branch among entry's pending branches that are not
+ * done yet, -1 if it is not one of them.
+ */
+static int
+FindPending(PhaseEntry *entry, int branch)
+{
+	int			lo = entry->lo;
+	int			hi = entry->hi;
+
+	/* binary search: the branches are ascending */
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (entry->pending[mid] < branch)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == entry->hi || entry->pending[lo] != branch || entry->done[lo])
+		return -1;
+	return lo;
 }
 
 /*
@@ -509,6 +567,7 @@ TccSchedulePhaseStart(pg_uuid_t *gid, bool commit, bool parallel,
 	entry->npending = npending;
 	entry->lo = 0;
 	entry->hi = npending;
+	entry->calls = NULL;
 	if (npending == 1)
 	{
 		/* the common case costs no allocation beside the entry */
@@ -539,27 +598,20 @@ TccSchedulePhaseBranchDone(pg_uuid_t *gid, int branch, bool *commit)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
 	int			lo;
-	int			hi;
 
 	if (entry == NULL)
 		return TCC_PHASE_UNKNOWN;
-	/* binary search: the branches are ascending */
-	lo = entry->lo;
-	hi = entry->hi;
-	while (lo < hi)
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		if (entry->pending[mid] < branch)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == entry->hi || entry->pending[lo] != branch || entry->done[lo])
+	lo = FindPending(entry, branch);
+	if (lo < 0)
 	{
 		/* not what memory says: let the tables decide */
 		TccSchedulePhaseForget(gid);
 		return TCC_PHASE_UNKNOWN;
+	}
+	if (entry->calls != NULL && entry->calls[lo] != NULL)
+	{
+		FreeCall(entry->calls[lo]);
+		entry->calls[lo] = NULL;
 	}
 	entry->done[lo] = true;
 	entry->npending--;
@@ -602,4 +654,106 @@ TccSchedulePhaseForget(pg_uuid_t *gid)
 		return;
 	FreePending(entry);
 	hash_search(phases, gid, HASH_REMOVE, NULL);
+}
+
+/*
+ * Remembers what the call of a pending branch of a remembered transaction
+ * sends, as read at the start of its phase two (attempts: made so far).
+ * Nothing is remembered beyond CALLS_MAX_BYTES: that call is read from the
+ * tables when it is due.
+ */
+void
+TccSchedulePhaseRemember(pg_uuid_t *gid, int branch, const char *url,
+						 const char *payload, char **headers, int nheaders,
+						 int attempts, TccProtocol protocol)
+{
+	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
+	Size		url_len = strlen(url) + 1;
+	Size		payload_len = strlen(payload) + 1;
+	Size		size;
+	TccPhaseCall *call;
+	char	   *p;
+	int			i;
+
+	if (entry == NULL || (i = FindPending(entry, branch)) < 0 ||
+		calls_bytes >= CALLS_MAX_BYTES)
+		return;
+	size = MAXALIGN(sizeof(TccPhaseCall)) + MAXALIGN(sizeof(char *) * nheaders);
+	for (int h = 0; h < nheaders; h++)
+		size += strlen(headers[h]) + 1;
+	size += url_len + payload_len;
+
+	/* one chunk: the struct, the header pointers, then the strings */
+	call = MemoryContextAlloc(phase_cxt, size);
+	p = (char *) call + MAXALIGN(sizeof(TccPhaseCall));
+	call->headers = (char **) p;
+	call->nheaders = nheaders;
+	p += MAXALIGN(sizeof(char *) * nheaders);
+	for (int h = 0; h < nheaders; h++)
+	{
+		Size		len = strlen(headers[h]) + 1;
+
+		memcpy(p, headers[h], len);
+		call->headers[h] = p;
+		p += len;
+	}
+	memcpy(p, url, url_len);
+	call->url = p;
+	p += url_len;
+	memcpy(p, payload, payload_len);
+	call->payload = p;
+	call->payload_len = (int) payload_len - 1;
+	call->attempts = attempts;
+	call->protocol = protocol;
+	calls_bytes += GetMemoryChunkSpace(call);
+
+	if (entry->calls == NULL)
+	{
+		if (entry->pending == &entry->one_pending)
+		{
+			entry->one_call = NULL;
+			entry->calls = &entry->one_call;
+		}
+		else
+			entry->calls = MemoryContextAllocZero(phase_cxt,
+												  sizeof(TccPhaseCall *) * entry->hi);
+	}
+	if (entry->calls[i] != NULL)
+		FreeCall(entry->calls[i]);
+	entry->calls[i] = call;
+}
+
+/*
+ * Returns what the call of a pending branch sends, if it is remembered
+ * (*commit: its transaction's decision); NULL otherwise (the caller reads
+ * it from the tables).
+ */
+const TccPhaseCall *
+TccSchedulePhaseCall(pg_uuid_t *gid, int branch, bool *commit)
+{
+	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
+	int			i;
+
+	if (entry == NULL || entry->calls == NULL ||
+		(i = FindPending(entry, branch)) < 0)
+		return NULL;
+	*commit = entry->commit;
+	return entry->calls[i];
+}
+
+/*
+ * Forgets what the call of a branch sends (its call failed: the retry
+ * reads the branch again, with its attempts so far).
+ */
+void
+TccSchedulePhaseCallForget(pg_uuid_t *gid, int branch)
+{
+	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
+	int			i;
+
+	if (entry == NULL || entry->calls == NULL ||
+		(i = FindPending(entry, branch)) < 0 || entry->calls[i] == NULL)
+		return;
+	FreeCall(entry->calls[i]);
+	entry->calls[i] = NULL;
 }

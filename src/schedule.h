@@ -17,6 +17,8 @@
 #include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
+#include "protocol.h"
+
 /* the calls: when each is due, admitted by its destination's share */
 extern void TccScheduleInit(void);
 extern void TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at,
@@ -45,5 +47,28 @@ extern TccPhaseStep TccSchedulePhaseBranchDone(pg_uuid_t *gid, int branch,
 											   bool *commit);
 extern void TccSchedulePhaseNext(pg_uuid_t *gid, TimestampTz now);
 extern void TccSchedulePhaseForget(pg_uuid_t *gid);
+
+/*
+ * What a pending branch's call sends, remembered from the start of its
+ * transaction's phase two so that the call needs no read when it is due.
+ */
+typedef struct TccPhaseCall
+{
+	char	   *url;
+	char	   *payload;
+	int			payload_len;
+	char	  **headers;		/* "Name: value" lines */
+	int			nheaders;
+	int			attempts;		/* phase-two attempts before the next one */
+	TccProtocol protocol;
+} TccPhaseCall;
+
+extern void TccSchedulePhaseRemember(pg_uuid_t *gid, int branch,
+									 const char *url, const char *payload,
+									 char **headers, int nheaders,
+									 int attempts, TccProtocol protocol);
+extern const TccPhaseCall *TccSchedulePhaseCall(pg_uuid_t *gid, int branch,
+												bool *commit);
+extern void TccSchedulePhaseCallForget(pg_uuid_t *gid, int branch);
 
 #endif							/* TCC_SCHEDULE_H */

@@ -3,8 +3,8 @@
  * settle.c
  *	  The worker's moves on the coordinator tables once intents are written:
  *	  starting and advancing phase two, recording call outcomes, cancelling
- *	  what can no longer confirm, applying operator actions and loading due
- *	  calls (purge.c deletes expired transactions).
+ *	  what can no longer confirm and applying operator actions (calls.c
+ *	  makes the due calls ready, purge.c deletes expired transactions).
  *
  * Every state change of a global transaction after trying is made here, by
  * the worker alone, one function per transition.
@@ -37,30 +37,16 @@
 #include "store.h"
 #include "tcc.h"
 
-/* Builds an int4[] of n integers. */
-static Datum
-IntArray(int *ints, int n)
-{
-	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
-
-	for (int i = 0; i < n; i++)
-		values[i] = Int32GetDatum(ints[i]);
-	return TccStoreArray(values, NULL, n, INT4OID);
-}
-
-/* the branches of transaction g not confirmed, cancelled or skipped yet */
-#define PENDING_BRANCHES(g, also) \
-	"ARRAY(SELECT b.branch FROM tcc._branch b" \
-	"       WHERE b.gid = " g \
-	"         AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" also \
-	"       ORDER BY b.branch)"
-
+/* the rows TakePhaseRows takes, for gids already in phase two */
 STMT(advance_info, 1,
-	 "SELECT g.gid, d.commit, g.parallel, " PENDING_BRANCHES("g.gid", "")
+	 "SELECT g.gid, d.commit, g.parallel, b.branch"
 	 "  FROM (SELECT DISTINCT x FROM pg_catalog.unnest($1) x) a (gid)"
 	 "  JOIN tcc._gtx g ON g.gid = a.gid"
 	 "  JOIN tcc._decision d ON d.gid = g.gid"
-	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END",
+	 "  LEFT JOIN tcc._branch b ON b.gid = g.gid"
+	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')"
+	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 " ORDER BY g.gid, b.branch",
 	 UUIDARRAYOID);
 
 STMT(finish_gtxs, 2,
@@ -159,61 +145,110 @@ TccSettleTookPhases(void)
 }
 
 /*
- * Takes the current result, one row per transaction in phase two (gid,
- * decision, parallel, pending branches ascending): schedules what comes
- * next in each (registration order for confirm, reverse for cancel, every
- * pending branch when parallel; schedule.c), and moves those with nothing
- * pending on: confirming -> confirmed, cancelling -> cancelled.  force: due
- * now even if a backoff was waiting (tcc_retry).  Returns the rows taken.
+ * Remembers what the call of row r of the current result sends (columns 5
+ * to 9 of TakePhaseRows), for the branch of gid it is.
+ */
+static void
+RememberCall(uint64 r, pg_uuid_t *gid, int branch)
+{
+	bool		isnull;
+	Datum		url = TccStoreCol(r, 5, &isnull);
+	Datum		d;
+	char	  **headers = NULL;
+	int			nheaders = 0;
+	char	   *payload;
+	int			attempts;
+
+	if (isnull)
+		return;
+	d = TccStoreCol(r, 7, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+						  TYPALIGN_INT, &elems, NULL, &nheaders);
+		headers = palloc(sizeof(char *) * Max(nheaders, 1));
+		for (int j = 0; j < nheaders; j++)
+			headers[j] = TextDatumGetCString(elems[j]);
+		pfree(elems);
+	}
+	payload = TextDatumGetCString(TccStoreCol(r, 6, &isnull));
+	attempts = DatumGetInt32(TccStoreCol(r, 8, &isnull));
+	TccSchedulePhaseRemember(gid, branch, TextDatumGetCString(url), payload,
+							 headers, nheaders, attempts,
+							 TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 9, &isnull))));
+}
+
+/*
+ * Takes the current result, one row per branch left to call of each
+ * transaction in phase two, in gid and branch order (gid, decision,
+ * parallel, branch; one row with a NULL branch for a transaction with none
+ * left; then, when remember, what the call sends, as PHASE_TWO_SKIP
+ * returns it): schedules what comes next in each (registration order for
+ * confirm, reverse for cancel, every pending branch when parallel;
+ * schedule.c), remembers what each call sends so that it is not read again
+ * when due, and moves those with nothing pending on: confirming ->
+ * confirmed, cancelling -> cancelled.  force: due now even if a backoff
+ * was waiting (tcc_retry).  Returns the transactions taken.
  */
 static uint64
-TakePhases(bool force)
+TakePhaseRows(bool force, bool remember)
 {
-	uint64		n = SPI_processed;
+	uint64		nrows = SPI_processed;
+	uint64		ntaken = 0;
+	uint64		r = 0;
 	TimestampTz now = GetCurrentTimestamp();
 	Finishing	fin;
+	int		   *pending = palloc(sizeof(int) * Max(nrows, 1));
 
-	if (n > 0)
+	if (nrows > 0)
 		phases_taken = TCC_PHASES_ANY;
-
-	FinishingInit(&fin, (int) n);
-	for (uint64 r = 0; r < n; r++)
+	FinishingInit(&fin, (int) nrows);
+	while (r < nrows)
 	{
 		bool		isnull;
 		pg_uuid_t	gid = *DatumGetUUIDP(TccStoreCol(r, 1, &isnull));
 		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
 		bool		parallel = DatumGetBool(TccStoreCol(r, 3, &isnull));
-		Datum		col = TccStoreCol(r, 4, &isnull);
-		ArrayType  *arr = DatumGetArrayTypeP(col);
-		Datum	   *elems;
-		int			nelems;
-		int		   *pending;
+		uint64		first = r;
+		int			npending = 0;
 
-		deconstruct_array(arr, INT4OID, sizeof(int32), true, TYPALIGN_INT,
-						  &elems, NULL, &nelems);
-		pending = palloc(sizeof(int) * Max(nelems, 1));
-		for (int j = 0; j < nelems; j++)
-			pending[j] = DatumGetInt32(elems[j]);
-		if (TccSchedulePhaseStart(&gid, commit, parallel, pending, nelems, now, force))
+		/* the rows of one transaction follow each other */
+		for (; r < nrows; r++)
+		{
+			Datum		branch;
+
+			if (r > first &&
+				memcmp(DatumGetUUIDP(TccStoreCol(r, 1, &isnull)), &gid,
+					   sizeof(gid)) != 0)
+				break;
+			branch = TccStoreCol(r, 4, &isnull);
+			if (!isnull)
+				pending[npending++] = DatumGetInt32(branch);
+		}
+		ntaken++;
+		if (TccSchedulePhaseStart(&gid, commit, parallel, pending, npending,
+								  now, force))
+		{
 			FinishingAdd(&fin, &gid, commit);
-
-		/* freed now: at worker start the unit of work is the whole backlog */
-		pfree(pending);
-		pfree(elems);
-		if ((Pointer) arr != DatumGetPointer(col))
-			pfree(arr);
+			continue;
+		}
+		for (uint64 k = first; remember && k < r; k++)
+			RememberCall(k, &gid, pending[k - first]);
 	}
 	/* what was read is copied: free it before the next statement */
 	SPI_freetuptable(SPI_tuptable);
 	Finish(&fin);
+	pfree(pending);
 	pfree(fin.gids);
 	pfree(fin.statuses);
-	return n;
+	return ntaken;
 }
 
 /*
  * Moves phase two of the given gids forward as the tables show it (see
- * TakePhases).  Invariant: a branch is called only while its transaction is
+ * TakePhaseRows).  Invariant: a branch is called only while its transaction is
  * confirming or cancelling, and in sequential mode only after every branch
  * before it has finished.
  */
@@ -227,7 +262,7 @@ Advance(pg_uuid_t *gids, int ngids, bool force)
 	args[0] = TccStoreGidArray(gids, ngids);
 	TccStoreExec(&advance_info, args, NULL, false);
 	pfree(DatumGetPointer(args[0]));
-	(void) TakePhases(force);
+	(void) TakePhaseRows(force, false);
 }
 
 STMT(in_phase_gtxs, 2,
@@ -292,9 +327,11 @@ TccSettleStartup(void)
 
 /*
  * The end of both statements that start phase two (dec holds the gids):
- * skips the branches the phase does not call and returns, per transaction,
- * its decision and the branches left to call.  The final SELECT still sees
- * the branches as they were, hence the skip condition again.
+ * skips the branches the phase does not call and returns, per branch left
+ * to call, its transaction's decision and what its call sends (one row
+ * with a NULL branch for a transaction with none left), in gid and branch
+ * order (TakePhaseRows).  The final SELECT still sees the branches as they
+ * were, hence the skip condition again.
  */
 #define PHASE_TWO_SKIP \
 	"  RETURNING g.gid, d.commit, g.parallel)," \
@@ -304,9 +341,13 @@ TccSettleStartup(void)
 	"   WHERE b.gid = dec.gid" \
 	"     AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
 	"     AND " SKIPPED_IN_PHASE ")" \
-	"SELECT dec.gid, dec.commit, dec.parallel," \
-	"       " PENDING_BRANCHES("dec.gid", " AND NOT " SKIPPED_IN_PHASE) \
-	"  FROM dec"
+	"SELECT dec.gid, dec.commit, dec.parallel, b.branch," \
+	"       CASE WHEN dec.commit THEN b.confirm_url ELSE b.cancel_url END," \
+	"       b.payload, b.headers, b.attempts, b.protocol" \
+	"  FROM dec LEFT JOIN tcc._branch b ON b.gid = dec.gid" \
+	"   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
+	"   AND NOT " SKIPPED_IN_PHASE \
+	" ORDER BY dec.gid, b.branch"
 
 STMT(start_phase_two, 1,
 	 "WITH dec AS ("
@@ -360,7 +401,7 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 		args[0] = Int32GetDatum(PHASE_BATCH);
 		TccStoreExec(&start_phase_two, args, NULL, false);
 	}
-	n = TakePhases(false);
+	n = TakePhaseRows(false, true);
 	/* handed-over gids come with the WAL position of their decisions */
 	if (decided != NULL && n > 0)
 		phases_taken = Max(before, TCC_PHASES_HANDED);
@@ -617,13 +658,23 @@ TccSettle(bool actions, bool stuck, bool tries, pg_uuid_t *decided,
 	return more;
 }
 
-STMT(record_results, 8,
+/*
+ * The outcomes ($1 - $8) and the transactions they finished ($9, $10: as
+ * finish_gtxs), in one statement.
+ */
+STMT(record_results, 10,
 	 "WITH r AS ("
 	 "  SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
 	 "    AS r (gid, branch, op, started_at, duration_ms, http_status, error, next_at)),"
 	 " a AS ("
 	 "  INSERT INTO tcc._attempt (gid, branch, op, started_at, duration_ms, http_status, error)"
-	 "  SELECT gid, branch, op, started_at, duration_ms, http_status, error FROM r)"
+	 "  SELECT gid, branch, op, started_at, duration_ms, http_status, error FROM r),"
+	 " fin AS ("
+	 "  UPDATE tcc._gtx g SET status = f.status, finished_at = pg_catalog.clock_timestamp(),"
+	 "         last_error = NULL"
+	 "    FROM unnest($9, $10) f (gid, status)"
+	 "   WHERE g.gid = f.gid"
+	 "     AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END)"
 	 "UPDATE tcc._branch b"
 	 "   SET status = CASE WHEN r.error IS NOT NULL THEN b.status"
 	 "                     WHEN r.op = 'confirm' THEN 'confirmed' ELSE 'cancelled' END,"
@@ -631,7 +682,8 @@ STMT(record_results, 8,
 	 "       last_error = r.error, next_attempt_at = r.next_at"
 	 "  FROM r WHERE b.gid = r.gid AND b.branch = r.branch",
 	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-	 FLOAT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID);
+	 FLOAT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
+	 UUIDARRAYOID, TEXTARRAYOID);
 
 STMT(record_failures, 4,
 	 "WITH f AS ("
@@ -660,7 +712,9 @@ STMT(record_failures, 4,
  * a branch is done and phase two moves on (from memory where the worker
  * remembers the transaction, else from the tables); or it is retried after
  * the backoff delay; or it used up tcc.max_attempts and its transaction
- * goes confirming / cancelling -> failed, with NOTIFY tcc_alert.
+ * goes confirming / cancelling -> failed, with NOTIFY tcc_alert.  The
+ * transactions memory says are done are finished by the statement that
+ * records the outcomes.
  */
 void
 TccSettleResults(List *calls)
@@ -690,7 +744,7 @@ TccSettleResults(List *calls)
 	int			ndone = 0;
 	int			nfail = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	Datum		args[8];
+	Datum		args[10];
 	ListCell   *lc;
 	int			i = 0;
 
@@ -745,6 +799,8 @@ TccSettleResults(List *calls)
 				next_at[i] = TimestampTzGetDatum(at);
 				next_nulls[i] = false;
 				TccScheduleRetry(&call->gid, call->branch, at);
+				/* the retry reads the branch again, attempts and all */
+				TccSchedulePhaseCallForget(&call->gid, call->branch);
 			}
 		}
 		i++;
@@ -758,16 +814,6 @@ TccSettleResults(List *calls)
 	args[5] = TccStoreArray(statuses, status_nulls, n, INT4OID);
 	args[6] = TccStoreArray(errors, error_nulls, n, TEXTOID);
 	args[7] = TccStoreArray(next_at, next_nulls, n, TIMESTAMPTZOID);
-	TccStoreExec(&record_results, args, NULL, false);
-
-	if (nfail > 0)
-	{
-		args[0] = TccStoreArray(fail_gids, NULL, nfail, UUIDOID);
-		args[1] = TccStoreArray(fail_branches, NULL, nfail, INT4OID);
-		args[2] = TccStoreArray(fail_errors, NULL, nfail, TEXTOID);
-		args[3] = TccStoreArray(exhausted, NULL, nfail, BOOLOID);
-		TccStoreExec(&record_failures, args, NULL, false);
-	}
 
 	/* all outcomes first, then what comes next: a sibling may be among them */
 	FinishingInit(&fin, ndone);
@@ -788,97 +834,23 @@ TccSettleResults(List *calls)
 				break;
 		}
 	}
+	args[8] = TccStoreGidArray(fin.gids, fin.n);
+	args[9] = TccStoreArray(fin.statuses, NULL, fin.n, TEXTOID);
+	TccStoreExec(&record_results, args, NULL, false);
+
+	if (nfail > 0)
+	{
+		args[0] = TccStoreArray(fail_gids, NULL, nfail, UUIDOID);
+		args[1] = TccStoreArray(fail_branches, NULL, nfail, INT4OID);
+		args[2] = TccStoreArray(fail_errors, NULL, nfail, TEXTOID);
+		args[3] = TccStoreArray(exhausted, NULL, nfail, BOOLOID);
+		TccStoreExec(&record_failures, args, NULL, false);
+	}
+
 	for (int g = 0; g < ngoing; g++)
 		TccSchedulePhaseNext(&going[g], now);
-	Finish(&fin);
+	/* the tables now hold the outcomes these are read with */
 	Advance(unknown, nunknown, false);
-}
-
-/*
- * The decision is read off the status (the worker sets it from the
- * decision); a WHERE clause on the status would scan all of phase two.
- */
-STMT(load_calls, 2,
-	 "SELECT k.i, CASE g.status WHEN 'confirming' THEN true"
-	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url, b.payload, b.headers,"
-	 "       b.attempts, b.protocol"
-	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
-	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
-	 "  JOIN tcc._gtx g ON g.gid = k.gid"
-	 " WHERE b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
-	 UUIDARRAYOID, INT4ARRAYOID);
-
-/*
- * Reads the calls for branches the schedule says are due, each in a memory
- * context of its own under cxt (freed when the call ends, http.c).  A
- * branch with nothing left to do (finished, resolved, failed meanwhile) is
- * dropped from the schedule.
- */
-List *
-TccSettleLoadCalls(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
-{
-	Datum		args[2];
-	bool	   *found;
-	List	   *calls = NIL;
-
-	if (n == 0)
-		return NIL;
-	args[0] = TccStoreGidArray(gids, n);
-	args[1] = IntArray(branches, n);
-	TccStoreExec(&load_calls, args, NULL, false);
-	found = palloc0(sizeof(bool) * n);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		MemoryContext old;
-		TccCall    *call;
-		bool		isnull;
-		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
-		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
-		Datum		d;
-
-		if (isnull)
-			continue;			/* not in phase two: nothing to call */
-		old = MemoryContextSwitchTo(AllocSetContextCreate(cxt, "tcc call",
-														  ALLOCSET_SMALL_SIZES));
-		call = palloc0(sizeof(TccCall));
-		found[i] = true;
-		call->gid = gids[i];
-		call->branch = branches[i];
-		call->op = commit ? TCC_OP_CONFIRM : TCC_OP_CANCEL;
-		call->url = TextDatumGetCString(TccStoreCol(r, commit ? 3 : 4, &isnull));
-		call->payload = TextDatumGetCString(TccStoreCol(r, 5, &isnull));
-		call->payload_len = strlen(call->payload);
-		d = TccStoreCol(r, 6, &isnull);
-		if (!isnull)
-		{
-			Datum	   *elems;
-			int			nelems;
-
-			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
-							  TYPALIGN_INT, &elems, NULL, &nelems);
-			call->headers = palloc(sizeof(char *) * nelems);
-			for (int j = 0; j < nelems; j++)
-				call->headers[j] = TextDatumGetCString(elems[j]);
-			call->nheaders = nelems;
-		}
-		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
-		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
-		call->timeout_ms = tcc_request_timeout;
-		/*
-		 * The list outlives any one call and the unit of work (SPI's
-		 * memory goes at its end): it lives in cxt itself, and the worker
-		 * frees it once the calls have started.
-		 */
-		MemoryContextSwitchTo(cxt);
-		calls = lappend(calls, call);
-		MemoryContextSwitchTo(old);
-	}
-	for (int i = 0; i < n; i++)
-	{
-		if (!found[i])
-			TccScheduleDone(&gids[i], branches[i]);
-	}
-	return calls;
 }
 
 STMT(next_deadline, 0,

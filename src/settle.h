@@ -33,8 +33,6 @@ extern TccPhasesTaken TccSettleTookPhases(void);
 extern bool TccSettle(bool actions, bool stuck, bool tries,
 					  pg_uuid_t *decided, int ndecided, bool *blocked);
 extern void TccSettleResults(List *calls);
-extern List *TccSettleLoadCalls(pg_uuid_t *gids, int *branches, int n,
-								MemoryContext cxt);
 extern TimestampTz TccSettleNextDeadline(void);
 extern pg_uuid_t *TccSettleTakeSettled(int *n);
 

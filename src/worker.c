@@ -48,6 +48,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "calls.h"
 #include "coordinator.h"
 #include "durable.h"
 #include "http.h"
@@ -471,7 +472,7 @@ WorkerLoop(WaitEventSet *wait_set)
 			if (ndue < room)
 				ndue += TccScheduleTake(GetCurrentTimestamp(), room - ndue,
 										due_gids + ndue, due_branches + ndue);
-			calls = TccSettleLoadCalls(due_gids, due_branches, ndue, call_cxt);
+			calls = TccCallsLoad(due_gids, due_branches, ndue, call_cxt);
 			if (stuck)
 			{
 				TimestampTz deadline = TccSettleNextDeadline();

@@ -1,0 +1,206 @@
+/*-------------------------------------------------------------------------
+ *
+ * calls.c
+ *	  The confirm and cancel calls the schedule says are due, made ready to
+ *	  start: from what the worker remembers of its phases two, else read
+ *	  from the coordinator tables.
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/calls.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "calls.h"
+#include "http.h"
+#include "protocol.h"
+#include "schedule.h"
+#include "store.h"
+#include "tcc.h"
+
+/* Builds an int4[] of n integers. */
+static Datum
+IntArray(int *ints, int n)
+{
+	Datum	   *values = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		values[i] = Int32GetDatum(ints[i]);
+	return TccStoreArray(values, NULL, n, INT4OID);
+}
+
+/*
+ * Starts a call for gid's branch in a memory context of its own under cxt
+ * (freed when the call ends, http.c), the list that holds it in cxt itself.
+ * Returns the call, whose request the caller fills in its memory context.
+ */
+static TccCall *
+NewCall(pg_uuid_t *gid, int branch, bool commit, MemoryContext cxt,
+		List **calls)
+{
+	TccCall    *call;
+	MemoryContext old;
+	MemoryContext own = AllocSetContextCreate(cxt, "tcc call",
+											  ALLOCSET_SMALL_SIZES);
+
+	call = MemoryContextAllocZero(own, sizeof(TccCall));
+	call->gid = *gid;
+	call->branch = branch;
+	call->op = commit ? TCC_OP_CONFIRM : TCC_OP_CANCEL;
+	call->timeout_ms = tcc_request_timeout;
+
+	/*
+	 * The list outlives any one call and the unit of work (SPI's memory
+	 * goes at its end): it lives in cxt itself, and the worker frees it
+	 * once the calls have started.
+	 */
+	old = MemoryContextSwitchTo(cxt);
+	*calls = lappend(*calls, call);
+	MemoryContextSwitchTo(old);
+	return call;
+}
+
+/*
+ * A due call whose phase two the worker started itself: made from memory,
+ * without a read.  Returns false if it is not remembered.
+ */
+static bool
+CallFromMemory(pg_uuid_t *gid, int branch, MemoryContext cxt, List **calls)
+{
+	bool		commit;
+	const TccPhaseCall *known = TccSchedulePhaseCall(gid, branch, &commit);
+	TccCall    *call;
+	MemoryContext own;
+
+	if (known == NULL)
+		return false;
+	call = NewCall(gid, branch, commit, cxt, calls);
+	own = GetMemoryChunkContext(call);
+	call->url = MemoryContextStrdup(own, known->url);
+	call->payload = MemoryContextStrdup(own, known->payload);
+	call->payload_len = known->payload_len;
+	if (known->nheaders > 0)
+	{
+		call->headers = MemoryContextAlloc(own, sizeof(char *) * known->nheaders);
+		for (int j = 0; j < known->nheaders; j++)
+			call->headers[j] = MemoryContextStrdup(own, known->headers[j]);
+	}
+	call->nheaders = known->nheaders;
+	call->attempts = known->attempts;
+	call->protocol = known->protocol;
+	return true;
+}
+
+/*
+ * The decision is read off the status (the worker sets it from the
+ * decision); a WHERE clause on the status would scan all of phase two.
+ */
+STMT(load_calls, 2,
+	 "SELECT k.i, CASE g.status WHEN 'confirming' THEN true"
+	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url, b.payload, b.headers,"
+	 "       b.attempts, b.protocol"
+	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
+	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
+	 "  JOIN tcc._gtx g ON g.gid = k.gid"
+	 " WHERE b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 UUIDARRAYOID, INT4ARRAYOID);
+
+/*
+ * Reads the due calls that are not remembered from the tables, adding them
+ * to *calls.  A branch with nothing left to do (finished, resolved, failed
+ * meanwhile) is dropped from the schedule.
+ */
+static void
+CallsFromTables(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt,
+				List **calls)
+{
+	Datum		args[2];
+	bool	   *found;
+
+	args[0] = TccStoreGidArray(gids, n);
+	args[1] = IntArray(branches, n);
+	TccStoreExec(&load_calls, args, NULL, false);
+	found = palloc0(sizeof(bool) * n);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		MemoryContext old;
+		TccCall    *call;
+		bool		isnull;
+		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
+		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
+		Datum		d;
+
+		if (isnull)
+			continue;			/* not in phase two: nothing to call */
+		found[i] = true;
+		call = NewCall(&gids[i], branches[i], commit, cxt, calls);
+		old = MemoryContextSwitchTo(GetMemoryChunkContext(call));
+		call->url = TextDatumGetCString(TccStoreCol(r, commit ? 3 : 4, &isnull));
+		call->payload = TextDatumGetCString(TccStoreCol(r, 5, &isnull));
+		call->payload_len = strlen(call->payload);
+		d = TccStoreCol(r, 6, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			int			nelems;
+
+			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+							  TYPALIGN_INT, &elems, NULL, &nelems);
+			call->headers = palloc(sizeof(char *) * nelems);
+			for (int j = 0; j < nelems; j++)
+				call->headers[j] = TextDatumGetCString(elems[j]);
+			call->nheaders = nelems;
+		}
+		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
+		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
+		MemoryContextSwitchTo(old);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (!found[i])
+			TccScheduleDone(&gids[i], branches[i]);
+	}
+}
+
+/*
+ * Makes the calls for branches the schedule says are due, each in a memory
+ * context of its own under cxt (freed when the call ends, http.c), in a
+ * list in cxt.  A call whose phase two the worker started itself is made
+ * from what it remembers (the worker is the only writer of phase two: what
+ * it remembers is what the tables hold); the others are read in one
+ * statement.
+ */
+List *
+TccCallsLoad(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt)
+{
+	List	   *calls = NIL;
+	pg_uuid_t  *read_gids;
+	int		   *read_branches;
+	int			nread = 0;
+
+	if (n == 0)
+		return NIL;
+	read_gids = palloc(sizeof(pg_uuid_t) * n);
+	read_branches = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+	{
+		if (CallFromMemory(&gids[i], branches[i], cxt, &calls))
+			continue;
+		read_gids[nread] = gids[i];
+		read_branches[nread++] = branches[i];
+	}
+	if (nread > 0)
+		CallsFromTables(read_gids, read_branches, nread, cxt, &calls);
+	pfree(read_gids);
+	pfree(read_branches);
+	return calls;
+}

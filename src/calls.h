@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ *
+ * calls.h
+ *	  The confirm and cancel calls that are due, ready to start (calls.c).
+ *
+ * Copyright (c) 2026, the tcc authors
+ *
+ * IDENTIFICATION
+ *	  src/calls.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TCC_CALLS_H
+#define TCC_CALLS_H
+
+#include "nodes/pg_list.h"
+#include "utils/palloc.h"
+#include "utils/uuid.h"
+
+extern List *TccCallsLoad(pg_uuid_t *gids, int *branches, int n,
+						  MemoryContext cxt);
+
+#endif							/* TCC_CALLS_H */
