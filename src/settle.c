@@ -144,9 +144,17 @@ TccSettleTookPhases(void)
 	return taken;
 }
 
+/* the branches a phase two just started does not call */
+STMT(skip_branches, 2,
+	 "UPDATE tcc._branch b SET status = 'skipped'"
+	 "  FROM unnest($1, $2) s (gid, branch)"
+	 " WHERE b.gid = s.gid AND b.branch = s.branch"
+	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 UUIDARRAYOID, INT4ARRAYOID);
+
 /*
  * Remembers what the call of row r of the current result sends (columns 5
- * to 9 of TakePhaseRows), for the branch of gid it is.
+ * to 9 of PHASE_TWO_ROWS), for the branch of gid it is.
  */
 static void
 RememberCall(uint64 r, pg_uuid_t *gid, int branch)
@@ -181,19 +189,21 @@ RememberCall(uint64 r, pg_uuid_t *gid, int branch)
 }
 
 /*
- * Takes the current result, one row per branch left to call of each
+ * Takes the current result, one row per branch not final yet of each
  * transaction in phase two, in gid and branch order (gid, decision,
- * parallel, branch; one row with a NULL branch for a transaction with none
- * left; then, when remember, what the call sends, as PHASE_TWO_SKIP
- * returns it): schedules what comes next in each (registration order for
- * confirm, reverse for cancel, every pending branch when parallel;
- * schedule.c), remembers what each call sends so that it is not read again
- * when due, and moves those with nothing pending on: confirming ->
- * confirmed, cancelling -> cancelled.  force: due now even if a backoff
- * was waiting (tcc_retry).  Returns the transactions taken.
+ * parallel, branch; one row with a NULL branch for a transaction with none;
+ * then, when started, what the call sends and whether the phase skips the
+ * branch, as PHASE_TWO_ROWS returns them): skips what the phase does not
+ * call (no URL for it, or a refused try when cancelling); schedules what
+ * comes next in each transaction (registration order for confirm, reverse
+ * for cancel, every pending branch when parallel; schedule.c), remembers
+ * what each call sends so that it is not read again when due, and moves
+ * those with nothing pending on: confirming -> confirmed, cancelling ->
+ * cancelled.  force: due now even if a backoff was waiting (tcc_retry).
+ * Returns the transactions taken.
  */
 static uint64
-TakePhaseRows(bool force, bool remember)
+TakePhaseRows(bool force, bool started)
 {
 	uint64		nrows = SPI_processed;
 	uint64		ntaken = 0;
@@ -201,6 +211,10 @@ TakePhaseRows(bool force, bool remember)
 	TimestampTz now = GetCurrentTimestamp();
 	Finishing	fin;
 	int		   *pending = palloc(sizeof(int) * Max(nrows, 1));
+	uint64	   *pending_row = palloc(sizeof(uint64) * Max(nrows, 1));
+	pg_uuid_t  *skip_gids = NULL;
+	Datum	   *skip_branches_of = NULL;
+	int			nskip = 0;
 
 	if (nrows > 0)
 		phases_taken = TCC_PHASES_ANY;
@@ -224,8 +238,21 @@ TakePhaseRows(bool force, bool remember)
 					   sizeof(gid)) != 0)
 				break;
 			branch = TccStoreCol(r, 4, &isnull);
-			if (!isnull)
-				pending[npending++] = DatumGetInt32(branch);
+			if (isnull)
+				continue;
+			if (started && DatumGetBool(TccStoreCol(r, 10, &isnull)))
+			{
+				if (skip_gids == NULL)
+				{
+					skip_gids = palloc(sizeof(pg_uuid_t) * nrows);
+					skip_branches_of = palloc(sizeof(Datum) * nrows);
+				}
+				skip_gids[nskip] = gid;
+				skip_branches_of[nskip++] = branch;
+				continue;
+			}
+			pending_row[npending] = r;
+			pending[npending++] = DatumGetInt32(branch);
 		}
 		ntaken++;
 		if (TccSchedulePhaseStart(&gid, commit, parallel, pending, npending,
@@ -234,13 +261,22 @@ TakePhaseRows(bool force, bool remember)
 			FinishingAdd(&fin, &gid, commit);
 			continue;
 		}
-		for (uint64 k = first; remember && k < r; k++)
-			RememberCall(k, &gid, pending[k - first]);
+		for (int k = 0; started && k < npending; k++)
+			RememberCall(pending_row[k], &gid, pending[k]);
 	}
 	/* what was read is copied: free it before the next statement */
 	SPI_freetuptable(SPI_tuptable);
+	if (nskip > 0)
+	{
+		Datum		args[2];
+
+		args[0] = TccStoreGidArray(skip_gids, nskip);
+		args[1] = TccStoreArray(skip_branches_of, NULL, nskip, INT4OID);
+		TccStoreExec(&skip_branches, args, NULL, false);
+	}
 	Finish(&fin);
 	pfree(pending);
+	pfree(pending_row);
 	pfree(fin.gids);
 	pfree(fin.statuses);
 	return ntaken;
@@ -327,26 +363,18 @@ TccSettleStartup(void)
 
 /*
  * The end of both statements that start phase two (dec holds the gids):
- * skips the branches the phase does not call and returns, per branch left
- * to call, its transaction's decision and what its call sends (one row
- * with a NULL branch for a transaction with none left), in gid and branch
- * order (TakePhaseRows).  The final SELECT still sees the branches as they
- * were, hence the skip condition again.
+ * returns, per branch not final yet, its transaction's decision, what its
+ * call sends and whether the phase skips it (one row with a NULL branch for
+ * a transaction with no such branch), in gid and branch order: one read of
+ * the branches, TakePhaseRows skips what is to be skipped.
  */
-#define PHASE_TWO_SKIP \
-	"  RETURNING g.gid, d.commit, g.parallel)," \
-	" skip AS (" \
-	"  UPDATE tcc._branch b SET status = 'skipped'" \
-	"    FROM dec" \
-	"   WHERE b.gid = dec.gid" \
-	"     AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
-	"     AND " SKIPPED_IN_PHASE ")" \
+#define PHASE_TWO_ROWS \
+	"  RETURNING g.gid, d.commit, g.parallel)" \
 	"SELECT dec.gid, dec.commit, dec.parallel, b.branch," \
 	"       CASE WHEN dec.commit THEN b.confirm_url ELSE b.cancel_url END," \
-	"       b.payload, b.headers, b.attempts, b.protocol" \
+	"       b.payload, b.headers, b.attempts, b.protocol, " SKIPPED_IN_PHASE \
 	"  FROM dec LEFT JOIN tcc._branch b ON b.gid = dec.gid" \
 	"   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
-	"   AND NOT " SKIPPED_IN_PHASE \
 	" ORDER BY dec.gid, b.branch"
 
 STMT(start_phase_two, 1,
@@ -358,7 +386,7 @@ STMT(start_phase_two, 1,
 	 "   WHERE d.gid = g.gid AND g.gid IN ("
 	 "         SELECT t.gid FROM tcc._gtx t JOIN tcc._decision e ON e.gid = t.gid"
 	 "          WHERE t.status = 'trying' LIMIT $1)"
-	 PHASE_TWO_SKIP,
+	 PHASE_TWO_ROWS,
 	 INT4OID);
 
 STMT(start_phase_two_of, 2,
@@ -368,7 +396,7 @@ STMT(start_phase_two_of, 2,
 	 "         begin_xid = NULL"
 	 "    FROM tcc._decision d"
 	 "   WHERE d.gid = g.gid AND g.gid = ANY ($1) AND g.status = $2"
-	 PHASE_TWO_SKIP,
+	 PHASE_TWO_ROWS,
 	 UUIDARRAYOID, TEXTOID);
 
 #define PHASE_BATCH 2000
