@@ -55,6 +55,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "protocol.h"
 #include "schedule.h"
 #include "tcc.h"
 
