@@ -457,11 +457,16 @@ TccHttpTry(TccCall *call)
 	TccHttpTryAll(&call, 1);
 }
 
-/* curl socket callback: keeps the worker's epoll set in step with curl. */
+/*
+ * curl socket callback: keeps the worker's epoll set in step with curl.  A
+ * socket curl watches carries a mark (socketp) once it is in the set, so
+ * that each change costs one epoll_ctl.
+ */
 static int
 WatchSocket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socketp)
 {
 	struct epoll_event ev;
+	static char in_set;
 
 	memset(&ev, 0, sizeof(ev));
 	ev.data.fd = fd;
@@ -474,12 +479,15 @@ WatchSocket(CURL *easy, curl_socket_t fd, int what, void *arg, void *socketp)
 		ev.events |= EPOLLIN;
 	if (what & CURL_POLL_OUT)
 		ev.events |= EPOLLOUT;
-	if (epoll_ctl(worker_epoll, EPOLL_CTL_MOD, fd, &ev) != 0)
-	{
-		if (errno != ENOENT ||
-			epoll_ctl(worker_epoll, EPOLL_CTL_ADD, fd, &ev) != 0)
-			elog(WARNING, "tcc: epoll_ctl failed for socket %d: %m", fd);
-	}
+	if (socketp != NULL &&
+		epoll_ctl(worker_epoll, EPOLL_CTL_MOD, fd, &ev) == 0)
+		return 0;
+	if (epoll_ctl(worker_epoll, EPOLL_CTL_ADD, fd, &ev) != 0 &&
+		(errno != EEXIST ||
+		 epoll_ctl(worker_epoll, EPOLL_CTL_MOD, fd, &ev) != 0))
+		elog(WARNING, "tcc: epoll_ctl failed for socket %d: %m", fd);
+	else
+		curl_multi_assign(worker_multi, fd, &in_set);
 	return 0;
 }
 

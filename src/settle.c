@@ -791,7 +791,7 @@ TccSettleResults(List *calls)
 		durations[i] = Float8GetDatum(call->duration_ms);
 		statuses[i] = Int32GetDatum(call->http_status);
 		status_nulls[i] = (call->http_status == 0);
-		errors[i] = CStringGetTextDatum(call->error);
+		errors[i] = ok ? (Datum) 0 : CStringGetTextDatum(call->error);
 		error_nulls[i] = ok;
 		next_nulls[i] = true;
 		if (ok)
