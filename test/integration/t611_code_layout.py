@@ -109,6 +109,18 @@ for f in cfiles:
     n = text[f].count("\n")
     ok(n <= 900, "src/%s has at most 900 lines (%d)" % (f, n))
 
+# scripts and programs other than C: the test files themselves are left out
+# (each is one test, however long it is)
+scripts = sorted(
+    p for pat in ("*/*.sh", "*/*/*.sh", "*/*.py", "*/*/*.py", "*/*/*/*.py",
+                  ".ci/run")
+    for p in glob.glob(os.path.join(ROOT, pat))
+    if not re.search(r"/test/integration/t\d+\w*\.py$", p))
+ok(len(scripts) > 20, "scripts found outside the test files (%d)" % len(scripts))
+for p in scripts:
+    n = open(p, encoding="utf-8").read().count("\n")
+    ok(n <= 500, "%s has at most 500 lines (%d)" % (os.path.relpath(p, ROOT), n))
+
 # citations
 cited = [p for pat in ("src/*.[ch]", "sql/*.sql", "expected/*.out",
                        "test/integration/*.py", "test/pgtap/*.sql",
