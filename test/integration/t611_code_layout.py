@@ -4,7 +4,8 @@
 # includes (directly or through another header), so that no object is left
 # stale; a file includes only the module headers whose names it uses, and
 # uses none it does not include; calls between files only go down the
-# layers of docs/layout.md; no C file is over 900 lines; comments cite the
+# layers of docs/layout.md; no C file is over 900 lines and no script or
+# program outside the test files over 500; comments cite the
 # documents of the repository (docs/, README.md), every anchor they cite
 # exists and every rule R<n> they name is a heading of docs/guarantees.md.
 # Reads the source tree only: no server is needed.
