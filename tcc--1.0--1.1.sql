@@ -43,7 +43,12 @@ REVOKE ALL ON tcc._own_gtx FROM PUBLIC;
 -- an extension script that would replace an object the extension does not
 -- own.  Columns, their order, names and types are those of 1.0 (a
 -- replacement may not change them anyway), and so is every row a role sees.
-CREATE OR REPLACE VIEW tcc.transactions WITH (security_barrier) AS
+-- A transaction as the views show it, one definition: tcc.transactions and
+-- tcc.transaction_list (below) both read it.  Private and not a barrier,
+-- like tcc._own_gtx and for the same reason: it is pulled up into the
+-- security-barrier view that reads it, which plans as if the body were
+-- written there.
+CREATE VIEW tcc._transaction_rows AS
 SELECT g.gid, g.kind, g.business_key,
        CASE WHEN g.status = 'trying' AND d.gid IS NOT NULL
             THEN CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END
@@ -63,6 +68,11 @@ SELECT g.gid, g.kind, g.business_key,
        SELECT pg_catalog.count(*) AS branches,
               pg_catalog.min(x.next_attempt_at) AS next_attempt_at
          FROM tcc._branch x WHERE x.gid = g.gid) b ON true;
+COMMENT ON VIEW tcc._transaction_rows IS 'the rows of tcc.transactions and tcc.transaction_list, before their order; read by those views, not by roles';
+REVOKE ALL ON tcc._transaction_rows FROM PUBLIC;
+
+CREATE OR REPLACE VIEW tcc.transactions WITH (security_barrier) AS
+SELECT * FROM tcc._transaction_rows;
 
 CREATE OR REPLACE VIEW tcc.branches WITH (security_barrier) AS
 SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
@@ -114,26 +124,8 @@ CREATE INDEX _gtx_open ON tcc._gtx (created_at, gid) WHERE finished_at IS NULL;
 -- view has the order inside, and a query's LIMIT and leakproof conditions
 -- on created_at, gid, kind, business_key and finished_at reach the indexes.
 CREATE VIEW tcc.transaction_list WITH (security_barrier) AS
-SELECT g.gid, g.kind, g.business_key,
-       CASE WHEN g.status = 'trying' AND d.gid IS NOT NULL
-            THEN CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END
-            ELSE g.status END AS status,
-       g.owner::pg_catalog.regrole AS owner,
-       g.created_at, g.deadline, d.decided_at, g.finished_at,
-       d.source AS decided_by,
-       b.branches,
-       ((SELECT pg_catalog.count(*) FROM tcc._attempt a WHERE a.gid = g.gid)
-        + (SELECT pg_catalog.count(*) FROM tcc._try t WHERE t.gid = g.gid))::integer AS attempts,
-       b.next_attempt_at,
-       g.last_error,
-       g.parallel
-  FROM tcc._own_gtx g
-  LEFT JOIN tcc._decision d ON d.gid = g.gid
-  LEFT JOIN LATERAL (
-       SELECT pg_catalog.count(*) AS branches,
-              pg_catalog.min(x.next_attempt_at) AS next_attempt_at
-         FROM tcc._branch x WHERE x.gid = g.gid) b ON true
- ORDER BY g.created_at DESC, g.gid DESC;
+SELECT * FROM tcc._transaction_rows
+ ORDER BY created_at DESC, gid DESC;
 COMMENT ON VIEW tcc.transaction_list IS 'tcc.transactions, newest first: page with LIMIT and WHERE (created_at, gid) below the last row seen; add finished_at IS NULL when looking for transactions that are not final';
 
 CREATE TABLE tcc._metric_retired (

@@ -15,7 +15,8 @@ anti-forgery token, and every answer says Cache-Control: no-store.
 Pages: the overview (counts, charts, worker, tcc.attention, updated live
 through server-sent events fed by LISTEN tcc_alert), the transaction list
 (filters, keyset paging) and one transaction (branches, every call, actions,
-Retry and Resolve).
+Retry and Resolve).  The sessions live in sessions.py, the overview's
+queries in overview.py; this file holds the routes.
 """
 
 import argparse
@@ -23,7 +24,6 @@ import datetime
 import hmac
 import json
 import os
-import secrets
 import select
 import threading
 import time
@@ -34,8 +34,9 @@ import psycopg2.extensions
 from flask import (Flask, Response, abort, g, redirect, render_template,
                    request, stream_with_context, url_for)
 
-STATUSES = ["trying", "confirming", "cancelling", "confirmed", "cancelled",
-            "failed", "resolved"]
+from overview import STATUSES, overview_data
+from sessions import LoginTokens, Sessions
+
 FINAL = ("confirmed", "cancelled", "resolved")
 PAGE_SIZE = 50
 COOKIE = "tcc_console"
@@ -46,43 +47,8 @@ app.config["SESSION_SECONDS"] = 30 * 60
 app.config["CHART_HOURS"] = 3
 
 
-class Sessions:
-    """Server-side sessions: id -> role, password, anti-forgery token."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.by_id = {}
-
-    def create(self, role, password):
-        """Start a session for a role whose password PostgreSQL accepted."""
-        sid = secrets.token_urlsafe(32)
-        with self.lock:
-            self.by_id[sid] = {"role": role, "password": password,
-                               "csrf": secrets.token_urlsafe(32),
-                               "seen": time.monotonic(), "flash": []}
-        return sid
-
-    def get(self, sid, touch=True):
-        """The live session of an id, or None (expired ones are dropped)."""
-        if not sid:
-            return None
-        now = time.monotonic()
-        with self.lock:
-            for k in [k for k, s in self.by_id.items()
-                      if now - s["seen"] > app.config["SESSION_SECONDS"]]:
-                del self.by_id[k]
-            s = self.by_id.get(sid)
-            if s is not None and touch:
-                s["seen"] = now
-            return s
-
-    def drop(self, sid):
-        """End a session."""
-        with self.lock:
-            self.by_id.pop(sid, None)
-
-
-SESSIONS = Sessions()
+SESSIONS = Sessions(lambda: app.config["SESSION_SECONDS"])
+LOGIN_TOKENS = LoginTokens()
 
 
 def connect(role, password):
@@ -186,22 +152,6 @@ def common():
 
 # ---------------------------------------------------------------- login
 
-# Anti-forgery tokens of the login form, before there is a session.
-LOGIN_TOKENS = {}
-LOGIN_LOCK = threading.Lock()
-
-
-def login_token():
-    """A one-time token for the login form."""
-    tok = secrets.token_urlsafe(24)
-    now = time.monotonic()
-    with LOGIN_LOCK:
-        for k in [k for k, t in LOGIN_TOKENS.items() if now - t > 3600]:
-            del LOGIN_TOKENS[k]
-        LOGIN_TOKENS[tok] = now
-    return tok
-
-
 @app.route("/login", methods=["GET", "POST"])
 def login():
     """The login form; on POST, PostgreSQL checks role and password."""
@@ -210,9 +160,7 @@ def login():
     if not nxt.startswith("/") or nxt.startswith("//"):
         nxt = "/"
     if request.method == "POST":
-        with LOGIN_LOCK:
-            ok = LOGIN_TOKENS.pop(request.form.get("csrf", ""), None)
-        if ok is None:
+        if not LOGIN_TOKENS.take(request.form.get("csrf", "")):
             abort(403)
         role = request.form.get("role", "")
         password = request.form.get("password", "")
@@ -230,7 +178,7 @@ def login():
                             secure=request.is_secure)
             return resp
     return render_template("login.html", error=error, next=nxt,
-                           csrf=login_token()), (401 if error else 200)
+                           csrf=LOGIN_TOKENS.issue()), (401 if error else 200)
 
 
 @app.route("/logout", methods=["POST"])
@@ -244,106 +192,18 @@ def logout():
 
 # ---------------------------------------------------------------- overview
 
-def chart_points(series, key):
-    """SVG polyline points for a per-minute series, and its maximum."""
-    vals = [float(r[key] or 0) for r in series]
-    top = max(vals + [0]) or 1
-    n = max(len(vals) - 1, 1)
-    pts = " ".join("%.1f,%.1f" % (40 + 560 * i / n, 130 - 120 * v / top)
-                   for i, v in enumerate(vals))
-    return pts, top
-
-
-def overview_data():
-    """Everything the overview shows, read as the logged-in role.
-
-    Every query reads tcc.transaction_list by one of its indexes: the
-    transactions not final (finished_at IS NULL, few however many are kept)
-    or those created or finished within the charts' hours, so the overview
-    stays quick on a table of millions (tcc.stats and tcc.attention read
-    every row: the same counts and rows, taken the quick way)."""
-    hours = app.config["CHART_HOURS"]
-    open_counts, stats_err = try_rows(
-        "SELECT status, count(*) AS n FROM tcc.transaction_list"
-        " WHERE finished_at IS NULL GROUP BY status")
-    ended, ended_err = try_rows(
-        "SELECT status, count(*) AS n,"
-        "       count(*) FILTER (WHERE finished_at > now() - interval '5 min') AS n5,"
-        "       percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM finished_at - decided_at) * 1000)"
-        "           FILTER (WHERE finished_at > now() - interval '5 min') AS p50,"
-        "       percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM finished_at - decided_at) * 1000)"
-        "           FILTER (WHERE finished_at > now() - interval '5 min') AS p99"
-        "  FROM tcc.transaction_list"
-        " WHERE finished_at > now() - %s * interval '1 hour' GROUP BY status",
-        (hours,))
-    started5, _ = try_rows(
-        "SELECT count(*) AS n FROM tcc.transaction_list"
-        " WHERE created_at > now() - interval '5 min'")
-    stats = None
-    if open_counts is not None and ended is not None:
-        stats = dict((s, 0) for s in STATUSES)
-        for r in open_counts + ended:
-            stats[r["status"]] = r["n"]
-        stats["finished_5min"] = sum(r["n5"] for r in ended)
-        stats["started_5min"] = started5[0]["n"] if started5 else None
-        conf = [r for r in ended if r["status"] == "confirmed"]
-        stats["confirm_p50_ms"] = conf[0]["p50"] if conf else None
-        stats["confirm_p99_ms"] = conf[0]["p99"] if conf else None
-    stats_err = stats_err or ended_err
-    worker, worker_err = try_rows("SELECT * FROM tcc.worker")
-    # the rows of tcc.attention: failed, or not final a minute past the
-    # deadline
-    attention, attention_err = try_rows(
-        "SELECT gid, kind, business_key, status, owner, created_at,"
-        "       CASE WHEN status = 'failed'"
-        "            THEN 'failed: ' || COALESCE(last_error, 'attempts used up')"
-        "            ELSE 'not final one minute after its deadline' END AS why"
-        "  FROM tcc.transaction_list"
-        " WHERE finished_at IS NULL"
-        "   AND (status = 'failed' OR deadline + interval '1 min' < now())"
-        " LIMIT 100")
-    series, series_err = try_rows(
-        "WITH m AS (SELECT generate_series(date_trunc('minute', now() - %s * interval '1 hour'),"
-        "                                  date_trunc('minute', now()), interval '1 min') AS minute),"
-        " s AS (SELECT date_trunc('minute', created_at) AS minute, count(*) AS n"
-        "         FROM tcc.transaction_list WHERE created_at > now() - %s * interval '1 hour'"
-        "        GROUP BY 1),"
-        " f AS (SELECT date_trunc('minute', finished_at) AS minute, count(*) AS n,"
-        "              avg(EXTRACT(epoch FROM finished_at - decided_at) * 1000)"
-        "                  FILTER (WHERE status = 'confirmed') AS confirm_ms"
-        "         FROM tcc.transaction_list WHERE finished_at > now() - %s * interval '1 hour'"
-        "        GROUP BY 1)"
-        "SELECT m.minute, COALESCE(s.n, 0) AS started, COALESCE(f.n, 0) AS finished,"
-        "       f.confirm_ms"
-        "  FROM m LEFT JOIN s USING (minute) LEFT JOIN f USING (minute)"
-        " ORDER BY m.minute", (hours, hours, hours))
-    charts = []
-    if series:
-        for key, title, unit in (("started", "started per minute", ""),
-                                 ("finished", "finished per minute", ""),
-                                 ("confirm_ms", "confirm latency, average per minute", " ms")):
-            pts, top = chart_points(series, key)
-            charts.append({"key": key, "title": title, "points": pts,
-                           "top": top, "unit": unit,
-                           "last": series[-1][key]})
-    return {"stats": stats, "stats_err": stats_err,
-            "worker": worker[0] if worker else None, "worker_err": worker_err,
-            "attention": attention, "attention_err": attention_err,
-            "charts": charts, "series_err": series_err, "hours": hours,
-            "first": series[0]["minute"] if series else None,
-            "now": datetime.datetime.now(datetime.timezone.utc)}
-
-
 @app.route("/")
 def overview():
     """The overview page."""
-    return render_template("overview.html", **overview_data())
+    return render_template("overview.html",
+                           **overview_data(try_rows, app.config["CHART_HOURS"]))
 
 
 @app.route("/part/overview")
 def overview_part():
     """The live part of the overview, fetched again on each event."""
-    return render_template("overview_part.html", **overview_data())
+    return render_template("overview_part.html",
+                           **overview_data(try_rows, app.config["CHART_HOURS"]))
 
 
 # ---------------------------------------------------------------- list

@@ -9,11 +9,12 @@ import os
 
 # targets: they live only here, and a missed one does not fail the run
 TARGETS = {
-    "s1_gtx_per_s": 5000,
+    "s1_gtx_per_s": 2500,
     "s1b_gtx_per_s": 4000,
     "s1c_run_p50_ms": 70,
-    "s2_overhead_p50_us": 100,
-    "s3_calls_per_s": 20000,
+    "s2_overhead_p50_us": 300,
+    "s3_calls_per_s": 30000,
+    "s3_worker_us_per_call": 30,
     "s4_p99_ms": 50,
     "s7_rss_anon_max_kb": 200 * 1024,
     "s8_ratio_min": 0.8,

@@ -67,6 +67,8 @@ def run_s3(b):
     fig("s3.last_call_done_s", last_s)
     fig("s3.confirmed", confirmed)
     fig("s3.worker_cpu_s", fmt(w1 - w0, 2))
+    us_per_call = fmt((w1 - w0) * 1e6 / ok_calls if ok_calls else 0, 1)
+    fig("s3.worker_cpu_us_per_call", us_per_call)
     b.worker_rss_fig("s3")
     fig("s3.worker_memory_contexts_mid_drain_bytes", mem_mid)
     print("  worker memory contexts %ss into the drain: %s bytes; largest: %s"

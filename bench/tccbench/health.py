@@ -121,6 +121,10 @@ def print_table(b):
     row("S3 first confirm after COMMIT", g("s3.first_call_after_s"), "s")
     met = rep.target("s3_phase2_calls_per_s", g("s3.phase2_calls_per_s"), ">=", t["s3_calls_per_s"])
     row("S3 phase-two calls", g("s3.phase2_calls_per_s"), "calls/s", ">= %d" % t["s3_calls_per_s"], met)
+    met = rep.target("s3_worker_us_per_call", g("s3.worker_cpu_us_per_call"), "<=",
+                     t["s3_worker_us_per_call"])
+    row("S3 worker cpu per call", g("s3.worker_cpu_us_per_call"), "us",
+        "<= %d" % t["s3_worker_us_per_call"], met)
     row("S4 confirm lag p50 (S1 c=32)", g("s4.p50_ms"), "ms")
     met = rep.target("s4_p99_ms", g("s4.p99_ms"), "<=", t["s4_p99_ms"])
     row("S4 confirm lag p99 (S1 c=32)", g("s4.p99_ms"), "ms", "<= %d" % t["s4_p99_ms"], met)

@@ -31,7 +31,8 @@ __all__ = [
     "attempts", "branch_statuses", "branch_urls", "branches", "call_branches",
     "calls", "connect", "drop_roles", "error_of", "gaps", "header",
     "login_roles", "message",
-    "notifications", "pgcode", "q", "q1", "run", "run1", "sqlstate",
+    "notifications", "pgcode", "q", "q1", "resolve_confirming", "run", "run1",
+    "sqlstate",
     "status", "system_settings", "tp_requests", "tp_rule", "tp_url",
     "transaction", "ts", "wait_calls", "wait_final", "wait_status",
     "wait_until",
@@ -275,3 +276,24 @@ def notifications(conn, until, timeout=10.0):
         if left <= 0:
             return got
         select.select([conn], [], [], min(left, 0.5))
+
+
+def resolve_confirming(url):
+    """Marks resolved every transaction still confirming towards url, so
+    the worker calls it no more; rows the worker holds locked are left for
+    the next round, so neither waits for the other."""
+    for _ in range(1000):
+        left = q1("""
+            WITH r AS (
+              UPDATE tcc._gtx SET status = 'resolved', finished_at = now()
+               WHERE gid IN (SELECT g.gid FROM tcc._gtx g
+                               JOIN tcc._branch b USING (gid)
+                              WHERE b.confirm_url = %s AND g.status = 'confirming'
+                                FOR UPDATE OF g SKIP LOCKED)
+              RETURNING 1)
+            SELECT (SELECT count(*) FROM tcc._gtx g JOIN tcc._branch b USING (gid)
+                     WHERE b.confirm_url = %s AND g.status = 'confirming')
+                   - (SELECT count(*) FROM r)""", (url, url))
+        if left == 0:
+            return
+        time.sleep(0.1)

@@ -12,7 +12,9 @@
 #   of the 1.0 views are those of 1.0
 #   an ordinary role sees exactly its own rows in all five views, another
 #   role its own, a superuser all of them
-#   no ordinary role can read tcc._own_gtx (PUBLIC has no grant on it)
+#   no ordinary role can read tcc._own_gtx or tcc._transaction_rows, the
+#   rows tcc.transactions and tcc.transaction_list share (PUBLIC has no
+#   grant on them)
 #   on 100,000 transactions, a page of tcc.transaction_list (newest first,
 #   keyset, and the transactions not final) is an index range scan on
 #   _gtx_created or _gtx_open, not a Seq Scan and a Sort, and a lookup by
@@ -193,11 +195,13 @@ for v in VIEWS:
     is_([g for g in seen(su, v) if g in everyone], everyone,
         "tcc.%s: a superuser sees every transaction" % v)
 
-# ---- the private base view
-is_(sqlstate(app1, "SELECT count(*) FROM tcc._own_gtx"), "42501",
-    "an ordinary role cannot select tcc._own_gtx")
-ok(not q1("SELECT has_table_privilege('public', 'tcc._own_gtx', 'SELECT')"),
-   "PUBLIC has no SELECT on tcc._own_gtx")
+# ---- the private base views
+for base in ("_own_gtx", "_transaction_rows"):
+    is_(sqlstate(app1, "SELECT count(*) FROM tcc.%s" % base), "42501",
+        "an ordinary role cannot select tcc.%s" % base)
+    ok(not q1("SELECT has_table_privilege('public', 'tcc.%s', 'SELECT')"
+              % base),
+       "PUBLIC has no SELECT on tcc.%s" % base)
 
 # ---- plans on 100,000 transactions: one in a hundred open (trying, not
 # decided), the others confirmed

@@ -16,7 +16,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from coordlib import connect, q1, run, wait_until  # noqa: E402
+from coordlib import connect, q1, resolve_confirming, run, wait_until  # noqa: E402
 from tcclib import (diag, done_testing, ok, rss_anon_kb,  # noqa: E402
                     worker_pid)
 from tcclib import kill_backend, wait_worker  # noqa: E402
@@ -106,21 +106,6 @@ ok(after * 1024 < PER_PENDING * total + base * 1024,
    "the restarted worker holds under %d B per pending transaction"
    % PER_PENDING)
 
-# clean up: nothing is called for these any more (rows the worker has
-# locked are left for the next round, so neither waits for the other)
-for _ in range(1000):
-    left = q1("""
-        WITH r AS (
-          UPDATE tcc._gtx SET status = 'resolved', finished_at = now()
-           WHERE gid IN (SELECT g.gid FROM tcc._gtx g
-                           JOIN tcc._branch b USING (gid)
-                          WHERE b.confirm_url = %s AND g.status = 'confirming'
-                            FOR UPDATE OF g SKIP LOCKED)
-          RETURNING 1)
-        SELECT (SELECT count(*) FROM tcc._gtx g JOIN tcc._branch b USING (gid)
-                 WHERE b.confirm_url = %s AND g.status = 'confirming')
-               - (SELECT count(*) FROM r)""", (DEAD, DEAD))
-    if left == 0:
-        break
-    time.sleep(0.1)
+# clean up: nothing is called for these any more
+resolve_confirming(DEAD)
 done_testing()

@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from coordlib import connect, q1, run, wait_until  # noqa: E402
+from coordlib import connect, q1, resolve_confirming, run, wait_until  # noqa: E402
 from tcclib import (diag, done_testing, kill_backend, ok,  # noqa: E402
                     rss_anon_kb, tp_down, tp_up, tp_url, wait_worker,
                     worker_pid)
@@ -135,21 +135,6 @@ ok(wait_until(
    "each of the %d refused confirms was tried after the restart" % N)
 ok(pending(DEAD) == N, "the refused ones are all still pending")
 
-# clean up: nothing is called for these any more (rows the worker has
-# locked are left for the next round, so neither waits for the other)
-for _ in range(1000):
-    left = q1("""
-        WITH r AS (
-          UPDATE tcc._gtx SET status = 'resolved', finished_at = now()
-           WHERE gid IN (SELECT g.gid FROM tcc._gtx g
-                           JOIN tcc._branch b USING (gid)
-                          WHERE b.confirm_url = %s AND g.status = 'confirming'
-                            FOR UPDATE OF g SKIP LOCKED)
-          RETURNING 1)
-        SELECT (SELECT count(*) FROM tcc._gtx g JOIN tcc._branch b USING (gid)
-                 WHERE b.confirm_url = %s AND g.status = 'confirming')
-               - (SELECT count(*) FROM r)""", (DEAD, DEAD))
-    if left == 0:
-        break
-    time.sleep(0.1)
+# clean up: nothing is called for these any more
+resolve_confirming(DEAD)
 done_testing()

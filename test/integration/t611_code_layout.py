@@ -4,7 +4,8 @@
 # includes (directly or through another header), so that no object is left
 # stale; a file includes only the module headers whose names it uses, and
 # uses none it does not include; calls between files only go down the
-# layers of docs/layout.md; no C file is over 900 lines; comments cite the
+# layers of docs/layout.md; no C file is over 900 lines and no script or
+# program outside the test files over 500; comments cite the
 # documents of the repository (docs/, README.md), every anchor they cite
 # exists and every rule R<n> they name is a heading of docs/guarantees.md.
 # Reads the source tree only: no server is needed.
@@ -108,6 +109,18 @@ is_(upward, [], "every call between files goes down the layers")
 for f in cfiles:
     n = text[f].count("\n")
     ok(n <= 900, "src/%s has at most 900 lines (%d)" % (f, n))
+
+# scripts and programs other than C: the test files themselves are left out
+# (each is one test, however long it is)
+scripts = sorted(
+    p for pat in ("*/*.sh", "*/*/*.sh", "*/*.py", "*/*/*.py", "*/*/*/*.py",
+                  ".ci/run")
+    for p in glob.glob(os.path.join(ROOT, pat))
+    if not re.search(r"/test/integration/t\d+\w*\.py$", p))
+ok(len(scripts) > 20, "scripts found outside the test files (%d)" % len(scripts))
+for p in scripts:
+    n = open(p, encoding="utf-8").read().count("\n")
+    ok(n <= 500, "%s has at most 500 lines (%d)" % (os.path.relpath(p, ROOT), n))
 
 # citations
 cited = [p for pat in ("src/*.[ch]", "sql/*.sql", "expected/*.out",
