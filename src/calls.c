@@ -137,7 +137,6 @@ CallsFromTables(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt,
 		bool		isnull;
 		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
 		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
-		Datum		d;
 
 		if (isnull)
 			continue;			/* not in phase two: nothing to call */
@@ -147,19 +146,7 @@ CallsFromTables(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt,
 		call->url = TextDatumGetCString(TccStoreCol(r, commit ? 3 : 4, &isnull));
 		call->payload = TextDatumGetCString(TccStoreCol(r, 5, &isnull));
 		call->payload_len = strlen(call->payload);
-		d = TccStoreCol(r, 6, &isnull);
-		if (!isnull)
-		{
-			Datum	   *elems;
-			int			nelems;
-
-			deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
-							  TYPALIGN_INT, &elems, NULL, &nelems);
-			call->headers = palloc(sizeof(char *) * nelems);
-			for (int j = 0; j < nelems; j++)
-				call->headers[j] = TextDatumGetCString(elems[j]);
-			call->nheaders = nelems;
-		}
+		call->headers = TccStoreTextArrayCol(r, 6, &call->nheaders);
 		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
 		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
 		MemoryContextSwitchTo(old);

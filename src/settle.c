@@ -49,13 +49,15 @@ STMT(advance_info, 1,
 	 " ORDER BY g.gid, b.branch",
 	 UUIDARRAYOID);
 
-STMT(finish_gtxs, 2,
-	 "UPDATE tcc._gtx g SET status = f.status, finished_at = pg_catalog.clock_timestamp(),"
-	 "       last_error = NULL"
-	 "  FROM unnest($1, $2) f (gid, status)"
-	 " WHERE g.gid = f.gid"
-	 "   AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END",
-	 UUIDARRAYOID, TEXTARRAYOID);
+/* confirming -> confirmed, cancelling -> cancelled: gids and statuses */
+#define FINISH_GTXS(gids, statuses) \
+	"UPDATE tcc._gtx g SET status = f.status, finished_at = pg_catalog.clock_timestamp()," \
+	"       last_error = NULL" \
+	"  FROM unnest(" gids ", " statuses ") f (gid, status)" \
+	" WHERE g.gid = f.gid" \
+	"   AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END"
+
+STMT(finish_gtxs, 2, FINISH_GTXS("$1", "$2"), UUIDARRAYOID, TEXTARRAYOID);
 
 /* gids made final or failed since the worker last took them */
 static pg_uuid_t *settled = NULL;
@@ -161,26 +163,14 @@ RememberCall(uint64 r, pg_uuid_t *gid, int branch)
 {
 	bool		isnull;
 	Datum		url = TccStoreCol(r, 5, &isnull);
-	Datum		d;
-	char	  **headers = NULL;
-	int			nheaders = 0;
+	char	  **headers;
+	int			nheaders;
 	char	   *payload;
 	int			attempts;
 
 	if (isnull)
 		return;
-	d = TccStoreCol(r, 7, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
-						  TYPALIGN_INT, &elems, NULL, &nheaders);
-		headers = palloc(sizeof(char *) * Max(nheaders, 1));
-		for (int j = 0; j < nheaders; j++)
-			headers[j] = TextDatumGetCString(elems[j]);
-		pfree(elems);
-	}
+	headers = TccStoreTextArrayCol(r, 7, &nheaders);
 	payload = TextDatumGetCString(TccStoreCol(r, 6, &isnull));
 	attempts = DatumGetInt32(TccStoreCol(r, 8, &isnull));
 	TccSchedulePhaseRemember(gid, branch, TextDatumGetCString(url), payload,
@@ -687,8 +677,8 @@ TccSettle(bool actions, bool stuck, bool tries, pg_uuid_t *decided,
 }
 
 /*
- * The outcomes ($1 - $8) and the transactions they finished ($9, $10: as
- * finish_gtxs), in one statement.
+ * The outcomes ($1 - $8) and the transactions they finished ($9, $10), in
+ * one statement.
  */
 STMT(record_results, 10,
 	 "WITH r AS ("
@@ -697,12 +687,7 @@ STMT(record_results, 10,
 	 " a AS ("
 	 "  INSERT INTO tcc._attempt (gid, branch, op, started_at, duration_ms, http_status, error)"
 	 "  SELECT gid, branch, op, started_at, duration_ms, http_status, error FROM r),"
-	 " fin AS ("
-	 "  UPDATE tcc._gtx g SET status = f.status, finished_at = pg_catalog.clock_timestamp(),"
-	 "         last_error = NULL"
-	 "    FROM unnest($9, $10) f (gid, status)"
-	 "   WHERE g.gid = f.gid"
-	 "     AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END)"
+	 " fin AS (" FINISH_GTXS("$9", "$10") ")"
 	 "UPDATE tcc._branch b"
 	 "   SET status = CASE WHEN r.error IS NOT NULL THEN b.status"
 	 "                     WHEN r.op = 'confirm' THEN 'confirmed' ELSE 'cancelled' END,"

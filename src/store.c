@@ -127,6 +127,31 @@ TccStoreArray(Datum *values, bool *nulls, int n, Oid typid)
 											  typalign));
 }
 
+/*
+ * Returns the strings of text[] column col of result row row, palloc'd in
+ * the current memory context, and their number in *n; NULL and 0 for a
+ * NULL column.
+ */
+char	  **
+TccStoreTextArrayCol(int row, int col, int *n)
+{
+	bool		isnull;
+	Datum		d = TccStoreCol(row, col, &isnull);
+	Datum	   *elems;
+	char	  **strings;
+
+	*n = 0;
+	if (isnull)
+		return NULL;
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false,
+					  TYPALIGN_INT, &elems, NULL, n);
+	strings = palloc(sizeof(char *) * Max(*n, 1));
+	for (int j = 0; j < *n; j++)
+		strings[j] = TextDatumGetCString(elems[j]);
+	pfree(elems);
+	return strings;
+}
+
 /* Builds a uuid[] of n gids. */
 Datum
 TccStoreGidArray(pg_uuid_t *gids, int n)

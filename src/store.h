@@ -53,6 +53,7 @@ extern Datum TccStoreCol(int row, int col, bool *isnull);
 extern Datum TccStoreTextOrNull(const char *s, char *null);
 extern Datum TccStoreArray(Datum *values, bool *nulls, int n, Oid typid);
 extern Datum TccStoreGidArray(pg_uuid_t *gids, int n);
+extern char **TccStoreTextArrayCol(int row, int col, int *n);
 
 /* state saved while a caller runs as the owner of the tcc tables */
 typedef struct TccOwnerScope
