@@ -24,8 +24,8 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = tcc
-DATA = tcc--1.0.sql tcc--1.0--1.1.sql
-DATA_built = tcc--1.1.sql
+DATA = tcc--1.0.sql tcc--1.0--1.1.sql tcc--1.1--1.2.sql
+DATA_built = tcc--1.1.sql tcc--1.2.sql
 PGFILEDESC = "tcc - Try-Confirm-Cancel distributed transactions"
 
 # make installcheck: the regression tests in sql/, against a running server
@@ -89,3 +89,10 @@ tcc--1.1.sql: tcc--1.0.sql tcc--1.0--1.1.sql
 	  echo '\\echo Use "CREATE EXTENSION tcc" to load this file. \\quit'; \
 	  sed '/^\\echo /d' tcc--1.0.sql; \
 	  sed '/^\\echo /d' tcc--1.0--1.1.sql; } > $@
+
+# And tcc--1.2.sql: that script followed by the upgrade to 1.2.
+tcc--1.2.sql: tcc--1.1.sql tcc--1.1--1.2.sql
+	{ echo '/* tcc--1.2.sql: generated from tcc--1.0.sql, tcc--1.0--1.1.sql and tcc--1.1--1.2.sql */'; \
+	  echo '\\echo Use "CREATE EXTENSION tcc" to load this file. \\quit'; \
+	  sed '1d;/^\\echo /d' tcc--1.1.sql; \
+	  sed '/^\\echo /d' tcc--1.1--1.2.sql; } > $@

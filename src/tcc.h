@@ -23,7 +23,7 @@
 #ifndef TCC_H
 #define TCC_H
 
-#define TCC_VERSION "1.1"
+#define TCC_VERSION "1.2"
 
 /* SQLSTATEs of docs/api.md#sqlstates */
 #define ERRCODE_TCC_TRY_REFUSED		MAKE_SQLSTATE('T','C','0','0','1')

@@ -70,7 +70,9 @@ for f in ./usr/lib/postgresql/15/lib/tcc.so \
 	./usr/share/postgresql/15/extension/tcc.control \
 	./usr/share/postgresql/15/extension/tcc--1.0.sql \
 	./usr/share/postgresql/15/extension/tcc--1.0--1.1.sql \
-	./usr/share/postgresql/15/extension/tcc--1.1.sql; do
+	./usr/share/postgresql/15/extension/tcc--1.1.sql \
+	./usr/share/postgresql/15/extension/tcc--1.1--1.2.sql \
+	./usr/share/postgresql/15/extension/tcc--1.2.sql; do
 	grep -qxF "$f" <<<"$files" || die "the package lacks $f"
 done
 

@@ -113,7 +113,7 @@ def scenario(name, n):
             "Tcc-Branch": str(b),
             "Tcc-Op": r["op"],
             "Idempotency-Key": "%s.%d.%s" % (gid, b, r["op"]),
-            "User-Agent": "tcc/1.1",
+            "User-Agent": "tcc/1.2",
         }
         if 1 <= b <= n:
             want.update(sent_headers[b - 1])

@@ -32,8 +32,8 @@ q("INSERT INTO tcc._branch (gid, branch, payload, status)"
   " VALUES ('00000000-0000-4000-8000-000000000325', 1, '{}', 'cancelled')")
 
 q("ALTER EXTENSION tcc UPDATE")
-is_(q1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.1",
-    "updated to 1.1")
+is_(q1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.2",
+    "updated to 1.2")
 is_(q1("SELECT has_function_privilege('t325_app', 'tcc_branch(uuid, text,"
        " text, text, jsonb, text, jsonb, text)', 'EXECUTE')"), True,
     "the grant on the 1.0 tcc_branch carries over to the new signature")

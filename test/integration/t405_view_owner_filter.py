@@ -171,8 +171,8 @@ is_(len(shape_10), 40, "1.0: the four views have 40 columns")
 
 # ---- the update
 q("ALTER EXTENSION tcc UPDATE")
-is_(q1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.1",
-    "updated to 1.1")
+is_(q1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.2",
+    "updated to 1.2")
 is_(q(SHAPE, (list(VIEWS_10),)), shape_10,
     "the four views of 1.0 keep their columns, types, comments and options")
 for v in VIEWS_10:

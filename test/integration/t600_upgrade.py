@@ -361,8 +361,8 @@ is_(crash_lines(), [], "new library, 1.0 objects: no server process crashed")
 
 # ---- ALTER EXTENSION tcc UPDATE, the participant back: all settle
 sql("ALTER EXTENSION tcc UPDATE")
-is_(sql1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.1",
-    "ALTER EXTENSION tcc UPDATE brings the objects to 1.1")
+is_(sql1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.2",
+    "ALTER EXTENSION tcc UPDATE brings the objects to 1.2")
 tp_rule("/t600/fail1/confirm")
 tp_rule("/t600/down1/confirm")
 ok(wait_until(lambda: "tcc coordinator started" in log_text()[log_at:], 20),
@@ -379,8 +379,8 @@ is_(wait_status(trying, "confirmed"), "confirmed",
     "and it is confirmed")
 is_((status(confirmed), status(cancelled)), ("confirmed", "cancelled"),
     "the final transactions stay as they were")
-is_(set(agents(trying, "confirm")), {"tcc/1.1"},
-    "the new library sent the confirms (User-Agent tcc/1.1)")
+is_(set(agents(trying, "confirm")), {"tcc/1.2"},
+    "the new library sent the confirms (User-Agent tcc/1.2)")
 
 fresh = begin_branches(["ok1"])
 sql("SELECT tcc_finish(%s, true)", (fresh,))
