@@ -33,7 +33,7 @@ typedef struct Stmt
 {
 	const char *sql;
 	int			nargs;
-	Oid			types[10];
+	Oid			types[16];
 	SPIPlanPtr	plan;
 } Stmt;
 
@@ -46,6 +46,22 @@ typedef struct Stmt
  */
 #define STMT(name, n, sql, ...) \
 	static Stmt name = {sql, n, {__VA_ARGS__}, NULL}
+
+/*
+ * What the confirm or cancel of branch b sends, for the statements that
+ * read due calls (settle.c, calls.c): its body -- the payload, or with
+ * pass_try_response the payload and the try's answer -- and its headers
+ * (docs/protocol.md#the-trys-answer-in-confirm-and-cancel).
+ */
+#define TCC_CALL_BODY \
+	"CASE WHEN b.pass_try_response" \
+	" THEN pg_catalog.jsonb_build_object('payload', b.payload::jsonb," \
+	"                                    'try_response', b.try_response)::text" \
+	" ELSE b.payload END"
+#define TCC_CALL_HEADERS \
+	"CASE WHEN b.pass_try_response" \
+	" THEN pg_catalog.array_append(b.headers, 'Tcc-Body: wrapped')" \
+	" ELSE b.headers END"
 
 /* saved statements and their results */
 extern int	TccStoreExec(Stmt *st, Datum *values, const char *nulls, bool read_only);
