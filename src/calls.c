@@ -115,7 +115,7 @@ STMT(load_calls, 2,
 	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url,"
 	 "       " TCC_CALL_BODY ", " TCC_CALL_HEADERS ","
 	 "       b.attempts, b.protocol, b.timeout_ms, b.max_attempts,"
-	 "       COALESCE(g.trace_id, g.gid), COALESCE(g.trace_flags, 1), g.tracestate"
+	 "       COALESCE(g.trace_id, g.gid), COALESCE(g.trace_flags, 1::smallint), g.tracestate"
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"

@@ -350,7 +350,8 @@ STMT(branch_targets, 1,
 	 "SELECT g.gid, g.status, d.gid IS NOT NULL,"
 	 "       (SELECT COALESCE(pg_catalog.max(b.branch), 0)"
 	 "          FROM tcc._branch b WHERE b.gid = g.gid),"
-	 "       g.owner"
+	 "       g.owner, COALESCE(g.trace_id, g.gid),"
+	 "       COALESCE(g.trace_flags, 1::smallint), g.tracestate"
 	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
 	 " WHERE g.gid = ANY ($1)",
 	 UUIDARRAYOID);

@@ -368,7 +368,7 @@ TccSettleStartup(void)
  */
 #define PHASE_TWO_ROWS \
 	"  RETURNING g.gid, d.commit, g.parallel, COALESCE(g.trace_id, g.gid) AS trace_id," \
-	"            COALESCE(g.trace_flags, 1) AS trace_flags, g.tracestate)" \
+	"            COALESCE(g.trace_flags, 1::smallint) AS trace_flags, g.tracestate)" \
 	"SELECT dec.gid, dec.commit, dec.parallel, b.branch," \
 	"       CASE WHEN dec.commit THEN b.confirm_url ELSE b.cancel_url END," \
 	"       " TCC_CALL_BODY ", " TCC_CALL_HEADERS "," \
