@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # Upgrading a live coordinator from the released 1.1 to this tree's 1.2
-# (README.md#upgrading; docs/states.md; R3 and R5 of docs/guarantees.md:
+# (README.md#upgrading-from-11; docs/states.md; R3 and R5 of docs/guarantees.md:
 # nothing stays undecided, pending calls survive; docs/api.md#privileges).
 #
 # Builds version 1.1 from the git history (commit TCC_1_1, its last) into a
