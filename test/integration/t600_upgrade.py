@@ -19,6 +19,8 @@
 import os
 import sys
 
+import psycopg2
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
