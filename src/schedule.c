@@ -51,6 +51,7 @@
 
 #include "lib/ilist.h"
 #include "lib/pairingheap.h"
+#include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -490,7 +491,7 @@ TccSchedulePause(char **names, int n)
 	HASH_SEQ_STATUS seq;
 	Dest	   *dest;
 	DueEntry   *entry;
-	bool		resumed = false;
+	List	   *resumed = NIL;
 
 	hash_seq_init(&seq, dests);
 	while ((dest = hash_seq_search(&seq)) != NULL)
@@ -499,23 +500,25 @@ TccSchedulePause(char **names, int n)
 
 		for (int i = 0; i < n && !paused; i++)
 			paused = strcmp(dest->name, names[i]) == 0;
-		resumed = resumed || (dest->paused && !paused);
+		if (dest->paused && !paused)
+			resumed = lappend(resumed, dest);
 		dest->paused = paused;
 	}
 	for (int i = 0; i < n; i++)
 		GetDest(names[i])->paused = true;
-	if (!resumed)
+	if (resumed == NIL)
 		return;
 	hash_seq_init(&seq, entries);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 	{
-		if (entry->waiting && !entry->ready && entry->dest != NULL &&
-			!entry->dest->paused)
+		if (entry->waiting && !entry->ready &&
+			list_member_ptr(resumed, entry->dest))
 		{
 			pairingheap_remove(heap, &entry->node);
 			MakeReady(entry);
 		}
 	}
+	list_free(resumed);
 }
 
 /* Notes the outcome of a call that ended, for its destination's report. */

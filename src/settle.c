@@ -361,10 +361,10 @@ TccSettleStartup(void)
 /*
  * The end of both statements that start phase two (dec holds the gids):
  * returns, per branch not final yet, its transaction's decision, what its
- * call sends (its policy and trace context last) and whether the phase
- * skips it (one row with a NULL branch for
- * a transaction with no such branch), in gid and branch order: one read of
- * the branches, TakePhaseRows skips what is to be skipped.
+ * call sends and whether the phase skips it (one row with a NULL branch for
+ * a transaction with no such branch), then the call's policy and trace
+ * context, in gid and branch order: one read of the branches, TakePhaseRows
+ * skips what is to be skipped.
  */
 #define PHASE_TWO_ROWS \
 	"  RETURNING g.gid, d.commit, g.parallel, COALESCE(g.trace_id, g.gid) AS trace_id," \

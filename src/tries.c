@@ -43,14 +43,15 @@ STMT(paused_among, 1,
 	 TEXTARRAYOID);
 
 /*
- * Holds the tries whose destination is paused (docs/api.md#pausing-a-destination):
- * each is marked held, with the outcome of a call that got no answer, and
- * is not sent (http.c).  Looks at tcc._pause, as it is now, only while a
- * pause may exist (pause.c).
+ * Holds the tries whose destination is paused
+ * (docs/api.md#pausing-a-destination): each is marked held, with the
+ * outcome of a call that got no answer, and is not sent (http.c).  Looks
+ * at tcc._pause, as it is now, only while a pause may exist (pause.c).
  */
 static void
 HoldPaused(TccCall **calls, int ncalls)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	TccOwnerScope scope;
 	Datum	   *dests;
 	Datum		args[1];
@@ -72,13 +73,15 @@ HoldPaused(TccCall **calls, int ncalls)
 	PushActiveSnapshot(GetLatestSnapshot());
 	TccStoreExec(&paused_among, args, NULL, true);
 	PopActiveSnapshot();
+	/* copied out of SPI's memory, which goes with TccStoreLeaveOwner */
 	npaused = (int) SPI_processed;
-	paused = palloc(sizeof(char *) * Max(npaused, 1));
+	paused = MemoryContextAlloc(caller, sizeof(char *) * Max(npaused, 1));
 	for (int p = 0; p < npaused; p++)
 	{
 		bool		isnull;
+		char	   *name = TextDatumGetCString(TccStoreCol(p, 1, &isnull));
 
-		paused[p] = TextDatumGetCString(TccStoreCol(p, 1, &isnull));
+		paused[p] = MemoryContextStrdup(caller, name);
 	}
 	TccStoreLeaveOwner(&scope);
 
