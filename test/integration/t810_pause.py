@@ -13,7 +13,8 @@
 #   restart    the pause survives a restart of the server (it is a row)
 #   resume     tcc_resume makes the held calls due at once, a call waiting
 #              out a one-hour backoff included: every transaction settles
-#              within seconds
+#              within seconds; another destination's call waiting out its
+#              backoff still waits
 
 import os
 import sys
@@ -30,10 +31,18 @@ DEST = "http://127.0.0.1:%s" % os.environ["TCC_TP_PORT"]
 
 
 class Witness(PostHandler):
-    """Answers every call 200: the destination that is not paused."""
+    """Answers 200, but 503 to the first call of a path ending in /flaky:
+    the destination that is not paused."""
+
+    flaky = 0
 
     def do_POST(self):
         self.read_body()
+        if self.path.endswith("/flaky"):
+            Witness.flaky += 1
+            if Witness.flaky == 1:
+                self.answer(503, b"{}")
+                return
         self.answer(200, b"{}")
 
 
@@ -127,6 +136,13 @@ try:
            "restart: the worker confirms at another destination")
         is_(calls(held, "confirm"), [],
             "restart: still no confirm to the paused destination")
+        # a confirm at another destination that waits out an hour's backoff
+        other = q1("SELECT tcc_begin('10 min')")
+        q("SELECT tcc_branch(%s, NULL, %s, NULL, max_attempts => 5)",
+          (other, witness_url + "/flaky"))
+        q("SELECT tcc_finish(%s)", (other,))
+        ok(wait_until(lambda: len(attempts(other, "confirm")) == 1, 10),
+           "restart: a confirm at another destination failed once")
 
     # ---- resume: retry_interval is an hour again, the calls due at once
     with system_settings(retry_interval="1h", retry_max_interval="1h"):
@@ -144,6 +160,13 @@ try:
             "resume: the transaction whose try was held is cancelled")
         is_(q1("SELECT count(*) FROM tcc.destinations WHERE paused"), 0,
             "resume: no destination is paused")
+        is_((len(attempts(other, "confirm")),
+             q1("SELECT status FROM tcc.transactions WHERE gid = %s",
+                (other,))), (1, "confirming"),
+            "resume: the other destination's call still waits out its"
+            " backoff")
+        q("SELECT tcc_retry(%s)", (other,))
+        is_(wait_final(other), "confirmed", "and tcc_retry confirms it")
 finally:
     q("DELETE FROM tcc._pause")
     q("SELECT tcc_resume(%s)", (DEST,))
