@@ -114,8 +114,7 @@ STMT(load_calls, 2,
 	 "SELECT k.i, CASE g.status WHEN 'confirming' THEN true"
 	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url,"
 	 "       " TCC_CALL_BODY ", " TCC_CALL_HEADERS ","
-	 "       b.attempts, b.protocol, b.timeout_ms, b.max_attempts,"
-	 "       COALESCE(g.trace_id, g.gid), COALESCE(g.trace_flags, 1::smallint), g.tracestate"
+	 "       b.attempts, b.protocol, " TCC_CALL_POLICY("g")
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
@@ -143,7 +142,7 @@ CallsFromTables(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt,
 		MemoryContext old;
 		TccCall    *call;
 		bool		isnull;
-		Datum		d;
+		int			timeout_ms;
 		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
 		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
 
@@ -158,16 +157,10 @@ CallsFromTables(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt,
 		call->headers = TccStoreTextArrayCol(r, 6, &call->nheaders);
 		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
 		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
-		d = TccStoreCol(r, 9, &isnull);
-		if (!isnull)
-			call->timeout_ms = DatumGetInt32(d);
-		d = TccStoreCol(r, 10, &isnull);
-		call->max_attempts = isnull ? 0 : DatumGetInt32(d);
-		memcpy(call->trace.id, DatumGetUUIDP(TccStoreCol(r, 11, &isnull))->data,
-			   TCC_TRACE_ID_LEN);
-		call->trace.flags = (uint8) DatumGetInt16(TccStoreCol(r, 12, &isnull));
-		d = TccStoreCol(r, 13, &isnull);
-		call->trace.state = isnull ? NULL : TextDatumGetCString(d);
+		TccStoreCallPolicy(r, 9, &timeout_ms, &call->max_attempts,
+						   &call->trace);
+		if (timeout_ms > 0)
+			call->timeout_ms = timeout_ms;
 		MemoryContextSwitchTo(old);
 	}
 	for (int i = 0; i < n; i++)

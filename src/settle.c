@@ -164,7 +164,6 @@ RememberCall(uint64 r, pg_uuid_t *gid, int branch)
 	bool		isnull;
 	Datum		url = TccStoreCol(r, 5, &isnull);
 	TccPhaseCall what;
-	Datum		d;
 
 	if (isnull)
 		return;
@@ -173,15 +172,8 @@ RememberCall(uint64 r, pg_uuid_t *gid, int branch)
 	what.payload = TextDatumGetCString(TccStoreCol(r, 6, &isnull));
 	what.attempts = DatumGetInt32(TccStoreCol(r, 8, &isnull));
 	what.protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 9, &isnull)));
-	d = TccStoreCol(r, 11, &isnull);
-	what.timeout_ms = isnull ? 0 : DatumGetInt32(d);
-	d = TccStoreCol(r, 12, &isnull);
-	what.max_attempts = isnull ? 0 : DatumGetInt32(d);
-	memcpy(what.trace.id, DatumGetUUIDP(TccStoreCol(r, 13, &isnull))->data,
-		   TCC_TRACE_ID_LEN);
-	what.trace.flags = (uint8) DatumGetInt16(TccStoreCol(r, 14, &isnull));
-	d = TccStoreCol(r, 15, &isnull);
-	what.trace.state = isnull ? NULL : TextDatumGetCString(d);
+	TccStoreCallPolicy(r, 11, &what.timeout_ms, &what.max_attempts,
+					   &what.trace);
 	TccSchedulePhaseRemember(gid, branch, &what);
 }
 
@@ -367,13 +359,12 @@ TccSettleStartup(void)
  * skips what is to be skipped.
  */
 #define PHASE_TWO_ROWS \
-	"  RETURNING g.gid, d.commit, g.parallel, COALESCE(g.trace_id, g.gid) AS trace_id," \
-	"            COALESCE(g.trace_flags, 1::smallint) AS trace_flags, g.tracestate)" \
+	"  RETURNING g.gid, d.commit, g.parallel, g.trace_id, g.trace_flags, g.tracestate)" \
 	"SELECT dec.gid, dec.commit, dec.parallel, b.branch," \
 	"       CASE WHEN dec.commit THEN b.confirm_url ELSE b.cancel_url END," \
 	"       " TCC_CALL_BODY ", " TCC_CALL_HEADERS "," \
 	"       b.attempts, b.protocol, " SKIPPED_IN_PHASE "," \
-	"       b.timeout_ms, b.max_attempts, dec.trace_id, dec.trace_flags, dec.tracestate" \
+	"       " TCC_CALL_POLICY("dec") \
 	"  FROM dec LEFT JOIN tcc._branch b ON b.gid = dec.gid" \
 	"   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
 	" ORDER BY dec.gid, b.branch"

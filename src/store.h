@@ -62,6 +62,10 @@ typedef struct Stmt
 	"CASE WHEN b.pass_try_response" \
 	" THEN pg_catalog.array_append(b.headers, 'Tcc-Body: wrapped')" \
 	" ELSE b.headers END"
+/* and its policy and trace context, g being its transaction (five columns) */
+#define TCC_CALL_POLICY(g) \
+	"b.timeout_ms, b.max_attempts, COALESCE(" g ".trace_id, " g ".gid)," \
+	" COALESCE(" g ".trace_flags, 1::smallint), " g ".tracestate"
 
 /* saved statements and their results */
 extern int	TccStoreExec(Stmt *st, Datum *values, const char *nulls, bool read_only);
@@ -70,6 +74,8 @@ extern Datum TccStoreTextOrNull(const char *s, char *null);
 extern Datum TccStoreArray(Datum *values, bool *nulls, int n, Oid typid);
 extern Datum TccStoreGidArray(pg_uuid_t *gids, int n);
 extern char **TccStoreTextArrayCol(int row, int col, int *n);
+extern void TccStoreCallPolicy(int row, int col, int *timeout_ms,
+							   int *max_attempts, TccTrace *trace);
 
 /* state saved while a caller runs as the owner of the tcc tables */
 typedef struct TccOwnerScope
