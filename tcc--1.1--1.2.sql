@@ -115,13 +115,27 @@ SELECT t.*,
         OR (t.status NOT IN ('confirmed', 'cancelled', 'resolved')
             AND t.deadline + interval '1 min' < pg_catalog.now()));
 
+-- A call's gid is its transaction's: a condition on gid then reaches the
+-- primary key of tcc._gtx, and the calls of that one transaction are read
+-- (in 1.1 the view gave the calls' own gid, which no index of tcc._gtx
+-- serves: a lookup by gid read every transaction).
+CREATE OR REPLACE VIEW tcc.attempts WITH (security_barrier) AS
+SELECT g.gid, x.branch, x.op, x.started_at, x.duration_ms, x.http_status, x.error
+  FROM tcc._own_gtx g
+ CROSS JOIN LATERAL (
+       SELECT a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error
+         FROM tcc._attempt a WHERE a.gid = g.gid
+       UNION ALL
+       SELECT t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
+         FROM tcc._try t WHERE t.gid = g.gid) x;
+
 -- ---- counters kept, not recounted
 
 -- 1.1 kept here what purged transactions had counted; from 1.2 on it holds
 -- every count: what the deltas added, folded.  Histogram buckets are kept
 -- one per bucket (not cumulative); tcc.metrics adds them up.  owner is the
--- role of the transactions a tcc_transactions_total row counts (0: not
--- known, counted before 1.2); tcc.stats reads it, tcc.metrics sums it away.
+-- role of the transactions a row counts (0: not known, or not a count of
+-- transactions): tcc.stats reads it in tcc_kept, tcc.metrics sums it away.
 ALTER TABLE tcc._metric_retired RENAME TO _metric_total;
 ALTER INDEX tcc._metric_retired_pkey RENAME TO _metric_total_pkey;
 ALTER TABLE tcc._metric_total ADD COLUMN owner oid NOT NULL DEFAULT 0;
@@ -286,7 +300,9 @@ $$;
 REVOKE ALL ON FUNCTION tcc._count_attempts() FROM PUBLIC;
 
 -- A transaction ends when its row goes from a status that is not final to
--- one that is; no statement makes a final row final again.
+-- one that is; no statement makes a final row final again.  The same
+-- statement also moves tcc_kept: how many final transactions are kept, by
+-- status and owner (not a Prometheus sample: tcc.stats reads it).
 CREATE FUNCTION tcc._count_ended() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -305,10 +321,44 @@ BEGIN
                AND o.status NOT IN ('confirmed', 'cancelled', 'resolved')
             HAVING count(*) > 0) a,
            tcc._metric_ended(a.sts, a.kinds, a.owners, a.settle, a.total) s;
+    INSERT INTO tcc._metric_delta (metric, status, owner, value)
+    SELECT 'tcc_kept', k.status, k.owner, sum(k.n)
+      FROM (SELECT n.status, n.owner, 1 AS n FROM new_rows n
+             WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+            UNION ALL
+            SELECT o.status, o.owner, -1 FROM old_rows o
+             WHERE o.status IN ('confirmed', 'cancelled', 'resolved')) k
+     GROUP BY k.status, k.owner
+    HAVING sum(k.n) <> 0;
     RETURN NULL;
 END
 $$;
 REVOKE ALL ON FUNCTION tcc._count_ended() FROM PUBLIC;
+
+-- tcc_kept for rows that come or go final: the purge's deletes, and rows
+-- written by hand.
+CREATE FUNCTION tcc._count_kept() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO tcc._metric_delta (metric, status, owner, value)
+        SELECT 'tcc_kept', n.status, n.owner, count(*)
+          FROM new_rows n
+         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY n.status, n.owner;
+    ELSE
+        INSERT INTO tcc._metric_delta (metric, status, owner, value)
+        SELECT 'tcc_kept', o.status, o.owner, -count(*)
+          FROM old_rows o
+         WHERE o.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY o.status, o.owner;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION tcc._count_kept() FROM PUBLIC;
 
 CREATE TRIGGER _try_counted AFTER INSERT ON tcc._try
     REFERENCING NEW TABLE AS new_rows
@@ -319,6 +369,12 @@ CREATE TRIGGER _attempt_counted AFTER INSERT ON tcc._attempt
 CREATE TRIGGER _gtx_ended_counted AFTER UPDATE ON tcc._gtx
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_ended();
+CREATE TRIGGER _gtx_inserted_counted AFTER INSERT ON tcc._gtx
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
+CREATE TRIGGER _gtx_deleted_counted AFTER DELETE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
 
 -- Folds the deltas into the totals, in one statement: a delta is counted
 -- in the totals or still in the deltas, never both, never neither.  The
@@ -463,7 +519,10 @@ fresh AS (
       FROM (SELECT array_agg(status) s, array_agg(kind) k, array_agg(owner) o,
                    array_agg(settle) st, array_agg(total) tt
               FROM ended) a,
-           tcc._metric_ended(a.s, a.k, a.o, a.st, a.tt) e),
+           tcc._metric_ended(a.s, a.k, a.o, a.st, a.tt) e
+    UNION ALL
+    SELECT 'tcc_kept', e.status, '', '', '', '', e.owner, count(*)
+      FROM ended e GROUP BY e.status, e.owner),
 old AS (DELETE FROM tcc._metric_total)
 INSERT INTO tcc._metric_delta (metric, status, kind, op, outcome, le, owner, value)
 SELECT * FROM fresh WHERE value <> 0;
@@ -524,11 +583,11 @@ SELECT x.metric, '', '', '', '', '', x.value
  WHERE families IS NULL OR x.metric = ANY (families)
 $$;
 
--- Counts by status: the transactions not final, every one (few); the final
--- ones from the counters (every one that ended since 1.2, kept or purged;
--- a superuser also sees those purged under 1.1); started, finished and the
--- confirm latency over the last five minutes (indexes on created_at and
--- finished_at: what the window holds, not what is kept).
+-- Counts by status, as in 1.0 of the transactions kept: those not final
+-- counted (few); the final ones from tcc_kept, which the statements that
+-- end, insert and delete transactions keep up to date; started, finished
+-- and the confirm latency over the last five minutes (indexes on
+-- created_at and finished_at: what the window holds, not what is kept).
 CREATE OR REPLACE VIEW tcc.stats WITH (security_barrier) AS
 WITH me AS (
     SELECT r.oid, r.rolsuper FROM pg_catalog.pg_roles r
@@ -538,10 +597,10 @@ live AS (
 ended AS (
     SELECT c.status, pg_catalog.sum(c.value)::bigint AS n
       FROM (SELECT t.status, t.owner, t.value FROM tcc._metric_total t
-             WHERE t.metric = 'tcc_transactions_total'
+             WHERE t.metric = 'tcc_kept'
             UNION ALL
             SELECT d.status, d.owner, d.value FROM tcc._metric_delta d
-             WHERE d.metric = 'tcc_transactions_total') c, me
+             WHERE d.metric = 'tcc_kept') c, me
      WHERE c.owner = me.oid OR me.rolsuper
      GROUP BY c.status),
 recent AS (
@@ -561,4 +620,4 @@ SELECT (SELECT pg_catalog.count(*) FROM live WHERE status = 'trying') AS trying,
           FROM recent WHERE status = 'confirmed') AS confirm_p50_ms,
        (SELECT pg_catalog.percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM finished_at - decided_at) * 1000)
           FROM recent WHERE status = 'confirmed') AS confirm_p99_ms;
-COMMENT ON VIEW tcc.stats IS 'counts by status (not final: now; confirmed, cancelled, resolved: every one that ended, kept or purged), transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';
+COMMENT ON VIEW tcc.stats IS 'counts by status, transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';

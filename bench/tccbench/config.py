@@ -19,6 +19,8 @@ TARGETS = {
     "s7_rss_anon_max_kb": 200 * 1024,
     "s8_ratio_min": 0.8,
     "s8_ratio_max": 1.25,
+    "s9_query_ms": 20,
+    "s9_page_ms": 100,
 }
 
 PREPARE_CLIENTS = 16    # sessions that create the S3 / S5 transactions
@@ -54,6 +56,7 @@ class Config:
         self.s8_seconds = _env("BENCH_S8_SECONDS", 600, 60, q)
         self.s8_interval = _env("BENCH_S8_INTERVAL", 15, 10, q)
         self.s8_warmup = _env("BENCH_S8_WARMUP", 60, 20, q)
+        self.s9_rows = _env("BENCH_S9_ROWS", 10000000, 1000000, q)
         self.soak = e.get("BENCH_SOAK", "0") == "1"
         self.soak_seconds = _env("BENCH_SOAK_SECONDS", 600, 600, q)
         self.clients = [int(c) for c in e.get("BENCH_CLIENTS", "1 8 32").split()]
