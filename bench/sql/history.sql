@@ -55,5 +55,4 @@ BEGIN
     END LOOP;
 END
 $$;
-VACUUM ANALYZE tcc._gtx, tcc._decision, tcc._branch, tcc._try, tcc._attempt,
-               tcc._metric_delta;
+VACUUM ANALYZE tcc._gtx, tcc._decision, tcc._branch, tcc._try, tcc._attempt;
