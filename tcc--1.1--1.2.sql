@@ -28,31 +28,39 @@
 --     from the counters and from the last five minutes.
 -- ---------------------------------------------------------------------------
 
--- A status, the newest first; kind and time; a business key without kind.
--- _gtx_status also serves the worker's look for phase two after a restart,
--- so the partial index _gtx_phase_two is not needed any more.
-CREATE INDEX _gtx_status ON tcc._gtx (status, created_at, gid);
+-- Indexes for what a person asks of the history: by status, by kind and
+-- time, by business key without kind, the newest first.  Each covers the
+-- final transactions only (finished_at IS NOT NULL): a final row version is
+-- the last of its transaction, so each costs one entry per transaction, not
+-- one per row version (a status change is not a HOT update: every index of
+-- the table gets an entry for every version).  The transactions not final
+-- are few and have _gtx_open, _gtx_trying and _gtx_phase_two.  _gtx_created
+-- (1.1) is narrowed the same way.
+DROP INDEX tcc._gtx_created;
+CREATE INDEX _gtx_created ON tcc._gtx (created_at, gid)
+    WHERE finished_at IS NOT NULL;
+CREATE INDEX _gtx_status ON tcc._gtx (status, created_at, gid)
+    WHERE finished_at IS NOT NULL;
 CREATE INDEX _gtx_kind ON tcc._gtx (kind, created_at, gid)
-    WHERE kind IS NOT NULL;
+    WHERE finished_at IS NOT NULL AND kind IS NOT NULL;
 CREATE INDEX _gtx_business_key_any ON tcc._gtx (business_key)
-    WHERE business_key IS NOT NULL;
-DROP INDEX tcc._gtx_phase_two;
+    WHERE finished_at IS NOT NULL AND business_key IS NOT NULL;
 
 -- The rows of tcc.transactions, tcc.transaction_list and the views built on
--- them.  Same columns as in 1.1.  A transaction whose row says trying may
--- already be decided (the decision commits with the caller, the row is the
--- worker's): only those few take their status from tcc._decision; for the
--- others the row's status is the status, so that a condition on status
--- reaches the index _gtx_status.  How it is planned matters as much as
--- what it says:
---   * the two kinds of rows are the two arms of a UNION ALL over tcc._gtx,
---     each arm a bare read of the table, and which rows an arm keeps is
---     said outside, in terms of the arm's constant `derived`: the planner
---     folds the condition per arm (status <> 'trying'; status = 'trying'
---     and, always true of those, finished_at IS NULL, which makes the index
---     _gtx_open theirs) and, as the arms hold no condition of their own,
---     can merge two index scans in created_at order (it does not when an
---     arm has a WHERE);
+-- them.  Same columns as in 1.1.  How it is planned matters as much as
+-- what it says (docs/views.md#why-the-views-plan-well):
+--   * tcc._gtx is read as two arms of a UNION ALL: the final transactions
+--     (finished_at set: the indexes _gtx_created, _gtx_status, _gtx_kind,
+--     _gtx_business_key_any), whose status is the row's, so that a
+--     condition on status is an index condition; and those not final (few:
+--     _gtx_open), among which a row that says trying may already be
+--     decided (the decision commits with the caller, the row is the
+--     worker's) and takes its status from tcc._decision;
+--   * each arm is a bare read of the table, and which rows an arm keeps is
+--     said outside, in terms of the arm's constant: the planner folds it
+--     per arm and, as the arms hold no condition of their own, can merge
+--     their index scans in created_at order (it does not when an arm has a
+--     WHERE);
 --   * who sees what is the rule of tcc._own_gtx, written here for that
 --     same reason (tcc._own_gtx is a view with a WHERE);
 --   * the rest of a row comes from subqueries on primary keys, not joins,
@@ -74,20 +82,22 @@ SELECT g.gid, g.kind, g.business_key,
          WHERE x.gid = g.gid) AS next_attempt_at,
        g.last_error,
        g.parallel
-  FROM (SELECT false AS derived, o.status AS row_status,
+  FROM (SELECT true AS final,
                o.gid, o.kind, o.business_key, o.status, o.owner, o.created_at,
                o.deadline, o.finished_at, o.last_error, o.parallel
           FROM tcc._gtx o
         UNION ALL
-        SELECT true, o.status,
+        SELECT false,
                o.gid, o.kind, o.business_key,
-               COALESCE((SELECT CASE WHEN x.commit THEN 'confirming' ELSE 'cancelling' END
-                           FROM tcc._decision x WHERE x.gid = o.gid), 'trying'),
+               CASE WHEN o.status <> 'trying' THEN o.status
+                    ELSE COALESCE((SELECT CASE WHEN x.commit THEN 'confirming' ELSE 'cancelling' END
+                                     FROM tcc._decision x WHERE x.gid = o.gid), 'trying')
+               END,
                o.owner, o.created_at,
                o.deadline, o.finished_at, o.last_error, o.parallel
           FROM tcc._gtx o) g
- WHERE ((NOT g.derived AND g.row_status <> 'trying')
-        OR (g.derived AND g.row_status = 'trying' AND g.finished_at IS NULL))
+ WHERE ((g.final AND g.finished_at IS NOT NULL)
+        OR (NOT g.final AND g.finished_at IS NULL))
    AND (g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
         OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER));
 
@@ -223,9 +233,6 @@ SELECT 'tcc_try_duration_seconds_bucket', '', '',
 UNION ALL
 SELECT 'tcc_try_duration_seconds_sum', '', '', '', sum(t.seconds)
   FROM tries t HAVING count(*) > 0
-UNION ALL
-SELECT 'tcc_try_duration_seconds_count', '', '', '', count(*)::float8
-  FROM tries t HAVING count(*) > 0
 $$;
 REVOKE ALL ON FUNCTION tcc._metric_calls(text[], integer[], double precision[]) FROM PUBLIC;
 
@@ -259,8 +266,6 @@ SELECT h.family || '_bucket', '', '', tcc._metric_bucket(h.seconds), 0::oid,
   FROM h GROUP BY h.family, 4
 UNION ALL
 SELECT h.family || '_sum', '', '', '', 0::oid, sum(h.seconds) FROM h GROUP BY h.family
-UNION ALL
-SELECT h.family || '_count', '', '', '', 0::oid, count(*)::float8 FROM h GROUP BY h.family
 $$;
 REVOKE ALL ON FUNCTION tcc._metric_ended(text[], text[], oid[], double precision[], double precision[]) FROM PUBLIC;
 
@@ -387,8 +392,9 @@ REVOKE ALL ON FUNCTION tcc._metric_fold() FROM PUBLIC;
 
 -- The Prometheus samples of some kept counts (one row per label set, owner
 -- left out; histogram buckets one per bucket): counters as they are,
--- histograms with every bucket cumulative, their _sum and _count, zero when
--- nothing was observed.  Only the given families (all when NULL).
+-- histograms with every bucket cumulative, their _sum and _count (the
+-- buckets added up: no count is kept twice), zero when nothing was
+-- observed.  Only the given families (all when NULL).
 CREATE FUNCTION tcc._metric_add_up(metrics text[], statuses text[], kinds text[],
     ops text[], outcomes text[], les text[], vals double precision[],
     families text[],
@@ -419,11 +425,15 @@ SELECT f.family || '_bucket', '', '', '', '', b.le,
          ON k.metric = f.family || '_bucket'
  GROUP BY f.family, b.i, b.le
 UNION ALL
-SELECT f.family || s.suffix, '', '', '', '', '', COALESCE(sum(k.value), 0)
+SELECT f.family || '_sum', '', '', '', '', '', COALESCE(sum(k.value), 0)
   FROM hists f
- CROSS JOIN (VALUES ('_sum'), ('_count')) s(suffix)
-  LEFT JOIN k ON k.metric = f.family || s.suffix
- GROUP BY f.family, s.suffix
+  LEFT JOIN k ON k.metric = f.family || '_sum'
+ GROUP BY f.family
+UNION ALL
+SELECT f.family || '_count', '', '', '', '', '', COALESCE(sum(k.value), 0)
+  FROM hists f
+  LEFT JOIN k ON k.metric = f.family || '_bucket'
+ GROUP BY f.family
 $$;
 REVOKE ALL ON FUNCTION tcc._metric_add_up(text[], text[], text[], text[], text[], text[], double precision[], text[]) FROM PUBLIC;
 
@@ -497,7 +507,7 @@ WITH retired AS (
     UNION ALL
     SELECT t.metric, t.status, t.kind, t.op, t.outcome, t.le, t.value
       FROM tcc._metric_total t
-     WHERE t.metric NOT LIKE '%\_bucket'),
+     WHERE t.metric NOT LIKE '%\_bucket' AND t.metric NOT LIKE '%\_count'),
 fresh AS (
     SELECT metric, status, kind, op, outcome, le, 0::oid AS owner, value FROM retired
     UNION ALL
