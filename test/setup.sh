@@ -97,6 +97,12 @@ if command -v go >/dev/null; then
 		(cd "$module" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download) ||
 			echo "setup: go mod download in $module failed (the Go module proxy?)" >&2
 	done
+	# DTM's server for t335, built once here so that the test's own build
+	# finds its modules and compiled packages in Go's caches
+	dtm_dir=$(mktemp -d)
+	bash test/dtm_install.sh "$dtm_dir" ||
+		echo "setup: installing DTM's server failed (t335 will say why)" >&2
+	rm -rf "$dtm_dir"
 else
 	echo "setup: no go command: t320's Go client and t335 need go1.25 or newer" >&2
 fi
