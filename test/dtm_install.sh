@@ -18,7 +18,8 @@
 # (403).  So the release is required by a scratch module in DIR/src, and
 # `go install` builds it from there: the same release, the same build.
 # Exits 3 when there is no go command or it is older than go1.22 (the "go"
-# line of DTM's go.mod); any other failure exits 1.
+# line of DTM's go.mod), 4 when the release cannot be fetched (no Go module
+# proxy); any other failure exits 1.
 
 set -euo pipefail
 
@@ -39,7 +40,7 @@ cd "$DIR/src"
 go get "github.com/dtm-labs/dtm@$VERSION" >get.log 2>&1 || {
 	tail -n 20 get.log >&2
 	echo "dtm_install: go get github.com/dtm-labs/dtm@$VERSION failed" >&2
-	exit 1
+	exit 4
 }
 GOBIN="$DIR/bin" go install -ldflags "-X main.Version=$VERSION" \
 	github.com/dtm-labs/dtm
