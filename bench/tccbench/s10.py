@@ -12,8 +12,10 @@ nginx stub, confirms to a second nginx with the same configuration on its
 own port, so that the confirm endpoint alone can go down.
 
 Measured for each, one after the other: gtx/s, latency p50 / p99 (the
-initiator's), the machine's CPU per gtx and WAL bytes per gtx from the
-load's start until everything is settled, then the time to settle after
+initiator's), CPU per gtx (the run's processes: the cluster, both nginx,
+DTM's server, goload; and the whole machine's, which counts whatever else
+runs) and WAL bytes per gtx from the load's start until everything is
+settled, then the time to settle after
 the confirm endpoint was down for S10_OUTAGE seconds under the same load.
 Both coordinators keep their default retry settings.  Skipped, with the
 reason, where there is no fit Go or the module proxy cannot be reached.
@@ -21,6 +23,7 @@ reason, where there is no fit Go or the module proxy cannot be reached.
 
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -74,6 +77,36 @@ def _step(cmd, cwd, env, log, timeout=1200):
                                   timeout=timeout).returncode
         except subprocess.TimeoutExpired:
             return -1
+
+
+def _tree_cpu(roots):
+    """CPU seconds of processes and all their descendants, the children they
+    reaped included (utime, stime, cutime, cstime of each live one)."""
+    parent, ticks = {}, {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(") ", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parent[int(d)] = int(fields[1])
+        ticks[int(d)] = sum(int(x) for x in fields[11:15])
+    total = 0
+    for pid, t in ticks.items():
+        p = pid
+        while p > 1 and p not in roots:
+            p = parent.get(p, 0)
+        if p in roots:
+            total += t
+    return total / procs.CLK_TCK
+
+
+def _children_cpu():
+    """CPU seconds of this program's reaped children (goload among them)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def _tail(path, n=5):
@@ -165,6 +198,13 @@ class Side:
         raise procs.Failed("DTM's server did not start: %s"
                            % _tail(os.path.join(self.dir, "dtm.log")))
 
+    def roots(self):
+        """The run's processes: the cluster's postmaster, both nginx and
+        DTM's server (goload is counted as this program's child)."""
+        with open(os.path.join(self.cfg.pgdata, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        return {postmaster, self.b.stubs.nginx.pid, self.confirm_proc.pid, self.dtm_proc.pid}
+
     def confirm_up(self):
         with open(os.path.join(self.dir, "nginx", "stdout.log"), "a") as out:
             self.confirm_proc = subprocess.Popen(self.nginx_cmd, stdin=subprocess.DEVNULL,
@@ -235,9 +275,12 @@ class Side:
         b, cfg = self.b, self.cfg
         kind = "s10_" + system
         done0 = self.done_count(system, kind)
+        roots = self.roots()
         wal0, cpu0 = b.wal_snap(), procs.host_cpu()
+        own0 = _tree_cpu(roots) + _children_cpu()
         res = self.load(system, kind, cfg.s10_seconds)
         tail = self.wait_settled(system, kind, 300)
+        own1 = _tree_cpu(roots) + _children_cpu()
         wal1, cpu1 = b.wal_snap(), procs.host_cpu()
         gtx = res["gtx"]
         confirmed = self.done_count(system, kind) - done0
@@ -248,15 +291,16 @@ class Side:
         out = {"gtx": gtx, "gtx_per_s": fmt(gtx / res["seconds"], 1),
                "p50_ms": fmt(res["p50_ms"], 2), "p99_ms": fmt(res["p99_ms"], 2),
                "cpu_ms_per_gtx": fmt(busy / procs.CLK_TCK * 1000 / gtx if gtx else 0, 3),
+               "own_cpu_ms_per_gtx": fmt((own1 - own0) * 1000 / gtx if gtx else 0, 3),
                "wal_bytes_per_gtx": fmt((float(wal1[0]) - float(wal0[0])) / gtx if gtx else 0, 0),
                "confirm_tail_s": fmt(tail, 2)}
         for k, v in out.items():
             b.fig("s10.%s.%s" % (system, k), v)
-        print("  %-4s %6d gtx in %ss: %s gtx/s, p50 %s ms, p99 %s ms; host cpu %s ms/gtx;"
-              " WAL %s bytes/gtx; settled %ss after the load"
+        print("  %-4s %6d gtx in %ss: %s gtx/s, p50 %s ms, p99 %s ms; cpu per gtx %s ms"
+              " (host %s ms); WAL %s bytes/gtx; settled %ss after the load"
               % (system, gtx, fmt(res["seconds"], 1), out["gtx_per_s"], out["p50_ms"],
-                 out["p99_ms"], out["cpu_ms_per_gtx"], out["wal_bytes_per_gtx"],
-                 out["confirm_tail_s"]), flush=True)
+                 out["p99_ms"], out["own_cpu_ms_per_gtx"], out["cpu_ms_per_gtx"],
+                 out["wal_bytes_per_gtx"], out["confirm_tail_s"]), flush=True)
         return out
 
     def outage(self, system):
@@ -300,21 +344,23 @@ def run_s10(b):
         return
     finally:
         side.stop()
-    print("\n  %-34s %12s %12s %10s" % ("S10", "DTM", "tcc", "tcc/DTM"))
+    print("\n  %-38s %12s %12s %10s" % ("S10", "DTM", "tcc", "tcc/DTM"))
     for key, label in (("gtx_per_s", "gtx/s"), ("p50_ms", "latency p50 ms"),
-                       ("p99_ms", "latency p99 ms"), ("cpu_ms_per_gtx", "host CPU ms per gtx"),
+                       ("p99_ms", "latency p99 ms"),
+                       ("own_cpu_ms_per_gtx", "CPU ms per gtx (the run's processes)"),
+                       ("cpu_ms_per_gtx", "host CPU ms per gtx (whole machine)"),
                        ("wal_bytes_per_gtx", "WAL bytes per gtx"),
                        ("settle_s", "settle after 10 s confirm outage s")):
         d, t = figs["dtm"][key], figs["tcc"][key]
         ratio = fmt(float(t) / float(d), 2) if d not in ("null", None) and t != "null" \
             and float(d) else "null"
         b.fig("s10.ratio.%s" % key, ratio)
-        print("  %-34s %12s %12s %10s" % (label, d, t, ratio))
+        print("  %-38s %12s %12s %10s" % (label, d, t, ratio))
     gtx_met = b.report.target("s10_gtx_ratio", b.report.get("s10.ratio.gtx_per_s"), ">=",
                               TARGETS["s10_gtx_ratio_min"])
-    cpu_met = b.report.target("s10_cpu_ratio", b.report.get("s10.ratio.cpu_ms_per_gtx"), "<=",
+    cpu_met = b.report.target("s10_cpu_ratio", b.report.get("s10.ratio.own_cpu_ms_per_gtx"), "<=",
                               TARGETS["s10_cpu_ratio_max"])
-    print("  targets: tcc/DTM gtx/s >= %s: %s; host CPU per gtx <= %s: %s"
+    print("  targets: tcc/DTM gtx/s >= %s: %s; CPU per gtx (the run's processes) <= %s: %s"
           % (TARGETS["s10_gtx_ratio_min"], {"true": "met"}.get(gtx_met, "MISSED"),
              TARGETS["s10_cpu_ratio_max"], {"true": "met"}.get(cpu_met, "MISSED")))
     print(flush=True)
