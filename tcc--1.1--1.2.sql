@@ -115,13 +115,27 @@ SELECT t.*,
         OR (t.status NOT IN ('confirmed', 'cancelled', 'resolved')
             AND t.deadline + interval '1 min' < pg_catalog.now()));
 
+-- A call's gid is its transaction's: a condition on gid then reaches the
+-- primary key of tcc._gtx, and the calls of that one transaction are read
+-- (in 1.1 the view gave the calls' own gid, which no index of tcc._gtx
+-- serves: a lookup by gid read every transaction).
+CREATE OR REPLACE VIEW tcc.attempts WITH (security_barrier) AS
+SELECT g.gid, x.branch, x.op, x.started_at, x.duration_ms, x.http_status, x.error
+  FROM tcc._own_gtx g
+ CROSS JOIN LATERAL (
+       SELECT a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error
+         FROM tcc._attempt a WHERE a.gid = g.gid
+       UNION ALL
+       SELECT t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
+         FROM tcc._try t WHERE t.gid = g.gid) x;
+
 -- ---- counters kept, not recounted
 
 -- 1.1 kept here what purged transactions had counted; from 1.2 on it holds
 -- every count: what the deltas added, folded.  Histogram buckets are kept
 -- one per bucket (not cumulative); tcc.metrics adds them up.  owner is the
--- role of the transactions a tcc_transactions_total row counts (0: not
--- known, counted before 1.2); tcc.stats reads it, tcc.metrics sums it away.
+-- role of the transactions a row counts (0: not known, or not a count of
+-- transactions): tcc.stats reads it in tcc_kept, tcc.metrics sums it away.
 ALTER TABLE tcc._metric_retired RENAME TO _metric_total;
 ALTER INDEX tcc._metric_retired_pkey RENAME TO _metric_total_pkey;
 ALTER TABLE tcc._metric_total ADD COLUMN owner oid NOT NULL DEFAULT 0;
@@ -253,37 +267,30 @@ REVOKE ALL ON FUNCTION tcc._metric_ended(text[], text[], oid[], double precision
 -- Statement triggers: each statement that records calls or ends
 -- transactions adds what it counted, in the same transaction, so a count
 -- commits, or vanishes, with what it counts.
-CREATE FUNCTION tcc._count_tries() RETURNS trigger
+CREATE FUNCTION tcc._count_calls() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    ops text[];
+    sts integer[];
+    ms double precision[];
 BEGIN
+    -- a row of tcc._try is a try that was answered; tcc._attempt names its op
+    IF TG_TABLE_NAME = '_try' THEN
+        SELECT array_agg('try'::text), array_agg(n.http_status), array_agg(n.duration_ms)
+          INTO ops, sts, ms FROM new_rows n;
+    ELSE
+        SELECT array_agg(n.op), array_agg(n.http_status), array_agg(n.duration_ms)
+          INTO ops, sts, ms FROM new_rows n;
+    END IF;
     INSERT INTO tcc._metric_delta (metric, op, outcome, le, value)
-    SELECT s.metric, s.op, s.outcome, s.le, s.value
-      FROM (SELECT array_agg('try'::text) AS ops, array_agg(n.http_status) AS sts,
-                   array_agg(n.duration_ms) AS ms
-              FROM new_rows n) a,
-           tcc._metric_calls(a.ops, a.sts, a.ms) s;
+    SELECT c.metric, c.op, c.outcome, c.le, c.value
+      FROM tcc._metric_calls(ops, sts, ms) c;
     RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION tcc._count_tries() FROM PUBLIC;
-
-CREATE FUNCTION tcc._count_attempts() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    INSERT INTO tcc._metric_delta (metric, op, outcome, le, value)
-    SELECT s.metric, s.op, s.outcome, s.le, s.value
-      FROM (SELECT array_agg(n.op) AS ops, array_agg(n.http_status) AS sts,
-                   array_agg(n.duration_ms) AS ms
-              FROM new_rows n) a,
-           tcc._metric_calls(a.ops, a.sts, a.ms) s;
-    RETURN NULL;
-END
-$$;
-REVOKE ALL ON FUNCTION tcc._count_attempts() FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc._count_calls() FROM PUBLIC;
 
 -- A transaction ends when its row goes from a status that is not final to
 -- one that is; no statement makes a final row final again.
@@ -310,15 +317,52 @@ END
 $$;
 REVOKE ALL ON FUNCTION tcc._count_ended() FROM PUBLIC;
 
+-- tcc_kept: how many final transactions are kept, by status and owner
+-- (not a Prometheus sample: tcc.stats reads it).  A statement adds the
+-- final rows it leaves and takes away the final rows it found: on an
+-- insert, an update (ends, and rows written by hand), a delete (the purge).
+CREATE FUNCTION tcc._count_kept() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO tcc._metric_delta (metric, status, owner, value)
+        SELECT 'tcc_kept', n.status, n.owner, count(*)
+          FROM new_rows n
+         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY n.status, n.owner;
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO tcc._metric_delta (metric, status, owner, value)
+        SELECT 'tcc_kept', o.status, o.owner, -count(*)
+          FROM old_rows o
+         WHERE o.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY o.status, o.owner;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION tcc._count_kept() FROM PUBLIC;
+
 CREATE TRIGGER _try_counted AFTER INSERT ON tcc._try
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_tries();
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_calls();
 CREATE TRIGGER _attempt_counted AFTER INSERT ON tcc._attempt
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_attempts();
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_calls();
 CREATE TRIGGER _gtx_ended_counted AFTER UPDATE ON tcc._gtx
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_ended();
+CREATE TRIGGER _gtx_updated_counted AFTER UPDATE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
+CREATE TRIGGER _gtx_inserted_counted AFTER INSERT ON tcc._gtx
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
+CREATE TRIGGER _gtx_deleted_counted AFTER DELETE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
 
 -- Folds the deltas into the totals, in one statement: a delta is counted
 -- in the totals or still in the deltas, never both, never neither.  The
@@ -383,13 +427,12 @@ SELECT f.family || s.suffix, '', '', '', '', '', COALESCE(sum(k.value), 0)
 $$;
 REVOKE ALL ON FUNCTION tcc._metric_add_up(text[], text[], text[], text[], text[], text[], double precision[], text[]) FROM PUBLIC;
 
--- A recount: the samples of the given kept transactions (all when gids is
--- NULL), from their rows.  tcc.metrics no longer uses it; it is what the
--- counters are checked against, and what the update to 1.2 starts them
--- from.  Reads every kept row when gids is NULL.
-CREATE OR REPLACE FUNCTION tcc._metric_counts(gids uuid[], families text[] DEFAULT NULL,
+-- A recount from the rows: the samples of the given kept transactions
+-- (all when gids is NULL), one per bucket, as the triggers would have
+-- counted them (tcc_kept too).  Reads every kept row when gids is NULL.
+CREATE FUNCTION tcc._metric_recount(gids uuid[],
     OUT metric text, OUT status text, OUT kind text, OUT op text,
-    OUT outcome text, OUT le text, OUT value double precision)
+    OUT outcome text, OUT le text, OUT owner oid, OUT value double precision)
 RETURNS SETOF record
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -408,28 +451,43 @@ ended AS (
       FROM tcc._gtx g
       LEFT JOIN tcc._decision d ON d.gid = g.gid
      WHERE g.status IN ('confirmed', 'cancelled', 'resolved')
-       AND (gids IS NULL OR g.gid = ANY (gids))),
-raw AS (
-    SELECT c.metric, '' AS status, '' AS kind, c.op, c.outcome, c.le, c.value
-      FROM (SELECT array_agg(op) o, array_agg(http_status) s, array_agg(duration_ms) m
-              FROM calls) a,
-           tcc._metric_calls(a.o, a.s, a.m) c
-    UNION ALL
-    SELECT e.metric, e.status, e.kind, '', '', e.le, e.value
-      FROM (SELECT array_agg(status) s, array_agg(kind) k, array_agg(owner) o,
-                   array_agg(settle) st, array_agg(total) tt
-              FROM ended) a,
-           tcc._metric_ended(a.s, a.k, a.o, a.st, a.tt) e)
+       AND (gids IS NULL OR g.gid = ANY (gids)))
+SELECT c.metric, '', '', c.op, c.outcome, c.le, 0::oid, c.value
+  FROM (SELECT array_agg(op) o, array_agg(http_status) s, array_agg(duration_ms) m
+          FROM calls) a,
+       tcc._metric_calls(a.o, a.s, a.m) c
+UNION ALL
+SELECT e.metric, e.status, e.kind, '', '', e.le, e.owner, e.value
+  FROM (SELECT array_agg(status) s, array_agg(kind) k, array_agg(owner) o,
+               array_agg(settle) st, array_agg(total) tt
+          FROM ended) a,
+       tcc._metric_ended(a.s, a.k, a.o, a.st, a.tt) e
+UNION ALL
+SELECT 'tcc_kept', e.status, '', '', '', '', e.owner, count(*)::float8
+  FROM ended e GROUP BY e.status, e.owner
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_recount(uuid[]) FROM PUBLIC;
+
+-- The same recount as Prometheus samples, as in 1.1.  tcc.metrics no
+-- longer uses it; it is what the counters are checked against.
+CREATE OR REPLACE FUNCTION tcc._metric_counts(gids uuid[], families text[] DEFAULT NULL,
+    OUT metric text, OUT status text, OUT kind text, OUT op text,
+    OUT outcome text, OUT le text, OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
 SELECT x.*
   FROM (SELECT array_agg(metric) m, array_agg(status) s, array_agg(kind) k,
                array_agg(op) o, array_agg(outcome) oc, array_agg(le) l,
                array_agg(value) v
-          FROM raw) r,
+          FROM tcc._metric_recount(gids)) r,
        tcc._metric_add_up(r.m, r.s, r.k, r.o, r.oc, r.l, r.v, families) x
 $$;
 
--- The counters start from a recount of what is kept, plus what 1.1 kept of
--- the purged transactions (cumulative buckets then: taken apart here).
+-- The counters start from that recount, plus what 1.1 kept of the purged
+-- transactions (cumulative buckets then: taken apart here).
 WITH retired AS (
     SELECT t.metric, t.status, t.kind, t.op, t.outcome, t.le,
            t.value - COALESCE(lag(t.value) OVER (PARTITION BY t.metric ORDER BY b.i), 0) AS value
@@ -440,30 +498,10 @@ WITH retired AS (
     SELECT t.metric, t.status, t.kind, t.op, t.outcome, t.le, t.value
       FROM tcc._metric_total t
      WHERE t.metric NOT LIKE '%\_bucket'),
-kept AS (
-    SELECT a.op, a.http_status, a.duration_ms FROM tcc._attempt a
-    UNION ALL
-    SELECT 'try', t.http_status, t.duration_ms FROM tcc._try t),
-ended AS (
-    SELECT g.status, g.kind, g.owner,
-           EXTRACT(epoch FROM g.finished_at - d.decided_at)::float8 AS settle,
-           EXTRACT(epoch FROM g.finished_at - g.created_at)::float8 AS total
-      FROM tcc._gtx g
-      LEFT JOIN tcc._decision d ON d.gid = g.gid
-     WHERE g.status IN ('confirmed', 'cancelled', 'resolved')),
 fresh AS (
     SELECT metric, status, kind, op, outcome, le, 0::oid AS owner, value FROM retired
     UNION ALL
-    SELECT c.metric, '', '', c.op, c.outcome, c.le, 0, c.value
-      FROM (SELECT array_agg(op) o, array_agg(http_status) s, array_agg(duration_ms) m
-              FROM kept) a,
-           tcc._metric_calls(a.o, a.s, a.m) c
-    UNION ALL
-    SELECT e.metric, e.status, e.kind, '', '', e.le, e.owner, e.value
-      FROM (SELECT array_agg(status) s, array_agg(kind) k, array_agg(owner) o,
-                   array_agg(settle) st, array_agg(total) tt
-              FROM ended) a,
-           tcc._metric_ended(a.s, a.k, a.o, a.st, a.tt) e),
+    SELECT * FROM tcc._metric_recount(NULL)),
 old AS (DELETE FROM tcc._metric_total)
 INSERT INTO tcc._metric_delta (metric, status, kind, op, outcome, le, owner, value)
 SELECT * FROM fresh WHERE value <> 0;
@@ -524,11 +562,11 @@ SELECT x.metric, '', '', '', '', '', x.value
  WHERE families IS NULL OR x.metric = ANY (families)
 $$;
 
--- Counts by status: the transactions not final, every one (few); the final
--- ones from the counters (every one that ended since 1.2, kept or purged;
--- a superuser also sees those purged under 1.1); started, finished and the
--- confirm latency over the last five minutes (indexes on created_at and
--- finished_at: what the window holds, not what is kept).
+-- Counts by status, as in 1.0 of the transactions kept: those not final
+-- counted (few); the final ones from tcc_kept, which the statements that
+-- end, insert and delete transactions keep up to date; started, finished
+-- and the confirm latency over the last five minutes (indexes on
+-- created_at and finished_at: what the window holds, not what is kept).
 CREATE OR REPLACE VIEW tcc.stats WITH (security_barrier) AS
 WITH me AS (
     SELECT r.oid, r.rolsuper FROM pg_catalog.pg_roles r
@@ -538,10 +576,10 @@ live AS (
 ended AS (
     SELECT c.status, pg_catalog.sum(c.value)::bigint AS n
       FROM (SELECT t.status, t.owner, t.value FROM tcc._metric_total t
-             WHERE t.metric = 'tcc_transactions_total'
+             WHERE t.metric = 'tcc_kept'
             UNION ALL
             SELECT d.status, d.owner, d.value FROM tcc._metric_delta d
-             WHERE d.metric = 'tcc_transactions_total') c, me
+             WHERE d.metric = 'tcc_kept') c, me
      WHERE c.owner = me.oid OR me.rolsuper
      GROUP BY c.status),
 recent AS (
@@ -561,4 +599,4 @@ SELECT (SELECT pg_catalog.count(*) FROM live WHERE status = 'trying') AS trying,
           FROM recent WHERE status = 'confirmed') AS confirm_p50_ms,
        (SELECT pg_catalog.percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM finished_at - decided_at) * 1000)
           FROM recent WHERE status = 'confirmed') AS confirm_p99_ms;
-COMMENT ON VIEW tcc.stats IS 'counts by status (not final: now; confirmed, cancelled, resolved: every one that ended, kept or purged), transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';
+COMMENT ON VIEW tcc.stats IS 'counts by status, transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';
