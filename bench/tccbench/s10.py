@@ -350,7 +350,7 @@ def run_s10(b):
                        ("own_cpu_ms_per_gtx", "CPU ms per gtx (the run's processes)"),
                        ("cpu_ms_per_gtx", "host CPU ms per gtx (whole machine)"),
                        ("wal_bytes_per_gtx", "WAL bytes per gtx"),
-                       ("settle_s", "settle after 10 s confirm outage s")):
+                       ("settle_s", "settle after %d s confirm outage s" % cfg.s10_outage)):
         d, t = figs["dtm"][key], figs["tcc"][key]
         ratio = fmt(float(t) / float(d), 2) if d not in ("null", None) and t != "null" \
             and float(d) else "null"
