@@ -68,7 +68,7 @@ src/durable.o: src/durable.h
 src/gid.o: src/gid.h
 src/http.o: src/http.h src/protocol.h src/tcc.h
 src/intent.o: src/gid.h src/http.h src/intent.h src/protocol.h src/request.h \
-	src/store.h src/tcc.h src/util.h
+	src/schedule.h src/store.h src/tcc.h src/util.h
 src/ops.o: src/coordinator.h src/pause.h src/protocol.h src/request.h \
 	src/schedule.h src/shmem.h src/tcc.h src/validate.h
 src/pause.o: src/http.h src/pause.h src/protocol.h src/request.h \

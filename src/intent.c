@@ -31,6 +31,7 @@
 #include "intent.h"
 #include "protocol.h"
 #include "request.h"
+#include "schedule.h"
 #include "store.h"
 #include "tcc.h"
 #include "util.h"
@@ -588,6 +589,9 @@ RecordTryAnswers(TccTryAnswersRequest *r)
 	args[1] = TccStoreArray(branches, NULL, r->n, INT4OID);
 	args[2] = TccStoreArray(answers, nulls, r->n, TEXTOID);
 	TccStoreExec(&record_try_answers, args, NULL, false);
+	/* a phase two begun meanwhile (the deadline) reads them when due */
+	for (int i = 0; i < r->n; i++)
+		TccSchedulePhaseCallForget(&r->gid, r->branches[i]);
 }
 
 /* Writes one request on its own (run in its own subtransaction). */

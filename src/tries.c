@@ -286,16 +286,21 @@ TccTriesRun(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first,
 
 	for (int c = 0; c < ncalls; c++)
 	{
+		if (calls[c]->answer != TCC_ANSWER_DONE)
+			continue;
+		done[ndone++] = calls[c];
+		bodies[index[c]] = ParseBody(calls[c], &nulls[index[c]]);
+	}
+	/* before a failure is handed over: it starts the cancels */
+	HandAnswers(gid, specs, calls, index, ncalls, bodies, nulls);
+	for (int c = 0; c < ncalls; c++)
+	{
 		TccCall    *call = calls[c];
 		StringInfoData msg;
 		TccReply	reply;
 
 		if (call->answer == TCC_ANSWER_DONE)
-		{
-			done[ndone++] = call;
-			bodies[index[c]] = ParseBody(call, &nulls[index[c]]);
 			continue;
-		}
 		initStringInfo(&msg);
 		TryFailedMsg(&msg, call, call->answer == TCC_ANSWER_REFUSED ?
 					 "refused" : "unknown");
@@ -306,7 +311,6 @@ TccTriesRun(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first,
 			failed_i = index[c];
 		}
 	}
-	HandAnswers(gid, specs, calls, index, ncalls, bodies, nulls);
 	TccStoreTried(done, ndone);
 	if (failed == NULL)
 		return;
