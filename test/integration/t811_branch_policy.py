@@ -15,8 +15,9 @@
 #   pass           with pass_try_response, confirm and cancel carry
 #                  {"payload": ..., "try_response": ...} and Tcc-Body:
 #                  wrapped; the try and the other branches are unchanged;
-#                  the answer survives the caller's ROLLBACK (its cancel
-#                  carries it); an answer that is not JSON is null
+#                  the answer survives the caller's ROLLBACK and a
+#                  sibling's refused try (the cancel carries it); an answer
+#                  that is not JSON is null
 
 import json
 import os
@@ -123,6 +124,20 @@ is_(json.loads(calls(gid, "cancel")[0]["body"]),
     {"payload": {}, "try_response": {"id": 7}},
     "pass: the cancel carries the answer, the caller's ROLLBACK"
     " notwithstanding")
+
+# a sibling's try is refused: the cancel carries the answer all the same
+tp_rule("/t811/sib/try", body='{"id": 9}')
+tp_rule("/t811/sib/confirm")
+tp_rule("/t811/sib/cancel")
+tp_rule("/t811/no/try", status=409)
+gid = q1("SELECT tcc_begin('1 min')")
+err = error_of(connect(), "SELECT tcc_branches(%s, %s)", (gid, json.dumps([
+    spec("/t811/sib", pass_try_response=True), spec("/t811/no")])))
+is_(pgcode(err), "TC001", "pass: a sibling's try is refused")
+ok(wait_calls(gid, "cancel", 1), "pass: the branch tried is cancelled")
+is_(json.loads(calls(gid, "cancel", 1)[0]["body"]),
+    {"payload": {}, "try_response": {"id": 9}},
+    "pass: its cancel carries its try's answer")
 
 # an answer that is not JSON is passed as null
 tp_rule("/t811/text/try", body="created", content_type="text/plain")
