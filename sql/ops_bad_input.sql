@@ -128,3 +128,10 @@ SELECT p.oid::regprocedure AS function,
  ORDER BY 1;
 SELECT has_table_privilege('public', 'tcc.destinations', 'SELECT')
     AS public_may_read_destinations;
+
+-- ---- a destination is named as the worker names it: scheme and host in
+-- lower case, the port made explicit
+BEGIN;
+SELECT tcc_pause('HTTP://Pay.Example'), tcc_pause('https://pay.example:8443');
+SELECT destination FROM tcc._pause ORDER BY 1;
+ROLLBACK;

@@ -694,9 +694,10 @@ TccHttpFinishCall(TccCall *call)
 }
 
 /*
- * Worker: the destination of a URL, "scheme://host:port" (the port made
- * explicit), into dest; calls to one destination share its slots
- * (schedule.c).  A URL libcurl cannot parse is its own destination.
+ * The destination of a URL, "scheme://host:port" (the port made explicit,
+ * the host in lower case), into dest; calls to one destination share its
+ * slots and its pause (schedule.c).  A URL libcurl cannot parse is its own
+ * destination.
  */
 void
 TccHttpDestination(const char *url, char *dest, size_t len)
@@ -711,7 +712,12 @@ TccHttpDestination(const char *url, char *dest, size_t len)
 		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
 		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+	{
+		/* host names are case-insensitive: one destination whatever case */
+		for (char *p = host; *p; p++)
+			*p = pg_ascii_tolower((unsigned char) *p);
 		snprintf(dest, len, "%s://%s:%s", scheme, host, port);
+	}
 	else
 		strlcpy(dest, url, len);
 	curl_free(scheme);
