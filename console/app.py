@@ -38,18 +38,16 @@ import options
 from database import (Busy, Checked, Gate, Refused, Unavailable, connect,
                       connection_lost, first_line)
 from live import EventStream, Full, Hub
+from login import LoginForms, Logins, local_path
 from overview import STATUSES, overview_data
-from sessions import LoginForms, LoginThrottle, Sessions, TooMany
+from transactions import list_query, transaction_data
+from sessions import Sessions
 
-FINAL = ("confirmed", "cancelled", "resolved")
 PAGE_SIZE = 50
 COOKIE = "tcc_console"
 LOGIN_COOKIE = "tcc_login"
-# a request's body, a password and a role name are refused past these,
-# before anything is hashed or connected
+# a request's body is refused past this, before it is read
 MAX_REQUEST_BYTES = 64 * 1024
-MAX_PASSWORD_BYTES = 1024
-MAX_ROLE_BYTES = 63
 # what an open page fetches by itself: these do not count as the person's
 # action, so a page left open still expires
 PASSIVE = ("events", "overview_part", "transaction_part", "static")
@@ -68,11 +66,12 @@ def opt(name):
 SESSIONS = Sessions(lambda: opt("session_minutes") * 60,
                     lambda: opt("sessions_per_role"),
                     lambda: opt("max_sessions"))
-LOGIN_FORMS = LoginForms()
-THROTTLE = LoginThrottle(lambda: opt("login_failures_per_role"),
-                         lambda: opt("login_failures_per_address"))
 GATE = Gate(lambda: opt("db_connections"),
             lambda: opt("db_connections_per_session"))
+LOGIN_FORMS = LoginForms()
+LOGINS = Logins(SESSIONS, GATE, lambda: opt("db"),
+                lambda: opt("login_failures_per_role"),
+                lambda: opt("login_failures_per_address"))
 HUB = Hub(lambda role, password: connect(opt("db"), role, password),
           lambda: opt("max_streams"), lambda: opt("max_streams_per_session"))
 
@@ -229,56 +228,6 @@ def console_busy(e):
 
 # ---------------------------------------------------------------- login
 
-def local_path(nxt):
-    """nxt when it is a path of this console, else "/": no scheme, host,
-    backslash, space or control character, nothing a browser could read
-    as another site."""
-    if (len(nxt) > 2000 or not nxt.startswith("/") or nxt[1:2] in "/\\"
-            or any(c == "\\" or not " " < c < "\x7f" for c in nxt)):
-        return "/"
-    return nxt
-
-
-def check_login(role, password):
-    """(None, session id) when PostgreSQL accepts role and password, else
-    (error, HTTP status).  Sizes and the throttle are checked before
-    anything is hashed or connected."""
-    if not role or not password:
-        return "role and password are required", 400
-    if len(password.encode("utf-8", "replace")) > MAX_PASSWORD_BYTES:
-        return ("the password is too long: at most %d bytes"
-                % MAX_PASSWORD_BYTES), 400
-    if len(role.encode("utf-8", "replace")) > MAX_ROLE_BYTES:
-        return ("the role name is too long: PostgreSQL role names have at"
-                " most %d bytes" % MAX_ROLE_BYTES), 400
-    addr = request.remote_addr or "-"
-    held = THROTTLE.attempt(role, addr)
-    if held is not None:
-        kind, wait = held
-        who = ("for role %s" % role if kind == "role"
-               else "from your address (%s)" % addr)
-        return ("too many failed logins %s: try again in %d s"
-                % (who, wait)), 429
-    try:
-        with Checked(GATE, ("address", addr), opt("db"), role, password):
-            pass
-    except Refused:
-        return "login refused: wrong role or password", 401
-    except Unavailable as e:
-        THROTTLE.withdraw(role, addr)
-        log.warning("login of %s: database unavailable: %s", role, e)
-        return ("the database is unavailable, so the login cannot be"
-                " checked: try again in a moment"), 503
-    except Busy as e:
-        THROTTLE.withdraw(role, addr)
-        return str(e), e.status
-    THROTTLE.succeeded(role, addr)
-    try:
-        return None, SESSIONS.create(role, password)
-    except TooMany as e:
-        return str(e), 503
-
-
 @app.route("/login", methods=["GET", "POST"])
 def login():
     """The login form; on POST, PostgreSQL checks role and password.  The
@@ -292,8 +241,9 @@ def login():
             error, status = ("this login form has expired or was not"
                              " loaded by this browser: log in again"), 403
         else:
-            error, result = check_login(request.form.get("role", ""),
-                                        request.form.get("password", ""))
+            error, result = LOGINS.check(request.form.get("role", ""),
+                                         request.form.get("password", ""),
+                                         request.remote_addr or "-")
             if error is None:
                 resp = redirect(nxt)
                 resp.set_cookie(COOKIE, result, httponly=True,
@@ -340,77 +290,17 @@ def overview_part():
 
 # ---------------------------------------------------------------- list
 
-def parse_time(s):
-    """A timestamp from a filter field, or None."""
-    s = (s or "").strip()
-    if not s:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(s)
-    except ValueError:
-        abort(400, "bad time: %s" % s)
-
-
 @app.route("/transactions")
 def transactions():
-    """Transactions, newest first, filtered, in pages of PAGE_SIZE.
-
-    Keyset paging on tcc.transaction_list (newest first): the next page
-    starts after the (created_at, gid) of the last row shown, so each page
-    is one index range scan, however deep it is."""
-    f = {k: request.args.get(k, "").strip()
-         for k in ("status", "kind", "business_key", "gid", "from", "to")}
-    where, args = [], []
-    if f["status"]:
-        if f["status"] not in STATUSES:
-            abort(400, "unknown status")
-        where.append("status = %s")
-        args.append(f["status"])
-        if f["status"] not in FINAL:
-            # exactly the transactions not final have no finished_at: this
-            # lets the scan use the small index of open transactions
-            where.append("finished_at IS NULL")
-    if f["kind"]:
-        where.append("kind = %s")
-        args.append(f["kind"])
-    if f["business_key"]:
-        where.append("business_key = %s")
-        args.append(f["business_key"])
-    if f["gid"]:
-        # a gid or its first hex digits: a range of the primary key
-        digits = "".join(c for c in f["gid"].lower() if c in "0123456789abcdef")
-        if not digits or len(digits) > 32:
-            abort(400, "gid: give a gid or its first hex digits")
-        where.append("gid BETWEEN %s::uuid AND %s::uuid")
-        args += [digits.ljust(32, "0"), digits.ljust(32, "f")]
-    t_from, t_to = parse_time(f["from"]), parse_time(f["to"])
-    if t_from:
-        where.append("created_at >= %s")
-        args.append(t_from)
-    if t_to:
-        where.append("created_at < %s")
-        args.append(t_to)
+    """Transactions, newest first, filtered, in pages of PAGE_SIZE (keyset
+    paging: transactions.py)."""
+    f, sql, args = list_query(request.args, PAGE_SIZE)
     after = request.args.get("after", "")
-    if after:
-        try:
-            at, gid = after.rsplit("|", 1)
-        except ValueError:
-            abort(400, "bad page mark")
-        where.append("created_at <= %s::timestamptz"
-                     " AND (created_at < %s::timestamptz OR gid < %s::uuid)")
-        args += [at, at, gid]
-    sql = ("SELECT gid, kind, business_key, status, owner, created_at,"
-           "       finished_at, branches, attempts, last_error"
-           "  FROM tcc.transaction_list"
-           + (" WHERE " + " AND ".join(where) if where else "")
-           # no ORDER BY here: the view's own order (newest first) is kept,
-           # and only then does the LIMIT reach its index scan
-           + " LIMIT %d" % (PAGE_SIZE + 1))
     try:
         found = rows(sql, args)
         error = None
     except psycopg2.Error as e:
-        found, error = [], (e.pgerror or str(e)).strip().splitlines()[0]
+        found, error = [], first_line(e)
     more = len(found) > PAGE_SIZE
     found = found[:PAGE_SIZE]
     next_args = None
@@ -426,35 +316,6 @@ def transactions():
 
 # ---------------------------------------------------------------- one
 
-def transaction_data(gid):
-    """One transaction, its branches, calls and actions; 404 if the role
-    cannot see it."""
-    tx = rows("SELECT * FROM tcc.transactions WHERE gid = %s", (gid,))
-    if not tx:
-        abort(404)
-    tx = tx[0]
-    branches = rows("SELECT * FROM tcc.branches WHERE gid = %s ORDER BY branch",
-                    (gid,))
-    calls = rows("SELECT branch, op, started_at, duration_ms, http_status, error"
-                 "  FROM tcc.attempts WHERE gid = %s ORDER BY started_at, branch",
-                 (gid,))
-    actions, actions_err = try_rows(
-        "SELECT action, actor, at, note, applied FROM tcc.actions"
-        " WHERE gid = %s ORDER BY at", (gid,))
-    # the timeline: each call a bar from its start, scaled to the span
-    t0 = tx["created_at"]
-    ends = [c["started_at"] + datetime.timedelta(milliseconds=c["duration_ms"] or 0)
-            for c in calls]
-    span = max([(e - t0).total_seconds() for e in ends] + [0.001])
-    for c in calls:
-        c["x"] = 100.0 * (c["started_at"] - t0).total_seconds() / span
-        c["w"] = max(100.0 * (c["duration_ms"] or 0) / 1000.0 / span, 0.4)
-        c["offset_ms"] = (c["started_at"] - t0).total_seconds() * 1000
-    return {"tx": tx, "branches": branches, "calls": calls,
-            "actions": actions, "actions_err": actions_err, "span": span,
-            "final": tx["status"] in FINAL}
-
-
 def valid_gid(gid):
     """The gid as text, or 404 when it is no uuid."""
     try:
@@ -466,14 +327,14 @@ def valid_gid(gid):
 @app.route("/tx/<gid>")
 def transaction(gid):
     """One transaction."""
-    return render_template("transaction.html", **transaction_data(valid_gid(gid)))
+    return render_template("transaction.html", **transaction_data(rows, try_rows, valid_gid(gid)))
 
 
 @app.route("/part/tx/<gid>")
 def transaction_part(gid):
     """The live part of one transaction's page."""
     return render_template("transaction_part.html",
-                           **transaction_data(valid_gid(gid)))
+                           **transaction_data(rows, try_rows, valid_gid(gid)))
 
 
 def act(gid, sql, args, done):
