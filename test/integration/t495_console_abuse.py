@@ -153,6 +153,8 @@ def big_post(b, size):
                       "x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n"
                       % (b.cookie_header(), size)).encode())
         head = sock.makefile("rb").readline().decode()
+    except OSError as e:
+        head = "no answer: %s" % e
     finally:
         sock.close()
     m = re.match(r"HTTP/1\.1 (\d+)", head)
