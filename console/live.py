@@ -137,9 +137,11 @@ class Hub:
         while True:
             logins = self._logins()
             if conn is not None and owner not in [s for s, _ in logins]:
-                # the session whose login it uses has no stream any more
+                # the session whose login it uses has no stream any more:
+                # until another listens, alerts are not heard
                 conn.close()
                 conn = None
+                self._set_state({"db": "connecting"})
             if not logins:
                 self.wake.wait(60)
                 self.wake.clear()
