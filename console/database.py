@@ -131,11 +131,6 @@ class Gate:
         else:
             self.by_key.pop(key, None)
 
-    def in_use(self):
-        """Connections held or waited for now."""
-        with self.cond:
-            return self.used
-
 
 class Checked:
     """A connection as role through the gate: `with Checked(...) as conn`.

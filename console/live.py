@@ -106,11 +106,6 @@ class Hub:
                 self.streams.remove(st)
         self.wake.set()
 
-    def count(self):
-        """Streams open now."""
-        with self.lock:
-            return len(self.streams)
-
     def _set_state(self, state):
         """The listening connection's state, told to every stream."""
         with self.lock:

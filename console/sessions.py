@@ -80,8 +80,3 @@ class Sessions:
         """End a session."""
         with self.lock:
             self.by_id.pop(sid, None)
-
-    def count(self):
-        """Sessions held now."""
-        with self.lock:
-            return len(self.by_id)
