@@ -6,3 +6,608 @@
 -- Version 1.2 of the SQL objects.  tcc--1.2.sql, the script a new install
 -- runs, is built from tcc--1.1.sql followed by this file (Makefile), so a
 -- fresh 1.2 and an updated 1.1 have the same objects by construction.
+
+-- ---------------------------------------------------------------------------
+-- History costs nothing (docs/views.md)
+--
+-- Every view and tcc.metrics costs what it returns, not what is kept:
+--   * counters and histograms are kept as transactions finish and calls are
+--     recorded (statement triggers on tcc._gtx, tcc._try and tcc._attempt
+--     add a few rows to tcc._metric_delta in the statement that did it;
+--     the worker folds them into tcc._metric_total), never recounted;
+--   * a final transaction's status is read from its row, so a status is an
+--     index condition: the rows of the views come in two arms, the final
+--     transactions and the few not final (among which one still trying
+--     takes its status from its decision);
+--   * indexes for each filter a person or the console uses (status, kind,
+--     business key without kind) that also give the newest-first order,
+--     over the final row versions only;
+--   * tcc.transactions has that order inside, like tcc.transaction_list,
+--     so that ORDER BY created_at DESC ... LIMIT reads an index;
+--   * tcc.pending, tcc.attention and the live part of tcc.stats read the
+--     transactions not final (index _gtx_open); the rest of tcc.stats comes
+--     from the counters and from the last five minutes.
+-- ---------------------------------------------------------------------------
+
+-- Indexes for what a person asks of the history: by status, by kind and
+-- time, by business key without kind, the newest first.  Each covers the
+-- final transactions only (finished_at IS NOT NULL): a final row version is
+-- the last of its transaction, so each costs one entry per transaction, not
+-- one per row version (a status change is not a HOT update: every index of
+-- the table gets an entry for every version).  The transactions not final
+-- are few and have _gtx_open, _gtx_trying and _gtx_phase_two.  _gtx_created
+-- (1.1) is narrowed the same way.
+DROP INDEX tcc._gtx_created;
+CREATE INDEX _gtx_created ON tcc._gtx (created_at, gid)
+    WHERE finished_at IS NOT NULL;
+CREATE INDEX _gtx_status ON tcc._gtx (status, created_at, gid)
+    WHERE finished_at IS NOT NULL;
+CREATE INDEX _gtx_kind ON tcc._gtx (kind, created_at, gid)
+    WHERE finished_at IS NOT NULL AND kind IS NOT NULL;
+CREATE INDEX _gtx_business_key_any ON tcc._gtx (business_key)
+    WHERE finished_at IS NOT NULL AND business_key IS NOT NULL;
+
+-- The rows of tcc.transactions, tcc.transaction_list and the views built on
+-- them.  Same columns as in 1.1.  How it is planned matters as much as
+-- what it says (docs/views.md#why-the-views-plan-well):
+--   * tcc._gtx is read as two arms of a UNION ALL: the final transactions
+--     (finished_at set: the indexes _gtx_created, _gtx_status, _gtx_kind,
+--     _gtx_business_key_any), whose status is the row's, so that a
+--     condition on status is an index condition; and those not final (few:
+--     _gtx_open), among which a row that says trying may already be
+--     decided (the decision commits with the caller, the row is the
+--     worker's) and takes its status from tcc._decision;
+--   * each arm is a bare read of the table, and which rows an arm keeps is
+--     said outside, in terms of the arm's constant: the planner folds it
+--     per arm and, as the arms hold no condition of their own, can merge
+--     their index scans in created_at order (it does not when an arm has a
+--     WHERE);
+--   * who sees what is the rule of tcc._own_gtx, written here for that
+--     same reason (tcc._own_gtx is a view with a WHERE);
+--   * the rest of a row comes from subqueries on primary keys, not joins,
+--     so that the only choice left to the planner is how to read tcc._gtx:
+--     an order on created_at is then cheaper by index than by a sort, even
+--     for every row, and a LIMIT stops it.
+CREATE OR REPLACE VIEW tcc._transaction_rows AS
+SELECT g.gid, g.kind, g.business_key,
+       g.status,
+       g.owner::pg_catalog.regrole AS owner,
+       g.created_at, g.deadline,
+       (SELECT d.decided_at FROM tcc._decision d WHERE d.gid = g.gid) AS decided_at,
+       g.finished_at,
+       (SELECT d.source FROM tcc._decision d WHERE d.gid = g.gid) AS decided_by,
+       (SELECT pg_catalog.count(*) FROM tcc._branch x WHERE x.gid = g.gid) AS branches,
+       ((SELECT pg_catalog.count(*) FROM tcc._attempt a WHERE a.gid = g.gid)
+        + (SELECT pg_catalog.count(*) FROM tcc._try t WHERE t.gid = g.gid))::integer AS attempts,
+       (SELECT pg_catalog.min(x.next_attempt_at) FROM tcc._branch x
+         WHERE x.gid = g.gid) AS next_attempt_at,
+       g.last_error,
+       g.parallel
+  FROM (SELECT true AS final,
+               o.gid, o.kind, o.business_key, o.status, o.owner, o.created_at,
+               o.deadline, o.finished_at, o.last_error, o.parallel
+          FROM tcc._gtx o
+        UNION ALL
+        SELECT false,
+               o.gid, o.kind, o.business_key,
+               CASE WHEN o.status <> 'trying' THEN o.status
+                    ELSE COALESCE((SELECT CASE WHEN x.commit THEN 'confirming' ELSE 'cancelling' END
+                                     FROM tcc._decision x WHERE x.gid = o.gid), 'trying')
+               END,
+               o.owner, o.created_at,
+               o.deadline, o.finished_at, o.last_error, o.parallel
+          FROM tcc._gtx o) g
+ WHERE ((g.final AND g.finished_at IS NOT NULL)
+        OR (NOT g.final AND g.finished_at IS NULL))
+   AND (g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+        OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER));
+
+-- Newest first inside, as tcc.transaction_list: a security-barrier view is
+-- planned on its own, and only an order of its own lets a query's ORDER BY
+-- created_at DESC ... LIMIT stop after the rows it asked for.
+CREATE OR REPLACE VIEW tcc.transactions WITH (security_barrier) AS
+SELECT * FROM tcc._transaction_rows
+ ORDER BY created_at DESC, gid DESC;
+
+-- Not final: finished_at is NULL exactly then (index _gtx_open).
+CREATE OR REPLACE VIEW tcc.pending WITH (security_barrier) AS
+SELECT * FROM tcc.transactions
+ WHERE finished_at IS NULL
+   AND status NOT IN ('confirmed', 'cancelled', 'resolved');
+
+CREATE OR REPLACE VIEW tcc.attention WITH (security_barrier) AS
+SELECT t.*,
+       CASE WHEN t.status = 'failed'
+            THEN 'failed: ' || COALESCE(t.last_error, 'attempts used up')
+            ELSE 'not final one minute after its deadline' END AS why
+  FROM tcc.transactions t
+ WHERE t.finished_at IS NULL
+   AND (t.status = 'failed'
+        OR (t.status NOT IN ('confirmed', 'cancelled', 'resolved')
+            AND t.deadline + interval '1 min' < pg_catalog.now()));
+
+-- A call's gid is its transaction's: a condition on gid then reaches the
+-- primary key of tcc._gtx, and the calls of that one transaction are read
+-- (in 1.1 the view gave the calls' own gid, which no index of tcc._gtx
+-- serves: a lookup by gid read every transaction).
+CREATE OR REPLACE VIEW tcc.attempts WITH (security_barrier) AS
+SELECT g.gid, x.branch, x.op, x.started_at, x.duration_ms, x.http_status, x.error
+  FROM tcc._own_gtx g
+ CROSS JOIN LATERAL (
+       SELECT a.branch, a.op, a.started_at, a.duration_ms, a.http_status, a.error
+         FROM tcc._attempt a WHERE a.gid = g.gid
+       UNION ALL
+       SELECT t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
+         FROM tcc._try t WHERE t.gid = g.gid) x;
+
+-- ---- counters kept, not recounted
+
+-- 1.1 kept here what purged transactions had counted; from 1.2 on it holds
+-- every count: what the deltas added, folded.  Histogram buckets are kept
+-- one per bucket (not cumulative); tcc.metrics adds them up.  owner is the
+-- role of the transactions a row counts (0: not known, or not a count of
+-- transactions): tcc.stats reads it in tcc_kept, tcc.metrics sums it away.
+ALTER TABLE tcc._metric_retired RENAME TO _metric_total;
+ALTER INDEX tcc._metric_retired_pkey RENAME TO _metric_total_pkey;
+ALTER TABLE tcc._metric_total ADD COLUMN owner oid NOT NULL DEFAULT 0;
+ALTER TABLE tcc._metric_total DROP CONSTRAINT _metric_total_pkey;
+ALTER TABLE tcc._metric_total
+    ADD CONSTRAINT _metric_total_pkey
+    PRIMARY KEY (metric, status, kind, op, outcome, le, owner);
+COMMENT ON TABLE tcc._metric_total IS 'the counters and histogram buckets of tcc.metrics, folded from tcc._metric_delta; written by the coordinator worker only';
+
+CREATE TABLE tcc._metric_delta (
+    metric text NOT NULL,
+    status text NOT NULL DEFAULT '',
+    kind text NOT NULL DEFAULT '',
+    op text NOT NULL DEFAULT '',
+    outcome text NOT NULL DEFAULT '',
+    le text NOT NULL DEFAULT '',
+    owner oid NOT NULL DEFAULT 0,
+    value double precision NOT NULL
+);
+COMMENT ON TABLE tcc._metric_delta IS 'what each statement that finished transactions or recorded calls added to the counters, until the worker folds it into tcc._metric_total';
+
+-- The histogram bounds in seconds, ascending, with the label of each: i is
+-- the bucket's place (15: +Inf).
+CREATE FUNCTION tcc._metric_bounds(OUT i integer, OUT le text, OUT bound double precision)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT u.i::integer, u.b::text, u.b
+  FROM unnest('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300}'::float8[])
+       WITH ORDINALITY AS u(b, i)
+UNION ALL
+SELECT 15, '+Inf', 'Infinity'::float8
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_bounds() FROM PUBLIC;
+
+-- The label of the one bucket a duration in seconds falls in (the smallest
+-- bound not below it; Prometheus's le is inclusive).  NULL for NULL.
+CREATE FUNCTION tcc._metric_bucket(seconds double precision)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE k WHEN 0 THEN '+Inf'
+       ELSE ('{300,60,30,10,5,2.5,1,0.5,0.25,0.1,0.05,0.025,0.01,0.005}'::float8[])[15 - k]::text END
+  FROM width_bucket(-seconds,
+       '{-300,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::float8[]) k
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_bucket(double precision) FROM PUBLIC;
+
+-- What an HTTP status counts as in tcc_calls_total.
+CREATE FUNCTION tcc._metric_outcome(http_status integer)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE WHEN http_status BETWEEN 200 AND 299 THEN 'success'
+            WHEN http_status = 409 THEN 'refused'
+            WHEN http_status IS NULL THEN 'no_answer'
+            ELSE 'error' END
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_outcome(integer) FROM PUBLIC;
+
+-- The samples that some calls add: tcc_calls_total by op and outcome, and
+-- the try histogram (per bucket) for the tries among them.
+CREATE FUNCTION tcc._metric_calls(ops text[], http_statuses integer[],
+    durations_ms double precision[],
+    OUT metric text, OUT op text, OUT outcome text, OUT le text,
+    OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH c AS (
+    SELECT u.op, tcc._metric_outcome(u.st) AS outcome,
+           u.ms / 1000 AS seconds
+      FROM unnest(ops, http_statuses, durations_ms) AS u(op, st, ms)),
+tries AS (SELECT seconds FROM c WHERE op = 'try' AND seconds IS NOT NULL)
+SELECT 'tcc_calls_total', c.op, c.outcome, '', count(*)::float8
+  FROM c GROUP BY c.op, c.outcome
+UNION ALL
+SELECT 'tcc_try_duration_seconds_bucket', '', '',
+       tcc._metric_bucket(t.seconds), count(*)::float8
+  FROM tries t GROUP BY 4
+UNION ALL
+SELECT 'tcc_try_duration_seconds_sum', '', '', '', sum(t.seconds)
+  FROM tries t HAVING count(*) > 0
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_calls(text[], integer[], double precision[]) FROM PUBLIC;
+
+-- The samples that some transactions add as they end: tcc_transactions_total
+-- by status, kind and owner, and the settle and end-to-end histograms (not
+-- for resolved ones: a person ended those, and their times say nothing of
+-- the coordinator).  settle: from decision to end; total: from begin to end.
+CREATE FUNCTION tcc._metric_ended(statuses text[], kinds text[], owners oid[],
+    settle double precision[], total double precision[],
+    OUT metric text, OUT status text, OUT kind text, OUT le text,
+    OUT owner oid, OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH e AS (
+    SELECT u.st, COALESCE(u.kind, '') AS kind, u.owner,
+           CASE WHEN u.st <> 'resolved' THEN u.settle END AS settle,
+           CASE WHEN u.st <> 'resolved' THEN u.total END AS total
+      FROM unnest(statuses, kinds, owners, settle, total)
+           AS u(st, kind, owner, settle, total)),
+h(family, seconds) AS (
+    SELECT 'tcc_settle_duration_seconds', e.settle FROM e WHERE e.settle IS NOT NULL
+    UNION ALL
+    SELECT 'tcc_transaction_duration_seconds', e.total FROM e WHERE e.total IS NOT NULL)
+SELECT 'tcc_transactions_total', e.st, e.kind, '', e.owner, count(*)::float8
+  FROM e GROUP BY e.st, e.kind, e.owner
+UNION ALL
+SELECT h.family || '_bucket', '', '', tcc._metric_bucket(h.seconds), 0::oid,
+       count(*)::float8
+  FROM h GROUP BY h.family, 4
+UNION ALL
+SELECT h.family || '_sum', '', '', '', 0::oid, sum(h.seconds) FROM h GROUP BY h.family
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_ended(text[], text[], oid[], double precision[], double precision[]) FROM PUBLIC;
+
+-- Statement triggers: each statement that records calls or ends
+-- transactions adds what it counted, in the same transaction, so a count
+-- commits, or vanishes, with what it counts.
+CREATE FUNCTION tcc._count_calls() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ops text[];
+    sts integer[];
+    ms double precision[];
+BEGIN
+    -- a row of tcc._try is a try that was answered; tcc._attempt names its op
+    IF TG_TABLE_NAME = '_try' THEN
+        SELECT array_agg('try'::text), array_agg(n.http_status), array_agg(n.duration_ms)
+          INTO ops, sts, ms FROM new_rows n;
+    ELSE
+        SELECT array_agg(n.op), array_agg(n.http_status), array_agg(n.duration_ms)
+          INTO ops, sts, ms FROM new_rows n;
+    END IF;
+    INSERT INTO tcc._metric_delta (metric, op, outcome, le, value)
+    SELECT c.metric, c.op, c.outcome, c.le, c.value
+      FROM tcc._metric_calls(ops, sts, ms) c;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION tcc._count_calls() FROM PUBLIC;
+
+-- A transaction ends when its row goes from a status that is not final to
+-- one that is; no statement makes a final row final again.
+CREATE FUNCTION tcc._count_ended() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO tcc._metric_delta (metric, status, kind, le, owner, value)
+    SELECT s.metric, s.status, s.kind, s.le, s.owner, s.value
+      FROM (SELECT array_agg(n.status) AS sts, array_agg(n.kind) AS kinds,
+                   array_agg(n.owner) AS owners,
+                   array_agg(EXTRACT(epoch FROM n.finished_at - d.decided_at)::float8) AS settle,
+                   array_agg(EXTRACT(epoch FROM n.finished_at - n.created_at)::float8) AS total
+              FROM new_rows n
+              JOIN old_rows o ON o.gid = n.gid
+              LEFT JOIN tcc._decision d ON d.gid = n.gid
+             WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+               AND o.status NOT IN ('confirmed', 'cancelled', 'resolved')
+            HAVING count(*) > 0) a,
+           tcc._metric_ended(a.sts, a.kinds, a.owners, a.settle, a.total) s;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION tcc._count_ended() FROM PUBLIC;
+
+-- tcc_kept: how many final transactions are kept, by status and owner
+-- (not a Prometheus sample: tcc.stats reads it).  A statement adds the
+-- final rows it leaves and takes away the final rows it found: on an
+-- insert, an update (ends, and rows written by hand), a delete (the purge).
+CREATE FUNCTION tcc._count_kept() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        INSERT INTO tcc._metric_delta (metric, status, owner, value)
+        SELECT 'tcc_kept', n.status, n.owner, count(*)
+          FROM new_rows n
+         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY n.status, n.owner;
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        INSERT INTO tcc._metric_delta (metric, status, owner, value)
+        SELECT 'tcc_kept', o.status, o.owner, -count(*)
+          FROM old_rows o
+         WHERE o.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY o.status, o.owner;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION tcc._count_kept() FROM PUBLIC;
+
+CREATE TRIGGER _try_counted AFTER INSERT ON tcc._try
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_calls();
+CREATE TRIGGER _attempt_counted AFTER INSERT ON tcc._attempt
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_calls();
+CREATE TRIGGER _gtx_ended_counted AFTER UPDATE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_ended();
+CREATE TRIGGER _gtx_updated_counted AFTER UPDATE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
+CREATE TRIGGER _gtx_inserted_counted AFTER INSERT ON tcc._gtx
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
+CREATE TRIGGER _gtx_deleted_counted AFTER DELETE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
+
+-- Folds the deltas into the totals, in one statement: a delta is counted
+-- in the totals or still in the deltas, never both, never neither.  The
+-- worker calls it as it goes; tcc.metrics reads both tables, so how often
+-- does not change a number.  Returns how many delta rows it folded.
+CREATE FUNCTION tcc._metric_fold()
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH d AS (DELETE FROM tcc._metric_delta RETURNING *),
+s AS (
+    INSERT INTO tcc._metric_total AS t
+        (metric, status, kind, op, outcome, le, owner, value)
+    SELECT metric, status, kind, op, outcome, le, owner, sum(value)
+      FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7
+    ON CONFLICT (metric, status, kind, op, outcome, le, owner)
+    DO UPDATE SET value = t.value + excluded.value)
+SELECT count(*) FROM d
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_fold() FROM PUBLIC;
+
+-- The Prometheus samples of some kept counts (one row per label set, owner
+-- left out; histogram buckets one per bucket): counters as they are,
+-- histograms with every bucket cumulative, their _sum and _count (the
+-- buckets added up: no count is kept twice), zero when nothing was
+-- observed.  Only the given families (all when NULL).
+CREATE FUNCTION tcc._metric_add_up(metrics text[], statuses text[], kinds text[],
+    ops text[], outcomes text[], les text[], vals double precision[],
+    families text[],
+    OUT metric text, OUT status text, OUT kind text, OUT op text,
+    OUT outcome text, OUT le text, OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH k AS (
+    SELECT u.metric, u.status, u.kind, u.op, u.outcome, u.le, sum(u.value) AS value
+      FROM unnest(metrics, statuses, kinds, ops, outcomes, les, vals)
+           AS u(metric, status, kind, op, outcome, le, value)
+     GROUP BY 1, 2, 3, 4, 5, 6),
+hists(family) AS (
+    SELECT f FROM unnest('{tcc_settle_duration_seconds,tcc_transaction_duration_seconds,tcc_try_duration_seconds}'::text[]) f
+     WHERE families IS NULL OR f = ANY (families))
+SELECT k.metric, k.status, k.kind, k.op, k.outcome, k.le, k.value
+  FROM k
+ WHERE k.metric IN ('tcc_transactions_total', 'tcc_calls_total')
+   AND (families IS NULL OR k.metric = ANY (families))
+UNION ALL
+SELECT f.family || '_bucket', '', '', '', '', b.le,
+       COALESCE(sum(k.value) FILTER (WHERE kb.i <= b.i), 0)
+  FROM hists f
+ CROSS JOIN tcc._metric_bounds() b
+  LEFT JOIN (k JOIN tcc._metric_bounds() kb ON kb.le = k.le)
+         ON k.metric = f.family || '_bucket'
+ GROUP BY f.family, b.i, b.le
+UNION ALL
+SELECT f.family || '_sum', '', '', '', '', '', COALESCE(sum(k.value), 0)
+  FROM hists f
+  LEFT JOIN k ON k.metric = f.family || '_sum'
+ GROUP BY f.family
+UNION ALL
+SELECT f.family || '_count', '', '', '', '', '', COALESCE(sum(k.value), 0)
+  FROM hists f
+  LEFT JOIN k ON k.metric = f.family || '_bucket'
+ GROUP BY f.family
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_add_up(text[], text[], text[], text[], text[], text[], double precision[], text[]) FROM PUBLIC;
+
+-- A recount from the rows: the samples of the given kept transactions
+-- (all when gids is NULL), one per bucket, as the triggers would have
+-- counted them (tcc_kept too).  Reads every kept row when gids is NULL.
+CREATE FUNCTION tcc._metric_recount(gids uuid[],
+    OUT metric text, OUT status text, OUT kind text, OUT op text,
+    OUT outcome text, OUT le text, OUT owner oid, OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+WITH calls AS (
+    SELECT a.op, a.http_status, a.duration_ms FROM tcc._attempt a
+     WHERE gids IS NULL OR a.gid = ANY (gids)
+    UNION ALL
+    SELECT 'try', t.http_status, t.duration_ms FROM tcc._try t
+     WHERE gids IS NULL OR t.gid = ANY (gids)),
+ended AS (
+    SELECT g.status, g.kind, g.owner,
+           EXTRACT(epoch FROM g.finished_at - d.decided_at)::float8 AS settle,
+           EXTRACT(epoch FROM g.finished_at - g.created_at)::float8 AS total
+      FROM tcc._gtx g
+      LEFT JOIN tcc._decision d ON d.gid = g.gid
+     WHERE g.status IN ('confirmed', 'cancelled', 'resolved')
+       AND (gids IS NULL OR g.gid = ANY (gids)))
+SELECT c.metric, '', '', c.op, c.outcome, c.le, 0::oid, c.value
+  FROM (SELECT array_agg(op) o, array_agg(http_status) s, array_agg(duration_ms) m
+          FROM calls) a,
+       tcc._metric_calls(a.o, a.s, a.m) c
+UNION ALL
+SELECT e.metric, e.status, e.kind, '', '', e.le, e.owner, e.value
+  FROM (SELECT array_agg(status) s, array_agg(kind) k, array_agg(owner) o,
+               array_agg(settle) st, array_agg(total) tt
+          FROM ended) a,
+       tcc._metric_ended(a.s, a.k, a.o, a.st, a.tt) e
+UNION ALL
+SELECT 'tcc_kept', e.status, '', '', '', '', e.owner, count(*)::float8
+  FROM ended e GROUP BY e.status, e.owner
+$$;
+REVOKE ALL ON FUNCTION tcc._metric_recount(uuid[]) FROM PUBLIC;
+
+-- The same recount as Prometheus samples, as in 1.1.  tcc.metrics no
+-- longer uses it; it is what the counters are checked against.
+CREATE OR REPLACE FUNCTION tcc._metric_counts(gids uuid[], families text[] DEFAULT NULL,
+    OUT metric text, OUT status text, OUT kind text, OUT op text,
+    OUT outcome text, OUT le text, OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+SELECT x.*
+  FROM (SELECT array_agg(metric) m, array_agg(status) s, array_agg(kind) k,
+               array_agg(op) o, array_agg(outcome) oc, array_agg(le) l,
+               array_agg(value) v
+          FROM tcc._metric_recount(gids)) r,
+       tcc._metric_add_up(r.m, r.s, r.k, r.o, r.oc, r.l, r.v, families) x
+$$;
+
+-- The counters start from that recount, plus what 1.1 kept of the purged
+-- transactions (cumulative buckets then: taken apart here).
+WITH retired AS (
+    SELECT t.metric, t.status, t.kind, t.op, t.outcome, t.le,
+           t.value - COALESCE(lag(t.value) OVER (PARTITION BY t.metric ORDER BY b.i), 0) AS value
+      FROM tcc._metric_total t
+      JOIN tcc._metric_bounds() b ON b.le = t.le
+     WHERE t.metric LIKE '%\_bucket'
+    UNION ALL
+    SELECT t.metric, t.status, t.kind, t.op, t.outcome, t.le, t.value
+      FROM tcc._metric_total t
+     WHERE t.metric NOT LIKE '%\_bucket' AND t.metric NOT LIKE '%\_count'),
+fresh AS (
+    SELECT metric, status, kind, op, outcome, le, 0::oid AS owner, value FROM retired
+    UNION ALL
+    SELECT * FROM tcc._metric_recount(NULL)),
+old AS (DELETE FROM tcc._metric_total)
+INSERT INTO tcc._metric_delta (metric, status, kind, op, outcome, le, owner, value)
+SELECT * FROM fresh WHERE value <> 0;
+SELECT tcc._metric_fold();
+
+-- Every sample: the kept counters (folded or not yet), and the live gauges.
+-- SECURITY DEFINER so that a monitoring role sees the totals of every role
+-- without seeing any transaction.  Before reading, it waits until every
+-- transaction its snapshot sees is durable (flushed, and on the
+-- synchronous standbys), so that a crash or a failover cannot take back a
+-- count a scrape has shown: a caller with synchronous_commit off is seen
+-- before its commit is durable.
+CREATE FUNCTION tcc._wait_durable()
+RETURNS void
+AS 'MODULE_PATHNAME', 'tcc_wait_durable'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc._wait_durable() IS 'waits until the WAL written so far is flushed and on the synchronous standbys';
+REVOKE ALL ON FUNCTION tcc._wait_durable() FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION tcc_metrics(families text[] DEFAULT NULL,
+    OUT metric text, OUT status text, OUT kind text, OUT op text,
+    OUT outcome text, OUT le text, OUT value double precision)
+RETURNS SETOF record
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS $$
+SELECT tcc._wait_durable();
+WITH c AS (
+    SELECT t.metric, t.status, t.kind, t.op, t.outcome, t.le, t.value
+      FROM tcc._metric_total t
+    UNION ALL
+    SELECT d.metric, d.status, d.kind, d.op, d.outcome, d.le, d.value
+      FROM tcc._metric_delta d)
+SELECT x.*
+  FROM (SELECT array_agg(metric) m, array_agg(status) s, array_agg(kind) k,
+               array_agg(op) o, array_agg(outcome) oc, array_agg(le) l,
+               array_agg(value) v
+          FROM c) r,
+       tcc._metric_add_up(r.m, r.s, r.k, r.o, r.oc, r.l, r.v, families) x
+UNION ALL
+SELECT x.metric, '', '', '', '', '', x.value
+  FROM (SELECT count(*) AS pending,
+               count(*) FILTER (WHERE g.status = 'failed') AS failed,
+               count(*) FILTER (WHERE g.status = 'failed'
+                                   OR g.deadline + interval '1 min' < now()) AS attention,
+               COALESCE(EXTRACT(epoch FROM now() - min(g.created_at)), 0) AS oldest
+          FROM tcc._gtx g
+         -- exactly the transactions not final: the index _gtx_open
+         WHERE g.finished_at IS NULL) s,
+       @extschema@.tcc_worker_state() w,
+       LATERAL (VALUES ('tcc_pending_transactions', s.pending::float8),
+                       ('tcc_failed_transactions', s.failed::float8),
+                       ('tcc_attention_transactions', s.attention::float8),
+                       ('tcc_oldest_pending_age_seconds', s.oldest::float8),
+                       ('tcc_calls_in_flight', COALESCE(w.in_flight, 0)::float8),
+                       ('tcc_worker_up', CASE WHEN w.pid IS NULL THEN 0 ELSE 1 END::float8)) x(metric, value)
+ WHERE families IS NULL OR x.metric = ANY (families)
+$$;
+
+-- Counts by status, as in 1.0 of the transactions kept: those not final
+-- counted (few); the final ones from tcc_kept, which the statements that
+-- end, insert and delete transactions keep up to date; started, finished
+-- and the confirm latency over the last five minutes (indexes on
+-- created_at and finished_at: what the window holds, not what is kept).
+CREATE OR REPLACE VIEW tcc.stats WITH (security_barrier) AS
+WITH me AS (
+    SELECT r.oid, r.rolsuper FROM pg_catalog.pg_roles r
+     WHERE r.rolname = CURRENT_USER),
+live AS (
+    SELECT t.status FROM tcc.transactions t WHERE t.finished_at IS NULL),
+ended AS (
+    SELECT c.status, pg_catalog.sum(c.value)::bigint AS n
+      FROM (SELECT t.status, t.owner, t.value FROM tcc._metric_total t
+             WHERE t.metric = 'tcc_kept'
+            UNION ALL
+            SELECT d.status, d.owner, d.value FROM tcc._metric_delta d
+             WHERE d.metric = 'tcc_kept') c, me
+     WHERE c.owner = me.oid OR me.rolsuper
+     GROUP BY c.status),
+recent AS (
+    SELECT t.status, t.decided_at, t.finished_at FROM tcc.transactions t
+     WHERE t.finished_at > pg_catalog.now() - interval '5 min')
+SELECT (SELECT pg_catalog.count(*) FROM live WHERE status = 'trying') AS trying,
+       (SELECT pg_catalog.count(*) FROM live WHERE status = 'confirming') AS confirming,
+       (SELECT pg_catalog.count(*) FROM live WHERE status = 'cancelling') AS cancelling,
+       COALESCE((SELECT n FROM ended WHERE status = 'confirmed'), 0) AS confirmed,
+       COALESCE((SELECT n FROM ended WHERE status = 'cancelled'), 0) AS cancelled,
+       (SELECT pg_catalog.count(*) FROM live WHERE status = 'failed') AS failed,
+       COALESCE((SELECT n FROM ended WHERE status = 'resolved'), 0) AS resolved,
+       (SELECT pg_catalog.count(*) FROM tcc.transactions t
+         WHERE t.created_at > pg_catalog.now() - interval '5 min') AS started_5min,
+       (SELECT pg_catalog.count(*) FROM recent) AS finished_5min,
+       (SELECT pg_catalog.percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM finished_at - decided_at) * 1000)
+          FROM recent WHERE status = 'confirmed') AS confirm_p50_ms,
+       (SELECT pg_catalog.percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM finished_at - decided_at) * 1000)
+          FROM recent WHERE status = 'confirmed') AS confirm_p99_ms;
+COMMENT ON VIEW tcc.stats IS 'counts by status, transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';

@@ -12,7 +12,8 @@
 # 25419) and runs the benchmark program, bench/tccbench (Debian's python3
 # with python3-psycopg): it starts Debian's nginx as a stub participant on
 # 127.0.0.1 (port BENCH_STUB_PORT, default 18480; a slow stub for S1c on the
-# next port), runs the scenarios S1-S8 (with S1b, S1c), prints a table and
+# next port), runs the scenarios S1-S10 (with S1b, S1c; S10 installs
+# DTM's server with Go from the module proxy), prints a table and
 # ends with ONE JSON line holding every figure.  Everything it started is
 # stopped again, also on failure or interrupt.  See bench/README.md.
 #
@@ -35,8 +36,17 @@
 #   BENCH_S8_INTERVAL  S8 seconds between samples (default 15, quick 10)
 #   BENCH_S8_WARMUP    S8 seconds before the first compared minute (default
 #                      60, quick 20)
+#   BENCH_S9_ROWS      S9 kept transactions generated (default 10000000,
+#                      quick 1000000)
+#   BENCH_S10_SECONDS  S10 load per coordinator (default 15, quick 5)
+#   BENCH_S10_OUTAGE   S10 confirm endpoint outage in seconds (default 10)
+#   BENCH_S10_CLIENTS  S10 Go clients (default 32)
+#   BENCH_S10_CONFIRM_PORT  S10's confirm stub (default stub + 3)
+#   BENCH_DTM_VERSION  the DTM release S10 installs (default v1.19.0; needs
+#                      go1.25+ and the Go module proxy, else S10 is skipped)
 #   BENCH_ONLY=s6      run only the named scenarios (s1 s1b s1c s2 s3 s5 s6
-#                      s7 s8; space or comma separated), then the JSON line
+#                      s10 s7 s8 s9; space or comma separated), then the JSON
+#                      line
 #   BENCH_SOAK=1       instead of S1-S8: the soak (bench/soak.sh), full load
 #                      with one participant always hanging for
 #                      BENCH_SOAK_SECONDS (default 600), worker memory

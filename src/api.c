@@ -27,6 +27,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -59,6 +60,7 @@ PG_FUNCTION_INFO_V1(tcc_wait);
 PG_FUNCTION_INFO_V1(tcc_retry);
 PG_FUNCTION_INFO_V1(tcc_resolve);
 PG_FUNCTION_INFO_V1(tcc_worker_state);
+PG_FUNCTION_INFO_V1(tcc_wait_durable);
 
 /* what the current transaction must tell the worker when it ends */
 static bool callback_registered = false;
@@ -860,4 +862,18 @@ tcc_worker_state(PG_FUNCTION_ARGS)
 	values[4] = CStringGetTextDatum(last_error);
 	nulls[4] = (last_error[0] == '\0');
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * tcc._wait_durable(): waits until the WAL written so far is flushed and on
+ * the synchronous standbys.  tcc.metrics calls it before it reads, so that
+ * no count it shows belongs to a commit a crash or a failover could take
+ * back (a caller with synchronous_commit off is visible before that).
+ */
+Datum
+tcc_wait_durable(PG_FUNCTION_ARGS)
+{
+	if (!RecoveryInProgress())
+		TccDurableWait(TccDurableEndOfWal());
+	PG_RETURN_VOID();
 }

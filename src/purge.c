@@ -29,12 +29,6 @@ STMT(purge, 1,
 	 "     WHERE finished_at < now() - $1 * interval '1 s'"
 	 "     ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)"
 	 "  RETURNING gid),"
-	 /* what they counted in tcc.metrics, read before the delete */
-	 " m AS (INSERT INTO tcc._metric_retired AS r"
-	 "  SELECT * FROM tcc._metric_counts("
-	 "    (SELECT COALESCE(pg_catalog.array_agg(gid), '{}') FROM old))"
-	 "  ON CONFLICT (metric, status, kind, op, outcome, le)"
-	 "  DO UPDATE SET value = r.value + excluded.value),"
 	 " b AS (DELETE FROM tcc._branch WHERE gid IN (SELECT gid FROM old)),"
 	 " d AS (DELETE FROM tcc._decision WHERE gid IN (SELECT gid FROM old)),"
 	 " t AS (DELETE FROM tcc._try WHERE gid IN (SELECT gid FROM old)),"
@@ -43,18 +37,25 @@ STMT(purge, 1,
 	 "SELECT pg_catalog.count(*)::integer FROM old",
 	 INT4OID);
 
+STMT(fold_counts, 0, "SELECT tcc._metric_fold()");
+
 STMT(next_purge, 1,
 	 "SELECT pg_catalog.min(finished_at) + $1 * interval '1 s' FROM tcc._gtx"
 	 " WHERE finished_at IS NOT NULL",
 	 INT4OID);
 
+/* how soon the counts are folded again after a fold that found some */
+#define FOLD_INTERVAL_MS 1000
+
 /*
- * Deletes one batch (at most 500) of final transactions older than
- * tcc.retention, with their branches, decisions, tries, attempts and
- * actions; what they counted in tcc.metrics moves to tcc._metric_retired,
- * so its counters never go down.  Returns when the next batch is due: soon
- * after a full batch, else when the oldest remaining one expires; DT_NOEND
- * if none is left.
+ * Folds what the statements since the last fold counted into the kept
+ * counters (tcc._metric_total; docs/views.md#metrics), then deletes one
+ * batch (at most 500) of final transactions older than tcc.retention, with
+ * their branches, decisions, tries, attempts and actions: they were
+ * counted as they ended, so the purge leaves the counters as they are.
+ * Returns when to come back: soon after a full batch, within a second
+ * while there are counts to fold, else when the oldest remaining
+ * transaction expires; DT_NOEND if none is left.
  */
 TimestampTz
 TccPurge(void)
@@ -62,11 +63,16 @@ TccPurge(void)
 	Datum		args[1] = {Int32GetDatum(tcc_retention)};
 	bool		isnull;
 	Datum		d;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next;
 
+	TccStoreExec(&fold_counts, NULL, NULL, false);
+	next = DatumGetInt64(TccStoreCol(0, 1, &isnull)) > 0 ?
+		TimestampTzPlusMilliseconds(now, FOLD_INTERVAL_MS) : DT_NOEND;
 	TccStoreExec(&purge, args, NULL, false);
 	if (DatumGetInt32(TccStoreCol(0, 1, &isnull)) >= 500)
-		return TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 100);
+		return TimestampTzPlusMilliseconds(now, 100);
 	TccStoreExec(&next_purge, args, NULL, false);
 	d = TccStoreCol(0, 1, &isnull);
-	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+	return isnull ? next : Min(next, DatumGetTimestampTz(d));
 }

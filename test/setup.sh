@@ -40,8 +40,6 @@ PACKAGES=(
 	python3-psycopg
 	default-jdk-headless
 	libpostgresql-jdbc-java
-	golang-go
-	golang-github-jackc-pgx-v4-dev
 	# the Debian package (test/package.sh)
 	postgresql-server-dev-all
 	debhelper
@@ -88,6 +86,27 @@ if [ -n "$missing" ]; then
 			"/etc/init.d/$svc" stop || true
 		fi
 	done
+fi
+
+# The Go modules of the tests (examples/clients/go for t320, test/dtmbank
+# for t335): their dependencies, pinned by go.mod and go.sum, come from the
+# Go module proxy with the machine's Go (go1.25 or newer).  Without Go, or
+# without the proxy, those tests say so and fail.
+if command -v go >/dev/null; then
+	for module in examples/clients/go test/dtmbank; do
+		[ -f "$module/go.mod" ] || continue
+		echo "setup: go mod download in $module"
+		(cd "$module" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go mod download) ||
+			echo "setup: go mod download in $module failed (the Go module proxy?)" >&2
+	done
+	# DTM's server for t335, built once here so that the test's own build
+	# finds its modules and compiled packages in Go's caches
+	dtm_dir=$(mktemp -d)
+	bash test/dtm_install.sh "$dtm_dir" ||
+		echo "setup: installing DTM's server failed (t335 will say why)" >&2
+	rm -rf "$dtm_dir"
+else
+	echo "setup: no go command: t320's Go client and t335 need go1.25 or newer" >&2
 fi
 
 echo "setup: building tcc"

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from . import drain, health, procs, s1, s2, s6, s7, s8
+from . import drain, health, procs, s1, s2, s6, s7, s8, s9, s10
 from .config import Config
 from .context import Bench
 from .db import Db
@@ -19,7 +19,8 @@ from .sampler import Pgss, worker_memory
 # BENCH_ONLY names: the scenarios that can run alone, in run order
 SCENARIOS = [("s1", s1.run_s1), ("s1b", s1.run_s1b), ("s1c", s1.run_s1c),
              ("s2", s2.run_s2), ("s3", drain.run_s3), ("s5", drain.run_s5),
-             ("s6", s6.run_s6), ("s8", s8.run_s8), ("s7", s7.run_s7)]
+             ("s6", s6.run_s6), ("s10", s10.run_s10), ("s8", s8.run_s8),
+             ("s7", s7.run_s7), ("s9", s9.run_s9)]
 
 
 class Interrupted(Exception):

@@ -19,6 +19,10 @@ TARGETS = {
     "s7_rss_anon_max_kb": 200 * 1024,
     "s8_ratio_min": 0.8,
     "s8_ratio_max": 1.25,
+    "s9_query_ms": 20,
+    "s9_page_ms": 100,
+    "s10_gtx_ratio_min": 3,         # tcc's gtx/s over DTM's
+    "s10_cpu_ratio_max": 0.333,     # tcc's CPU per gtx over DTM's (the run's processes)
 }
 
 PREPARE_CLIENTS = 16    # sessions that create the S3 / S5 transactions
@@ -54,6 +58,11 @@ class Config:
         self.s8_seconds = _env("BENCH_S8_SECONDS", 600, 60, q)
         self.s8_interval = _env("BENCH_S8_INTERVAL", 15, 10, q)
         self.s8_warmup = _env("BENCH_S8_WARMUP", 60, 20, q)
+        self.s9_rows = _env("BENCH_S9_ROWS", 10000000, 1000000, q)
+        self.s10_seconds = _env("BENCH_S10_SECONDS", 15, 5, q)
+        self.s10_outage = _env("BENCH_S10_OUTAGE", 10, 10, q)
+        self.s10_clients = _env("BENCH_S10_CLIENTS", 32, 32, q)
+        self.dtm_version = e.get("BENCH_DTM_VERSION", "v1.19.0")
         self.soak = e.get("BENCH_SOAK", "0") == "1"
         self.soak_seconds = _env("BENCH_SOAK_SECONDS", 600, 600, q)
         self.clients = [int(c) for c in e.get("BENCH_CLIENTS", "1 8 32").split()]
@@ -75,5 +84,7 @@ class Config:
         self.stub = "http://127.0.0.1:%d" % self.stub_port
         self.slow = "http://127.0.0.1:%d" % self.slow_port
         self.hang = "http://127.0.0.1:%d" % self.hang_port
+        self.s10_confirm_port = _env("BENCH_S10_CONFIRM_PORT", self.stub_port + 3,
+                                     self.stub_port + 3, q)
         self.logdir = os.path.join(self.tmp, "logs")
         self.nproc = os.cpu_count() or 1

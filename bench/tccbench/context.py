@@ -54,7 +54,7 @@ class Bench:
     def open_count(self, kind):
         """Transactions of a kind that are not final (failed counts as final:
         it waits for a person); reads the table directly, so polls are cheap."""
-        return self.q("SELECT count(*) FROM tcc._gtx WHERE kind = %s"
+        return self.q("SELECT count(*) FROM tcc._gtx WHERE kind = %s AND finished_at IS NULL"
                       " AND status IN ('trying', 'confirming', 'cancelling')", (kind,))
 
     def wait_settled(self, kind, limit, interval=0.25):

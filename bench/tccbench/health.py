@@ -146,7 +146,8 @@ def print_table(b):
 
 
 def extra_rows(b):
-    """Rows of the scenarios the table gained later (S7, S8), when they ran."""
-    from . import s7, s8
+    """Rows of the scenarios the table gained later (S7, S8, S9), when they ran."""
+    from . import s7, s8, s9
     s7.table_rows(b)
     s8.table_rows(b)
+    s9.table_rows(b)

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 # The transfer initiator from other languages (examples/clients/): Python
-# with psycopg 3, Node.js with pg, Java with JDBC and Go with pgx v4, each
+# with psycopg 3, Node.js with pg, Java with JDBC and Go with pgx v5 (a Go
+# module: go.mod and go.sum pin pgx, fetched from the Go module proxy), each
 # built and run against the test cluster, with the transfer example's banks
 # (examples/transfer/bank.py) as participants.
 #
@@ -20,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
+from golib import go_command, go_env  # noqa: E402
 from tcclib import (diag, done_testing, is_, ok, q, q1,  # noqa: E402
                     wait_until)
 
@@ -109,16 +111,19 @@ for n, (db, role, port) in enumerate(zip(BANKS, "ab", ports), 1):
 
 env = dict(os.environ, BANK1_URL="http://127.0.0.1:%d" % ports[0],
            BANK2_URL="http://127.0.0.1:%d" % ports[1],
-           GO111MODULE="off", GOPATH="/usr/share/gocode",
-           GOCACHE=os.path.join(tmp, "gocache"), GOFLAGS="",
            HOME=tmp, npm_config_cache=os.path.join(tmp, "npm"))
+go, why = go_command()
+if go is None:
+    diag("go: %s" % why)
+else:
+    env = go_env(go, env)
 
 # ---- build each client (in a scratch copy), then run it
 builds = {
     "python": [],
     "node": [["npm", "ci", "--no-audit", "--no-fund"]],
     "java": [["javac", "-d", "classes", "Transfer.java"]],
-    "go": [["go", "build", "-o", "transfer", "transfer.go"]],
+    "go": [[go or "go", "build", "-o", "transfer", "."]],
 }
 commands = {
     "python": ["/usr/bin/python3", "transfer.py"],

@@ -19,7 +19,13 @@
 #     gets its confirm or its cancel;
 #   - no gid got both a confirm and a cancel;
 #   - every COMMIT a client saw return is confirmed on the new primary, and
-#     the row the client inserted in that transaction is there.
+#     the row the client inserted in that transaction is there;
+#   - (1.2, docs/views.md#metrics) no counter of tcc.metrics on the new
+#     primary is below what any scrape of the old primary showed, though
+#     a client with synchronous_commit = off kept trying during the stall
+#     (its commits are seen before the standby has them: a scrape waits
+#     until it has), and once all is settled each counter equals the
+#     recount of the new primary's rows.
 
 import os
 import signal
@@ -130,6 +136,65 @@ class Load:
         return not any(t.is_alive() for t in self.threads)
 
 
+GAUGES = ("tcc_pending_transactions", "tcc_failed_transactions",
+          "tcc_attention_transactions", "tcc_oldest_pending_age_seconds",
+          "tcc_calls_in_flight", "tcc_worker_up")
+
+
+def counters(rows):
+    """{sample: value} of the counter and histogram rows of tcc.metrics."""
+    return {tuple(r[:6]): r[6] for r in rows if r[0] not in GAUGES}
+
+
+class Scrapes:
+    """A client that tries with synchronous_commit off (begin, one try,
+    COMMIT, undecided: the deadline cancels it) and a scraper of the
+    primary's tcc.metrics; what every scrape that returned showed."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.seen = []
+        self.threads = [threading.Thread(target=f, daemon=True)
+                        for f in (self._try, self._scrape)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def _try(self):
+        try:
+            conn = psycopg2.connect(primary.dsn(),
+                                    options="-c synchronous_commit=off")
+            conn.autocommit = True
+            n = 0
+            while not self.stop.is_set():
+                n += 1
+                with conn.cursor() as cur:
+                    cur.execute("SELECT tcc_begin('2 s')::text")
+                    gid = cur.fetchone()[0]
+                    cur.execute("SELECT tcc_branch(%s, %s, %s, %s)",
+                                (gid,) + branch_urls("%s/a/%d" % (prefix, n)))
+        except Exception:       # noqa: BLE001 - the primary is gone
+            pass
+
+    def _scrape(self):
+        try:
+            conn = primary.connect()
+            while not self.stop.is_set():
+                with conn.cursor() as cur:
+                    cur.execute("SELECT * FROM tcc.metrics")
+                    self.seen.append(counters(cur.fetchall()))
+                time.sleep(0.05)
+        except Exception:       # noqa: BLE001 - the primary is gone
+            pass
+
+    def end(self, timeout=30):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout)
+        return not any(t.is_alive() for t in self.threads)
+
+
 def phase_two(gids):
     """{gid: {branch: set of ops}} of the confirms and cancels received."""
     seen = {}
@@ -166,6 +231,8 @@ try:
        "the primary runs a coordinator worker")
 
     load = Load()
+    scrapes = Scrapes()
+    scrapes.start()
     load.start()
     wait_until(lambda: load.count() >= WARMUP_COMMITS, WARMUP, 0.1)
     before = load.count()
@@ -192,6 +259,7 @@ try:
                                  "   AND op = 'try'",
                                  (prefix + "/",))[0][0] - tries_before))
     ok(load.end(), "every client stopped once the primary was gone")
+    ok(scrapes.end(), "the scraper stopped once the primary was gone")
     committed = list(load.committed)
     note("%d COMMITs returned to the clients, %d of them before the stall"
          % (len(committed), before))
@@ -284,6 +352,29 @@ try:
     missing = [c for c in committed if c not in rows]
     ok(not missing, "every such client's own write is on the new primary"
        " (%d missing)" % len(missing))
+
+    # the counters of the new primary: never below a scrape of the old one,
+    # and, once all is settled and folded, the recount of its rows
+    ok(len(scrapes.seen) > 0, "the old primary was scraped (%d times)"
+       % len(scrapes.seen))
+    ok(wait_until(lambda: standby.q1("SELECT count(*) FROM tcc.transactions"
+                                     " WHERE finished_at IS NULL") == 0,
+                  SETTLE, 0.2), "the undecided ones are cancelled too")
+    now = counters(standby.q("SELECT * FROM tcc.metrics"))
+    down = [(k, v, now.get(k, 0.0)) for m in scrapes.seen
+            for k, v in m.items() if now.get(k, 0.0) < v - 1e-9 * max(1, v)]
+    ok(not down, "no counter of the new primary is below what a scrape of"
+       " the old primary showed (%d below)" % len(down))
+    for d in down[:5]:
+        diag("  %r: scraped %s, now %s" % d)
+    recount = {tuple(r[:6]): r[6] for r in standby.q(
+        "SELECT * FROM tcc._metric_counts(NULL)")}
+    off = [(k, v, recount.get(k, 0.0)) for k, v in now.items()
+           if abs(v - recount.get(k, 0.0)) > 1e-9 * max(1, abs(v))]
+    ok(not off, "every counter of the new primary equals the recount of its"
+       " rows (%d differ)" % len(off))
+    for d in off[:5]:
+        diag("  %r: counter %s, recount %s" % d)
 finally:
     primary.stop()
     standby.stop()

@@ -14,7 +14,10 @@
 # database still holds the 1.0 objects, the new library refuses with 55000
 # and a hint to run ALTER EXTENSION tcc UPDATE, its worker waits saying so,
 # and nothing crashes.  After ALTER EXTENSION tcc UPDATE and with the
-# participant back, every transaction settles and new ones work.
+# participant back, every transaction settles and new ones work.  (1.2,
+# docs/views.md#metrics) The update starts the counters of tcc.metrics from
+# a recount of the kept rows, and they stay equal to it as the transactions
+# settle.
 
 import atexit
 import os
@@ -132,6 +135,24 @@ def sql1(query, params=None):
     """The first value of one statement on coord."""
     rows = sql(query, params)
     return rows[0][0] if rows else None
+
+
+def counters_off():
+    """The counter and histogram samples of tcc.metrics that differ from
+    the recount of the kept rows (tcc._metric_counts): (sample, counter,
+    recount)."""
+    rows = sql("SELECT metric, status, kind, op, outcome, le,"
+               "       c.value, r.value"
+               "  FROM tcc._metric_counts(NULL) r"
+               "  FULL JOIN (SELECT * FROM tcc.metrics"
+               "              WHERE metric NOT IN (SELECT m FROM unnest(%s::text[]) m)) c"
+               "    USING (metric, status, kind, op, outcome, le)",
+               (["tcc_pending_transactions", "tcc_failed_transactions",
+                 "tcc_attention_transactions", "tcc_calls_in_flight",
+                 "tcc_oldest_pending_age_seconds", "tcc_worker_up"],))
+    return [(r[:6], r[6], r[7]) for r in rows
+            if r[6] is None or r[7] is None
+            or abs(r[6] - r[7]) > 1e-9 * max(1.0, abs(r[7]))]
 
 
 def error_of(query, params=None):
@@ -363,6 +384,8 @@ is_(crash_lines(), [], "new library, 1.0 objects: no server process crashed")
 sql("ALTER EXTENSION tcc UPDATE")
 is_(sql1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.2",
     "ALTER EXTENSION tcc UPDATE brings the objects to 1.2")
+is_(counters_off(), [],
+    "the update starts every counter from the recount of the kept rows")
 tp_rule("/t600/fail1/confirm")
 tp_rule("/t600/down1/confirm")
 ok(wait_until(lambda: "tcc coordinator started" in log_text()[log_at:], 20),
@@ -389,6 +412,8 @@ is_(wait_status(fresh, "confirmed"), "confirmed",
 is_(sql1("SELECT count(*) FROM tcc.transactions WHERE status NOT IN"
          " ('confirmed', 'cancelled')"), 0,
     "every transaction has settled")
+ok(wait_until(lambda: counters_off() == [], 10),
+   "as they settled, every counter kept equal to the recount")
 lines = crash_lines()
 is_(lines, [], "no server process crashed during the whole upgrade")
 like(log_text()[log_at:], r"extension version 1\.0 is installed",

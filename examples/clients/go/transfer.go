@@ -1,7 +1,7 @@
-// The transfer initiator in Go, with pgx v4 (Debian
-// golang-github-jackc-pgx-v4-dev), built offline against Debian's sources:
+// The transfer initiator in Go, with pgx v5 from the Go module proxy
+// (go.mod and go.sum pin it):
 //
-//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o transfer transfer.go
+//	go build -o transfer .
 //	PGHOST=... PGPORT=... PGDATABASE=coord PGUSER=... \
 //	BANK1_URL=http://127.0.0.1:18201 BANK2_URL=http://127.0.0.1:18202 \
 //	    ./transfer KEY
@@ -19,8 +19,8 @@ import (
 	"log"
 	"os"
 
-	"github.com/jackc/pgconn"
-	"github.com/jackc/pgx/v4"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 var banks = [2]string{os.Getenv("BANK1_URL"), os.Getenv("BANK2_URL")}
@@ -29,14 +29,14 @@ var banks = [2]string{os.Getenv("BANK1_URL"), os.Getenv("BANK2_URL")}
 // decision commits.
 func transfer(ctx context.Context, conn *pgx.Conn, key string, from, to int, amount string) (string, error) {
 	var gid string
-	err := conn.BeginFunc(ctx, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx,
 			"SELECT tcc_begin(kind => 'transfer', business_key => $1)::text",
 			key).Scan(&gid); err != nil {
 			return err
 		}
 		for i, account := range [2]int{from, to} {
-			payload := map[string]interface{}{"account": account, "amount": amount}
+			payload := map[string]any{"account": account, "amount": amount}
 			if _, err := tx.Exec(ctx,
 				"SELECT tcc_branch($1, $2, $3, $4, $5, name => $6)",
 				gid, banks[i]+"/try", banks[i]+"/confirm", banks[i]+"/cancel",
