@@ -49,8 +49,10 @@ die() {
 SCRATCH=$(mktemp -d /tmp/tcc-package.XXXXXX) || die "mktemp failed"
 chmod 755 "$SCRATCH"
 console_pid= exporter_pid=
-# Stop what the console check started and remove the scratch directory.
+# Stop what the console check started and remove the scratch directory
+# (every step, whatever the one before it returned).
 cleanup() {
+	set +e
 	stop_process "$console_pid"
 	stop_process "$exporter_pid"
 	cluster_stop_all
