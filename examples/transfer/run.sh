@@ -313,7 +313,7 @@ GRANT EXECUTE ON FUNCTION
     tcc_retry(uuid), tcc_resolve(uuid, text), tcc_worker_state() TO :"role";
 GRANT SELECT ON tcc.transactions, tcc.transaction_list, tcc.branches,
     tcc.attempts, tcc.actions, tcc.pending, tcc.attention, tcc.stats,
-    tcc.worker TO :"role";
+    tcc.worker, tcc.activity TO :"role";
 SQL
 	die "creating the role $APP_ROLE failed"
 (cd "$HERE" &&

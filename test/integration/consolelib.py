@@ -54,7 +54,7 @@ GRANT EXECUTE ON FUNCTION
     tcc_retry(uuid), tcc_resolve(uuid, text), tcc_worker_state() TO {r};
 GRANT SELECT ON tcc.transactions, tcc.transaction_list, tcc.branches,
     tcc.attempts, tcc.actions, tcc.pending, tcc.attention, tcc.stats,
-    tcc.worker TO {r};
+    tcc.worker, tcc.activity TO {r};
 """
 
 
