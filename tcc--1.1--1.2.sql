@@ -8,19 +8,20 @@
 -- fresh 1.2 and an updated 1.1 have the same objects by construction.
 
 -- ---------------------------------------------------------------------------
--- (issue 22) History costs nothing (docs/views.md)
+-- History costs nothing (docs/views.md)
 --
 -- Every view and tcc.metrics costs what it returns, not what is kept:
 --   * counters and histograms are kept as transactions finish and calls are
 --     recorded (statement triggers on tcc._gtx, tcc._try and tcc._attempt
 --     add a few rows to tcc._metric_delta in the statement that did it;
 --     the worker folds them into tcc._metric_total), never recounted;
---   * a transaction's status is read from its row, so a status is an index
---     condition: the rows of the views come in two arms, the transactions
---     still trying (few: their status follows from the decision) and all
---     others (status as the row has it);
+--   * a final transaction's status is read from its row, so a status is an
+--     index condition: the rows of the views come in two arms, the final
+--     transactions and the few not final (among which one still trying
+--     takes its status from its decision);
 --   * indexes for each filter a person or the console uses (status, kind,
---     business key without kind) that also give the newest-first order;
+--     business key without kind) that also give the newest-first order,
+--     over the final row versions only;
 --   * tcc.transactions has that order inside, like tcc.transaction_list,
 --     so that ORDER BY created_at DESC ... LIMIT reads an index;
 --   * tcc.pending, tcc.attention and the live part of tcc.stats read the
@@ -369,9 +370,73 @@ CREATE TRIGGER _gtx_deleted_counted AFTER DELETE ON tcc._gtx
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
 
+-- ---- activity per minute, for charts
+
+-- Per minute and owner: transactions begun, ended, confirmed, and the sum
+-- of the confirmed ones' decision-to-end seconds; kept like the counters
+-- (deltas from the statements, folded by the worker), for tcc.activity.
+-- Minutes older than tcc.retention are purged.
+CREATE TABLE tcc._minute_delta (
+    minute timestamptz NOT NULL,
+    owner oid NOT NULL,
+    started bigint NOT NULL DEFAULT 0,
+    finished bigint NOT NULL DEFAULT 0,
+    confirmed bigint NOT NULL DEFAULT 0,
+    confirm_seconds double precision NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE tcc._minute_delta IS 'what each statement that began or ended transactions added to tcc._minute_total, until the worker folds it';
+CREATE TABLE tcc._minute_total (
+    LIKE tcc._minute_delta INCLUDING DEFAULTS,
+    PRIMARY KEY (minute, owner)
+);
+COMMENT ON TABLE tcc._minute_total IS 'transactions begun, ended and confirmed per minute and owner, and the confirmed ones'' seconds from decision to end; written by the coordinator worker only';
+
+-- Begun: every row a statement inserts (at the minute it was created);
+-- ended: rows that go final (at the minute they finished), inserted so or
+-- moved so by the statement.
+CREATE FUNCTION tcc._count_minutes() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO tcc._minute_delta (minute, owner, started, finished, confirmed)
+        SELECT date_trunc('minute', n.created_at), n.owner, count(*), 0, 0
+          FROM new_rows n GROUP BY 1, 2
+        UNION ALL
+        SELECT date_trunc('minute', n.finished_at), n.owner, 0, count(*),
+               count(*) FILTER (WHERE n.status = 'confirmed')
+          FROM new_rows n
+         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY 1, 2;
+    ELSE
+        INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed, confirm_seconds)
+        SELECT date_trunc('minute', n.finished_at), n.owner, count(*),
+               count(*) FILTER (WHERE n.status = 'confirmed'),
+               COALESCE(sum(EXTRACT(epoch FROM n.finished_at - d.decided_at))
+                        FILTER (WHERE n.status = 'confirmed'), 0)
+          FROM new_rows n
+          JOIN old_rows o ON o.gid = n.gid
+          LEFT JOIN tcc._decision d ON d.gid = n.gid
+         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+           AND o.status NOT IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY 1, 2;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION tcc._count_minutes() FROM PUBLIC;
+
+CREATE TRIGGER _gtx_inserted_minutes AFTER INSERT ON tcc._gtx
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_minutes();
+CREATE TRIGGER _gtx_updated_minutes AFTER UPDATE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_minutes();
+
 -- Folds the deltas into the totals, in one statement: a delta is counted
 -- in the totals or still in the deltas, never both, never neither.  The
--- worker calls it as it goes; tcc.metrics reads both tables, so how often
+-- worker calls it as it goes; the readers read both tables, so how often
 -- does not change a number.  Returns how many delta rows it folded.
 CREATE FUNCTION tcc._metric_fold()
 RETURNS bigint
@@ -385,8 +450,20 @@ s AS (
     SELECT metric, status, kind, op, outcome, le, owner, sum(value)
       FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7
     ON CONFLICT (metric, status, kind, op, outcome, le, owner)
-    DO UPDATE SET value = t.value + excluded.value)
-SELECT count(*) FROM d
+    DO UPDATE SET value = t.value + excluded.value),
+m AS (DELETE FROM tcc._minute_delta RETURNING *),
+n AS (
+    INSERT INTO tcc._minute_total AS t
+        (minute, owner, started, finished, confirmed, confirm_seconds)
+    SELECT minute, owner, sum(started), sum(finished), sum(confirmed),
+           sum(confirm_seconds)
+      FROM m GROUP BY 1, 2
+    ON CONFLICT (minute, owner)
+    DO UPDATE SET started = t.started + excluded.started,
+                  finished = t.finished + excluded.finished,
+                  confirmed = t.confirmed + excluded.confirmed,
+                  confirm_seconds = t.confirm_seconds + excluded.confirm_seconds)
+SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM m)
 $$;
 REVOKE ALL ON FUNCTION tcc._metric_fold() FROM PUBLIC;
 
@@ -515,6 +592,19 @@ fresh AS (
 old AS (DELETE FROM tcc._metric_total)
 INSERT INTO tcc._metric_delta (metric, status, kind, op, outcome, le, owner, value)
 SELECT * FROM fresh WHERE value <> 0;
+-- and the minutes from the kept transactions
+INSERT INTO tcc._minute_delta (minute, owner, started)
+SELECT date_trunc('minute', g.created_at), g.owner, count(*)
+  FROM tcc._gtx g GROUP BY 1, 2;
+INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed, confirm_seconds)
+SELECT date_trunc('minute', g.finished_at), g.owner, count(*),
+       count(*) FILTER (WHERE g.status = 'confirmed'),
+       COALESCE(sum(EXTRACT(epoch FROM g.finished_at - d.decided_at))
+                FILTER (WHERE g.status = 'confirmed'), 0)
+  FROM tcc._gtx g
+  LEFT JOIN tcc._decision d ON d.gid = g.gid
+ WHERE g.status IN ('confirmed', 'cancelled', 'resolved')
+ GROUP BY 1, 2;
 SELECT tcc._metric_fold();
 
 -- Every sample: the kept counters (folded or not yet), and the live gauges.
@@ -572,6 +662,26 @@ SELECT x.metric, '', '', '', '', '', x.value
  WHERE families IS NULL OR x.metric = ANY (families)
 $$;
 
+-- Per minute: the transactions begun, ended and confirmed, and the mean
+-- confirm latency, of the current role (of every role for a superuser).
+-- A condition on minute reaches the primary key of tcc._minute_total.
+CREATE VIEW tcc.activity WITH (security_barrier) AS
+SELECT m.minute,
+       pg_catalog.sum(m.started)::bigint AS started,
+       pg_catalog.sum(m.finished)::bigint AS finished,
+       pg_catalog.sum(m.confirmed)::bigint AS confirmed,
+       pg_catalog.sum(m.confirm_seconds) * 1000
+           / NULLIF(pg_catalog.sum(m.confirmed), 0) AS confirm_avg_ms
+  FROM (SELECT t.minute, t.owner, t.started, t.finished, t.confirmed, t.confirm_seconds
+          FROM tcc._minute_total t
+        UNION ALL
+        SELECT d.minute, d.owner, d.started, d.finished, d.confirmed, d.confirm_seconds
+          FROM tcc._minute_delta d) m
+ WHERE m.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+ GROUP BY m.minute;
+COMMENT ON VIEW tcc.activity IS 'per minute: global transactions begun, ended and confirmed, and the mean latency from decision to confirmed; kept as they happen, for charts (a minute with none has no row)';
+
 -- Counts by status, as in 1.0 of the transactions kept: those not final
 -- counted (few); the final ones from tcc_kept, which the statements that
 -- end, insert and delete transactions keep up to date; started, finished
@@ -610,6 +720,7 @@ SELECT (SELECT pg_catalog.count(*) FROM live WHERE status = 'trying') AS trying,
        (SELECT pg_catalog.percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM finished_at - decided_at) * 1000)
           FROM recent WHERE status = 'confirmed') AS confirm_p99_ms;
 COMMENT ON VIEW tcc.stats IS 'counts by status, transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';
+
 -- ---- (issue 25) pause, per-branch policy, try response, trace context
 -- (docs/api.md#pausing-a-destination, #per-branch-policy,
 -- docs/protocol.md#the-trys-answer-in-confirm-and-cancel and
