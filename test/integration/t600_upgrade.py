@@ -37,6 +37,7 @@ c = OldCluster(TCC_1_0, "t600", "tcc.retry_interval = '200ms'\n"
                "tcc.retry_max_interval = '1s'\n")
 sql, sql1, error_of, connect = c.sql, c.sql1, c.error_of, c.connect
 set_system, log_text, crash_lines = c.set_system, c.log_text, c.crash_lines
+status, wait_status = c.status, c.wait_status
 
 
 def counters_off():
@@ -76,22 +77,6 @@ def begin_branches(names, timeout="1 min"):
         return gid
     finally:
         conn.close()
-
-
-def status(gid):
-    """The status of gid in tcc.transactions."""
-    return sql1("SELECT status FROM tcc.transactions WHERE gid = %s", (gid,))
-
-
-def wait_status(gid, wanted, timeout=20.0):
-    """Poll until gid has status wanted; the last status seen."""
-    last = [None]
-
-    def check():
-        last[0] = status(gid)
-        return last[0] == wanted
-    wait_until(check, timeout)
-    return last[0]
 
 
 def confirm_attempts(gid):

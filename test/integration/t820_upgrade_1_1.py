@@ -35,6 +35,7 @@ NEW_SIGNATURES = ("tcc_begin(interval, text, text, boolean, text, text)",
 
 c = OldCluster(TCC_1_1, "t820", "tcc.retry_interval = '200ms'\n"
                "tcc.retry_max_interval = '1s'\n")
+status, wait_status = c.status, c.wait_status
 if not ok(c.found, "version 1.1 (commit %s) is in the git history"
           % TCC_1_1):
     diag(c.why)
@@ -61,21 +62,6 @@ def begin_branch(name, timeout="1 min"):
     gid = c.sql1("SELECT tcc_begin(%s)", (timeout,))
     c.sql("SELECT tcc_branch(%s, %s, %s, %s)", (gid,) + urls(name))
     return gid
-
-
-def status(gid):
-    return c.sql1("SELECT status FROM tcc.transactions WHERE gid = %s", (gid,))
-
-
-def wait_status(gid, wanted, timeout=20.0):
-    """Poll until gid has status wanted; the last status seen."""
-    last = [None]
-
-    def check():
-        last[0] = status(gid)
-        return last[0] == wanted
-    wait_until(check, timeout)
-    return last[0]
 
 
 def phase_two_calls(gid, n):

@@ -18,6 +18,8 @@ import tempfile
 
 import psycopg2
 
+from tcclib import wait_until
+
 SYSTEM_PG_CONFIG = "/usr/lib/postgresql/15/bin/pg_config"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -199,6 +201,21 @@ tcc.database = 'coord'
         except psycopg2.Error as e:
             return e
         return None
+
+    def status(self, gid):
+        """The status of gid in tcc.transactions."""
+        return self.sql1("SELECT status FROM tcc.transactions"
+                         " WHERE gid = %s", (gid,))
+
+    def wait_status(self, gid, wanted, timeout=20.0):
+        """Poll until gid has status wanted; the last status seen."""
+        last = [None]
+
+        def check():
+            last[0] = self.status(gid)
+            return last[0] == wanted
+        wait_until(check, timeout)
+        return last[0]
 
     def set_system(self, **settings):
         """ALTER SYSTEM SET tcc.<name> = value for each, and reload."""
