@@ -184,14 +184,16 @@ $$;
 REVOKE ALL ON FUNCTION tcc._metric_bounds() FROM PUBLIC;
 
 -- The label of the one bucket a duration in seconds falls in (the smallest
--- bound not below it; Prometheus's le is inclusive).  NULL for NULL.
+-- bound not below it; Prometheus's le is inclusive).  NULL for NULL.  k is
+-- how many of the 14 bounds are not below the duration, so the smallest of
+-- them is the (15 - k)-th in ascending order; none: +Inf.
 CREATE FUNCTION tcc._metric_bucket(seconds double precision)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT CASE k WHEN 0 THEN '+Inf'
-       ELSE ('{300,60,30,10,5,2.5,1,0.5,0.25,0.1,0.05,0.025,0.01,0.005}'::float8[])[15 - k]::text END
+       ELSE ('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300}'::float8[])[15 - k]::text END
   FROM width_bucket(-seconds,
        '{-300,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::float8[]) k
 $$;
@@ -721,7 +723,7 @@ SELECT (SELECT pg_catalog.count(*) FROM live WHERE status = 'trying') AS trying,
           FROM recent WHERE status = 'confirmed') AS confirm_p99_ms;
 COMMENT ON VIEW tcc.stats IS 'counts by status, transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';
 
--- ---- (issue 25) pause, per-branch policy, try response, trace context
+-- ---- Pausing destinations, per-branch policy, the try's answer, trace context
 -- (docs/api.md#pausing-a-destination, #per-branch-policy,
 -- docs/protocol.md#the-trys-answer-in-confirm-and-cancel and
 -- #trace-context)
@@ -892,10 +894,10 @@ SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
 COMMENT ON COLUMN tcc.branches.timeout IS 'the time limit of each of its calls; NULL: tcc.request_timeout';
 COMMENT ON COLUMN tcc.branches.max_attempts IS 'failed confirm or cancel attempts before the transaction is failed; NULL: tcc.max_attempts';
 
--- tcc.transactions: trace_id appended (issue 25).  Kept to this one view
--- and one expression on purpose: the rows and their order are those of
--- tcc.transactions above (issue 22); the trace id is a lookup by primary
--- key per row returned.
+-- tcc.transactions: trace_id appended.  Kept to this one view and one
+-- expression on purpose: the rows and their order are those of
+-- tcc.transactions above (History costs nothing); the trace id is a lookup
+-- by primary key per row returned.
 CREATE OR REPLACE VIEW tcc.transactions WITH (security_barrier) AS
 SELECT r.*,
        (SELECT pg_catalog.replace(COALESCE(x.trace_id, x.gid)::text, '-', '')

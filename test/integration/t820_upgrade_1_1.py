@@ -13,8 +13,16 @@
 # settles, the final ones stay, the grants carry over to the new
 # signatures, the 1.1 rows read as having no policy of their own, and a
 # 1.1 transaction's calls carry a trace context whose trace id is its gid.
+#
+# The counters (docs/views.md#metrics): 1.1 purges some transactions first
+# (tcc._metric_retired holds their counts) and keeps HISTORY more, written
+# straight into the tables as bench S9 does (bench/sql/history.sql); after
+# the update every counter of tcc.metrics equals the recount of the kept
+# rows plus what 1.1 kept of the purged ones, none is below the last scrape
+# of 1.1, and as the live transactions settle they move as the recount.
 
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,6 +32,12 @@ from tcclib import (diag, done_testing, is_, ok, tp_requests,  # noqa: E402
 from upgradelib import OldCluster  # noqa: E402
 
 TCC_1_1 = "c1e40b1"     # the last commit of version 1.1
+HISTORY = 20000         # kept transactions written into the tables
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+GAUGES = ("tcc_pending_transactions", "tcc_failed_transactions",
+          "tcc_attention_transactions", "tcc_oldest_pending_age_seconds",
+          "tcc_calls_in_flight", "tcc_worker_up")
 OLD_SIGNATURES = ("tcc_begin(interval, text, text, boolean)",
                   "tcc_branch(uuid, text, text, text, jsonb, text, jsonb,"
                   " text)",
@@ -71,6 +85,62 @@ def phase_two_calls(gid, n):
         " AND op <> 'try'", (gid,)) >= n, 20)
 
 
+def counters():
+    """The counter and histogram samples of tcc.metrics."""
+    return {tuple(r[:6]): r[6] for r in c.sql("SELECT * FROM tcc.metrics")
+            if r[0] not in GAUGES}
+
+
+def differ(a, b):
+    """The samples where a and b differ (sums of seconds are floats added
+    in another order: a relative 1e-9 is no difference)."""
+    return sorted((k, a.get(k), b.get(k)) for k in set(a) | set(b)
+                  if abs(a.get(k, 0.0) - b.get(k, 0.0))
+                  > 1e-9 * max(1.0, abs(b.get(k, 0.0))))
+
+
+# ---- 1.1 purges some transactions: their counts go to _metric_retired
+for op in ("try", "confirm", "cancel"):
+    tp_rule("/t820/gone/%s" % op)
+gone = []
+for _ in range(3):
+    g = c.sql1("SELECT tcc_begin('1 min')")
+    c.sql("SELECT tcc_branch(%s, %s, %s, %s)",
+          (g,) + tuple(tp_url("/t820/gone/%s" % op)
+                       for op in ("try", "confirm", "cancel")))
+    c.sql("SELECT tcc_finish(%s)", (g,))
+    gone.append(g)
+c.set_system(retention="1s")
+ok(wait_until(lambda: c.sql1("SELECT count(*) FROM tcc._gtx"
+                             " WHERE gid = ANY (%s::uuid[])", (gone,)) == 0,
+              30), "1.1: tcc.retention purges three confirmed transactions")
+c.sql("ALTER SYSTEM RESET tcc.retention")
+c.sql("SELECT pg_reload_conf()")
+ok(c.sql1("SELECT count(*) FROM tcc._metric_retired") > 0,
+   "1.1 keeps their counts in tcc._metric_retired")
+
+# ---- a history of kept transactions, straight into 1.1's tables
+res = subprocess.run(
+    [os.path.join(c.bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+     "-h", "127.0.0.1", "-p", str(c.port), "-U", "postgres", "-d", "coord",
+     "-v", "n=%d" % HISTORY, "-v", "owner=postgres",
+     "-f", os.path.join(ROOT, "bench", "sql", "history.sql")],
+    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    stderr=subprocess.STDOUT, text=True)
+is_(res.returncode, 0, "1.1: %d kept transactions written into the tables"
+    % HISTORY)
+if res.returncode != 0:
+    diag(res.stdout[-2000:])
+# the few of them not final point at no participant: written final too,
+# so that no call of theirs goes on during the checks (the live ones of
+# every state come next, made by 1.1 itself)
+c.sql("UPDATE tcc._branch SET status = 'confirmed' WHERE gid IN ("
+      "  SELECT gid FROM tcc._gtx WHERE kind LIKE 'k%%'"
+      "     AND finished_at IS NULL)")
+c.sql("UPDATE tcc._gtx SET status = 'confirmed',"
+      "       finished_at = created_at + interval '40 ms'"
+      " WHERE kind LIKE 'k%' AND finished_at IS NULL")
+
 # ---- transactions in every state, made by version 1.1
 for name in ("ok", "fail", "up", "down", "try", "res"):
     for op in ("try", "confirm", "cancel"):
@@ -111,6 +181,7 @@ is_([status(g) for g in (confirming, cancelling, trying)],
     ["confirming", "cancelling", "trying"],
     "1.1: confirming, cancelling and trying")
 before = dict(c.sql("SELECT gid, status FROM tcc.transactions"))
+scraped = counters()
 
 # ---- this tree's build over 1.1, the database still at 1.1
 at = c.install_current()
@@ -121,9 +192,23 @@ is_(err and err.pgcode, "55000",
     "new library, 1.1 objects: the coordinator refuses with 55000")
 
 # ---- ALTER EXTENSION tcc UPDATE, the participants back: all settle
+retired = {tuple(r[:6]): r[6] for r in c.sql(
+    "SELECT metric, status, kind, op, outcome, le, value"
+    "  FROM tcc._metric_retired")}
 c.sql("ALTER EXTENSION tcc UPDATE")
 is_(c.sql1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"),
     "1.2", "ALTER EXTENSION tcc UPDATE brings the objects to 1.2")
+after_update = counters()
+kept_then = {tuple(r[:6]): r[6] for r in c.sql(
+    "SELECT * FROM tcc._metric_counts(NULL)")}
+want = dict(kept_then)
+for k, v in retired.items():
+    want[k] = want.get(k, 0.0) + v
+is_(differ(after_update, want), [],
+    "after the update every counter equals the recount of the %d kept"
+    " transactions plus what 1.1 kept of the purged ones" % len(before))
+is_([k for k, v in scraped.items() if after_update.get(k, 0.0) < v - 1e-6],
+    [], "no counter is below the last scrape of 1.1")
 for path in ("/t820/fail/confirm", "/t820/up/confirm", "/t820/down/cancel"):
     tp_rule(path)
 is_(wait_status(confirming, "confirmed"), "confirmed",
@@ -139,6 +224,20 @@ is_(wait_status(trying, "confirmed"), "confirmed", "and confirmed")
 is_([status(g) for g in (confirmed, cancelled, resolved)],
     ["confirmed", "cancelled", "resolved"],
     "the final transactions stay as they were")
+
+
+def moved_alike():
+    """Whether each counter moved since the update as the recount did."""
+    now = counters()
+    kept_now = {tuple(r[:6]): r[6] for r in c.sql(
+        "SELECT * FROM tcc._metric_counts(NULL)")}
+    return differ({k: v - after_update.get(k, 0.0) for k, v in now.items()},
+                  {k: v - kept_then.get(k, 0.0)
+                   for k, v in kept_now.items()}) == []
+
+
+ok(wait_until(moved_alike, 10),
+   "as the live transactions settled, the counters moved as the recount")
 
 # ---- what 1.2 adds, on the rows of 1.1
 is_([c.sql1("SELECT has_function_privilege('t820_app', %s, 'EXECUTE')",
