@@ -173,7 +173,7 @@ try:
                           10), "pause: tcc.destinations shows one call held")
             is_(calls(held, "confirm"), [],
                 "pause: no confirm was sent to the paused destination")
-            is_(q("SELECT status, attempts FROM tcc.transactions t"
+            is_(q("SELECT t.status, b.attempts FROM tcc.transactions t"
                   " JOIN tcc.branches b USING (gid) WHERE gid = %s",
                   (held,)), [("confirming", 0)],
                 "pause: it counts no attempt and is not failed")
