@@ -242,25 +242,35 @@ $$;
 REVOKE ALL ON FUNCTION tcc._count_calls() FROM PUBLIC;
 
 -- A transaction ends when its row goes from a status that is not final to
--- one that is; no statement makes a final row final again.
+-- one that is.  What the final rows a statement leaves count, less what the
+-- final rows it found counted: a row that ends counts once, a final row
+-- updated again (status, kind and times as they were) nets to nothing.
+-- The two transition tables are not joined: the worker plans without hash
+-- joins, and a nested loop over both would cost the product of their sizes.
 CREATE FUNCTION tcc._count_ended() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     INSERT INTO tcc._metric_delta (metric, status, kind, le, owner, value)
-    SELECT s.metric, s.status, s.kind, s.le, s.owner, s.value
-      FROM (SELECT array_agg(n.status) AS sts, array_agg(n.kind) AS kinds,
+    SELECT s.metric, s.status, s.kind, s.le, s.owner, sum(a.sign * s.value)
+      FROM (SELECT 1 AS sign, array_agg(n.status) AS sts, array_agg(n.kind) AS kinds,
                    array_agg(n.owner) AS owners,
                    array_agg(EXTRACT(epoch FROM n.finished_at - d.decided_at)::float8) AS settle,
                    array_agg(EXTRACT(epoch FROM n.finished_at - n.created_at)::float8) AS total
               FROM new_rows n
-              JOIN old_rows o ON o.gid = n.gid
               LEFT JOIN tcc._decision d ON d.gid = n.gid
              WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-               AND o.status NOT IN ('confirmed', 'cancelled', 'resolved')
-            HAVING count(*) > 0) a,
-           tcc._metric_ended(a.sts, a.kinds, a.owners, a.settle, a.total) s;
+            UNION ALL
+            SELECT -1, array_agg(o.status), array_agg(o.kind), array_agg(o.owner),
+                   array_agg(EXTRACT(epoch FROM o.finished_at - d.decided_at)::float8),
+                   array_agg(EXTRACT(epoch FROM o.finished_at - o.created_at)::float8)
+              FROM old_rows o
+              LEFT JOIN tcc._decision d ON d.gid = o.gid
+             WHERE o.status IN ('confirmed', 'cancelled', 'resolved')) a
+     CROSS JOIN LATERAL tcc._metric_ended(a.sts, a.kinds, a.owners, a.settle, a.total) s
+     GROUP BY s.metric, s.status, s.kind, s.le, s.owner
+    HAVING sum(a.sign * s.value) <> 0;
     RETURN NULL;
 END
 $$;
@@ -353,17 +363,20 @@ BEGIN
          WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
          GROUP BY 1, 2;
     ELSE
+        -- as tcc._count_ended: the final rows left, less the final rows found
         INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed, confirm_seconds)
-        SELECT date_trunc('minute', n.finished_at), n.owner, count(*),
-               count(*) FILTER (WHERE n.status = 'confirmed'),
-               COALESCE(sum(EXTRACT(epoch FROM n.finished_at - d.decided_at))
-                        FILTER (WHERE n.status = 'confirmed'), 0)
-          FROM new_rows n
-          JOIN old_rows o ON o.gid = n.gid
-          LEFT JOIN tcc._decision d ON d.gid = n.gid
-         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-           AND o.status NOT IN ('confirmed', 'cancelled', 'resolved')
-         GROUP BY 1, 2;
+        SELECT date_trunc('minute', x.finished_at), x.owner, sum(x.sign),
+               COALESCE(sum(x.sign) FILTER (WHERE x.status = 'confirmed'), 0),
+               COALESCE(sum(x.sign * EXTRACT(epoch FROM x.finished_at - d.decided_at))
+                        FILTER (WHERE x.status = 'confirmed'), 0)
+          FROM (SELECT 1 AS sign, n.gid, n.status, n.owner, n.finished_at FROM new_rows n
+                 WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+                UNION ALL
+                SELECT -1, o.gid, o.status, o.owner, o.finished_at FROM old_rows o
+                 WHERE o.status IN ('confirmed', 'cancelled', 'resolved')) x
+          LEFT JOIN tcc._decision d ON d.gid = x.gid
+         GROUP BY 1, 2
+        HAVING sum(x.sign) <> 0;
     END IF;
     RETURN NULL;
 END
