@@ -8,19 +8,20 @@
 -- fresh 1.2 and an updated 1.1 have the same objects by construction.
 
 -- ---------------------------------------------------------------------------
--- (issue 22) History costs nothing (docs/views.md)
+-- History costs nothing (docs/views.md)
 --
 -- Every view and tcc.metrics costs what it returns, not what is kept:
 --   * counters and histograms are kept as transactions finish and calls are
 --     recorded (statement triggers on tcc._gtx, tcc._try and tcc._attempt
 --     add a few rows to tcc._metric_delta in the statement that did it;
 --     the worker folds them into tcc._metric_total), never recounted;
---   * a transaction's status is read from its row, so a status is an index
---     condition: the rows of the views come in two arms, the transactions
---     still trying (few: their status follows from the decision) and all
---     others (status as the row has it);
+--   * a final transaction's status is read from its row, so a status is an
+--     index condition: the rows of the views come in two arms, the final
+--     transactions and the few not final (among which one still trying
+--     takes its status from its decision);
 --   * indexes for each filter a person or the console uses (status, kind,
---     business key without kind) that also give the newest-first order;
+--     business key without kind) that also give the newest-first order,
+--     over the final row versions only;
 --   * tcc.transactions has that order inside, like tcc.transaction_list,
 --     so that ORDER BY created_at DESC ... LIMIT reads an index;
 --   * tcc.pending, tcc.attention and the live part of tcc.stats read the

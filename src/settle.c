@@ -343,10 +343,16 @@ TccSettleStartup(void)
 	} while (n == STARTUP_BATCH);
 }
 
-/* whether branch b is not called in the phase decided by dec.commit */
+/*
+ * Whether branch b is not called in the phase decided by dec.commit.  A
+ * refused try is not cancelled, but for a DTM participant: DTM's server
+ * cancels every branch, and its barrier takes the cancel of a refused try
+ * for an empty rollback (docs/states.md#phase-two).
+ */
 #define SKIPPED_IN_PHASE \
 	"CASE WHEN dec.commit THEN b.confirm_url IS NULL" \
-	"     ELSE b.cancel_url IS NULL OR b.status = 'refused' END"
+	"     ELSE b.cancel_url IS NULL" \
+	"          OR (b.status = 'refused' AND b.protocol <> 'dtm') END"
 
 /*
  * The end of both statements that start phase two (dec holds the gids):

@@ -25,6 +25,8 @@ PACKAGES=(
 	libtap-parser-sourcehandler-pgtap-perl
 	python3-psycopg2
 	python3-flask
+	# the console's WSGI server (console/app.py, the tcc-console package)
+	python3-waitress
 	python3-selenium
 	chromium
 	chromium-driver

@@ -32,12 +32,40 @@ document.addEventListener("DOMContentLoaded", function () {
         if (again) { again = false; refresh(); }
       });
   }
-  var es = new EventSource("/events");
-  es.addEventListener("open", function () { state.textContent = "on"; });
-  es.addEventListener("error", function () { state.textContent = "reconnecting"; });
-  es.addEventListener("tick", refresh);
-  es.addEventListener("alert", function (ev) {
-    state.textContent = "on (alert: " + ev.data + ")";
-    refresh();
-  });
+  // The stream says when the database is unavailable and when it is back;
+  // a stream the console refused or ended (its limit, a restart) is
+  // opened again after a while, twice as long each time up to a minute.
+  var delay = 2000, down = false;
+  function listen() {
+    var es = new EventSource("/events");
+    es.addEventListener("open", function () { delay = 2000; state.textContent = "on"; });
+    es.addEventListener("error", function () {
+      if (es.readyState !== EventSource.CLOSED) {
+        state.textContent = "reconnecting";
+        return;
+      }
+      state.textContent = "off, trying again in " + delay / 1000 + " s";
+      refresh();  // a session that ended shows the login page
+      setTimeout(listen, delay);
+      delay = Math.min(delay * 2, 60000);
+    });
+    es.addEventListener("db", function (ev) {
+      var d = JSON.parse(ev.data);
+      if (d.db === "up") {
+        state.textContent = "on";
+        if (down) { refresh(); }
+        down = false;
+      } else if (d.db === "down") {
+        down = true;
+        state.textContent = "database unavailable (" + (d.error || "") + "), trying again";
+      }
+    });
+    es.addEventListener("tick", refresh);
+    es.addEventListener("alert", function (ev) {
+      var d = JSON.parse(ev.data);
+      state.textContent = d.gid ? "on (alert: " + d.gid + " " + d.status + ")" : "on (alert)";
+      refresh();
+    });
+  }
+  listen();
 });

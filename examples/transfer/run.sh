@@ -101,11 +101,12 @@ trap 'interrupted=1; echo "run.sh: interrupted, stopping" >&2; exit 1' INT TERM
 
 # ---------------------------------------------------------------- helpers
 
-# psql on database $1 of the demo cluster.
+# psql on database $1 of the demo cluster, as postgres through the Unix
+# socket in $TMP (see pg_hba.conf below).
 psql_db() {
 	local db=$1
 	shift
-	"$PGBIN/psql" -X -h 127.0.0.1 -p "$PORT" -U postgres -d "$db" \
+	"$PGBIN/psql" -X -h "$TMP" -p "$PORT" -U postgres -d "$db" \
 		-P footer=off "$@"
 }
 
@@ -119,7 +120,7 @@ start_bank() {
 	local n=$1 pidfile=$TMP/bank$1.pid
 	rm -f "$pidfile"
 	"$PYTHON" "$HERE/bank.py" --port "${BANK_PORT[$n]}" --role "${BANK_ROLE[$n]}" \
-		--dsn "host=127.0.0.1 port=$PORT dbname=bank$n user=postgres" \
+		--dsn "host=$TMP port=$PORT dbname=bank$n user=postgres" \
 		--pidfile "$pidfile" >>"$TMP/bank$n.log" 2>&1 </dev/null &
 	BANK_PID[$n]=$!
 	wait_pidfile "${BANK_PID[$n]}" "$pidfile" 10 ||
@@ -275,6 +276,17 @@ shared_preload_libraries = 'tcc'
 tcc.database = 'coord'
 # short retry gaps, so that the demo shows them quickly (default 10s)
 tcc.retry_interval = '500ms'
+# the socket in $TMP: only root and the postgres OS user may open it
+unix_socket_permissions = 0700
+EOF
+# Every connection over TCP (the console's logins, the initiator's psql)
+# must give its role's password: postgres has none, so it cannot log in
+# there.  This script and the banks' services connect through the socket.
+cat >"$PGDATA_DIR/pg_hba.conf" <<EOF || die "pg_hba.conf could not be written"
+# examples/transfer/run.sh
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
 EOF
 cat <<EOF
       shared_preload_libraries = 'tcc'
@@ -287,8 +299,8 @@ cluster_start "$PGDATA_DIR" "$TMP/server.log" 60 || die "the cluster did not sta
 psql_db coord -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION tcc' ||
 	die "CREATE EXTENSION tcc in coord failed"
 # the initiator's role: it runs transfer.sql and logs in to the console,
-# with a password (pg_hba.conf asks it for one); it sees its own
-# transactions only
+# with its password (pg_hba.conf asks every role for one over TCP); it sees
+# its own transactions only
 psql_db coord -q -v ON_ERROR_STOP=1 -v role="$APP_ROLE" -v pw="$APP_PASSWORD" <<'SQL' ||
 CREATE ROLE :"role" LOGIN PASSWORD :'pw';
 GRANT USAGE ON SCHEMA tcc TO :"role";
@@ -304,10 +316,6 @@ GRANT SELECT ON tcc.transactions, tcc.transaction_list, tcc.branches,
     tcc.worker TO :"role";
 SQL
 	die "creating the role $APP_ROLE failed"
-{ echo "host all $APP_ROLE 127.0.0.1/32 scram-sha-256"; cat "$PGDATA_DIR/pg_hba.conf"; } \
-	>"$TMP/pg_hba.conf" && cat "$TMP/pg_hba.conf" >"$PGDATA_DIR/pg_hba.conf" &&
-	psql_db coord -q -c 'SELECT pg_reload_conf()' >/dev/null ||
-	die "pg_hba.conf could not be changed"
 (cd "$HERE" &&
 	psql_db bank1 -q -v ON_ERROR_STOP=1 -v id=1 -v name=A -v balance=1000.00 \
 		-f bank.sql &&

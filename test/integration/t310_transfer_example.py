@@ -5,7 +5,9 @@
 # repeated business key, TC001 for a refused try), docs/states.md (a refused
 # try cancels; confirm survives a participant outage), docs/worker.md (retries
 # with growing gaps), the operator's tcc_retry, tcc_run (docs/api.md, 1.1), and
-# docs/protocol.md#participant-barrier (the banks use the barrier).  It also
+# docs/protocol.md#participant-barrier (the banks use the barrier), and the
+# console's login (README "The operations console": pg_hba.conf must ask
+# for a password; the example asks every role for one).  It also
 # stops everything it started, when it finishes and when it is interrupted, so
 # it can be run again.
 
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -156,8 +159,8 @@ def confirm_rows(text):
 
 
 def console_login(url, role, password):
-    """Log in to the console at url; the overview page's text, or the
-    error."""
+    """Log in to the console at url; the overview page's text, the login
+    page's when refused, or the error."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(jar))
@@ -167,6 +170,8 @@ def console_login(url, role, password):
         form = urllib.parse.urlencode({"csrf": token, "role": role,
                                        "password": password}).encode()
         return opener.open(url + "login", data=form, timeout=10).read().decode()
+    except urllib.error.HTTPError as e:
+        return e.read().decode()
     except (OSError, AttributeError) as e:
         return "error: %s" % e
 
@@ -183,6 +188,11 @@ ok(console and console[0] == "http://127.0.0.1:%d/" % demo.ports[3],
 if console:
     like(console_login(*console), r"<h1>Overview</h1>",
          "logging in with it while the example runs shows the overview")
+    # pg_hba.conf asks every role for its password over TCP: the
+    # superuser, which has none, cannot log in to the console
+    like(console_login(console[0], "postgres", "any password"),
+         r"login refused: wrong role or password",
+         "the console refuses postgres with any password")
 rc = demo.finish()
 out = demo.output()
 is_(rc, 0, "run.sh exits 0")
