@@ -12,6 +12,8 @@ OBJS = \
 	src/gid.o \
 	src/http.o \
 	src/intent.o \
+	src/ops.o \
+	src/pause.o \
 	src/protocol.o \
 	src/purge.o \
 	src/request.o \
@@ -20,6 +22,7 @@ OBJS = \
 	src/shmem.o \
 	src/store.o \
 	src/tcc.o \
+	src/tries.o \
 	src/util.o \
 	src/validate.o \
 	src/worker.o
@@ -52,8 +55,8 @@ CONTRIB_TESTDB = tcc_test
 # Each object depends on the headers it includes, directly or through
 # another header (the layouts of shared memory and of the requests are in
 # them).  Keep in step with the #include lines.
-src/api.o: src/coordinator.h src/durable.h src/gid.h src/http.h \
-	src/protocol.h src/request.h src/shmem.h src/store.h src/tcc.h src/util.h \
+src/api.o: src/coordinator.h src/durable.h src/gid.h src/http.h src/protocol.h \
+	src/request.h src/schedule.h src/shmem.h src/store.h src/tcc.h src/tries.h \
 	src/validate.h
 src/backoff.o: src/backoff.h src/tcc.h
 src/barrier.o: src/http.h src/protocol.h src/request.h src/store.h src/tcc.h \
@@ -63,27 +66,36 @@ src/calls.o: src/calls.h src/http.h src/protocol.h src/schedule.h \
 src/cancel.o: src/cancel.h src/gid.h src/http.h src/protocol.h src/store.h \
 	src/tcc.h
 src/coordinator.o: src/coordinator.h src/protocol.h src/request.h \
-	src/shmem.h src/tcc.h
+	src/schedule.h src/shmem.h src/tcc.h
 src/durable.o: src/durable.h
 src/gid.o: src/gid.h
 src/http.o: src/http.h src/protocol.h src/tcc.h
 src/intent.o: src/gid.h src/http.h src/intent.h src/protocol.h src/request.h \
-	src/store.h src/tcc.h src/util.h
+	src/schedule.h src/store.h src/tcc.h src/util.h
+src/ops.o: src/coordinator.h src/pause.h src/protocol.h src/request.h \
+	src/schedule.h src/shmem.h src/tcc.h src/validate.h
+src/pause.o: src/http.h src/pause.h src/protocol.h src/request.h \
+	src/schedule.h src/shmem.h src/store.h src/tcc.h
 src/protocol.o: src/protocol.h
 src/purge.o: src/http.h src/protocol.h src/purge.h src/store.h src/tcc.h
-src/request.o: src/durable.h src/protocol.h src/request.h src/shmem.h
+src/request.o: src/durable.h src/protocol.h src/request.h src/schedule.h \
+	src/shmem.h src/tcc.h
 src/schedule.o: src/protocol.h src/schedule.h src/tcc.h
 src/settle.o: src/backoff.h src/http.h src/protocol.h src/schedule.h \
 	src/settle.h src/store.h src/tcc.h
-src/shmem.o: src/protocol.h src/request.h src/shmem.h
+src/shmem.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h
 src/store.o: src/http.h src/protocol.h src/store.h src/tcc.h
-src/tcc.o: src/protocol.h src/request.h src/shmem.h src/tcc.h src/worker.h
+src/tcc.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h \
+	src/worker.h
+src/tries.o: src/gid.h src/http.h src/protocol.h src/request.h src/schedule.h \
+	src/shmem.h src/store.h src/tcc.h src/tries.h src/util.h
 src/util.o: src/util.h
 src/validate.o: src/http.h src/protocol.h src/request.h src/tcc.h \
 	src/validate.h
-src/worker.o: src/calls.h src/cancel.h src/coordinator.h src/durable.h src/http.h src/intent.h \
-	src/protocol.h src/purge.h src/request.h src/schedule.h src/settle.h \
-	src/shmem.h src/store.h src/tcc.h src/util.h src/worker.h
+src/worker.o: src/calls.h src/cancel.h src/coordinator.h src/durable.h \
+	src/http.h src/intent.h src/pause.h src/protocol.h src/purge.h \
+	src/request.h src/schedule.h src/settle.h src/shmem.h src/store.h \
+	src/tcc.h src/util.h src/worker.h
 
 # A new install runs tcc--1.1.sql: the frozen 1.0 script followed by the
 # upgrade to 1.1, so fresh and updated databases cannot drift apart.

@@ -184,14 +184,16 @@ $$;
 REVOKE ALL ON FUNCTION tcc._metric_bounds() FROM PUBLIC;
 
 -- The label of the one bucket a duration in seconds falls in (the smallest
--- bound not below it; Prometheus's le is inclusive).  NULL for NULL.
+-- bound not below it; Prometheus's le is inclusive).  NULL for NULL.  k is
+-- how many of the 14 bounds are not below the duration, so the smallest of
+-- them is the (15 - k)-th in ascending order; none: +Inf.
 CREATE FUNCTION tcc._metric_bucket(seconds double precision)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT CASE k WHEN 0 THEN '+Inf'
-       ELSE ('{300,60,30,10,5,2.5,1,0.5,0.25,0.1,0.05,0.025,0.01,0.005}'::float8[])[15 - k]::text END
+       ELSE ('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300}'::float8[])[15 - k]::text END
   FROM width_bucket(-seconds,
        '{-300,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::float8[]) k
 $$;
@@ -370,9 +372,73 @@ CREATE TRIGGER _gtx_deleted_counted AFTER DELETE ON tcc._gtx
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
 
+-- ---- activity per minute, for charts
+
+-- Per minute and owner: transactions begun, ended, confirmed, and the sum
+-- of the confirmed ones' decision-to-end seconds; kept like the counters
+-- (deltas from the statements, folded by the worker), for tcc.activity.
+-- Minutes older than tcc.retention are purged.
+CREATE TABLE tcc._minute_delta (
+    minute timestamptz NOT NULL,
+    owner oid NOT NULL,
+    started bigint NOT NULL DEFAULT 0,
+    finished bigint NOT NULL DEFAULT 0,
+    confirmed bigint NOT NULL DEFAULT 0,
+    confirm_seconds double precision NOT NULL DEFAULT 0
+);
+COMMENT ON TABLE tcc._minute_delta IS 'what each statement that began or ended transactions added to tcc._minute_total, until the worker folds it';
+CREATE TABLE tcc._minute_total (
+    LIKE tcc._minute_delta INCLUDING DEFAULTS,
+    PRIMARY KEY (minute, owner)
+);
+COMMENT ON TABLE tcc._minute_total IS 'transactions begun, ended and confirmed per minute and owner, and the confirmed ones'' seconds from decision to end; written by the coordinator worker only';
+
+-- Begun: every row a statement inserts (at the minute it was created);
+-- ended: rows that go final (at the minute they finished), inserted so or
+-- moved so by the statement.
+CREATE FUNCTION tcc._count_minutes() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO tcc._minute_delta (minute, owner, started, finished, confirmed)
+        SELECT date_trunc('minute', n.created_at), n.owner, count(*), 0, 0
+          FROM new_rows n GROUP BY 1, 2
+        UNION ALL
+        SELECT date_trunc('minute', n.finished_at), n.owner, 0, count(*),
+               count(*) FILTER (WHERE n.status = 'confirmed')
+          FROM new_rows n
+         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY 1, 2;
+    ELSE
+        INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed, confirm_seconds)
+        SELECT date_trunc('minute', n.finished_at), n.owner, count(*),
+               count(*) FILTER (WHERE n.status = 'confirmed'),
+               COALESCE(sum(EXTRACT(epoch FROM n.finished_at - d.decided_at))
+                        FILTER (WHERE n.status = 'confirmed'), 0)
+          FROM new_rows n
+          JOIN old_rows o ON o.gid = n.gid
+          LEFT JOIN tcc._decision d ON d.gid = n.gid
+         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+           AND o.status NOT IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY 1, 2;
+    END IF;
+    RETURN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION tcc._count_minutes() FROM PUBLIC;
+
+CREATE TRIGGER _gtx_inserted_minutes AFTER INSERT ON tcc._gtx
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_minutes();
+CREATE TRIGGER _gtx_updated_minutes AFTER UPDATE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_minutes();
+
 -- Folds the deltas into the totals, in one statement: a delta is counted
 -- in the totals or still in the deltas, never both, never neither.  The
--- worker calls it as it goes; tcc.metrics reads both tables, so how often
+-- worker calls it as it goes; the readers read both tables, so how often
 -- does not change a number.  Returns how many delta rows it folded.
 CREATE FUNCTION tcc._metric_fold()
 RETURNS bigint
@@ -386,8 +452,20 @@ s AS (
     SELECT metric, status, kind, op, outcome, le, owner, sum(value)
       FROM d GROUP BY 1, 2, 3, 4, 5, 6, 7
     ON CONFLICT (metric, status, kind, op, outcome, le, owner)
-    DO UPDATE SET value = t.value + excluded.value)
-SELECT count(*) FROM d
+    DO UPDATE SET value = t.value + excluded.value),
+m AS (DELETE FROM tcc._minute_delta RETURNING *),
+n AS (
+    INSERT INTO tcc._minute_total AS t
+        (minute, owner, started, finished, confirmed, confirm_seconds)
+    SELECT minute, owner, sum(started), sum(finished), sum(confirmed),
+           sum(confirm_seconds)
+      FROM m GROUP BY 1, 2
+    ON CONFLICT (minute, owner)
+    DO UPDATE SET started = t.started + excluded.started,
+                  finished = t.finished + excluded.finished,
+                  confirmed = t.confirmed + excluded.confirmed,
+                  confirm_seconds = t.confirm_seconds + excluded.confirm_seconds)
+SELECT (SELECT count(*) FROM d) + (SELECT count(*) FROM m)
 $$;
 REVOKE ALL ON FUNCTION tcc._metric_fold() FROM PUBLIC;
 
@@ -516,6 +594,19 @@ fresh AS (
 old AS (DELETE FROM tcc._metric_total)
 INSERT INTO tcc._metric_delta (metric, status, kind, op, outcome, le, owner, value)
 SELECT * FROM fresh WHERE value <> 0;
+-- and the minutes from the kept transactions
+INSERT INTO tcc._minute_delta (minute, owner, started)
+SELECT date_trunc('minute', g.created_at), g.owner, count(*)
+  FROM tcc._gtx g GROUP BY 1, 2;
+INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed, confirm_seconds)
+SELECT date_trunc('minute', g.finished_at), g.owner, count(*),
+       count(*) FILTER (WHERE g.status = 'confirmed'),
+       COALESCE(sum(EXTRACT(epoch FROM g.finished_at - d.decided_at))
+                FILTER (WHERE g.status = 'confirmed'), 0)
+  FROM tcc._gtx g
+  LEFT JOIN tcc._decision d ON d.gid = g.gid
+ WHERE g.status IN ('confirmed', 'cancelled', 'resolved')
+ GROUP BY 1, 2;
 SELECT tcc._metric_fold();
 
 -- Every sample: the kept counters (folded or not yet), and the live gauges.
@@ -573,6 +664,26 @@ SELECT x.metric, '', '', '', '', '', x.value
  WHERE families IS NULL OR x.metric = ANY (families)
 $$;
 
+-- Per minute: the transactions begun, ended and confirmed, and the mean
+-- confirm latency, of the current role (of every role for a superuser).
+-- A condition on minute reaches the primary key of tcc._minute_total.
+CREATE VIEW tcc.activity WITH (security_barrier) AS
+SELECT m.minute,
+       pg_catalog.sum(m.started)::bigint AS started,
+       pg_catalog.sum(m.finished)::bigint AS finished,
+       pg_catalog.sum(m.confirmed)::bigint AS confirmed,
+       pg_catalog.sum(m.confirm_seconds) * 1000
+           / NULLIF(pg_catalog.sum(m.confirmed), 0) AS confirm_avg_ms
+  FROM (SELECT t.minute, t.owner, t.started, t.finished, t.confirmed, t.confirm_seconds
+          FROM tcc._minute_total t
+        UNION ALL
+        SELECT d.minute, d.owner, d.started, d.finished, d.confirmed, d.confirm_seconds
+          FROM tcc._minute_delta d) m
+ WHERE m.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+    OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+ GROUP BY m.minute;
+COMMENT ON VIEW tcc.activity IS 'per minute: global transactions begun, ended and confirmed, and the mean latency from decision to confirmed; kept as they happen, for charts (a minute with none has no row)';
+
 -- Counts by status, as in 1.0 of the transactions kept: those not final
 -- counted (few); the final ones from tcc_kept, which the statements that
 -- end, insert and delete transactions keep up to date; started, finished
@@ -611,3 +722,186 @@ SELECT (SELECT pg_catalog.count(*) FROM live WHERE status = 'trying') AS trying,
        (SELECT pg_catalog.percentile_cont(0.99) WITHIN GROUP (ORDER BY EXTRACT(epoch FROM finished_at - decided_at) * 1000)
           FROM recent WHERE status = 'confirmed') AS confirm_p99_ms;
 COMMENT ON VIEW tcc.stats IS 'counts by status, transactions started and finished in the last 5 minutes, and the latency from decision to confirmed (p50, p99) over the last 5 minutes';
+
+-- ---- Pausing destinations, per-branch policy, the try's answer, trace context
+-- (docs/api.md#pausing-a-destination, #per-branch-policy,
+-- docs/protocol.md#the-trys-answer-in-confirm-and-cancel and
+-- #trace-context)
+
+-- Paused destinations.  A row is inserted or deleted in the operator's own
+-- transaction (tcc_pause, tcc_resume); the worker reads them again at its
+-- commit, and at its start, so a pause outlives restarts and failovers.
+CREATE TABLE tcc._pause (
+    destination text PRIMARY KEY,
+    paused_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    paused_by oid NOT NULL,
+    note text
+);
+COMMENT ON TABLE tcc._pause IS 'paused destinations (scheme://host:port): their confirm and cancel calls wait, their tries fail at once; written by tcc_pause and tcc_resume';
+
+-- A branch's own policy and the try's answer passed on.  Columns added
+-- without a default the rows need rewriting for: a live 1.1 branch reads
+-- as one with no policy of its own, not passing the try's answer.
+ALTER TABLE tcc._branch
+    ADD COLUMN timeout_ms integer
+        CONSTRAINT _branch_timeout_ms CHECK (timeout_ms BETWEEN 1 AND 3600000),
+    ADD COLUMN max_attempts integer
+        CONSTRAINT _branch_max_attempts CHECK (max_attempts BETWEEN 1 AND 10000),
+    ADD COLUMN pass_try_response boolean NOT NULL DEFAULT false,
+    ADD COLUMN try_response jsonb,
+    ADD CONSTRAINT _branch_pass_try_response
+        CHECK (NOT (pass_try_response AND protocol = 'dtm'));
+COMMENT ON COLUMN tcc._branch.timeout_ms IS 'time limit of each of its calls in ms; NULL: tcc.request_timeout';
+COMMENT ON COLUMN tcc._branch.max_attempts IS 'failed confirm or cancel attempts before its transaction is failed; NULL: tcc.max_attempts';
+COMMENT ON COLUMN tcc._branch.try_response IS 'the try''s JSON answer, kept for confirm and cancel when pass_try_response';
+
+-- The trace context of a global transaction.  NULL trace_id: the gid is
+-- the trace id; NULL trace_flags: 01 (sampled); so a transaction begun
+-- without one costs nothing here, and a live 1.1 one gets a trace too.
+ALTER TABLE tcc._gtx
+    ADD COLUMN trace_id uuid,
+    ADD COLUMN trace_flags smallint
+        CONSTRAINT _gtx_trace_flags CHECK (trace_flags BETWEEN 0 AND 255),
+    ADD COLUMN tracestate text;
+COMMENT ON COLUMN tcc._gtx.trace_id IS 'W3C trace id of every call (16 bytes); NULL: the gid';
+
+-- tcc_begin and tcc_run take a trace context, tcc_branch a policy and
+-- pass_try_response.  As in 1.1 for tcc_branch's protocol, each is
+-- replaced (an overload would make calls that leave the new parameters out
+-- ambiguous) and the EXECUTE grants on the old one are given again on the
+-- new one.
+DO $$
+DECLARE
+    f record;
+    grantees text[];
+BEGIN
+    FOR f IN
+        SELECT * FROM (VALUES
+            ('tcc_begin(interval, text, text, boolean)',
+             'tcc_begin(interval, text, text, boolean, text, text)',
+             $c$CREATE FUNCTION tcc_begin(timeout interval DEFAULT NULL,
+                                          kind text DEFAULT NULL,
+                                          business_key text DEFAULT NULL,
+                                          parallel boolean DEFAULT false,
+                                          traceparent text DEFAULT NULL,
+                                          tracestate text DEFAULT NULL)
+                RETURNS uuid AS 'MODULE_PATHNAME', 'tcc_begin'
+                LANGUAGE C VOLATILE$c$),
+            ('tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text)',
+             'tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text, interval, integer, boolean)',
+             $c$CREATE FUNCTION tcc_branch(gid uuid,
+                                           try_url text, confirm_url text, cancel_url text,
+                                           payload jsonb DEFAULT '{}',
+                                           name text DEFAULT NULL,
+                                           headers jsonb DEFAULT NULL,
+                                           protocol text DEFAULT 'tcc',
+                                           timeout interval DEFAULT NULL,
+                                           max_attempts integer DEFAULT NULL,
+                                           pass_try_response boolean DEFAULT false)
+                RETURNS jsonb AS 'MODULE_PATHNAME', 'tcc_branch'
+                LANGUAGE C VOLATILE$c$),
+            ('tcc_run(jsonb, interval, text, text, boolean)',
+             'tcc_run(jsonb, interval, text, text, boolean, text, text)',
+             $c$CREATE FUNCTION tcc_run(branches jsonb,
+                                        timeout interval DEFAULT NULL,
+                                        kind text DEFAULT NULL,
+                                        business_key text DEFAULT NULL,
+                                        parallel boolean DEFAULT false,
+                                        traceparent text DEFAULT NULL,
+                                        tracestate text DEFAULT NULL,
+                                        OUT gid uuid, OUT responses jsonb)
+                RETURNS record AS 'MODULE_PATHNAME', 'tcc_run'
+                LANGUAGE C VOLATILE$c$)) v (old, new, create_it)
+    LOOP
+        SELECT pg_catalog.array_agg(DISTINCT a.grantee::regrole::text)
+          INTO grantees
+          FROM pg_catalog.pg_proc p,
+               LATERAL pg_catalog.aclexplode(p.proacl) a
+         WHERE p.oid = f.old::regprocedure
+           AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0
+           AND a.grantee <> p.proowner;
+        EXECUTE pg_catalog.format('DROP FUNCTION %s', f.old);
+        EXECUTE f.create_it;
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f.new);
+        IF grantees IS NOT NULL THEN
+            EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION %s TO %s',
+                                      f.new, pg_catalog.array_to_string(grantees, ', '));
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tcc_begin(interval, text, text, boolean, text, text) IS 'starts a global transaction and returns its gid; traceparent and tracestate: the W3C trace its calls join';
+COMMENT ON FUNCTION tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text, interval, integer, boolean) IS 'records a branch durably, calls its try and returns the answer; protocol tcc or dtm; the branch''s own call timeout and max_attempts; pass_try_response: confirm and cancel carry the try''s answer';
+COMMENT ON FUNCTION tcc_run(jsonb, interval, text, text, boolean, text, text) IS 'begins a global transaction, tries every branch at once and decides confirm at the commit of the calling transaction';
+
+CREATE FUNCTION tcc_pause(destination text, note text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'tcc_pause'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_pause(text, text) IS 'pauses a destination (scheme://host[:port]) from the commit on: its confirm and cancel calls wait without counting attempts, its tries fail at once';
+REVOKE ALL ON FUNCTION tcc_pause(text, text) FROM PUBLIC;
+
+CREATE FUNCTION tcc_resume(destination text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'tcc_resume'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_resume(text) IS 'resumes a paused destination from the commit on: the calls held for it are due at once';
+REVOKE ALL ON FUNCTION tcc_resume(text) FROM PUBLIC;
+
+CREATE FUNCTION tcc_destination_state(OUT destination text, OUT calls_due integer,
+                                      OUT in_flight integer, OUT last_http_status integer,
+                                      OUT last_error text, OUT next_attempt_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'tcc_destination_state'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_destination_state() IS 'what the coordinator worker has for each destination with calls waiting or in flight: calls due, in flight, the last call''s status and error, the next call''s time';
+REVOKE ALL ON FUNCTION tcc_destination_state() FROM PUBLIC;
+
+-- Every role's destinations: granted to no one (operators only).
+CREATE VIEW tcc.destinations AS
+SELECT COALESCE(p.destination, s.destination) AS destination,
+       p.destination IS NOT NULL AS paused,
+       p.paused_at,
+       p.paused_by::pg_catalog.regrole AS paused_by,
+       p.note,
+       COALESCE(s.calls_due, 0) AS calls_due,
+       COALESCE(s.in_flight, 0) AS in_flight,
+       s.last_http_status,
+       s.last_error,
+       s.next_attempt_at
+  FROM tcc._pause p
+  FULL JOIN @extschema@.tcc_destination_state() s ON s.destination = p.destination;
+COMMENT ON VIEW tcc.destinations IS 'one row per destination (scheme://host:port) with confirm or cancel calls waiting or in flight, or paused; reading it needs EXECUTE on tcc_destination_state()';
+
+-- tcc.branches: the branch's own policy, appended (a replaced view keeps
+-- its columns and adds new ones at the end only)
+CREATE OR REPLACE VIEW tcc.branches WITH (security_barrier) AS
+SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
+       CASE WHEN x.status = 'registered' AND t.gid IS NOT NULL THEN 'tried'
+            ELSE x.status END AS status,
+       x.attempts,
+       CASE WHEN x.attempts > 0 THEN x.last_http_status
+            ELSE COALESCE(x.last_http_status, t.http_status) END AS last_http_status,
+       x.last_error,
+       x.next_attempt_at,
+       x.created_at,
+       x.timeout_ms * interval '1 ms' AS timeout,
+       x.max_attempts,
+       x.pass_try_response
+  FROM tcc._own_gtx g
+  JOIN tcc._branch x ON x.gid = g.gid
+  LEFT JOIN tcc._try t ON t.gid = x.gid AND t.branch = x.branch;
+COMMENT ON COLUMN tcc.branches.timeout IS 'the time limit of each of its calls; NULL: tcc.request_timeout';
+COMMENT ON COLUMN tcc.branches.max_attempts IS 'failed confirm or cancel attempts before the transaction is failed; NULL: tcc.max_attempts';
+
+-- tcc.transactions: trace_id appended.  Kept to this one view and one
+-- expression on purpose: the rows and their order are those of
+-- tcc.transactions above (History costs nothing); the trace id is a lookup
+-- by primary key per row returned.
+CREATE OR REPLACE VIEW tcc.transactions WITH (security_barrier) AS
+SELECT r.*,
+       (SELECT pg_catalog.replace(COALESCE(x.trace_id, x.gid)::text, '-', '')
+          FROM tcc._gtx x WHERE x.gid = r.gid) AS trace_id
+  FROM tcc._transaction_rows r
+ ORDER BY r.created_at DESC, r.gid DESC;
+COMMENT ON COLUMN tcc.transactions.trace_id IS 'the W3C trace id every call of the transaction carries: 32 lower-case hex digits';

@@ -14,8 +14,9 @@ carry the session's anti-forgery token, and every answer says
 Cache-Control: no-store.
 
 Pages: the overview (counts, charts, worker, tcc.attention), the
-transaction list (filters, keyset paging) and one transaction (branches,
-every call, actions, Retry and Resolve); open pages update themselves
+transaction list (filters, keyset paging), one transaction (branches,
+every call, actions, Retry and Resolve) and the destinations (Pause and
+Resume: destinations.py); open pages update themselves
 through server-sent events (live.py).  Everything a request may cost is
 bounded (options.py holds the limits): it is served by waitress with a
 fixed number of threads, the database connections it opens are counted by
@@ -35,6 +36,7 @@ from flask import (Flask, Response, abort, g, redirect, render_template,
                    request, url_for)
 
 import options
+import destinations
 from database import (Busy, Checked, Gate, Refused, Unavailable, connect,
                       connection_lost, first_line)
 from live import EventStream, Full, Hub
@@ -337,9 +339,10 @@ def transaction_part(gid):
                            **transaction_data(rows, try_rows, valid_gid(gid)))
 
 
-def act(gid, sql, args, done):
-    """Run tcc_retry or tcc_resolve as the logged-in role; show its NOTICE
-    (the transaction was already final: nothing done) or its error."""
+def act(sql, args, done, back):
+    """Run an action (tcc_retry, tcc_resolve, tcc_pause, tcc_resume) as the
+    logged-in role; show its NOTICE (nothing was done) or its error (with
+    its hint), then go back."""
     try:
         conn = db()
         del conn.notices[:]
@@ -355,19 +358,20 @@ def act(gid, sql, args, done):
     except psycopg2.Error as e:
         if connection_lost(e):
             flash("error", "the connection to the database broke (%s): see"
-                  " the actions below whether it was recorded"
-                  % first_line(e))
+                  " below whether it was recorded" % first_line(e))
         else:
-            flash("error", first_line(e))
-    return redirect(url_for("transaction", gid=gid))
+            hint = e.diag.message_hint if e.diag else None
+            flash("error", first_line(e) + (" (%s)" % hint if hint else ""))
+    return redirect(back)
 
 
 @app.route("/tx/<gid>/retry", methods=["POST"])
 def retry(gid):
     """The Retry button: tcc_retry(gid)."""
     gid = valid_gid(gid)
-    return act(gid, "SELECT tcc_retry(%s)", (gid,),
-               "retry recorded: the calls are due now")
+    return act("SELECT tcc_retry(%s)", (gid,),
+               "retry recorded: the calls are due now",
+               url_for("transaction", gid=gid))
 
 
 @app.route("/tx/<gid>/resolve", methods=["POST"])
@@ -378,8 +382,12 @@ def resolve(gid):
     if not note:
         flash("error", "resolve needs a note: say how it was settled")
         return redirect(url_for("transaction", gid=gid))
-    return act(gid, "SELECT tcc_resolve(%s, %s)", (gid, note),
-               "resolved: no more calls will be made")
+    return act("SELECT tcc_resolve(%s, %s)", (gid, note),
+               "resolved: no more calls will be made",
+               url_for("transaction", gid=gid))
+
+
+destinations.install(app, try_rows, act, flash)
 
 
 # ---------------------------------------------------------------- live

@@ -76,8 +76,8 @@ SELECT tcc_wait(:'decided', '10 s');
 
 -- A role that is not superuser and may call the functions.
 CREATE ROLE tcc_bad_input_role;
-GRANT EXECUTE ON FUNCTION tcc_begin(interval, text, text, boolean),
-    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
+GRANT EXECUTE ON FUNCTION tcc_begin(interval, text, text, boolean, text, text),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text, interval, integer, boolean),
     tcc_finish(uuid, boolean), tcc_wait(uuid, interval), tcc_retry(uuid),
     tcc_resolve(uuid, text), tcc_barrier(uuid, integer, text)
     TO tcc_bad_input_role;

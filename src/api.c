@@ -30,7 +30,6 @@
 #include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/builtins.h"
@@ -42,13 +41,12 @@
 #include "coordinator.h"
 #include "durable.h"
 #include "gid.h"
-#include "http.h"
 #include "protocol.h"
 #include "request.h"
 #include "shmem.h"
 #include "store.h"
 #include "tcc.h"
-#include "util.h"
+#include "tries.h"
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(tcc_begin);
@@ -201,13 +199,14 @@ GetOwnGtx(pg_uuid_t *gid, TccGtxInfo *info)
 
 /*
  * Creates a global transaction: hands the intent to the worker and waits
- * until it is durable.  timeout_ms -1 means tcc.default_timeout.  The n
- * branches in specs, if any, are recorded in the same request, and so the
- * same commit (tcc_run).
+ * until it is durable.  timeout_ms -1 means tcc.default_timeout.  trace:
+ * the trace context given, else filled with the gid's.  The n branches in
+ * specs, if any, are recorded in the same request, and so the same commit
+ * (tcc_run).
  */
 static pg_uuid_t *
 BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
-		 TccBranchSpec *specs, int n)
+		 TccTrace *trace, bool trace_given, TccBranchSpec *specs, int n)
 {
 	pg_uuid_t  *gid;
 	TccBeginRequest r;
@@ -234,6 +233,14 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
 	r.kind = kind;
 	r.key = key;
 	r.parallel = parallel;
+	r.trace_given = trace_given;
+	if (!trace_given)
+	{
+		/* none given: the gid is the trace id (docs/protocol.md#trace-context) */
+		memcpy(trace->id, r.gid.data, TCC_TRACE_ID_LEN);
+		trace->flags = 1;
+	}
+	r.trace = *trace;
 	r.nbranches = n;
 	r.branches = specs;
 
@@ -249,12 +256,14 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
 
 /*
  * Reads tcc_begin's arguments, from argument first on, and begins, with
- * the n branches in specs.
+ * the n branches in specs; trace gets the transaction's trace context.
  */
 static pg_uuid_t *
-BeginFromArgs(FunctionCallInfo fcinfo, int first, TccBranchSpec *specs, int n)
+BeginFromArgs(FunctionCallInfo fcinfo, int first, TccBranchSpec *specs, int n,
+			  TccTrace *trace)
 {
 	int64		timeout_ms = -1;
+	bool		given;
 
 	if (!PG_ARGISNULL(first))
 	{
@@ -263,86 +272,26 @@ BeginFromArgs(FunctionCallInfo fcinfo, int first, TccBranchSpec *specs, int n)
 		TccValidateTimeout(timeout, "timeout");
 		timeout_ms = TccIntervalMs(timeout);
 	}
+	given = TccValidateTrace(GetName(fcinfo, first + 4, "traceparent"),
+							 GetName(fcinfo, first + 5, "tracestate"), trace);
 	return BeginGtx(timeout_ms,
 					GetName(fcinfo, first + 1, "kind"),
 					GetName(fcinfo, first + 2, "business_key"),
 					PG_ARGISNULL(first + 3) ? false : PG_GETARG_BOOL(first + 3),
-					specs, n);
-}
-
-/* tcc_begin(timeout, kind, business_key, parallel): starts a global transaction. */
-Datum
-tcc_begin(PG_FUNCTION_ARGS)
-{
-	TccCoordinatorRequire();
-	PG_RETURN_UUID_P(BeginFromArgs(fcinfo, 0, NULL, 0));
-}
-
-/* Encodes a TRY_FAILED request for a call with the given branch status. */
-static void
-TryFailedMsg(StringInfo msg, TccCall *call, const char *status)
-{
-	TccTryFailedRequest r;
-
-	r.gid = call->gid;
-	r.branch = call->branch;
-	r.status = status;
-	r.http_status = call->http_status;
-	r.error = call->error;
-	r.started = call->started_at;
-	r.duration_ms = call->duration_ms;
-	TccRequestPutTryFailed(msg, &r);
-}
-
-/* A body to parse and the parsed jsonb, for ParseJsonb. */
-typedef struct BodyParse
-{
-	char	   *text;
-	Datum		jsonb;
-} BodyParse;
-
-/* Parses a body as jsonb (run in a subtransaction). */
-static void
-ParseJsonb(void *arg)
-{
-	BodyParse  *parse = arg;
-
-	char	   *text = pg_any_to_server(parse->text, strlen(parse->text), PG_UTF8);
-
-	parse->jsonb = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
+					trace, given, specs, n);
 }
 
 /*
- * Returns the try's response body as jsonb, or NULL when it is empty, not
- * valid UTF-8 or not JSON (docs/api.md#bad-input: jsonb_in does not check the
- * encoding of what it is given, and a caller storing such a value could
- * not read it back).  Parsed in a subtransaction so that no body, however
- * hostile, can fail the call; only errors about the data itself are
- * swallowed.
+ * tcc_begin(timeout, kind, business_key, parallel, traceparent, tracestate):
+ * starts a global transaction.
  */
-static Datum
-ParseBody(TccCall *call, bool *isnull)
+Datum
+tcc_begin(PG_FUNCTION_ARGS)
 {
-	BodyParse	parse;
-	ErrorData  *edata;
+	TccTrace	trace;
 
-	*isnull = true;
-	if (call->body == NULL || call->body_len == 0 ||
-		memchr(call->body, '\0', call->body_len) != NULL ||
-		!pg_verify_mbstr(PG_UTF8, call->body, call->body_len, true))
-		return (Datum) 0;
-	parse.text = pnstrdup(call->body, call->body_len);
-	edata = TccInSubtransaction(ParseJsonb, &parse);
-	if (edata == NULL)
-	{
-		*isnull = false;
-		return parse.jsonb;
-	}
-	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
-		edata->sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX &&
-		edata->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED)
-		ReThrowError(edata);
-	return (Datum) 0;
+	TccCoordinatorRequire();
+	PG_RETURN_UUID_P(BeginFromArgs(fcinfo, 0, NULL, 0, &trace));
 }
 
 /*
@@ -350,9 +299,10 @@ ParseBody(TccCall *call, bool *isnull)
  * so one commit (R1 of docs/guarantees.md for all of them before the
  * first try).  The worker checks that the gid exists, is ours and is
  * undecided.  Returns the first branch's number; the others follow it.
+ * trace gets the gid's trace context, for the tries.
  */
 static int
-RegisterBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n)
+RegisterBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n, TccTrace *trace)
 {
 	TccBranchRequest r;
 	StringInfoData msg;
@@ -366,127 +316,16 @@ RegisterBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n)
 	initStringInfo(&msg);
 	TccRequestPutBranch(&msg, &r);
 	TccRequestSubmit(TCC_REQ_BRANCH, &msg, &reply);
+	memcpy(trace->id, reply.trace_id, TCC_TRACE_ID_LEN);
+	trace->flags = reply.trace_flags;
+	trace->state = reply.tracestate[0] ? pstrdup(reply.tracestate) : NULL;
 	return reply.branch;
-}
-
-/* Names a branch for messages: "branch 2" or "branch 2 (stock)". */
-static char *
-BranchLabel(int branch, const char *name)
-{
-	if (name == NULL)
-		return psprintf("branch %d", branch);
-	return psprintf("branch %d (%s)", branch, name);
-}
-
-/*
- * Calls the tries of registered branches, all at once, and waits for every
- * answer.  bodies[i] / nulls[i] get branch i's answer (NULL when it has no
- * try, or an empty or non-JSON body).  When a try is refused or its outcome
- * unknown, every such outcome is recorded and the transaction starts
- * cancelling; then TC001 or TC002 names the first such branch.
- */
-static void
-TryBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first,
-			Datum *bodies, bool *nulls)
-{
-	TccCall   **calls = palloc0(sizeof(TccCall *) * n);
-	int		   *index = palloc(sizeof(int) * n);
-	int			ncalls = 0;
-	MemoryContext cxt = CurrentMemoryContext;
-	TccCall    *failed = NULL;
-	int			failed_i = -1;
-	TccCall   **done = palloc(sizeof(TccCall *) * n);
-	int			ndone = 0;
-
-	for (int i = 0; i < n; i++)
-	{
-		TccCall    *call;
-
-		nulls[i] = true;
-		bodies[i] = (Datum) 0;
-		if (specs[i].urls[0] == NULL)
-			continue;
-		call = palloc0(sizeof(TccCall));
-		call->gid = *gid;
-		call->branch = first + i;
-		call->op = TCC_OP_TRY;
-		call->url = specs[i].urls[0];
-		call->payload = specs[i].payload;
-		call->payload_len = strlen(specs[i].payload);
-		call->headers = specs[i].headers;
-		call->nheaders = specs[i].nheaders;
-		call->protocol = specs[i].protocol;
-		call->timeout_ms = tcc_request_timeout;
-		index[ncalls] = i;
-		calls[ncalls++] = call;
-	}
-	if (ncalls == 0)
-		return;
-
-	PG_TRY();
-	{
-		TccHttpTryAll(calls, ncalls);
-	}
-	PG_CATCH();
-	{
-		/* interrupted: the outcome is unknown, so the gid must cancel */
-		StringInfoData msg;
-
-		MemoryContextSwitchTo(cxt);
-		strlcpy(calls[0]->error, "try interrupted", sizeof(calls[0]->error));
-		initStringInfo(&msg);
-		TryFailedMsg(&msg, calls[0], "unknown");
-		TccRequestSubmitNoWait(TCC_REQ_TRY_FAILED, &msg);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	for (int c = 0; c < ncalls; c++)
-	{
-		TccCall    *call = calls[c];
-		StringInfoData msg;
-		TccReply	reply;
-
-		if (call->answer == TCC_ANSWER_DONE)
-		{
-			done[ndone++] = call;
-			bodies[index[c]] = ParseBody(call, &nulls[index[c]]);
-			continue;
-		}
-		initStringInfo(&msg);
-		TryFailedMsg(&msg, call, call->answer == TCC_ANSWER_REFUSED ?
-					 "refused" : "unknown");
-		TccRequestSubmit(TCC_REQ_TRY_FAILED, &msg, &reply);
-		if (failed == NULL)
-		{
-			failed = call;
-			failed_i = index[c];
-		}
-	}
-	TccStoreTried(done, ndone);
-	if (failed == NULL)
-		return;
-
-	if (failed->answer == TCC_ANSWER_REFUSED)
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_TRY_REFUSED),
-				 errmsg("try of %s refused by the participant",
-						BranchLabel(failed->branch, specs[failed_i].name)),
-				 errdetail("Global transaction %s is being cancelled.",
-						   TccGidText(gid))));
-	ereport(ERROR,
-			(errcode(ERRCODE_TCC_TRY_UNKNOWN),
-			 errmsg("outcome of the try of %s is unknown: %s",
-					BranchLabel(failed->branch, specs[failed_i].name),
-					failed->error),
-			 errdetail("Global transaction %s is being cancelled.",
-					   TccGidText(gid))));
 }
 
 /*
  * tcc_branch(gid, try_url, confirm_url, cancel_url, payload, name, headers,
- * protocol): records the branch durably, then calls its try and returns
- * the answer.
+ * protocol, timeout, max_attempts, pass_try_response): records the branch
+ * durably, then calls its try and returns the answer.
  */
 Datum
 tcc_branch(PG_FUNCTION_ARGS)
@@ -498,6 +337,7 @@ tcc_branch(PG_FUNCTION_ARGS)
 	int			branch;
 	Datum		body;
 	bool		body_null;
+	TccTrace	trace;
 
 	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
@@ -522,9 +362,19 @@ tcc_branch(PG_FUNCTION_ARGS)
 	spec.protocol = TCC_PROTOCOL_TCC;
 	if (PG_NARGS() > 7 && !PG_ARGISNULL(7))
 		spec.protocol = TccProtocolFromName(text_to_cstring(PG_GETARG_TEXT_PP(7)));
+	/* 1.2: the branch's own policy (docs/api.md#per-branch-policy) */
+	if (PG_NARGS() > 10)
+	{
+		if (!PG_ARGISNULL(8))
+			spec.timeout_ms = TccValidateBranchTimeout(PG_GETARG_INTERVAL_P(8));
+		if (!PG_ARGISNULL(9))
+			TccValidateMaxAttempts(spec.max_attempts = PG_GETARG_INT32(9));
+		spec.pass_try_response = !PG_ARGISNULL(10) && PG_GETARG_BOOL(10);
+		TccValidateBranch(&spec);
+	}
 
-	branch = RegisterBranches(gid, &spec, 1);
-	TryBranches(gid, &spec, 1, branch, &body, &body_null);
+	branch = RegisterBranches(gid, &spec, 1, &trace);
+	TccTriesRun(gid, &spec, 1, branch, &trace, &body, &body_null);
 	if (body_null)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(body);
@@ -535,7 +385,8 @@ tcc_branch(PG_FUNCTION_ARGS)
  * once, and returns the answers as a JSON array in branch order.
  */
 static Datum
-RunBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first)
+RunBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first,
+			TccTrace *trace)
 {
 	Datum	   *bodies;
 	bool	   *nulls;
@@ -544,7 +395,7 @@ RunBranches(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first)
 
 	bodies = palloc(sizeof(Datum) * n);
 	nulls = palloc(sizeof(bool) * n);
-	TryBranches(gid, specs, n, first, bodies, nulls);
+	TccTriesRun(gid, specs, n, first, trace, bodies, nulls);
 
 	(void) pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < n; i++)
@@ -576,13 +427,15 @@ tcc_branches(PG_FUNCTION_ARGS)
 	pg_uuid_t  *gid;
 	TccBranchSpec *specs;
 	int			n;
+	int			first;
+	TccTrace	trace;
 
 	TccCoordinatorRequire();
 	gid = GetGid(fcinfo, 0);
 	RequireArg(fcinfo, 1, "branches");
 	specs = TccValidateBranches(PG_GETARG_JSONB_P(1), &n);
-	PG_RETURN_DATUM(RunBranches(gid, specs, n,
-								RegisterBranches(gid, specs, n)));
+	first = RegisterBranches(gid, specs, n, &trace);
+	PG_RETURN_DATUM(RunBranches(gid, specs, n, first, &trace));
 }
 
 /*
@@ -664,7 +517,8 @@ tcc_finish(PG_FUNCTION_ARGS)
 }
 
 /*
- * tcc_run(branches, timeout, kind, business_key, parallel): begins, tries
+ * tcc_run(branches, timeout, kind, business_key, parallel, traceparent,
+ * tracestate): begins, tries
  * every branch at once and decides confirm in the caller's transaction, so
  * that the caller's COMMIT confirms (R2 of docs/guarantees.md).  Returns
  * (gid, responses).
@@ -679,6 +533,7 @@ tcc_run(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
+	TccTrace	trace;
 
 	TccCoordinatorRequire();
 	RequireArg(fcinfo, 0, "branches");
@@ -687,8 +542,8 @@ tcc_run(PG_FUNCTION_ARGS)
 	/* a bad array is refused before anything is written */
 	specs = TccValidateBranches(PG_GETARG_JSONB_P(0), &n);
 	/* one request, one commit: the transaction and all its branches */
-	gid = BeginFromArgs(fcinfo, 1, specs, n);
-	responses = RunBranches(gid, specs, n, 1);
+	gid = BeginFromArgs(fcinfo, 1, specs, n, &trace);
+	responses = RunBranches(gid, specs, n, 1, &trace);
 	(void) FinishGtx(gid, true, true);
 	values[0] = UUIDPGetDatum(gid);
 	values[1] = responses;

@@ -97,6 +97,12 @@ CallFromMemory(pg_uuid_t *gid, int branch, MemoryContext cxt, List **calls)
 	call->nheaders = known->nheaders;
 	call->attempts = known->attempts;
 	call->protocol = known->protocol;
+	if (known->timeout_ms > 0)
+		call->timeout_ms = known->timeout_ms;
+	call->max_attempts = known->max_attempts;
+	call->trace = known->trace;
+	if (known->trace.state)
+		call->trace.state = MemoryContextStrdup(own, known->trace.state);
 	return true;
 }
 
@@ -106,8 +112,9 @@ CallFromMemory(pg_uuid_t *gid, int branch, MemoryContext cxt, List **calls)
  */
 STMT(load_calls, 2,
 	 "SELECT k.i, CASE g.status WHEN 'confirming' THEN true"
-	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url, b.payload, b.headers,"
-	 "       b.attempts, b.protocol"
+	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url,"
+	 "       " TCC_CALL_BODY ", " TCC_CALL_HEADERS ","
+	 "       b.attempts, b.protocol, " TCC_CALL_POLICY("g")
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
@@ -135,6 +142,7 @@ CallsFromTables(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt,
 		MemoryContext old;
 		TccCall    *call;
 		bool		isnull;
+		int			timeout_ms;
 		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
 		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
 
@@ -149,6 +157,10 @@ CallsFromTables(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt,
 		call->headers = TccStoreTextArrayCol(r, 6, &call->nheaders);
 		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
 		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
+		TccStoreCallPolicy(r, 9, &timeout_ms, &call->max_attempts,
+						   &call->trace);
+		if (timeout_ms > 0)
+			call->timeout_ms = timeout_ms;
 		MemoryContextSwitchTo(old);
 	}
 	for (int i = 0; i < n; i++)

@@ -12,8 +12,10 @@
  * WaitEventSet, so the worker sleeps until a participant answers, a timer
  * fires or its latch is set.
  *
- * Every request is a POST with the headers of docs/protocol.md; redirects are
- * never followed; only http and https are spoken; TLS peers are verified.
+ * Every request is a POST with the headers of docs/protocol.md, the trace
+ * context among them; redirects are never followed; only http and https are
+ * spoken; TLS peers are verified, against tcc.ca_file when it is set, and
+ * tcc.client_cert is presented to those that ask for a certificate.
  * A branch of protocol dtm also gets DTM's query parameters, and its answer
  * is read as DTM reads it (ReadAnswer).
  *
@@ -139,6 +141,29 @@ FormatGid(const pg_uuid_t *gid, char *out)
 	out[j] = '\0';
 }
 
+/*
+ * Appends the trace context headers of a call (docs/protocol.md#trace-context):
+ * traceparent with a span id of the call's own, and tracestate when given.
+ * A call without a trace (an all-zero id) carries neither.
+ */
+static void
+AppendTrace(struct curl_slist **list, const TccTrace *trace)
+{
+	static const uint8 none[TCC_TRACE_ID_LEN];
+	char		line[64 + TCC_TRACESTATE_MAX];
+
+	if (memcmp(trace->id, none, TCC_TRACE_ID_LEN) == 0)
+		return;
+	strlcpy(line, "traceparent: ", sizeof(line));
+	TccTraceParent(trace, line + 13, sizeof(line) - 13);
+	*list = curl_slist_append(*list, line);
+	if (trace->state != NULL)
+	{
+		snprintf(line, sizeof(line), "tracestate: %s", trace->state);
+		*list = curl_slist_append(*list, line);
+	}
+}
+
 /* Builds the request headers of the participant protocol. */
 static struct curl_slist *
 ProtocolHeaders(TccCall *call)
@@ -160,6 +185,7 @@ ProtocolHeaders(TccCall *call)
 	list = curl_slist_append(list, line);
 	/* no "Expect: 100-continue" round trip for larger payloads */
 	list = curl_slist_append(list, "Expect:");
+	AppendTrace(&list, &call->trace);
 	for (int i = 0; i < call->nheaders; i++)
 		list = curl_slist_append(list, call->headers[i]);
 	if (list == NULL)
@@ -236,6 +262,16 @@ SetupHandle(CURL *h, TccCall *call)
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* tcc.ca_file replaces the system's CAs, bundle and directory alike */
+	if (tcc_ca_file != NULL && tcc_ca_file[0] != '\0')
+	{
+		curl_easy_setopt(h, CURLOPT_CAINFO, tcc_ca_file);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
+	if (tcc_client_cert != NULL && tcc_client_cert[0] != '\0')
+		curl_easy_setopt(h, CURLOPT_SSLCERT, tcc_client_cert);
+	if (tcc_client_key != NULL && tcc_client_key[0] != '\0')
+		curl_easy_setopt(h, CURLOPT_SSLKEY, tcc_client_key);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long) call->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, CollectBody);
@@ -400,6 +436,8 @@ TccHttpTryAll(TccCall **calls, int ncalls)
 	{
 		for (int i = 0; i < ncalls; i++)
 		{
+			if (calls[i]->held)
+				continue;		/* answered already: not sent */
 			SetupHandle(try_easy[i], calls[i]);
 			if (curl_multi_add_handle(try_multi, try_easy[i]) != CURLM_OK)
 				elog(ERROR, "could not start a participant call");
@@ -656,9 +694,10 @@ TccHttpFinishCall(TccCall *call)
 }
 
 /*
- * Worker: the destination of a URL, "scheme://host:port" (the port made
- * explicit), into dest; calls to one destination share its slots
- * (schedule.c).  A URL libcurl cannot parse is its own destination.
+ * The destination of a URL, "scheme://host:port" (the port made explicit,
+ * the host in lower case), into dest; calls to one destination share its
+ * slots and its pause (schedule.c).  A URL libcurl cannot parse is its own
+ * destination.
  */
 void
 TccHttpDestination(const char *url, char *dest, size_t len)
@@ -673,7 +712,12 @@ TccHttpDestination(const char *url, char *dest, size_t len)
 		curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
 		curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
 		curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK)
+	{
+		/* host names are case-insensitive: one destination whatever case */
+		for (char *p = host; *p; p++)
+			*p = pg_ascii_tolower((unsigned char) *p);
 		snprintf(dest, len, "%s://%s:%s", scheme, host, port);
+	}
 	else
 		strlcpy(dest, url, len);
 	curl_free(scheme);

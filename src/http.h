@@ -36,7 +36,10 @@ typedef struct TccCall
 	int			nheaders;
 	int			timeout_ms;
 	int			attempts;		/* phase-two attempts before this one */
+	int			max_attempts;	/* the branch's own; 0: tcc.max_attempts */
 	TccProtocol protocol;
+	TccTrace	trace;			/* its global transaction's trace context */
+	bool		held;			/* a try not sent: its destination is paused */
 
 	/* outcome */
 	TimestampTz started_at;

@@ -31,6 +31,7 @@
 #include "intent.h"
 #include "protocol.h"
 #include "request.h"
+#include "schedule.h"
 #include "store.h"
 #include "tcc.h"
 #include "util.h"
@@ -89,9 +90,15 @@ typedef struct IntentBatch
 			   *key,
 			   *parallel,
 			   *deadline,
-			   *begin_xid;
+			   *begin_xid,
+			   *trace_id,
+			   *trace_flags,
+			   *tracestate;
 	bool	   *kind_null,
-			   *key_null;
+			   *key_null,
+			   *trace_null,
+			   *flags_null,
+			   *state_null;
 	int			nbranch;		/* branches */
 	int		   *branch_req;
 	pg_uuid_t  *branch_gid;
@@ -104,8 +111,13 @@ typedef struct IntentBatch
 			   *cancel_url,
 			   *payload,
 			   *headers,
-			   *protocol;
-	bool	   *name_null,
+			   *protocol,
+			   *timeout,
+			   *max_attempts,
+			   *pass;
+	bool	   *timeout_null,
+			   *attempts_null,
+			   *name_null,
 			   *try_null,
 			   *confirm_null,
 			   *cancel_null,
@@ -133,6 +145,17 @@ BatchInit(IntentBatch *b, int n)
 	BATCH_ALLOC(b, begin_xid, m);
 	BATCH_ALLOC(b, kind_null, m);
 	BATCH_ALLOC(b, key_null, m);
+	BATCH_ALLOC(b, trace_id, m);
+	BATCH_ALLOC(b, trace_flags, m);
+	BATCH_ALLOC(b, tracestate, m);
+	BATCH_ALLOC(b, trace_null, m);
+	BATCH_ALLOC(b, flags_null, m);
+	BATCH_ALLOC(b, state_null, m);
+	BATCH_ALLOC(b, timeout, m);
+	BATCH_ALLOC(b, max_attempts, m);
+	BATCH_ALLOC(b, pass, m);
+	BATCH_ALLOC(b, timeout_null, m);
+	BATCH_ALLOC(b, attempts_null, m);
 	BATCH_ALLOC(b, branch_req, m);
 	BATCH_ALLOC(b, branch_gid, m);
 	BATCH_ALLOC(b, user, m);
@@ -216,6 +239,11 @@ AddBranchRows(IntentBatch *b, int r, pg_uuid_t *gid, Oid user,
 			b->headers[i] = CStringGetTextDatum(lines.data);
 		}
 		b->protocol[i] = CStringGetTextDatum(TccProtocolName(spec->protocol));
+		b->timeout[i] = Int32GetDatum(spec->timeout_ms);
+		b->timeout_null[i] = (spec->timeout_ms == 0);
+		b->max_attempts[i] = Int32GetDatum(spec->max_attempts);
+		b->attempts_null[i] = (spec->max_attempts == 0);
+		b->pass[i] = BoolGetDatum(spec->pass_try_response);
 	}
 }
 
@@ -246,6 +274,18 @@ BatchAdd(IntentBatch *b, Intent *in)
 		b->kind[i] = TextDatum(begin->kind, &b->kind_null[i]);
 		b->key[i] = TextDatum(begin->key, &b->key_null[i]);
 		b->parallel[i] = BoolGetDatum(begin->parallel);
+		/* no trace given: the gid is the trace id, flags 01 (sampled) */
+		b->trace_null[i] = !begin->trace_given;
+		b->flags_null[i] = !begin->trace_given || begin->trace.flags == 1;
+		if (begin->trace_given)
+		{
+			pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+			memcpy(id->data, begin->trace.id, UUID_LEN);
+			b->trace_id[i] = UUIDPGetDatum(id);
+			b->trace_flags[i] = Int16GetDatum(begin->trace.flags);
+		}
+		b->tracestate[i] = TextDatum(begin->trace.state, &b->state_null[i]);
 		AddBranchRows(b, r, &b->begin_gid[i], begin->owner, false,
 					  begin->nbranches, begin->branches);
 	}
@@ -255,13 +295,15 @@ BatchAdd(IntentBatch *b, Intent *in)
 					  in->branch.branches);
 }
 
-STMT(insert_gtxs, 7,
-	 "INSERT INTO tcc._gtx (gid, owner, kind, business_key, parallel, deadline, begin_xid)"
-	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7)"
+STMT(insert_gtxs, 10,
+	 "INSERT INTO tcc._gtx (gid, owner, kind, business_key, parallel, deadline, begin_xid,"
+	 "                      trace_id, trace_flags, tracestate)"
+	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 	 " ON CONFLICT (kind, business_key) WHERE business_key IS NOT NULL DO NOTHING"
 	 " RETURNING gid",
 	 UUIDARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-	 TIMESTAMPTZARRAYOID, XID8ARRAYOID);
+	 TIMESTAMPTZARRAYOID, XID8ARRAYOID, UUIDARRAYOID, INT2ARRAYOID,
+	 TEXTARRAYOID);
 
 /*
  * Begins: creates the batch's global transactions in state trying; one
@@ -270,7 +312,7 @@ STMT(insert_gtxs, 7,
 static void
 WriteBegins(IntentBatch *b)
 {
-	Datum		args[7];
+	Datum		args[10];
 	pg_uuid_t  *created;
 	int			ncreated;
 
@@ -283,6 +325,9 @@ WriteBegins(IntentBatch *b)
 	args[4] = TccStoreArray(b->parallel, NULL, b->nbegin, BOOLOID);
 	args[5] = TccStoreArray(b->deadline, NULL, b->nbegin, TIMESTAMPTZOID);
 	args[6] = TccStoreArray(b->begin_xid, NULL, b->nbegin, XID8OID);
+	args[7] = TccStoreArray(b->trace_id, b->trace_null, b->nbegin, UUIDOID);
+	args[8] = TccStoreArray(b->trace_flags, b->flags_null, b->nbegin, INT2OID);
+	args[9] = TccStoreArray(b->tracestate, b->state_null, b->nbegin, TEXTOID);
 	TccStoreExec(&insert_gtxs, args, NULL, false);
 	ncreated = (int) SPI_processed;
 	created = palloc(sizeof(pg_uuid_t) * Max(ncreated, 1));
@@ -306,20 +351,24 @@ STMT(branch_targets, 1,
 	 "SELECT g.gid, g.status, d.gid IS NOT NULL,"
 	 "       (SELECT COALESCE(pg_catalog.max(b.branch), 0)"
 	 "          FROM tcc._branch b WHERE b.gid = g.gid),"
-	 "       g.owner"
+	 "       g.owner, COALESCE(g.trace_id, g.gid),"
+	 "       COALESCE(g.trace_flags, 1::smallint), g.tracestate"
 	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
 	 " WHERE g.gid = ANY ($1)",
 	 UUIDARRAYOID);
 
-STMT(insert_branches, 9,
-	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol)"
+STMT(insert_branches, 12,
+	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol,"
+	 "                         timeout_ms, max_attempts, pass_try_response)"
 	 " SELECT gid, branch, name, try_url, confirm_url, cancel_url, payload,"
-	 "        pg_catalog.string_to_array(headers, E'\\n'), protocol"
-	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol)"
+	 "        pg_catalog.string_to_array(headers, E'\\n'), protocol, timeout_ms, max_attempts, pass"
+	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol,"
+	 "           timeout_ms, max_attempts, pass)"
 	 "  WHERE branch > 0",
 	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID);
+	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	 INT4ARRAYOID, BOOLARRAYOID);
 
 /*
  * Branches: each is numbered after the existing ones of its transaction and
@@ -333,12 +382,13 @@ STMT(insert_branches, 9,
 static void
 WriteBranches(IntentBatch *b)
 {
-	Datum		args[9];
+	Datum		args[12];
 	pg_uuid_t  *gids;
 	char	  **status;
 	bool	   *decided;
 	int		   *last;
 	Oid		   *owner;
+	TccTrace   *trace;
 	int			ngids;
 
 	if (b->nbranch == 0)
@@ -354,15 +404,22 @@ WriteBranches(IntentBatch *b)
 	decided = palloc(sizeof(bool) * Max(ngids, 1));
 	last = palloc(sizeof(int) * Max(ngids, 1));
 	owner = palloc(sizeof(Oid) * Max(ngids, 1));
+	trace = palloc0(sizeof(TccTrace) * Max(ngids, 1));
 	for (int g = 0; g < ngids; g++)
 	{
 		bool		isnull;
+		Datum		d;
 
 		gids[g] = *DatumGetUUIDP(TccStoreCol(g, 1, &isnull));
 		status[g] = TextDatumGetCString(TccStoreCol(g, 2, &isnull));
 		decided[g] = DatumGetBool(TccStoreCol(g, 3, &isnull));
 		last[g] = DatumGetInt32(TccStoreCol(g, 4, &isnull));
 		owner[g] = DatumGetObjectId(TccStoreCol(g, 5, &isnull));
+		memcpy(trace[g].id, DatumGetUUIDP(TccStoreCol(g, 6, &isnull))->data,
+			   TCC_TRACE_ID_LEN);
+		trace[g].flags = (uint8) DatumGetInt16(TccStoreCol(g, 7, &isnull));
+		d = TccStoreCol(g, 8, &isnull);
+		trace[g].state = isnull ? NULL : TextDatumGetCString(d);
 	}
 
 	for (int i = 0; i < b->nbranch; i++)
@@ -402,7 +459,14 @@ WriteBranches(IntentBatch *b)
 		{
 			number = ++last[g];
 			if (reply->branch == 0)
+			{
+				/* the tries of the request carry the gid's trace context */
 				reply->branch = number;
+				memcpy(reply->trace_id, trace[g].id, TCC_TRACE_ID_LEN);
+				reply->trace_flags = trace[g].flags;
+				strlcpy(reply->tracestate, trace[g].state ? trace[g].state : "",
+						sizeof(reply->tracestate));
+			}
 		}
 		b->number[i] = Int32GetDatum(number);
 	}
@@ -421,6 +485,9 @@ WriteBranches(IntentBatch *b)
 	args[6] = TccStoreArray(b->payload, NULL, b->nbranch, TEXTOID);
 	args[7] = TccStoreArray(b->headers, b->headers_null, b->nbranch, TEXTOID);
 	args[8] = TccStoreArray(b->protocol, NULL, b->nbranch, TEXTOID);
+	args[9] = TccStoreArray(b->timeout, b->timeout_null, b->nbranch, INT4OID);
+	args[10] = TccStoreArray(b->max_attempts, b->attempts_null, b->nbranch, INT4OID);
+	args[11] = TccStoreArray(b->pass, NULL, b->nbranch, BOOLOID);
 	TccStoreExec(&insert_branches, args, NULL, false);
 }
 
@@ -496,6 +563,40 @@ RecordTryFailed(TccTryFailedRequest *failed)
 		(void) TccStoreDecideCancels(gid, &source, 1);
 }
 
+STMT(record_try_answers, 3,
+	 "UPDATE tcc._branch b SET try_response = a.answer::jsonb"
+	 "  FROM unnest($2, $3) a (branch, answer)"
+	 " WHERE b.gid = $1 AND b.branch = a.branch AND b.pass_try_response",
+	 UUIDOID, INT4ARRAYOID, TEXTARRAYOID);
+
+/*
+ * Request TRY_ANSWERS: keeps the answers of successful tries of branches
+ * with pass_try_response in the worker's own transaction, so that their
+ * confirm or cancel carries them whatever the caller does next
+ * (docs/protocol.md#the-trys-answer-in-confirm-and-cancel).
+ */
+static void
+RecordTryAnswers(TccTryAnswersRequest *r)
+{
+	Datum		args[3];
+	Datum	   *branches = palloc(sizeof(Datum) * r->n);
+	Datum	   *answers = palloc(sizeof(Datum) * r->n);
+	bool	   *nulls = palloc(sizeof(bool) * r->n);
+
+	for (int i = 0; i < r->n; i++)
+	{
+		branches[i] = Int32GetDatum(r->branches[i]);
+		answers[i] = TextDatum(r->answers[i], &nulls[i]);
+	}
+	args[0] = UUIDPGetDatum(&r->gid);
+	args[1] = TccStoreArray(branches, NULL, r->n, INT4OID);
+	args[2] = TccStoreArray(answers, nulls, r->n, TEXTOID);
+	TccStoreExec(&record_try_answers, args, NULL, false);
+	/* a phase two begun meanwhile (the deadline) reads them when due */
+	for (int i = 0; i < r->n; i++)
+		TccSchedulePhaseCallForget(&r->gid, r->branches[i]);
+}
+
 /* Writes one request on its own (run in its own subtransaction). */
 static void
 WriteRequest(void *arg)
@@ -511,6 +612,14 @@ WriteRequest(void *arg)
 		RecordTryFailed(&failed);
 		return;
 	}
+	if (in->req->kind == TCC_REQ_TRY_ANSWERS)
+	{
+		TccTryAnswersRequest answers;
+
+		TccRequestGetTryAnswers(in->req, &answers);
+		RecordTryAnswers(&answers);
+		return;
+	}
 	BatchInit(&batch, in->rows);
 	BatchAdd(&batch, in);
 	WriteBatch(&batch);
@@ -520,9 +629,9 @@ WriteRequest(void *arg)
  * Writes the requests of all waiting backends in the current transaction.
  * Begins and branches go in a few set-based statements, in one
  * subtransaction; a refusal (unknown gid, decided, ...) is a reply, not an
- * error.  Should the batch fail all the same, and for the rare failed try,
- * each request is written in its own subtransaction, so that one bad
- * request cannot sink the others.  replies: one per request, zeroed, in
+ * error.  Should the batch fail all the same, and for the rare failed try
+ * and the answers of tries, each request is written in its own
+ * subtransaction, so that one bad request cannot sink the others.  replies: one per request, zeroed, in
  * memory that outlives the unit of work.
  */
 void
@@ -543,7 +652,8 @@ TccIntentWrite(List *requests, TccReply *replies)
 
 		in->req = lfirst(lc);
 		in->reply = &replies[i];
-		if (in->req->kind != TCC_REQ_TRY_FAILED)
+		if (in->req->kind != TCC_REQ_TRY_FAILED &&
+			in->req->kind != TCC_REQ_TRY_ANSWERS)
 		{
 			DecodeIntent(in);
 			rows += in->rows;
@@ -553,7 +663,8 @@ TccIntentWrite(List *requests, TccReply *replies)
 	BatchInit(&batch, rows);
 	for (i = 0; i < n; i++)
 	{
-		if (intents[i].req->kind == TCC_REQ_TRY_FAILED)
+		if (intents[i].req->kind == TCC_REQ_TRY_FAILED ||
+			intents[i].req->kind == TCC_REQ_TRY_ANSWERS)
 			single[nsingle++] = &intents[i];
 		else
 			BatchAdd(&batch, &intents[i]);

@@ -1,12 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * protocol.c
- *	  The words of the participant protocol: operations and dialects.
+ *	  The words of the participant protocol: operations, dialects and the
+ *	  W3C trace context.
  *
  * A branch's participant is called for its try, confirm and cancel, in one
  * of two dialects (docs/protocol.md): tcc, or dtm, which adds DTM's query
  * parameters and reads its answers.  The names here are the ones the
- * tables, the views and the HTTP requests use.
+ * tables, the views and the HTTP requests use.  Every call also carries its
+ * global transaction's trace context, with a span id of its own.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -16,6 +18,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include "common/pg_prng.h"
 
 #include "protocol.h"
 
@@ -54,4 +58,109 @@ TccProtocolFromName(const char *name)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("protocol must be tcc or dtm")));
 	return TCC_PROTOCOL_TCC;	/* keep the compiler quiet */
+}
+
+/* Returns the value of a lower-case hex digit, -1 for anything else. */
+static int
+HexDigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * Reads n bytes written as 2n lower-case hex digits at s into out (NULL:
+ * only checks them).  Returns false if they are not, or all zero.
+ */
+static bool
+ReadHex(const char *s, int n, uint8 *out)
+{
+	bool		zero = true;
+
+	for (int i = 0; i < n; i++)
+	{
+		int			hi = HexDigit(s[2 * i]);
+		int			lo = HexDigit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		if (out)
+			out[i] = (uint8) (hi << 4 | lo);
+		zero = zero && hi == 0 && lo == 0;
+	}
+	return !zero;
+}
+
+/*
+ * Parses a W3C traceparent, "vv-<trace id>-<parent id>-<flags>" in lower-case
+ * hex: fills trace's id and flags (the parent id is the caller's span; each
+ * call gets a span of its own).  Version ff, an all-zero trace or parent
+ * id, and version 00 with anything after the flags are invalid; a later
+ * version may add fields after a '-'.  Returns false when it is invalid.
+ */
+bool
+TccTraceParse(const char *traceparent, TccTrace *trace)
+{
+	const char *s = traceparent;
+	size_t		len = strlen(s);
+
+	if (len < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-')
+		return false;
+	if (HexDigit(s[0]) < 0 || HexDigit(s[1]) < 0 || strncmp(s, "ff", 2) == 0)
+		return false;
+	if (strncmp(s, "00", 2) == 0 ? len != 55 : (len > 55 && s[55] != '-'))
+		return false;
+	if (!ReadHex(s + 3, TCC_TRACE_ID_LEN, trace->id) ||
+		!ReadHex(s + 36, 8, NULL))
+		return false;
+	if (HexDigit(s[53]) < 0 || HexDigit(s[54]) < 0)
+		return false;
+	trace->flags = (uint8) (HexDigit(s[53]) << 4 | HexDigit(s[54]));
+	return true;
+}
+
+/*
+ * Returns true if tracestate may be sent as a header: 1 to
+ * TCC_TRACESTATE_MAX printable ASCII characters.
+ */
+bool
+TccTraceStateValid(const char *tracestate)
+{
+	size_t		len = strlen(tracestate);
+
+	if (len == 0 || len > TCC_TRACESTATE_MAX)
+		return false;
+	for (const char *p = tracestate; *p; p++)
+	{
+		if (*p < 0x20 || *p > 0x7E)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Writes the traceparent of one call into out (at least 56 bytes): the
+ * trace's id and flags, and a new random span id.
+ */
+void
+TccTraceParent(const TccTrace *trace, char *out, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64		span;
+	char		id[2 * TCC_TRACE_ID_LEN + 1];
+
+	do
+		span = pg_prng_uint64(&pg_global_prng_state);
+	while (span == 0);
+	for (int i = 0; i < TCC_TRACE_ID_LEN; i++)
+	{
+		id[2 * i] = hex[trace->id[i] >> 4];
+		id[2 * i + 1] = hex[trace->id[i] & 0x0F];
+	}
+	id[2 * TCC_TRACE_ID_LEN] = '\0';
+	snprintf(out, len, "00-%s-%016llx-%02x", id,
+			 (unsigned long long) span, trace->flags);
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * protocol.h
- *	  The words of the participant protocol: operations, dialects and
- *	  what an answer means (protocol.c; docs/protocol.md).
+ *	  The words of the participant protocol: operations, dialects, what an
+ *	  answer means and the trace context (protocol.c; docs/protocol.md).
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -37,8 +37,25 @@ typedef enum TccAnswer
 	TCC_ANSWER_UNKNOWN			/* no answer, or one that settles nothing */
 } TccAnswer;
 
+/*
+ * W3C trace context of a global transaction (docs/protocol.md#trace-context):
+ * every call carries its trace id and flags, with a span id of its own.
+ */
+#define TCC_TRACE_ID_LEN 16
+#define TCC_TRACESTATE_MAX 512
+
+typedef struct TccTrace
+{
+	uint8		id[TCC_TRACE_ID_LEN];	/* all zero: no trace */
+	uint8		flags;
+	char	   *state;			/* tracestate; NULL when none */
+} TccTrace;
+
 extern const char *TccProtocolOpName(TccOp op);
 extern const char *TccProtocolName(TccProtocol protocol);
 extern TccProtocol TccProtocolFromName(const char *name);
+extern bool TccTraceParse(const char *traceparent, TccTrace *trace);
+extern bool TccTraceStateValid(const char *tracestate);
+extern void TccTraceParent(const TccTrace *trace, char *out, size_t len);
 
 #endif							/* TCC_PROTOCOL_H */

@@ -22,20 +22,33 @@
 #include "store.h"
 #include "tcc.h"
 
-STMT(purge, 1,
+/*
+ * How much one purge holds up the worker's loop: a batch of PURGE_BATCH
+ * transactions (with their branches, tries, calls and decisions, some ten
+ * rows each), then PURGE_PAUSE_MS for the loop's own work before the next
+ * batch, as long as the batches come full: at most some 5,000 transactions
+ * a second, in pauses short enough not to stall confirms.
+ */
+#define PURGE_BATCH 100
+#define PURGE_PAUSE_MS 10
+
+STMT(purge, 2,
 	 "WITH old AS ("
 	 "  DELETE FROM tcc._gtx WHERE gid IN ("
 	 "    SELECT gid FROM tcc._gtx"
 	 "     WHERE finished_at < now() - $1 * interval '1 s'"
-	 "     ORDER BY finished_at LIMIT 500 FOR UPDATE SKIP LOCKED)"
+	 "     ORDER BY finished_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
 	 "  RETURNING gid),"
 	 " b AS (DELETE FROM tcc._branch WHERE gid IN (SELECT gid FROM old)),"
 	 " d AS (DELETE FROM tcc._decision WHERE gid IN (SELECT gid FROM old)),"
 	 " t AS (DELETE FROM tcc._try WHERE gid IN (SELECT gid FROM old)),"
 	 " a AS (DELETE FROM tcc._attempt WHERE gid IN (SELECT gid FROM old)),"
-	 " x AS (DELETE FROM tcc._action WHERE gid IN (SELECT gid FROM old))"
+	 " x AS (DELETE FROM tcc._action WHERE gid IN (SELECT gid FROM old)),"
+	 /* the minutes of tcc.activity go with the transactions they count */
+	 " m AS (DELETE FROM tcc._minute_total"
+	 "        WHERE minute < now() - $1 * interval '1 s' - interval '1 min')"
 	 "SELECT pg_catalog.count(*)::integer FROM old",
-	 INT4OID);
+	 INT4OID, INT4OID);
 
 STMT(fold_counts, 0, "SELECT tcc._metric_fold()");
 
@@ -50,9 +63,10 @@ STMT(next_purge, 1,
 /*
  * Folds what the statements since the last fold counted into the kept
  * counters (tcc._metric_total; docs/views.md#metrics), then deletes one
- * batch (at most 500) of final transactions older than tcc.retention, with
- * their branches, decisions, tries, attempts and actions: they were
- * counted as they ended, so the purge leaves the counters as they are.
+ * batch (PURGE_BATCH) of final transactions older than tcc.retention, with
+ * their branches, decisions, tries, attempts and actions, and the minutes
+ * of tcc.activity as old: they were counted as they ended, so the purge
+ * leaves the counters as they are.
  * Returns when to come back: soon after a full batch, within a second
  * while there are counts to fold, else when the oldest remaining
  * transaction expires; DT_NOEND if none is left.
@@ -60,7 +74,7 @@ STMT(next_purge, 1,
 TimestampTz
 TccPurge(void)
 {
-	Datum		args[1] = {Int32GetDatum(tcc_retention)};
+	Datum		args[2] = {Int32GetDatum(tcc_retention), Int32GetDatum(PURGE_BATCH)};
 	bool		isnull;
 	Datum		d;
 	TimestampTz now = GetCurrentTimestamp();
@@ -70,8 +84,8 @@ TccPurge(void)
 	next = DatumGetInt64(TccStoreCol(0, 1, &isnull)) > 0 ?
 		TimestampTzPlusMilliseconds(now, FOLD_INTERVAL_MS) : DT_NOEND;
 	TccStoreExec(&purge, args, NULL, false);
-	if (DatumGetInt32(TccStoreCol(0, 1, &isnull)) >= 500)
-		return TimestampTzPlusMilliseconds(now, 100);
+	if (DatumGetInt32(TccStoreCol(0, 1, &isnull)) >= PURGE_BATCH)
+		return TimestampTzPlusMilliseconds(now, PURGE_PAUSE_MS);
 	TccStoreExec(&next_purge, args, NULL, false);
 	d = TccStoreCol(0, 1, &isnull);
 	return isnull ? next : Min(next, DatumGetTimestampTz(d));

@@ -140,6 +140,9 @@ PutBranches(StringInfo msg, TccBranchSpec *specs, int n)
 		for (int i = 0; i < spec->nheaders; i++)
 			MsgPutText(msg, spec->headers[i], strlen(spec->headers[i]));
 		MsgPutInt64(msg, spec->protocol);
+		MsgPutInt64(msg, spec->timeout_ms);
+		MsgPutInt64(msg, spec->max_attempts);
+		MsgPutInt64(msg, spec->pass_try_response);
 	}
 }
 
@@ -166,6 +169,9 @@ GetBranches(StringInfo msg, int n)
 		for (int i = 0; i < spec->nheaders; i++)
 			spec->headers[i] = MsgGetString(msg);
 		spec->protocol = (TccProtocol) MsgGetInt64(msg);
+		spec->timeout_ms = (int) MsgGetInt64(msg);
+		spec->max_attempts = (int) MsgGetInt64(msg);
+		spec->pass_try_response = MsgGetInt64(msg) != 0;
 	}
 	return specs;
 }
@@ -181,6 +187,10 @@ TccRequestPutBegin(StringInfo msg, TccBeginRequest *r)
 	MsgPutString(msg, r->kind);
 	MsgPutString(msg, r->key);
 	MsgPutInt64(msg, r->parallel);
+	MsgPutText(msg, r->trace_given ? (char *) r->trace.id : NULL,
+			   TCC_TRACE_ID_LEN);
+	MsgPutInt64(msg, r->trace.flags);
+	MsgPutString(msg, r->trace.state);
 	if (r->nbranches > 0)
 		PutBranches(msg, r->branches, r->nbranches);
 }
@@ -190,6 +200,7 @@ void
 TccRequestGetBegin(TccRequest *req, TccBeginRequest *r)
 {
 	StringInfo	msg = &req->data;
+	const char *id;
 
 	msg->cursor = 0;
 	MsgGetGid(msg, &r->gid);
@@ -199,6 +210,12 @@ TccRequestGetBegin(TccRequest *req, TccBeginRequest *r)
 	r->kind = MsgGetString(msg);
 	r->key = MsgGetString(msg);
 	r->parallel = MsgGetInt64(msg) != 0;
+	id = MsgGetText(msg, NULL);
+	r->trace_given = (id != NULL);
+	if (id)
+		memcpy(r->trace.id, id, TCC_TRACE_ID_LEN);
+	r->trace.flags = (uint8) MsgGetInt64(msg);
+	r->trace.state = MsgGetString(msg);
 	r->nbranches = 0;
 	if (msg->cursor < msg->len)
 		r->nbranches = (int) MsgGetInt64(msg);
@@ -262,6 +279,39 @@ TccRequestGetTryFailed(TccRequest *req, TccTryFailedRequest *r)
 	r->error = MsgGetText(msg, NULL);
 	r->started = (TimestampTz) MsgGetInt64(msg);
 	r->duration_ms = (double) MsgGetInt64(msg) / 1000.0;
+}
+
+/* Encodes a TRY_ANSWERS request. */
+void
+TccRequestPutTryAnswers(StringInfo msg, TccTryAnswersRequest *r)
+{
+	MsgPutText(msg, (char *) r->gid.data, UUID_LEN);
+	MsgPutInt64(msg, r->n);
+	for (int i = 0; i < r->n; i++)
+	{
+		MsgPutInt64(msg, r->branches[i]);
+		MsgPutString(msg, r->answers[i]);
+	}
+}
+
+/* Decodes a TRY_ANSWERS request; the answers point into the message. */
+void
+TccRequestGetTryAnswers(TccRequest *req, TccTryAnswersRequest *r)
+{
+	StringInfo	msg = &req->data;
+
+	msg->cursor = 0;
+	MsgGetGid(msg, &r->gid);
+	r->n = (int) MsgGetInt64(msg);
+	if (r->n < 1 || r->n > 100000)
+		elog(ERROR, "tcc: request with %d answers", r->n);
+	r->branches = palloc(sizeof(int) * r->n);
+	r->answers = palloc(sizeof(char *) * r->n);
+	for (int i = 0; i < r->n; i++)
+	{
+		r->branches[i] = (int) MsgGetInt64(msg);
+		r->answers[i] = MsgGetString(msg);
+	}
 }
 
 /* Returns this backend's request slot. */

@@ -32,7 +32,9 @@ typedef enum TccRequestKind
 	TCC_REQ_BEGIN = 1,			/* create a global transaction */
 	TCC_REQ_BRANCH,				/* record branches of one gid before their
 								 * tries */
-	TCC_REQ_TRY_FAILED			/* a try was refused or its outcome unknown */
+	TCC_REQ_TRY_FAILED,			/* a try was refused or its outcome unknown */
+	TCC_REQ_TRY_ANSWERS			/* the answers of tries passed to confirm and
+								 * cancel (pass_try_response) */
 } TccRequestKind;
 
 /* One branch as the caller describes it, checked (validate.c). */
@@ -44,6 +46,10 @@ typedef struct TccBranchSpec
 	char	  **headers;
 	int			nheaders;
 	TccProtocol protocol;
+	int			timeout_ms;		/* its calls' time limit; 0: the setting */
+	int			max_attempts;	/* 0: tcc.max_attempts */
+	bool		pass_try_response;	/* confirm and cancel carry the try's
+									 * answer */
 } TccBranchSpec;
 
 /* TCC_REQ_BEGIN: a new global transaction, with its first branches (tcc_run) */
@@ -56,6 +62,8 @@ typedef struct TccBeginRequest
 	char	   *kind;			/* NULL if none */
 	char	   *key;			/* business key; NULL if none */
 	bool		parallel;
+	bool		trace_given;	/* else the trace id is the gid, flags 01 */
+	TccTrace	trace;
 	int			nbranches;
 	TccBranchSpec *branches;
 } TccBeginRequest;
@@ -82,6 +90,15 @@ typedef struct TccTryFailedRequest
 	double		duration_ms;
 } TccTryFailedRequest;
 
+/* TCC_REQ_TRY_ANSWERS: the answers of successful tries of one gid */
+typedef struct TccTryAnswersRequest
+{
+	pg_uuid_t	gid;
+	int			n;
+	int		   *branches;
+	char	  **answers;		/* JSON text; NULL when not JSON */
+} TccTryAnswersRequest;
+
 /* the worker's answer to a request */
 typedef struct TccReply
 {
@@ -90,6 +107,10 @@ typedef struct TccReply
 								 * the others follow it */
 	XLogRecPtr	lsn;			/* end of the commit that wrote the request */
 	char		message[256];
+	/* TCC_REQ_BRANCH: the trace context of the gid's calls */
+	uint8		trace_id[TCC_TRACE_ID_LEN];
+	uint8		trace_flags;
+	char		tracestate[TCC_TRACESTATE_MAX + 1];
 } TccReply;
 
 /* a request as the worker reads it */
@@ -104,11 +125,13 @@ typedef struct TccRequest
 extern void TccRequestPutBegin(StringInfo msg, TccBeginRequest *r);
 extern void TccRequestPutBranch(StringInfo msg, TccBranchRequest *r);
 extern void TccRequestPutTryFailed(StringInfo msg, TccTryFailedRequest *r);
+extern void TccRequestPutTryAnswers(StringInfo msg, TccTryAnswersRequest *r);
 
 /* decoding, worker side */
 extern void TccRequestGetBegin(TccRequest *req, TccBeginRequest *r);
 extern void TccRequestGetBranch(TccRequest *req, TccBranchRequest *r);
 extern void TccRequestGetTryFailed(TccRequest *req, TccTryFailedRequest *r);
+extern void TccRequestGetTryAnswers(TccRequest *req, TccTryAnswersRequest *r);
 
 /* the hand-over, backend side */
 extern void TccRequestSubmit(TccRequestKind kind, StringInfo msg,

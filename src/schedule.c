@@ -51,11 +51,11 @@
 
 #include "lib/ilist.h"
 #include "lib/pairingheap.h"
+#include "nodes/pg_list.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "protocol.h"
 #include "schedule.h"
 #include "tcc.h"
 
@@ -70,8 +70,13 @@ typedef struct Dest
 {
 	char		name[TCC_DEST_LEN];	/* hash key, first */
 	int			in_flight;
+	bool		paused;			/* tcc_pause: its calls wait, none starts */
 	dlist_head	ready;			/* due calls, oldest first */
 	dlist_node	ring_node;		/* in the ring while ready is not empty */
+	int			last_http_status;	/* of its last call that ended */
+	char		last_error[200];
+	int			report_due;		/* TccScheduleDestinations' counts */
+	TimestampTz report_next;
 } Dest;
 
 /*
@@ -172,12 +177,17 @@ TccScheduleInit(void)
 	dlist_init(&unknown_dest->ready);
 }
 
-/* Most calls one destination may have in flight (tcc.destination_share). */
+/*
+ * Most calls one destination may have in flight (tcc.destination_share);
+ * none while it is paused.
+ */
 static int
 DestLimit(Dest *dest)
 {
 	if (dest == unknown_dest)
 		return INT_MAX;
+	if (dest->paused)
+		return 0;
 	return Max(1, (int) ((int64) tcc_max_concurrency * tcc_destination_share / 100));
 }
 
@@ -195,6 +205,9 @@ GetDest(const char *name)
 	if (!found)
 	{
 		dest->in_flight = 0;
+		dest->paused = false;
+		dest->last_http_status = 0;
+		dest->last_error[0] = '\0';
 		dlist_init(&dest->ready);
 	}
 	return dest;
@@ -317,8 +330,9 @@ TccScheduleRetry(pg_uuid_t *gid, int branch, TimestampTz due_at)
 
 /*
  * A call read for starting goes to dest (its scheme, host and port).
- * Returns true if it may start: its destination has a slot free.  Else it
- * goes back to the front of that destination's queue, unstarted.
+ * Returns true if it may start: its destination has a slot free and is not
+ * paused.  Else it goes back to the front of that destination's queue,
+ * unstarted (a paused destination's calls count no attempt).
  */
 bool
 TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest)
@@ -329,7 +343,7 @@ TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest)
 	if (entry == NULL || !entry->in_flight)
 		return true;
 	d = GetDest(dest);
-	if (entry->dest == d)
+	if (entry->dest == d && !d->paused)
 		return true;			/* counted when taken */
 	Land(entry);
 	entry->dest = d;
@@ -463,6 +477,112 @@ int
 TccScheduleWaiting(void)
 {
 	return nwaiting;
+}
+
+/*
+ * Sets which destinations are paused: the n in names, and no other.  The
+ * calls of a destination paused wait in its queue; those of one resumed
+ * are due at once, a backoff they were waiting out included
+ * (docs/api.md#pausing-a-destination).
+ */
+void
+TccSchedulePause(char **names, int n)
+{
+	HASH_SEQ_STATUS seq;
+	Dest	   *dest;
+	DueEntry   *entry;
+	List	   *resumed = NIL;
+
+	hash_seq_init(&seq, dests);
+	while ((dest = hash_seq_search(&seq)) != NULL)
+	{
+		bool		paused = false;
+
+		for (int i = 0; i < n && !paused; i++)
+			paused = strcmp(dest->name, names[i]) == 0;
+		if (dest->paused && !paused)
+			resumed = lappend(resumed, dest);
+		dest->paused = paused;
+	}
+	for (int i = 0; i < n; i++)
+		GetDest(names[i])->paused = true;
+	if (resumed == NIL)
+		return;
+	hash_seq_init(&seq, entries);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		if (entry->waiting && !entry->ready &&
+			list_member_ptr(resumed, entry->dest))
+		{
+			pairingheap_remove(heap, &entry->node);
+			MakeReady(entry);
+		}
+	}
+	list_free(resumed);
+}
+
+/* Notes the outcome of a call that ended, for its destination's report. */
+void
+TccScheduleOutcome(pg_uuid_t *gid, int branch, int http_status,
+				   const char *error)
+{
+	DueEntry   *entry = LookUp(gid, branch, HASH_FIND, NULL);
+
+	if (entry == NULL || entry->dest == NULL)
+		return;
+	entry->dest->last_http_status = http_status;
+	strlcpy(entry->dest->last_error, error, sizeof(entry->dest->last_error));
+}
+
+/*
+ * Fills rows with up to max destinations that have calls waiting or in
+ * flight, or are paused; returns how many.  Walks the whole schedule: only
+ * done when someone reads tcc.destinations.
+ */
+int
+TccScheduleDestinations(TccDestRow *rows, int max)
+{
+	HASH_SEQ_STATUS seq;
+	Dest	   *dest;
+	DueEntry   *entry;
+	int			n = 0;
+
+	hash_seq_init(&seq, dests);
+	while ((dest = hash_seq_search(&seq)) != NULL)
+	{
+		dest->report_due = 0;
+		dest->report_next = 0;
+	}
+	hash_seq_init(&seq, entries);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		if (!entry->waiting || entry->dest == NULL)
+			continue;
+		dest = entry->dest;
+		if (dest->report_due++ == 0 || entry->due_at < dest->report_next)
+			dest->report_next = entry->due_at;
+	}
+	hash_seq_init(&seq, dests);
+	while ((dest = hash_seq_search(&seq)) != NULL)
+	{
+		TccDestRow *row = &rows[n];
+
+		if (n >= max)
+		{
+			hash_seq_term(&seq);
+			break;
+		}
+		if (dest->report_due == 0 && dest->in_flight == 0 && !dest->paused)
+			continue;
+		strlcpy(row->destination, dest->name, sizeof(row->destination));
+		row->calls_due = dest->report_due;
+		row->in_flight = dest->in_flight;
+		row->last_http_status = dest->last_http_status;
+		row->next_at = dest->report_next;
+		strlcpy(row->last_error, dest->last_error, sizeof(row->last_error));
+		n++;
+	}
+	return n;
 }
 
 /*
@@ -664,13 +784,12 @@ TccSchedulePhaseForget(pg_uuid_t *gid)
  * tables when it is due.
  */
 void
-TccSchedulePhaseRemember(pg_uuid_t *gid, int branch, const char *url,
-						 const char *payload, char **headers, int nheaders,
-						 int attempts, TccProtocol protocol)
+TccSchedulePhaseRemember(pg_uuid_t *gid, int branch, const TccPhaseCall *what)
 {
 	PhaseEntry *entry = hash_search(phases, gid, HASH_FIND, NULL);
-	Size		url_len = strlen(url) + 1;
-	Size		payload_len = strlen(payload) + 1;
+	Size		url_len = strlen(what->url) + 1;
+	Size		payload_len = strlen(what->payload) + 1;
+	Size		state_len = what->trace.state ? strlen(what->trace.state) + 1 : 0;
 	Size		size;
 	TccPhaseCall *call;
 	char	   *p;
@@ -679,33 +798,38 @@ TccSchedulePhaseRemember(pg_uuid_t *gid, int branch, const char *url,
 	if (entry == NULL || (i = FindPending(entry, branch)) < 0 ||
 		calls_bytes >= CALLS_MAX_BYTES)
 		return;
-	size = MAXALIGN(sizeof(TccPhaseCall)) + MAXALIGN(sizeof(char *) * nheaders);
-	for (int h = 0; h < nheaders; h++)
-		size += strlen(headers[h]) + 1;
-	size += url_len + payload_len;
+	size = MAXALIGN(sizeof(TccPhaseCall)) +
+		MAXALIGN(sizeof(char *) * what->nheaders);
+	for (int h = 0; h < what->nheaders; h++)
+		size += strlen(what->headers[h]) + 1;
+	size += url_len + payload_len + state_len;
 
 	/* one chunk: the struct, the header pointers, then the strings */
 	call = MemoryContextAlloc(phase_cxt, size);
+	*call = *what;
 	p = (char *) call + MAXALIGN(sizeof(TccPhaseCall));
 	call->headers = (char **) p;
-	call->nheaders = nheaders;
-	p += MAXALIGN(sizeof(char *) * nheaders);
-	for (int h = 0; h < nheaders; h++)
+	p += MAXALIGN(sizeof(char *) * what->nheaders);
+	for (int h = 0; h < what->nheaders; h++)
 	{
-		Size		len = strlen(headers[h]) + 1;
+		Size		len = strlen(what->headers[h]) + 1;
 
-		memcpy(p, headers[h], len);
+		memcpy(p, what->headers[h], len);
 		call->headers[h] = p;
 		p += len;
 	}
-	memcpy(p, url, url_len);
+	memcpy(p, what->url, url_len);
 	call->url = p;
 	p += url_len;
-	memcpy(p, payload, payload_len);
+	memcpy(p, what->payload, payload_len);
 	call->payload = p;
 	call->payload_len = (int) payload_len - 1;
-	call->attempts = attempts;
-	call->protocol = protocol;
+	p += payload_len;
+	if (state_len > 0)
+	{
+		memcpy(p, what->trace.state, state_len);
+		call->trace.state = p;
+	}
 	calls_bytes += GetMemoryChunkSpace(call);
 
 	if (entry->calls == NULL)

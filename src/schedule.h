@@ -18,6 +18,7 @@
 #include "utils/uuid.h"
 
 #include "protocol.h"
+#include "tcc.h"
 
 /* the calls: when each is due, admitted by its destination's share */
 extern void TccScheduleInit(void);
@@ -30,6 +31,24 @@ extern bool TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest);
 extern void TccScheduleDone(pg_uuid_t *gid, int branch);
 extern TimestampTz TccScheduleNext(bool room);
 extern int	TccScheduleWaiting(void);
+
+/* paused destinations (docs/api.md#pausing-a-destination) */
+extern void TccSchedulePause(char **dests, int n);
+extern void TccScheduleOutcome(pg_uuid_t *gid, int branch, int http_status,
+							   const char *error);
+
+/* what the worker reports of a destination (tcc.destinations) */
+typedef struct TccDestRow
+{
+	char		destination[TCC_DEST_LEN];
+	int			calls_due;		/* waiting: due now, or at their retry time */
+	int			in_flight;
+	int			last_http_status;	/* 0: none, or no answer */
+	TimestampTz next_at;		/* earliest waiting call; 0: none */
+	char		last_error[200];
+} TccDestRow;
+
+extern int	TccScheduleDestinations(TccDestRow *rows, int max);
 
 /* what a successful call did to its transaction's phase two */
 typedef enum TccPhaseStep
@@ -61,12 +80,13 @@ typedef struct TccPhaseCall
 	int			nheaders;
 	int			attempts;		/* phase-two attempts before the next one */
 	TccProtocol protocol;
+	int			timeout_ms;		/* 0: tcc.request_timeout */
+	int			max_attempts;	/* 0: tcc.max_attempts */
+	TccTrace	trace;
 } TccPhaseCall;
 
 extern void TccSchedulePhaseRemember(pg_uuid_t *gid, int branch,
-									 const char *url, const char *payload,
-									 char **headers, int nheaders,
-									 int attempts, TccProtocol protocol);
+									 const TccPhaseCall *what);
 extern const TccPhaseCall *TccSchedulePhaseCall(pg_uuid_t *gid, int branch,
 												bool *commit);
 extern void TccSchedulePhaseCallForget(pg_uuid_t *gid, int branch);

@@ -153,26 +153,25 @@ STMT(skip_branches, 2,
 
 /*
  * Remembers what the call of row r of the current result sends (columns 5
- * to 9 of PHASE_TWO_ROWS), for the branch of gid it is.
+ * to 9 and 11 to 15 of PHASE_TWO_ROWS), for the branch of gid it is.
  */
 static void
 RememberCall(uint64 r, pg_uuid_t *gid, int branch)
 {
 	bool		isnull;
 	Datum		url = TccStoreCol(r, 5, &isnull);
-	char	  **headers;
-	int			nheaders;
-	char	   *payload;
-	int			attempts;
+	TccPhaseCall what;
 
 	if (isnull)
 		return;
-	headers = TccStoreTextArrayCol(r, 7, &nheaders);
-	payload = TextDatumGetCString(TccStoreCol(r, 6, &isnull));
-	attempts = DatumGetInt32(TccStoreCol(r, 8, &isnull));
-	TccSchedulePhaseRemember(gid, branch, TextDatumGetCString(url), payload,
-							 headers, nheaders, attempts,
-							 TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 9, &isnull))));
+	what.url = TextDatumGetCString(url);
+	what.headers = TccStoreTextArrayCol(r, 7, &what.nheaders);
+	what.payload = TextDatumGetCString(TccStoreCol(r, 6, &isnull));
+	what.attempts = DatumGetInt32(TccStoreCol(r, 8, &isnull));
+	what.protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 9, &isnull)));
+	TccStoreCallPolicy(r, 11, &what.timeout_ms, &what.max_attempts,
+					   &what.trace);
+	TccSchedulePhaseRemember(gid, branch, &what);
 }
 
 /*
@@ -358,14 +357,17 @@ TccSettleStartup(void)
  * The end of both statements that start phase two (dec holds the gids):
  * returns, per branch not final yet, its transaction's decision, what its
  * call sends and whether the phase skips it (one row with a NULL branch for
- * a transaction with no such branch), in gid and branch order: one read of
- * the branches, TakePhaseRows skips what is to be skipped.
+ * a transaction with no such branch), then the call's policy and trace
+ * context, in gid and branch order: one read of the branches, TakePhaseRows
+ * skips what is to be skipped.
  */
 #define PHASE_TWO_ROWS \
-	"  RETURNING g.gid, d.commit, g.parallel)" \
+	"  RETURNING g.gid, d.commit, g.parallel, g.trace_id, g.trace_flags, g.tracestate)" \
 	"SELECT dec.gid, dec.commit, dec.parallel, b.branch," \
 	"       CASE WHEN dec.commit THEN b.confirm_url ELSE b.cancel_url END," \
-	"       b.payload, b.headers, b.attempts, b.protocol, " SKIPPED_IN_PHASE \
+	"       " TCC_CALL_BODY ", " TCC_CALL_HEADERS "," \
+	"       b.attempts, b.protocol, " SKIPPED_IN_PHASE "," \
+	"       " TCC_CALL_POLICY("dec") \
 	"  FROM dec LEFT JOIN tcc._branch b ON b.gid = dec.gid" \
 	"   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
 	" ORDER BY dec.gid, b.branch"
@@ -450,7 +452,7 @@ STMT(resume_gtxs, 2,
 	 "  RETURNING g.gid)"
 	 "UPDATE tcc._branch b SET attempts = 0, next_attempt_at = NULL"
 	 "  FROM g"
-	 " WHERE b.gid = g.gid AND b.attempts >= $2"
+	 " WHERE b.gid = g.gid AND b.attempts >= COALESCE(b.max_attempts, $2)"
 	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
 	 UUIDARRAYOID, INT4OID);
 
@@ -647,7 +649,8 @@ TccSettleResults(List *calls)
 	{
 		TccCall    *call = lfirst(lc);
 		bool		ok = call->answer == TCC_ANSWER_DONE;
-		bool		last = call->attempts + 1 >= tcc_max_attempts;
+		bool		last = call->attempts + 1 >=
+			(call->max_attempts > 0 ? call->max_attempts : tcc_max_attempts);
 
 		gids[i] = UUIDPGetDatum(&call->gid);
 		branches[i] = Int32GetDatum(call->branch);

@@ -23,12 +23,14 @@
 
 #include "access/xlog.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
+#include "schedule.h"
 #include "shmem.h"
 
 TccShmem   *TccShmemRoot = NULL;
@@ -81,6 +83,8 @@ TccShmemStartup(List *databases)
 			TccShared  *db = &TccShmemRoot->databases[TccShmemRoot->ndatabases];
 
 			SpinLockInit(&db->mutex);
+			/* a pause may be in the tables: tries look until the worker read them */
+			db->maybe_paused = true;
 			db->index = TccShmemRoot->ndatabases++;
 			strlcpy(db->database, lfirst(lc), NAMEDATALEN);
 			for (int i = 0; i < TccShmemRoot->nslots; i++)
@@ -256,4 +260,149 @@ TccWakeWaiters(pg_uuid_t *gids, int n)
 		if (latch)
 			SetLatch(latch);
 	}
+}
+
+/*
+ * At commit of a tcc_pause or tcc_resume: tries look up pauses from now
+ * on, and the worker reads them again (at once: it is woken).
+ */
+void
+TccPausesChanged(void)
+{
+	Latch	   *latch;
+
+	if (TccState == NULL)
+		return;
+	SpinLockAcquire(&TccState->mutex);
+	TccState->pause_generation++;
+	TccState->maybe_paused = true;
+	latch = TccState->worker_latch;
+	SpinLockRelease(&TccState->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+/* Returns false when no destination is paused: tries need not look. */
+bool
+TccMaybePaused(void)
+{
+	bool		maybe;
+
+	SpinLockAcquire(&TccState->mutex);
+	maybe = TccState->maybe_paused;
+	SpinLockRelease(&TccState->mutex);
+	return maybe;
+}
+
+/*
+ * Worker: the generation of pauses, read before the snapshot the pauses
+ * are read with.
+ */
+uint32
+TccPauseGeneration(void)
+{
+	uint32		generation;
+
+	SpinLockAcquire(&TccState->mutex);
+	generation = TccState->pause_generation;
+	SpinLockRelease(&TccState->mutex);
+	return generation;
+}
+
+/*
+ * Worker: it read the pauses of that generation; any says whether one
+ * is paused.  A pause committed since keeps tries looking.
+ */
+void
+TccPausesLoaded(uint32 generation, bool any)
+{
+	SpinLockAcquire(&TccState->mutex);
+	if (TccState->pause_generation == generation)
+		TccState->maybe_paused = any;
+	SpinLockRelease(&TccState->mutex);
+}
+
+/* Worker: true when a backend waits for a report of the destinations. */
+bool
+TccDestinationsAsked(void)
+{
+	bool		asked;
+
+	SpinLockAcquire(&TccState->mutex);
+	asked = TccState->dest_asked != TccState->dest_answered;
+	SpinLockRelease(&TccState->mutex);
+	return asked;
+}
+
+/*
+ * Worker: publishes a report of the destinations, answering every request
+ * made until now.  The rows are copied outside the spinlock, flagged as
+ * being written: readers that see the flag, or a newer answer after their
+ * copy, read again.
+ */
+void
+TccDestinationsAnswer(TccDestRow *rows, int n)
+{
+	uint32		asked;
+
+	SpinLockAcquire(&TccState->mutex);
+	asked = TccState->dest_asked;
+	TccState->dest_writing = true;
+	SpinLockRelease(&TccState->mutex);
+	n = Min(n, TCC_DEST_ROWS);
+	memcpy(TccState->dest_rows, rows, sizeof(TccDestRow) * n);
+	SpinLockAcquire(&TccState->mutex);
+	TccState->ndest_rows = n;
+	TccState->dest_answered = asked;
+	TccState->dest_writing = false;
+	SpinLockRelease(&TccState->mutex);
+}
+
+/*
+ * Asks the worker for a report of the destinations and copies it into rows
+ * (TCC_DEST_ROWS of them); returns how many, or -1 when no worker answered
+ * within two seconds.  Polls every few milliseconds: only a person or a
+ * monitor reading tcc.destinations waits here.
+ */
+int
+TccDestinationsRead(TccDestRow *rows)
+{
+	uint32		mine;
+	Latch	   *latch;
+
+	SpinLockAcquire(&TccState->mutex);
+	mine = ++TccState->dest_asked;
+	latch = TccState->worker_latch;
+	SpinLockRelease(&TccState->mutex);
+	if (latch == NULL)
+		return -1;
+	SetLatch(latch);
+	for (int waited = 0; waited < 2000; waited += 2)
+	{
+		uint32		answered;
+		bool		ready;
+		int			n = 0;
+
+		SpinLockAcquire(&TccState->mutex);
+		answered = TccState->dest_answered;
+		ready = !TccState->dest_writing && (int32) (answered - mine) >= 0;
+		if (ready)
+			n = TccState->ndest_rows;
+		SpinLockRelease(&TccState->mutex);
+		if (ready)
+		{
+			memcpy(rows, TccState->dest_rows, sizeof(TccDestRow) * n);
+			SpinLockAcquire(&TccState->mutex);
+			ready = !TccState->dest_writing &&
+				TccState->dest_answered == answered;
+			SpinLockRelease(&TccState->mutex);
+			if (ready)
+				return n;
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 2, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	return -1;
 }

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.h
- *	  Shared memory: request slots, the worker's latch and live state
- *	  (shmem.c).
+ *	  Shared memory: request slots, the worker's latch and live state,
+ *	  paused destinations and the destinations' report (shmem.c).
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -21,6 +21,7 @@
 #include "utils/uuid.h"
 
 #include "request.h"
+#include "schedule.h"
 
 /*
  * Shared memory, for each coordinator database: one slot per backend for
@@ -67,6 +68,9 @@ typedef struct TccSlot
  */
 #define TCC_MAX_DATABASES 16
 
+/* most destinations tcc.destinations shows with calls (paused ones: all) */
+#define TCC_DEST_ROWS 64
+
 /* one coordinator database: its worker and what backends hand it */
 typedef struct TccShared
 {
@@ -88,6 +92,16 @@ typedef struct TccShared
 	int			ndecided;		/* gids whose decision just committed */
 	XLogRecPtr	decided_lsn;	/* end of the latest of those commits */
 	pg_uuid_t	decided[TCC_DECIDED_MAX];
+	/* paused destinations (docs/api.md#pausing-a-destination) */
+	uint32		pause_generation;	/* bumped at each commit of a pause or
+									 * resume */
+	bool		maybe_paused;	/* until the worker has read none: tries look */
+	/* tcc.destinations: the worker reports when asked */
+	uint32		dest_asked;
+	uint32		dest_answered;
+	bool		dest_writing;
+	int			ndest_rows;
+	TccDestRow	dest_rows[TCC_DEST_ROWS];
 } TccShared;
 
 /* all of tcc's shared memory */
@@ -114,5 +128,12 @@ extern void TccHandDecided(pg_uuid_t *gids, int n);
 extern void TccWaitFor(pg_uuid_t *gid);
 extern void TccWaitEnd(void);
 extern void TccWakeWaiters(pg_uuid_t *gids, int n);
+extern void TccPausesChanged(void);
+extern bool TccMaybePaused(void);
+extern uint32 TccPauseGeneration(void);
+extern void TccPausesLoaded(uint32 generation, bool any);
+extern bool TccDestinationsAsked(void);
+extern void TccDestinationsAnswer(TccDestRow *rows, int n);
+extern int	TccDestinationsRead(TccDestRow *rows);
 
 #endif							/* TCC_SHMEM_H */

@@ -48,6 +48,7 @@
 #include "utils/timestamp.h"
 
 #include "http.h"
+#include "protocol.h"
 #include "store.h"
 
 /* whether the worker's current unit of work wrote a decision */
@@ -149,6 +150,28 @@ TccStoreTextArrayCol(int row, int col, int *n)
 		strings[j] = TextDatumGetCString(elems[j]);
 	pfree(elems);
 	return strings;
+}
+
+/*
+ * Reads the five columns of TCC_CALL_POLICY from column col of result row
+ * row: a NULL timeout or max_attempts is 0 (the setting applies).
+ */
+void
+TccStoreCallPolicy(int row, int col, int *timeout_ms, int *max_attempts,
+				   TccTrace *trace)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = TccStoreCol(row, col, &isnull);
+	*timeout_ms = isnull ? 0 : DatumGetInt32(d);
+	d = TccStoreCol(row, col + 1, &isnull);
+	*max_attempts = isnull ? 0 : DatumGetInt32(d);
+	memcpy(trace->id, DatumGetUUIDP(TccStoreCol(row, col + 2, &isnull))->data,
+		   TCC_TRACE_ID_LEN);
+	trace->flags = (uint8) DatumGetInt16(TccStoreCol(row, col + 3, &isnull));
+	d = TccStoreCol(row, col + 4, &isnull);
+	trace->state = isnull ? NULL : TextDatumGetCString(d);
 }
 
 /* Builds a uuid[] of n gids. */

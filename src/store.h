@@ -33,7 +33,7 @@ typedef struct Stmt
 {
 	const char *sql;
 	int			nargs;
-	Oid			types[10];
+	Oid			types[16];
 	SPIPlanPtr	plan;
 } Stmt;
 
@@ -47,6 +47,26 @@ typedef struct Stmt
 #define STMT(name, n, sql, ...) \
 	static Stmt name = {sql, n, {__VA_ARGS__}, NULL}
 
+/*
+ * What the confirm or cancel of branch b sends, for the statements that
+ * read due calls (settle.c, calls.c): its body -- the payload, or with
+ * pass_try_response the payload and the try's answer -- and its headers
+ * (docs/protocol.md#the-trys-answer-in-confirm-and-cancel).
+ */
+#define TCC_CALL_BODY \
+	"CASE WHEN b.pass_try_response" \
+	" THEN pg_catalog.jsonb_build_object('payload', b.payload::jsonb," \
+	"                                    'try_response', b.try_response)::text" \
+	" ELSE b.payload END"
+#define TCC_CALL_HEADERS \
+	"CASE WHEN b.pass_try_response" \
+	" THEN pg_catalog.array_append(b.headers, 'Tcc-Body: wrapped')" \
+	" ELSE b.headers END"
+/* and its policy and trace context, g being its transaction (five columns) */
+#define TCC_CALL_POLICY(g) \
+	"b.timeout_ms, b.max_attempts, COALESCE(" g ".trace_id, " g ".gid)," \
+	" COALESCE(" g ".trace_flags, 1::smallint), " g ".tracestate"
+
 /* saved statements and their results */
 extern int	TccStoreExec(Stmt *st, Datum *values, const char *nulls, bool read_only);
 extern Datum TccStoreCol(int row, int col, bool *isnull);
@@ -54,6 +74,8 @@ extern Datum TccStoreTextOrNull(const char *s, char *null);
 extern Datum TccStoreArray(Datum *values, bool *nulls, int n, Oid typid);
 extern Datum TccStoreGidArray(pg_uuid_t *gids, int n);
 extern char **TccStoreTextArrayCol(int row, int col, int *n);
+extern void TccStoreCallPolicy(int row, int col, int *timeout_ms,
+							   int *max_attempts, TccTrace *trace);
 
 /* state saved while a caller runs as the owner of the tcc tables */
 typedef struct TccOwnerScope

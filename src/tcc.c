@@ -19,7 +19,9 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <limits.h>
+#include <unistd.h>
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -28,6 +30,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "protocol.h"
 #include "shmem.h"
 #include "tcc.h"
 #include "worker.h"
@@ -46,6 +49,10 @@ int			tcc_retention = 7 * 24 * 3600;
 char	   *tcc_allowed_urls = NULL;
 int			tcc_max_payload_size = 1024;
 int			tcc_max_branches_per_call = 100;
+char	   *tcc_traceparent = NULL;
+char	   *tcc_ca_file = NULL;
+char	   *tcc_client_cert = NULL;
+char	   *tcc_client_key = NULL;
 bool		tcc_preloaded = false;
 bool		tcc_in_worker = false;
 
@@ -182,6 +189,73 @@ CheckRequestTimeout(int *newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * Check hook of tcc.traceparent: empty, or a W3C traceparent
+ * (docs/protocol.md#trace-context).
+ */
+static bool
+CheckTraceparent(char **newval, void **extra, GucSource source)
+{
+	TccTrace	trace;
+
+	if (**newval == '\0' || TccTraceParse(*newval, &trace))
+		return true;
+	GUC_check_errdetail("A traceparent is 00-<trace id>-<parent id>-<flags>: 32, 16 and 2 lower-case hex digits, neither id all zeros.");
+	return false;
+}
+
+/*
+ * Checks that a TLS file setting is empty or names a file the server can
+ * read that holds a PEM block of that kind ("CERTIFICATE", "PRIVATE KEY"),
+ * within its first 64 kB.  A setting that fails is refused by ALTER SYSTEM
+ * and by a reload, which keeps the value in force (docs/settings.md).
+ */
+static bool
+CheckPemFile(const char *path, const char *kind)
+{
+	static char buf[64 * 1024 + 1];
+	int			fd;
+	ssize_t		n;
+
+	if (path == NULL || path[0] == '\0')
+		return true;
+	fd = open(path, O_RDONLY | PG_BINARY, 0);
+	if (fd < 0)
+	{
+		GUC_check_errdetail("Could not open file \"%s\": %m.", path);
+		return false;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		GUC_check_errdetail("Could not read file \"%s\": %m.", path);
+	close(fd);
+	if (n < 0)
+		return false;
+	buf[n] = '\0';
+	if (strstr(buf, "-----BEGIN ") == NULL || strstr(buf, kind) == NULL)
+	{
+		GUC_check_errdetail("File \"%s\" holds no PEM %s.", path,
+							strcmp(kind, "PRIVATE KEY") == 0 ?
+							"private key" : "certificate");
+		return false;
+	}
+	return true;
+}
+
+/* Check hook of tcc.ca_file and tcc.client_cert: a PEM certificate file. */
+static bool
+CheckCertFile(char **newval, void **extra, GucSource source)
+{
+	return CheckPemFile(*newval, "-----BEGIN CERTIFICATE-----");
+}
+
+/* Check hook of tcc.client_key: a PEM private key file. */
+static bool
+CheckKeyFile(char **newval, void **extra, GucSource source)
+{
+	return CheckPemFile(*newval, "PRIVATE KEY");
+}
+
 /* Defines the settings of docs/settings.md. */
 static void
 DefineSettings(void)
@@ -245,6 +319,29 @@ DefineSettings(void)
 							"Most branches one tcc_branches or tcc_run call accepts.",
 							NULL, &tcc_max_branches_per_call, 100, 1, 1000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("tcc.traceparent",
+							   "W3C traceparent whose trace the global transactions tcc_begin and tcc_run start join, when they are given none.",
+							   "Empty: each global transaction is a trace of its own.",
+							   &tcc_traceparent, "",
+							   PGC_USERSET, 0, CheckTraceparent, NULL, NULL);
+	DefineCustomStringVariable("tcc.ca_file",
+							   "File of PEM CA certificates that participants' certificates are verified against.",
+							   "Empty: the system's CAs.",
+							   &tcc_ca_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, CheckCertFile,
+							   NULL, NULL);
+	DefineCustomStringVariable("tcc.client_cert",
+							   "File of the PEM certificate presented to participants that ask for one.",
+							   "Empty: none.",
+							   &tcc_client_cert, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, CheckCertFile,
+							   NULL, NULL);
+	DefineCustomStringVariable("tcc.client_key",
+							   "File of the PEM private key of tcc.client_cert.",
+							   "Empty: none.",
+							   &tcc_client_key, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, CheckKeyFile,
+							   NULL, NULL);
 	MarkGUCPrefixReserved("tcc");
 }
 

@@ -44,6 +44,10 @@ extern int	tcc_retention;
 extern char *tcc_allowed_urls;
 extern int	tcc_max_payload_size;
 extern int	tcc_max_branches_per_call;
+extern char *tcc_traceparent;
+extern char *tcc_ca_file;
+extern char *tcc_client_cert;
+extern char *tcc_client_key;
 extern bool tcc_preloaded;
 extern bool tcc_in_worker;
 

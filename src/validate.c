@@ -17,6 +17,7 @@
 
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -228,7 +229,8 @@ IsReservedHeader(const char *name, int len)
 {
 	static const char *const reserved[] = {
 		"idempotency-key", "content-type", "content-length", "host",
-		"transfer-encoding", "connection", "user-agent", "expect"
+		"transfer-encoding", "connection", "user-agent", "expect",
+		"traceparent", "tracestate"
 	};
 	char	   *dashed = pnstrdup(name, len);
 
@@ -291,7 +293,7 @@ TccValidateHeaders(Datum headers_jsonb, int *nheaders)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("header \"%s\" is set by tcc and cannot be given",
 								pnstrdup(name, namelen)),
-						 errdetail("Tcc-* headers, Idempotency-Key, Content-Type and the framing headers belong to the protocol, also spelled with \"_\" for \"-\".")));
+						 errdetail("Tcc-* headers, Idempotency-Key, Content-Type, the framing headers and the trace context belong to the protocol, also spelled with \"_\" for \"-\".")));
 		}
 		else if (tok == WJB_VALUE)
 		{
@@ -370,6 +372,108 @@ TccValidateBranch(TccBranchSpec *spec)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("name is longer than %d bytes", TCC_MAX_NAME)));
+	if (spec->pass_try_response && spec->protocol == TCC_PROTOCOL_DTM)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pass_try_response is not allowed with protocol dtm"),
+				 errdetail("A DTM participant takes the bare payload in every call.")));
+}
+
+/*
+ * Checks a branch's own call time limit, 1 ms to 1 hour
+ * (docs/api.md#per-branch-policy); returns it in milliseconds.
+ */
+int
+TccValidateBranchTimeout(Interval *timeout)
+{
+	int64		ms = TccIntervalMs(timeout);
+
+	if (ms < 1 || ms > 3600 * 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("timeout of a branch must be between 1 ms and 1 hour")));
+	return (int) ms;
+}
+
+/* Checks a branch's own limit of failed confirm or cancel attempts. */
+void
+TccValidateMaxAttempts(int64 max_attempts)
+{
+	if (max_attempts < 1 || max_attempts > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_attempts must be between 1 and 10000")));
+}
+
+/*
+ * Reads the trace context a global transaction is begun with: traceparent,
+ * else tcc.traceparent, and tracestate (docs/protocol.md#trace-context).
+ * Returns false when there is none (tcc makes one); raises 22023 when one
+ * is invalid, or a tracestate comes without a traceparent.
+ */
+bool
+TccValidateTrace(const char *traceparent, const char *tracestate,
+				 TccTrace *trace)
+{
+	const char *what = "traceparent";
+
+	memset(trace, 0, sizeof(TccTrace));
+	if (traceparent == NULL && tcc_traceparent != NULL &&
+		tcc_traceparent[0] != '\0')
+	{
+		traceparent = tcc_traceparent;
+		what = "tcc.traceparent";
+	}
+	if (traceparent == NULL)
+	{
+		if (tracestate != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tracestate needs a traceparent")));
+		return false;
+	}
+	if (!TccTraceParse(traceparent, trace))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is not a valid W3C traceparent", what),
+				 errhint("A traceparent is 00-<trace id>-<parent id>-<flags>: 32, 16 and 2 lower-case hex digits, neither id all zeros.")));
+	if (tracestate != NULL && !TccTraceStateValid(tracestate))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tracestate must be 1 to %d printable ASCII characters",
+						TCC_TRACESTATE_MAX)));
+	trace->state = tracestate ? pstrdup(tracestate) : NULL;
+	return true;
+}
+
+/*
+ * Checks a destination, "scheme://host[:port]" with scheme http or https
+ * and nothing after the port, and returns it as the worker names
+ * destinations: "scheme://host:port", the port made explicit
+ * (docs/api.md#pausing-a-destination).
+ */
+char *
+TccValidateDestination(const char *destination)
+{
+	char		why[128];
+	TccUrl		parts;
+	const char *rest;
+	char	   *dest;
+
+	rest = strstr(destination, "://");
+	if (strlen(destination) >= TCC_DEST_LEN || rest == NULL ||
+		strcspn(rest + 3, "/?#@") != strlen(rest + 3) ||
+		!TccHttpParseUrl(destination, &parts, why, sizeof(why)) ||
+		(strcmp(parts.scheme, "http") != 0 && strcmp(parts.scheme, "https") != 0) ||
+		strlen(parts.host) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("destination must be scheme://host[:port]"),
+				 errdetail("The destination given was \"%.200s\".", destination),
+				 errhint("The scheme is http or https, without a path: for example https://pay.example:8443.")));
+	dest = palloc(TCC_DEST_LEN);
+	TccHttpDestination(destination, dest, TCC_DEST_LEN);
+	return dest;
 }
 
 /* Error context of tcc_branches: which element of the array is wrong. */
@@ -390,6 +494,32 @@ JsonText(JsonbValue *v, const char *key)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"%s\" must be a string or null", key)));
 	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Returns a JSON number as an integer; 22023 unless it is a whole number
+ * within int4 (a larger one saturates, to be refused as out of range).
+ */
+static int
+JsonInt(JsonbValue *v)
+{
+	Numeric		num = v->val.numeric;
+	Numeric		lo = int64_to_numeric(PG_INT32_MIN);
+	Numeric		hi = int64_to_numeric(PG_INT32_MAX);
+
+	if (!DatumGetBool(DirectFunctionCall2(numeric_eq, NumericGetDatum(num),
+										  DirectFunctionCall2(numeric_trunc, NumericGetDatum(num),
+																  Int32GetDatum(0)))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"max_attempts\" must be a whole number")));
+	if (DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(num),
+										 NumericGetDatum(lo))))
+		return PG_INT32_MIN;
+	if (DatumGetBool(DirectFunctionCall2(numeric_gt, NumericGetDatum(num),
+										 NumericGetDatum(hi))))
+		return PG_INT32_MAX;
+	return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(num)));
 }
 
 /* Reads one element of tcc_branches' array into spec, checked. */
@@ -459,11 +589,32 @@ ParseBranchElement(JsonbValue *elem, TccBranchSpec *spec)
 						 errmsg("protocol must be tcc or dtm")));
 			spec->protocol = TccProtocolFromName(name);
 		}
+		else if (strcmp(key, "timeout") == 0 && v.type == jbvString)
+		{
+			char	   *text = JsonText(&v, "timeout");
+
+			spec->timeout_ms = TccValidateBranchTimeout(
+				DatumGetIntervalP(DirectFunctionCall3(interval_in,
+													  CStringGetDatum(text),
+													  ObjectIdGetDatum(InvalidOid),
+													  Int32GetDatum(-1))));
+		}
+		else if (strcmp(key, "max_attempts") == 0 && v.type == jbvNumeric)
+			TccValidateMaxAttempts(spec->max_attempts = JsonInt(&v));
+		else if (strcmp(key, "pass_try_response") == 0 && v.type == jbvBool)
+			spec->pass_try_response = v.val.boolean;
+		else if (strcmp(key, "timeout") == 0 || strcmp(key, "max_attempts") == 0 ||
+				 strcmp(key, "pass_try_response") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"%s\" must be %s", key,
+							key[0] == 't' ? "an interval as a string" :
+							key[0] == 'm' ? "a number" : "true or false")));
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown key \"%s\" in a branch", key),
-					 errhint("The keys are try, confirm, cancel, payload, name, headers and protocol.")));
+					 errhint("The keys are try, confirm, cancel, payload, name, headers, protocol, timeout, max_attempts and pass_try_response.")));
 	}
 	TccValidateBranch(spec);
 }

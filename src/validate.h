@@ -24,6 +24,11 @@ extern char **TccValidateHeaders(Datum headers_jsonb, int *nheaders);
 extern void TccValidateTimeout(Interval *timeout, const char *what);
 extern int64 TccIntervalMs(Interval *timeout);
 extern void TccValidateBranch(TccBranchSpec *spec);
+extern int	TccValidateBranchTimeout(Interval *timeout);
+extern void TccValidateMaxAttempts(int64 max_attempts);
+extern bool TccValidateTrace(const char *traceparent, const char *tracestate,
+							 TccTrace *trace);
+extern char *TccValidateDestination(const char *destination);
 extern TccBranchSpec *TccValidateBranches(Jsonb *branches, int *n);
 
 #endif							/* TCC_VALIDATE_H */

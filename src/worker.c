@@ -54,6 +54,7 @@
 #include "durable.h"
 #include "http.h"
 #include "intent.h"
+#include "pause.h"
 #include "purge.h"
 #include "request.h"
 #include "schedule.h"
@@ -386,6 +387,8 @@ WorkerLoop(WaitEventSet *wait_set)
 	int			due_max = 0;
 	pg_uuid_t  *decided;
 	XLogRecPtr	durable_done = InvalidXLogRecPtr;
+	uint32		pauses_seen = 0;	/* generation of the pauses last read */
+	bool		pauses_read = false;
 
 	/*
 	 * WAL position up to which decisions being carried out must be durable
@@ -426,6 +429,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		bool		try_failed;
 		int			ndecided;
 		XLogRecPtr	decided_lsn;
+		uint32		pauses;
 
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
@@ -440,9 +444,17 @@ WorkerLoop(WaitEventSet *wait_set)
 
 		TccHttpProcess();
 		while ((call = TccHttpNextDone()) != NULL)
+		{
+			TccScheduleOutcome(&call->gid, call->branch, call->http_status,
+							   call->error);
 			done = lappend(done, call);
+		}
 
 		TakeWakeFlags(&work, &check_trying, decided, &ndecided, &decided_lsn);
+		/* read before the snapshot that reads the pauses (pause.c) */
+		pauses = TccPauseGeneration();
+		if (!pauses_read || pauses != pauses_seen)
+			work = true;
 		now = GetCurrentTimestamp();
 		/* a failed try wants its cancel now */
 		if (try_failed)
@@ -467,6 +479,13 @@ WorkerLoop(WaitEventSet *wait_set)
 
 			pgstat_report_activity(STATE_RUNNING, "settling");
 			TccStoreBeginWork();
+			/* paused or resumed: before the calls taken are admitted */
+			if (!pauses_read || pauses != pauses_seen)
+			{
+				TccPauseLoad(pauses);
+				pauses_seen = pauses;
+				pauses_read = true;
+			}
 			TccSettleResults(done);
 			more = work && TccSettleActions();
 			if (stuck)
@@ -557,6 +576,12 @@ WorkerLoop(WaitEventSet *wait_set)
 		}
 		if (GetCurrentTimestamp() >= purge_at)
 			purge_at = PurgeExpired();
+		if (TccDestinationsAsked())
+		{
+			TccDestRow *rows = palloc(sizeof(TccDestRow) * TCC_DEST_ROWS);
+
+			TccDestinationsAnswer(rows, TccScheduleDestinations(rows, TCC_DEST_ROWS));
+		}
 		TrimHeap(GetCurrentTimestamp(), &trimmed_at);
 
 		now = GetCurrentTimestamp();

@@ -36,6 +36,10 @@ PACKAGES=(
 	gcc
 	patroni
 	etcd-server
+	# the certificates of t813_tls.py, the OpenTelemetry venv of
+	# t812_trace_context.py (its packages come from PyPI, pinned there)
+	openssl
+	python3-venv
 	# the clients of examples/clients (test/integration/t320_clients.py)
 	python3-psycopg
 	default-jdk-headless

@@ -305,15 +305,15 @@ psql_db coord -q -v ON_ERROR_STOP=1 -v role="$APP_ROLE" -v pw="$APP_PASSWORD" <<
 CREATE ROLE :"role" LOGIN PASSWORD :'pw';
 GRANT USAGE ON SCHEMA tcc TO :"role";
 GRANT EXECUTE ON FUNCTION
-    tcc_begin(interval, text, text, boolean),
-    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
+    tcc_begin(interval, text, text, boolean, text, text),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text, interval, integer, boolean),
     tcc_branches(uuid, jsonb),
-    tcc_run(jsonb, interval, text, text, boolean),
+    tcc_run(jsonb, interval, text, text, boolean, text, text),
     tcc_finish(uuid, boolean), tcc_wait(uuid, interval),
     tcc_retry(uuid), tcc_resolve(uuid, text), tcc_worker_state() TO :"role";
 GRANT SELECT ON tcc.transactions, tcc.transaction_list, tcc.branches,
     tcc.attempts, tcc.actions, tcc.pending, tcc.attention, tcc.stats,
-    tcc.worker TO :"role";
+    tcc.worker, tcc.activity TO :"role";
 SQL
 	die "creating the role $APP_ROLE failed"
 (cd "$HERE" &&

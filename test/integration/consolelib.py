@@ -48,13 +48,13 @@ def output_dir(name):
 GRANTS = """
 GRANT USAGE ON SCHEMA tcc TO {r};
 GRANT EXECUTE ON FUNCTION
-    tcc_begin(interval, text, text, boolean),
-    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
+    tcc_begin(interval, text, text, boolean, text, text),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text, interval, integer, boolean),
     tcc_finish(uuid, boolean), tcc_wait(uuid, interval),
     tcc_retry(uuid), tcc_resolve(uuid, text), tcc_worker_state() TO {r};
 GRANT SELECT ON tcc.transactions, tcc.transaction_list, tcc.branches,
     tcc.attempts, tcc.actions, tcc.pending, tcc.attention, tcc.stats,
-    tcc.worker TO {r};
+    tcc.worker, tcc.activity TO {r};
 """
 
 

@@ -35,15 +35,19 @@ q("ALTER EXTENSION tcc UPDATE")
 is_(q1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.2",
     "updated to 1.2")
 is_(q1("SELECT has_function_privilege('t325_app', 'tcc_branch(uuid, text,"
-       " text, text, jsonb, text, jsonb, text)', 'EXECUTE')"), True,
-    "the grant on the 1.0 tcc_branch carries over to the new signature")
+       " text, text, jsonb, text, jsonb, text, interval, integer, boolean)',"
+       " 'EXECUTE')"), True,
+    "the grant on the 1.0 tcc_branch carries over to the new signatures"
+    " (1.1, then 1.2)")
 is_(q1("SELECT has_function_privilege('public', 'tcc_branch(uuid, text,"
-       " text, text, jsonb, text, jsonb, text)', 'EXECUTE')"), False,
+       " text, text, jsonb, text, jsonb, text, interval, integer, boolean)',"
+       " 'EXECUTE')"), False,
     "PUBLIC still has no EXECUTE")
 is_(q1("SELECT count(*) FROM pg_proc WHERE proname = 'tcc_branch'"), 1,
     "one tcc_branch: the 1.0 signature is gone")
 is_(q1("SELECT obj_description('tcc_branch(uuid, text, text, text, jsonb,"
-       " text, jsonb, text)'::regprocedure, 'pg_proc') IS NOT NULL"), True,
+       " text, jsonb, text, interval, integer, boolean)'::regprocedure,"
+       " 'pg_proc') IS NOT NULL"), True,
     "the new tcc_branch has its comment")
 is_(q1("SELECT protocol FROM tcc._branch"
        " WHERE gid = '00000000-0000-4000-8000-000000000325'"), "tcc",

@@ -17,8 +17,8 @@
 #
 #   GRANT USAGE ON SCHEMA tcc TO app;
 #   GRANT EXECUTE ON FUNCTION
-#       tcc_begin(interval, text, text, boolean),
-#       tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
+#       tcc_begin(interval, text, text, boolean, text, text),
+#       tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text, interval, integer, boolean),
 #       tcc_finish(uuid, boolean),
 #       tcc_wait(uuid, interval),
 #       tcc_retry(uuid),
@@ -60,8 +60,8 @@ TABLES = ("_gtx", "_branch", "_decision", "_try", "_attempt", "_action",
 GRANTS = """
 GRANT USAGE ON SCHEMA tcc TO {r};
 GRANT EXECUTE ON FUNCTION
-    tcc_begin(interval, text, text, boolean),
-    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
+    tcc_begin(interval, text, text, boolean, text, text),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text, interval, integer, boolean),
     tcc_finish(uuid, boolean),
     tcc_wait(uuid, interval),
     tcc_retry(uuid),

@@ -9,7 +9,7 @@
 #
 #   a SELECT granted on the 1.0 views, and a role's own view built on
 #   tcc.transactions, still work after the update; the columns and comments
-#   of the 1.0 views are those of 1.0
+#   of the 1.0 views are those of 1.0 (1.2 appends columns after them)
 #   an ordinary role sees exactly its own rows in all five views, another
 #   role its own, a superuser all of them
 #   no ordinary role can read tcc._own_gtx or tcc._transaction_rows, the
@@ -176,7 +176,9 @@ is_(len(shape_10), 40, "1.0: the four views have 40 columns")
 q("ALTER EXTENSION tcc UPDATE")
 is_(q1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.2",
     "updated to 1.2")
-is_(q(SHAPE, (list(VIEWS_10),)), shape_10,
+shape_now = q(SHAPE, (list(VIEWS_10),))
+kept = {(r[0], r[1]) for r in shape_10}
+is_([r for r in shape_now if (r[0], r[1]) in kept], shape_10,
     "the four views of 1.0 keep their columns, types, comments and options")
 for v in VIEWS_10:
     ok(q1("SELECT has_table_privilege(%s, %s, 'SELECT')", (APP1, "tcc." + v)),

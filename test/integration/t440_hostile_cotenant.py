@@ -40,8 +40,8 @@ ROLES = (APP1, APP2, OWNER, EAVESDROPPER)
 GRANTS = """
 GRANT USAGE ON SCHEMA tcc TO {r};
 GRANT EXECUTE ON FUNCTION
-    tcc_begin(interval, text, text, boolean),
-    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text),
+    tcc_begin(interval, text, text, boolean, text, text),
+    tcc_branch(uuid, text, text, text, jsonb, text, jsonb, text, interval, integer, boolean),
     tcc_finish(uuid, boolean),
     tcc_wait(uuid, interval),
     tcc_resolve(uuid, text)

@@ -4,6 +4,8 @@
 # counter equals a recount over every transaction ever finished and every
 # call ever recorded, kept or purged, and none goes down across a restart,
 # an immediate shutdown, a SIGKILL of the postmaster, or the purge.
+# tcc.activity (1.2), kept the same way, counts each transaction begun and
+# ended once, at its minute.
 #
 # The recount is tcc._metric_counts(NULL) (the kept rows).  Earlier tests
 # of the suite wrote rows by hand, so the check is on what changed: from
@@ -100,6 +102,13 @@ def check(label, m0, r0, before):
     return m
 
 
+def activity():
+    """(begun, ended, confirmed) over every minute of tcc.activity."""
+    return tuple(int(v or 0) for v in q(
+        "SELECT sum(started), sum(finished), sum(confirmed)"
+        "  FROM tcc.activity")[0])
+
+
 def postmaster_pid():
     with open(os.path.join(os.environ["TCC_PGDATA"], "postmaster.pid")) as f:
         return int(f.readline())
@@ -108,11 +117,14 @@ def postmaster_pid():
 q("ALTER SYSTEM SET wal_writer_delay = '10s'")
 q("SELECT pg_reload_conf()")
 try:
-    m0, r0 = kept(), recount()
+    m0, r0, a0 = kept(), recount(), activity()
 
     # ---- transactions end, calls are made: counted as they happen
     gids = work(6, 3)
     is_(wait_all_final(gids, 30), [], "the first transactions are final")
+    a1 = activity()
+    is_(tuple(b - a for a, b in zip(a0, a1)), (9, 9, 6),
+        "tcc.activity: 9 begun, 9 ended, 6 of them confirmed")
     ok(wait_until(lambda: moved(m0, kept()) == moved(r0, recount()), 10),
        "the counters moved as the recount did")
     m = check("after the first transactions", m0, r0, m0)

@@ -19,122 +19,25 @@
 # a recount of the kept rows, and they stay equal to it as the transactions
 # settle.
 
-import atexit
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 
 import psycopg2
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
-from tcclib import (diag, done_testing, is_, like, ok, q,  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tcclib import (diag, done_testing, is_, like, ok,  # noqa: E402
                     tp_requests, tp_rule, tp_url, wait_until)
+from upgradelib import OldCluster  # noqa: E402
 
 TCC_1_0 = "d35e15d"     # the last commit of version 1.0
-SYSTEM_PG_CONFIG = "/usr/lib/postgresql/15/bin/pg_config"
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
-CRASH_MARKS = ("terminated by signal", "was terminated by",
-               "terminating any other active server processes",
-               "server process (PID")
 
-suite_bin = os.environ["TCC_PGBIN"]
-suite_lib = subprocess.check_output(
-    [os.path.join(suite_bin, "pg_config"), "--pkglibdir"], text=True).strip()
-suite_share = subprocess.check_output(
-    [os.path.join(suite_bin, "pg_config"), "--sharedir"], text=True).strip()
-system_lib = subprocess.check_output(
-    [SYSTEM_PG_CONFIG, "--pkglibdir"], text=True).strip()
-system_share = subprocess.check_output(
-    [SYSTEM_PG_CONFIG, "--sharedir"], text=True).strip()
-
-tmp = tempfile.mkdtemp(prefix="t600.", dir=os.environ.get("TCC_TEST_DIR"))
-os.chmod(tmp, 0o755)
-PG = os.path.join(tmp, "pg")            # DESTDIR of the private copy
-LIB = PG + system_lib                   # its pkglibdir
-EXT = os.path.join(PG + system_share, "extension")
-BIN = os.path.join(os.path.dirname(LIB), "bin")
-DATA = os.path.join(tmp, "data")
-LOG = os.path.join(tmp, "server.log")
-started = False
-
-
-def sh(cmd, **kw):
-    """Run a command; its output; raise with the output if it fails."""
-    res = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, **kw)
-    if res.returncode != 0:
-        raise RuntimeError("%s failed:\n%s" % (" ".join(cmd), res.stdout))
-    return res.stdout
-
-
-def as_postgres(cmd):
-    """cmd run as the postgres OS user when we are root."""
-    return (["runuser", "-u", "postgres", "--"] + cmd
-            if os.geteuid() == 0 else cmd)
-
-
-def free_port():
-    """A port of PGPORT+1 .. PGPORT+9 that nothing listens on."""
-    base = int(os.environ["PGPORT"])
-    for port in range(base + 1, base + 10):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except OSError:
-            return port
-    raise RuntimeError("no free port after %d" % base)
-
-
-PORT = free_port()
-
-
-def pg_ctl(*args):
-    """pg_ctl on this test's cluster."""
-    return sh(as_postgres([os.path.join(BIN, "pg_ctl"), "-D", DATA] +
-                          list(args)), cwd=tmp)
-
-
-def cleanup():
-    """Stop this test's cluster and remove its files."""
-    if started and os.path.exists(os.path.join(DATA, "postmaster.pid")):
-        try:
-            pg_ctl("stop", "-m", "immediate", "-w")
-        except RuntimeError as e:
-            diag(str(e))
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
-atexit.register(cleanup)
-
-
-def connect():
-    """A connection to database coord of this test's cluster."""
-    conn = psycopg2.connect(host="127.0.0.1", port=PORT, user="postgres",
-                            dbname="coord",
-                            application_name="t600 upgrade test")
-    conn.autocommit = True
-    return conn
-
-
-def sql(query, params=None):
-    """Rows of one statement on coord."""
-    conn = connect()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            return cur.fetchall() if cur.description is not None else []
-    finally:
-        conn.close()
-
-
-def sql1(query, params=None):
-    """The first value of one statement on coord."""
-    rows = sql(query, params)
-    return rows[0][0] if rows else None
+c = OldCluster(TCC_1_0, "t600", "tcc.retry_interval = '200ms'\n"
+               "tcc.retry_max_interval = '1s'\n")
+sql, sql1, error_of, connect = c.sql, c.sql1, c.error_of, c.connect
+set_system, log_text, crash_lines = c.set_system, c.log_text, c.crash_lines
+status, wait_status = c.status, c.wait_status
 
 
 def counters_off():
@@ -153,15 +56,6 @@ def counters_off():
     return [(r[:6], r[6], r[7]) for r in rows
             if r[6] is None or r[7] is None
             or abs(r[6] - r[7]) > 1e-9 * max(1.0, abs(r[7]))]
-
-
-def error_of(query, params=None):
-    """The psycopg2 error one statement on coord raises, or None."""
-    try:
-        sql(query, params)
-    except psycopg2.Error as e:
-        return e
-    return None
 
 
 def urls(name):
@@ -185,45 +79,10 @@ def begin_branches(names, timeout="1 min"):
         conn.close()
 
 
-def status(gid):
-    """The status of gid in tcc.transactions."""
-    return sql1("SELECT status FROM tcc.transactions WHERE gid = %s", (gid,))
-
-
-def wait_status(gid, wanted, timeout=20.0):
-    """Poll until gid has status wanted; the last status seen."""
-    last = [None]
-
-    def check():
-        last[0] = status(gid)
-        return last[0] == wanted
-    wait_until(check, timeout)
-    return last[0]
-
-
 def confirm_attempts(gid):
     """Number of confirm calls of gid in tcc.attempts."""
     return sql1("SELECT count(*) FROM tcc.attempts WHERE gid = %s"
                 " AND op = 'confirm'", (gid,))
-
-
-def set_system(**settings):
-    """ALTER SYSTEM SET tcc.<name> = value for each setting, and reload."""
-    for name, value in settings.items():
-        sql("ALTER SYSTEM SET tcc.%s = %%s" % name, (str(value),))
-    sql("SELECT pg_reload_conf()")
-
-
-def log_text():
-    """This cluster's server log."""
-    with open(LOG, "rb") as f:
-        return f.read().decode("utf-8", "replace")
-
-
-def crash_lines():
-    """Lines of the server log that tell of a crashed server process."""
-    return [line for line in log_text().splitlines()
-            if any(m in line for m in CRASH_MARKS)]
 
 
 def agents(gid, op):
@@ -233,61 +92,12 @@ def agents(gid, op):
 
 
 # ---- version 1.0, built from the git history into a private copy
-src = os.path.join(tmp, "src-1.0")
-os.mkdir(src)
-archive = subprocess.run(["git", "-C", ROOT, "archive", TCC_1_0],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-if not ok(archive.returncode == 0,
-          "version 1.0 (commit %s) is in the git history" % TCC_1_0):
-    diag(archive.stderr.decode(errors="replace"))
+if not ok(c.found, "version 1.0 (commit %s) is in the git history" % TCC_1_0):
+    diag(c.why)
     done_testing()
     sys.exit(0)
-subprocess.run(["tar", "-x", "-C", src], input=archive.stdout, check=True)
-build = ["make", "-C", src, "-j2", "PG_CONFIG=" + SYSTEM_PG_CONFIG,
-         "with_llvm=no"]
-sh(build)
-
-# PostgreSQL finds its share and lib directories relative to its binaries:
-# a copy of the suite's installation, without tcc, is self-contained
-os.makedirs(os.path.dirname(os.path.dirname(LIB)))
-os.makedirs(os.path.dirname(PG + system_share))
-shutil.copytree(os.path.dirname(suite_lib), os.path.dirname(LIB),
-                symlinks=True, ignore=shutil.ignore_patterns("bitcode"))
-shutil.copytree(suite_share, PG + system_share, symlinks=True)
-for f in os.listdir(EXT):
-    if f == "tcc.control" or f.startswith("tcc--"):
-        os.remove(os.path.join(EXT, f))
-os.remove(os.path.join(LIB, "tcc.so"))
-sh(build + ["install", "DESTDIR=" + PG])
-is_(sorted(f for f in os.listdir(EXT) if f.startswith("tcc")),
-    ["tcc--1.0.sql", "tcc.control"],
+is_(c.extension_files(), ["tcc--1.0.sql", "tcc.control"],
     "the private copy holds version 1.0's extension files only")
-
-if os.geteuid() == 0:
-    shutil.chown(tmp, "postgres", "postgres")
-sh(as_postgres([os.path.join(BIN, "initdb"), "-D", DATA, "--auth=trust",
-                "--username=postgres", "--encoding=UTF8", "--locale=C",
-                "--no-sync"]), cwd=tmp)
-subprocess.run(as_postgres([os.path.join(BIN, "postgres"), "--single", "-D",
-                            DATA, "postgres"]), cwd=tmp,
-               input="CREATE DATABASE coord\n", text=True,
-               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-               check=True)
-with open(os.path.join(DATA, "postgresql.conf"), "a") as f:
-    f.write("""
-listen_addresses = '127.0.0.1'
-port = %d
-unix_socket_directories = '%s'
-fsync = off
-jit = off
-log_line_prefix = '%%m [%%p] %%q%%b %%a: '
-shared_preload_libraries = 'tcc'
-tcc.database = 'coord'
-tcc.retry_interval = '200ms'
-tcc.retry_max_interval = '1s'
-""" % (PORT, tmp))
-pg_ctl("start", "-w", "-t", "60", "-l", LOG)
-started = True
 
 sql("CREATE EXTENSION tcc")
 is_(sql1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.0",
@@ -345,13 +155,7 @@ is_(set(agents(trying, "try")), {"tcc/1.0"},
 before = dict(sql("SELECT gid, status FROM tcc.transactions"))
 
 # ---- this tree's build over 1.0, the database still at 1.0
-pg_ctl("stop", "-m", "fast", "-w")
-for f in os.listdir(os.path.join(suite_share, "extension")):
-    if f == "tcc.control" or f.startswith("tcc--"):
-        shutil.copy(os.path.join(suite_share, "extension", f), EXT)
-shutil.copy(os.path.join(suite_lib, "tcc.so"), LIB)
-log_at = os.path.getsize(LOG)
-pg_ctl("start", "-w", "-t", "60", "-l", LOG)
+log_at = c.install_current()
 
 is_(sql1("SELECT extversion FROM pg_extension WHERE extname = 'tcc'"), "1.0",
     "new library: the database still holds the 1.0 objects")

@@ -1,22 +1,28 @@
 -- The SQL surface of docs/api.md (initiator and operator functions;
--- 1.1: tcc_branch's protocol, tcc_branches, tcc_run),
+-- 1.1: tcc_branch's protocol, tcc_branches, tcc_run; 1.2: tcc_begin's and
+-- tcc_run's trace context, tcc_branch's policy and pass_try_response,
+-- tcc_pause, tcc_resume, tcc.destinations),
 -- 8 (views with at least the listed columns) and 9 (barrier): names,
 -- argument types, argument names (named notation such as
 -- parallel => true), defaults and return types.
 BEGIN;
-SELECT plan(42);
+SELECT plan(52);
 
 SELECT has_extension('tcc');
 SELECT has_schema('tcc');
 
 -- Functions: visible with the default search_path, argument types as
 -- docs/api.md lists them.
-SELECT has_function('tcc_begin', ARRAY['interval', 'text', 'text', 'boolean']);
+SELECT has_function('tcc_begin',
+    ARRAY['interval', 'text', 'text', 'boolean', 'text', 'text']);
 SELECT has_function('tcc_branch',
-    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text']);
+    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text',
+          'interval', 'integer', 'boolean']);
 SELECT has_function('tcc_branches', ARRAY['uuid', 'jsonb']);
 SELECT has_function('tcc_run',
-    ARRAY['jsonb', 'interval', 'text', 'text', 'boolean']);
+    ARRAY['jsonb', 'interval', 'text', 'text', 'boolean', 'text', 'text']);
+SELECT has_function('tcc_pause', ARRAY['text', 'text']);
+SELECT has_function('tcc_resume', ARRAY['text']);
 SELECT has_function('tcc_finish', ARRAY['uuid', 'boolean']);
 SELECT has_function('tcc_wait', ARRAY['uuid', 'interval']);
 SELECT has_function('tcc_retry', ARRAY['uuid']);
@@ -24,13 +30,18 @@ SELECT has_function('tcc_resolve', ARRAY['uuid', 'text']);
 SELECT has_function('tcc_barrier', ARRAY['uuid', 'integer', 'text']);
 SELECT has_function('tcc_barrier_cleanup', ARRAY['interval']);
 
-SELECT function_returns('tcc_begin', ARRAY['interval', 'text', 'text', 'boolean'], 'uuid');
+SELECT function_returns('tcc_begin',
+    ARRAY['interval', 'text', 'text', 'boolean', 'text', 'text'], 'uuid');
 SELECT function_returns('tcc_branch',
-    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text'],
+    ARRAY['uuid', 'text', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text',
+          'interval', 'integer', 'boolean'],
     'jsonb');
 SELECT function_returns('tcc_branches', ARRAY['uuid', 'jsonb'], 'jsonb');
 SELECT function_returns('tcc_run',
-    ARRAY['jsonb', 'interval', 'text', 'text', 'boolean'], 'record');
+    ARRAY['jsonb', 'interval', 'text', 'text', 'boolean', 'text', 'text'],
+    'record');
+SELECT function_returns('tcc_pause', ARRAY['text', 'text'], 'void');
+SELECT function_returns('tcc_resume', ARRAY['text'], 'void');
 SELECT function_returns('tcc_finish', ARRAY['uuid', 'boolean'], 'text');
 SELECT function_returns('tcc_wait', ARRAY['uuid', 'interval'], 'text');
 SELECT function_returns('tcc_retry', ARRAY['uuid'], 'void');
@@ -45,15 +56,16 @@ LANGUAGE sql AS $$
      WHERE p.proname = fn AND pg_function_is_visible(p.oid)
 $$;
 
-SELECT is(pg_temp.args('tcc_begin'), 'timeout,kind,business_key,parallel / 4',
+SELECT is(pg_temp.args('tcc_begin'),
+          'timeout,kind,business_key,parallel,traceparent,tracestate / 6',
           'tcc_begin argument names and defaults');
 SELECT is(pg_temp.args('tcc_branch'),
-          'gid,try_url,confirm_url,cancel_url,payload,name,headers,protocol / 4',
+          'gid,try_url,confirm_url,cancel_url,payload,name,headers,protocol,timeout,max_attempts,pass_try_response / 7',
           'tcc_branch argument names and defaults');
 SELECT is(pg_temp.args('tcc_branches'), 'gid,branches / 0',
           'tcc_branches argument names');
 SELECT is(pg_temp.args('tcc_run'),
-          'branches,timeout,kind,business_key,parallel,gid,responses / 4',
+          'branches,timeout,kind,business_key,parallel,traceparent,tracestate,gid,responses / 6',
           'tcc_run argument names (with its OUT parameters) and defaults');
 SELECT is(pg_temp.args('tcc_finish'), 'gid,commit / 1',
           'tcc_finish argument names and defaults');
@@ -66,6 +78,10 @@ SELECT is(pg_temp.args('tcc_barrier'), 'gid,branch,op / 0',
           'tcc_barrier argument names');
 SELECT is(pg_temp.args('tcc_barrier_cleanup'), 'older_than / 0',
           'tcc_barrier_cleanup argument names');
+SELECT is(pg_temp.args('tcc_pause'), 'destination,note / 1',
+          'tcc_pause argument names and defaults');
+SELECT is(pg_temp.args('tcc_resume'), 'destination / 0',
+          'tcc_resume argument names');
 
 -- Views in schema tcc, each with at least the columns docs/api.md#views lists.
 SELECT has_view('tcc', 'transactions', 'view tcc.transactions');
@@ -74,6 +90,7 @@ SELECT has_view('tcc', 'attempts', 'view tcc.attempts');
 SELECT has_view('tcc', 'pending', 'view tcc.pending');
 SELECT has_view('tcc', 'attention', 'view tcc.attention');
 SELECT has_view('tcc', 'stats', 'view tcc.stats');
+SELECT has_view('tcc', 'destinations', 'view tcc.destinations');
 
 -- The documented columns of a view that it lacks.
 CREATE FUNCTION pg_temp.missing(view text, cols text[]) RETURNS text[]
@@ -103,6 +120,15 @@ SELECT is(pg_temp.missing('branches',
                     'cancel_url', 'status', 'attempts', 'last_http_status',
                     'last_error', 'next_attempt_at']), '{}',
           'tcc.branches has the documented columns');
+SELECT is(pg_temp.missing('transactions', ARRAY['trace_id']), '{}',
+          'tcc.transactions has trace_id');
+SELECT is(pg_temp.missing('branches', ARRAY['timeout', 'max_attempts']), '{}',
+          'tcc.branches has timeout and max_attempts');
+SELECT is(pg_temp.missing('destinations',
+              ARRAY['destination', 'paused', 'paused_at', 'paused_by', 'note',
+                    'calls_due', 'in_flight', 'last_http_status',
+                    'last_error', 'next_attempt_at']), '{}',
+          'tcc.destinations has the documented columns');
 SELECT is(pg_temp.missing('attempts',
               ARRAY['gid', 'branch', 'op', 'started_at', 'duration_ms',
                     'http_status', 'error']), '{}',
