@@ -6,15 +6,18 @@
 # docs/worker.md: the worker cancels "what can no longer confirm" in each
 # turn; a full batch is not a blocked gid, so the next pass does not wait.
 #
-#   deadline storm      STORM transactions begun in one transaction (so with
-#                       one deadline), while a gid past its deadline is held
-#                       by a tcc_finish(gid, true) left open, which keeps the
-#                       worker's backoff for held gids at its 1 s ceiling.
-#                       All are cancelled, decided by at most
-#                       ceil(STORM / CANCEL_BATCH) worker transactions (their
-#                       decisions' xmin), none of them waiting for that
-#                       backoff after a full batch; then the held caller
-#                       commits and its gid is confirmed, never cancelled.
+#   deadline storm      STORM transactions of one branch begun in one
+#                       transaction with one deadline, while a gid past its
+#                       deadline is held by a tcc_finish(gid, true) left
+#                       open, which keeps the worker's backoff for held gids
+#                       at its 1 s ceiling.  All are decided by at most
+#                       ceil(STORM / CANCEL_BATCH) + 1 worker transactions
+#                       (their decisions' xmin), none of them waiting for
+#                       that backoff after a full batch (the cancels go to a
+#                       participant of the test's own that holds them until
+#                       all are decided, so no pass records outcomes); then
+#                       all are cancelled, and the held caller commits and
+#                       its gid is confirmed, never cancelled.
 #   aborted beginners   ABORTED transactions begun in a transaction that
 #                       rolls back: all cancelled ('aborted'), by at most
 #                       ceil(ABORTED / CANCEL_BATCH) worker transactions.
@@ -25,31 +28,51 @@
 import math
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import system_settings, tp_url  # noqa: E402
 from faultlib import Caller, explain_gid, ops_seen, status  # noqa: E402
-from tcclib import (connect, diag, done_testing, is_, ok, q, q1,  # noqa: E402
-                    run, tp_rule, wait_until)
+from tcclib import (PostHandler, connect, diag, done_testing,  # noqa: E402
+                    is_, ok, q, q1, run, serve_http, tp_rule, wait_until)
 
 CANCEL_BATCH = 1000         # gids the worker decides per pass (src/cancel.c)
 ACTION_BATCH = 1000         # operator actions it applies per pass (settle.c)
 STORM = 2500
 ABORTED = 1500
 RETRY = 250
+LEAD = "15 s"               # from the storm's start to its deadline
 BACKOFF_CEILING = 1.0       # the held-gid backoff's ceiling (src/worker.c)
 SETTLE_LIMIT = 60           # seconds: R3's bound is "at the deadline"
 
 
-def begin_many(conn, n, timeout, kind):
+def begin_many(conn, n, timeout, kind, base=None):
     """n tcc_begin calls in conn's open transaction, each with the time left
     until one moment: their deadlines fall within a millisecond (a timeout
-    counts whole milliseconds from the call)."""
+    counts whole milliseconds from the call).  With base, each gets a branch
+    without a try whose confirm and cancel go there."""
+    branch = ("  PERFORM tcc_branch(g, NULL, '%s/confirm', '%s/cancel');"
+              % (base, base)) if base else ""
     run(conn, "DO $$ DECLARE t timestamptz := clock_timestamp()"
-              "  + interval '%s'; BEGIN FOR i IN 1..%d LOOP"
-              "  PERFORM tcc_begin(t - clock_timestamp(), '%s');"
-              " END LOOP; END $$" % (timeout, n, kind))
+              "  + interval '%s'; g uuid; BEGIN FOR i IN 1..%d LOOP"
+              "  g := tcc_begin(t - clock_timestamp(), '%s');%s"
+              " END LOOP; END $$" % (timeout, n, kind, branch))
+
+
+class Holding(PostHandler):
+    """Answers every POST with 200, once the test lets it (release)."""
+
+    release = threading.Event()
+    lock = threading.Lock()
+    answered = 0
+
+    def do_POST(self):
+        self.read_body()
+        Holding.release.wait(SETTLE_LIMIT)
+        self.answer(200, b'{"ok":true}')
+        with Holding.lock:
+            Holding.answered += 1
 
 
 def left_open(kind):
@@ -85,6 +108,7 @@ def decision_passes(kind):
 def deadline_storm():
     label = "deadline storm"
     kind = "t265 storm"
+    srv, base = serve_http(Holding)
     held = Caller(autocommit=True)
     held_gid = held.begin("3 s")
     held.branch(held_gid, "/t265/held")
@@ -96,7 +120,7 @@ def deadline_storm():
             % label)
         conn = connect(autocommit=False)
         t0 = time.monotonic()
-        begin_many(conn, STORM, "9 s", kind)
+        begin_many(conn, STORM, LEAD, kind, base)
         conn.commit()
         conn.close()
         prep = time.monotonic() - t0
@@ -108,10 +132,14 @@ def deadline_storm():
                   " their deadlines (spread over %s)"
                   % (label, STORM, prep, spread)):
             return
-        wait_kind(kind, deadline.timestamp() - time.time() + SETTLE_LIMIT)
-        is_(statuses(kind), {"cancelled": STORM},
-            "%s: all %d cancelled" % (label, STORM))
+        ok(wait_until(lambda: q1("SELECT count(*) FROM tcc._gtx g"
+                                 " WHERE kind = %s AND NOT EXISTS (SELECT 1"
+                                 " FROM tcc._decision d WHERE d.gid = g.gid)",
+                                 (kind,)) == 0,
+                      deadline.timestamp() - time.time() + SETTLE_LIMIT, 0.2),
+           "%s: all decided" % label)
         passes = decision_passes(kind)
+        Holding.release.set()
         is_(sum(p[2] for p in passes), STORM,
             "%s: one decision each" % label)
         # one more when a pass falls inside the deadlines' millisecond
@@ -123,21 +151,27 @@ def deadline_storm():
         ok(all(g < BACKOFF_CEILING / 2 for g in gaps),
            "%s: no pass after a full batch waits for the backoff of held"
            " gids (gaps %s s)" % (label, [round(g, 3) for g in gaps]))
+        wait_kind(kind, SETTLE_LIMIT)
+        is_(statuses(kind), {"cancelled": STORM},
+            "%s: all %d cancelled" % (label, STORM))
         late = q1("SELECT extract(epoch FROM max(finished_at) - %s)"
                   "  FROM tcc.transactions WHERE kind = %s", (deadline, kind))
         diag("%s: (gids, s after the deadline) per pass: %s; all final %s s"
-             " after it" % (label, [(p[2], round((p[0] - deadline)
-                                                 .total_seconds(), 3))
-                                    for p in passes], late))
+             " after it, %d cancels answered"
+             % (label, [(p[2], round((p[0] - deadline).total_seconds(), 3))
+                        for p in passes], late, Holding.answered))
         is_(status(held_gid), "trying",
             "%s: the held gid is still undecided by the worker" % label)
         holder.commit()
         committed = True
     finally:
+        Holding.release.set()
         if not committed:
             holder.rollback()
         holder.close()
         held.close()
+        srv.shutdown()
+        srv.server_close()
     final = wait_until(lambda: status(held_gid) in ("confirmed", "cancelled")
                        and status(held_gid), 15)
     if not is_(final, "confirmed", "%s: the held caller's COMMIT won: its"
