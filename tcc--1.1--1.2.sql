@@ -47,67 +47,8 @@ CREATE INDEX _gtx_kind ON tcc._gtx (kind, created_at, gid)
 CREATE INDEX _gtx_business_key_any ON tcc._gtx (business_key)
     WHERE finished_at IS NOT NULL AND business_key IS NOT NULL;
 
--- The rows of tcc.transactions, tcc.transaction_list and the views built on
--- them.  Same columns as in 1.1.  How it is planned matters as much as
--- what it says (docs/views.md#why-the-views-plan-well):
---   * tcc._gtx is read as two arms of a UNION ALL: the final transactions
---     (finished_at set: the indexes _gtx_created, _gtx_status, _gtx_kind,
---     _gtx_business_key_any), whose status is the row's, so that a
---     condition on status is an index condition; and those not final (few:
---     _gtx_open), among which a row that says trying may already be
---     decided (the decision commits with the caller, the row is the
---     worker's) and takes its status from tcc._decision;
---   * each arm is a bare read of the table, and which rows an arm keeps is
---     said outside, in terms of the arm's constant: the planner folds it
---     per arm and, as the arms hold no condition of their own, can merge
---     their index scans in created_at order (it does not when an arm has a
---     WHERE);
---   * who sees what is the rule of tcc._own_gtx, written here for that
---     same reason (tcc._own_gtx is a view with a WHERE);
---   * the rest of a row comes from subqueries on primary keys, not joins,
---     so that the only choice left to the planner is how to read tcc._gtx:
---     an order on created_at is then cheaper by index than by a sort, even
---     for every row, and a LIMIT stops it.
-CREATE OR REPLACE VIEW tcc._transaction_rows AS
-SELECT g.gid, g.kind, g.business_key,
-       g.status,
-       g.owner::pg_catalog.regrole AS owner,
-       g.created_at, g.deadline,
-       (SELECT d.decided_at FROM tcc._decision d WHERE d.gid = g.gid) AS decided_at,
-       g.finished_at,
-       (SELECT d.source FROM tcc._decision d WHERE d.gid = g.gid) AS decided_by,
-       (SELECT pg_catalog.count(*) FROM tcc._branch x WHERE x.gid = g.gid) AS branches,
-       ((SELECT pg_catalog.count(*) FROM tcc._attempt a WHERE a.gid = g.gid)
-        + (SELECT pg_catalog.count(*) FROM tcc._try t WHERE t.gid = g.gid))::integer AS attempts,
-       (SELECT pg_catalog.min(x.next_attempt_at) FROM tcc._branch x
-         WHERE x.gid = g.gid) AS next_attempt_at,
-       g.last_error,
-       g.parallel
-  FROM (SELECT true AS final,
-               o.gid, o.kind, o.business_key, o.status, o.owner, o.created_at,
-               o.deadline, o.finished_at, o.last_error, o.parallel
-          FROM tcc._gtx o
-        UNION ALL
-        SELECT false,
-               o.gid, o.kind, o.business_key,
-               CASE WHEN o.status <> 'trying' THEN o.status
-                    ELSE COALESCE((SELECT CASE WHEN x.commit THEN 'confirming' ELSE 'cancelling' END
-                                     FROM tcc._decision x WHERE x.gid = o.gid), 'trying')
-               END,
-               o.owner, o.created_at,
-               o.deadline, o.finished_at, o.last_error, o.parallel
-          FROM tcc._gtx o) g
- WHERE ((g.final AND g.finished_at IS NOT NULL)
-        OR (NOT g.final AND g.finished_at IS NULL))
-   AND (g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
-        OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER));
-
--- Newest first inside, as tcc.transaction_list: a security-barrier view is
--- planned on its own, and only an order of its own lets a query's ORDER BY
--- created_at DESC ... LIMIT stop after the rows it asked for.
-CREATE OR REPLACE VIEW tcc.transactions WITH (security_barrier) AS
-SELECT * FROM tcc._transaction_rows
- ORDER BY created_at DESC, gid DESC;
+-- (The rows of tcc.transactions are defined at the end of this script, once
+-- the columns they show exist.)
 
 -- Not final: finished_at is NULL exactly then (index _gtx_open).
 CREATE OR REPLACE VIEW tcc.pending WITH (security_barrier) AS
@@ -894,14 +835,72 @@ SELECT x.gid, x.branch, x.name, x.try_url, x.confirm_url, x.cancel_url,
 COMMENT ON COLUMN tcc.branches.timeout IS 'the time limit of each of its calls; NULL: tcc.request_timeout';
 COMMENT ON COLUMN tcc.branches.max_attempts IS 'failed confirm or cancel attempts before the transaction is failed; NULL: tcc.max_attempts';
 
--- tcc.transactions: trace_id appended.  Kept to this one view and one
--- expression on purpose: the rows and their order are those of
--- tcc.transactions above (History costs nothing); the trace id is a lookup
--- by primary key per row returned.
+-- ---------------------------------------------------------------------------
+-- The rows of the views of transactions (History costs nothing)
+
+-- The rows of tcc.transactions, tcc.transaction_list and the views built on
+-- them.  The columns of 1.1, then trace_id (the W3C trace id of the
+-- transaction's calls: the gid's digits unless the caller gave one).  How
+-- it is planned matters as much as
+-- what it says (docs/views.md#why-the-views-plan-well):
+--   * tcc._gtx is read as two arms of a UNION ALL: the final transactions
+--     (finished_at set: the indexes _gtx_created, _gtx_status, _gtx_kind,
+--     _gtx_business_key_any), whose status is the row's, so that a
+--     condition on status is an index condition; and those not final (few:
+--     _gtx_open), among which a row that says trying may already be
+--     decided (the decision commits with the caller, the row is the
+--     worker's) and takes its status from tcc._decision;
+--   * each arm is a bare read of the table, and which rows an arm keeps is
+--     said outside, in terms of the arm's constant: the planner folds it
+--     per arm and, as the arms hold no condition of their own, can merge
+--     their index scans in created_at order (it does not when an arm has a
+--     WHERE);
+--   * who sees what is the rule of tcc._own_gtx, written here for that
+--     same reason (tcc._own_gtx is a view with a WHERE);
+--   * the rest of a row comes from subqueries on primary keys, not joins,
+--     so that the only choice left to the planner is how to read tcc._gtx:
+--     an order on created_at is then cheaper by index than by a sort, even
+--     for every row, and a LIMIT stops it.
+CREATE OR REPLACE VIEW tcc._transaction_rows AS
+SELECT g.gid, g.kind, g.business_key,
+       g.status,
+       g.owner::pg_catalog.regrole AS owner,
+       g.created_at, g.deadline,
+       (SELECT d.decided_at FROM tcc._decision d WHERE d.gid = g.gid) AS decided_at,
+       g.finished_at,
+       (SELECT d.source FROM tcc._decision d WHERE d.gid = g.gid) AS decided_by,
+       (SELECT pg_catalog.count(*) FROM tcc._branch x WHERE x.gid = g.gid) AS branches,
+       ((SELECT pg_catalog.count(*) FROM tcc._attempt a WHERE a.gid = g.gid)
+        + (SELECT pg_catalog.count(*) FROM tcc._try t WHERE t.gid = g.gid))::integer AS attempts,
+       (SELECT pg_catalog.min(x.next_attempt_at) FROM tcc._branch x
+         WHERE x.gid = g.gid) AS next_attempt_at,
+       g.last_error,
+       g.parallel,
+       pg_catalog.replace(COALESCE(g.trace_id, g.gid)::text, '-', '') AS trace_id
+  FROM (SELECT true AS final,
+               o.gid, o.kind, o.business_key, o.status, o.owner, o.created_at,
+               o.deadline, o.finished_at, o.last_error, o.parallel, o.trace_id
+          FROM tcc._gtx o
+        UNION ALL
+        SELECT false,
+               o.gid, o.kind, o.business_key,
+               CASE WHEN o.status <> 'trying' THEN o.status
+                    ELSE COALESCE((SELECT CASE WHEN x.commit THEN 'confirming' ELSE 'cancelling' END
+                                     FROM tcc._decision x WHERE x.gid = o.gid), 'trying')
+               END,
+               o.owner, o.created_at,
+               o.deadline, o.finished_at, o.last_error, o.parallel, o.trace_id
+          FROM tcc._gtx o) g
+ WHERE ((g.final AND g.finished_at IS NOT NULL)
+        OR (NOT g.final AND g.finished_at IS NULL))
+   AND (g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
+        OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER));
+
+-- Newest first inside, as tcc.transaction_list: a security-barrier view is
+-- planned on its own, and only an order of its own lets a query's ORDER BY
+-- created_at DESC ... LIMIT stop after the rows it asked for.
 CREATE OR REPLACE VIEW tcc.transactions WITH (security_barrier) AS
-SELECT r.*,
-       (SELECT pg_catalog.replace(COALESCE(x.trace_id, x.gid)::text, '-', '')
-          FROM tcc._gtx x WHERE x.gid = r.gid) AS trace_id
-  FROM tcc._transaction_rows r
- ORDER BY r.created_at DESC, r.gid DESC;
+SELECT * FROM tcc._transaction_rows
+ ORDER BY created_at DESC, gid DESC;
+
 COMMENT ON COLUMN tcc.transactions.trace_id IS 'the W3C trace id every call of the transaction carries: 32 lower-case hex digits';

@@ -104,9 +104,9 @@ def run_s9(b):
 
 
 def lag_run(b, kind):
-    """S1b's transactions from 32 clients for BENCH_SECONDS: gtx/s and the
-    confirm lag p50 / p99 (ms)."""
-    run = b.db.pgbench(kind, 32, b.db.script("run"), "-T", str(b.cfg.duration),
+    """S4: S1's transactions from 32 clients for BENCH_SECONDS: gtx/s and
+    the confirm lag p50 / p99 (ms)."""
+    run = b.db.pgbench(kind, 32, b.db.script("gtx"), "-T", str(b.cfg.duration),
                        "-D", "kind=" + kind, log=False)
     b.wait_settled(kind, 120)
     p50, p99, _ = b.lag_stats(kind)
@@ -117,7 +117,7 @@ def run_s9_purge(b):
     """S9's second half: S4 quiet, then S4 while the purge deletes the
     history older than a day (six sevenths of it)."""
     fig, q = b.fig, b.q
-    print("\n==== S9 purge: confirm lag (S4, c=32, S1b) quiet, then while lowering tcc.retention"
+    print("\n==== S9 purge: confirm lag (S4: S1 at c=32) quiet, then while lowering tcc.retention"
           " from 7 days to 1 day purges", flush=True)
     tps, q50, q99 = lag_run(b, "s9_quiet")
     print("  quiet:        %s gtx/s; confirm lag p50 %s ms  p99 %s ms" % (fmt(tps, 1), q50, q99),

@@ -114,6 +114,12 @@ def postmaster_pid():
         return int(f.readline())
 
 
+# the bucket a duration counts in: the smallest bound not below it
+is_([r[0] for r in q("SELECT tcc._metric_bucket(s) FROM unnest("
+                     "'{0.001,0.005,0.0051,0.2,1,59,300,301}'::float8[]) s")],
+    ["0.005", "0.005", "0.01", "0.25", "1", "60", "300", "+Inf"],
+    "a duration counts in the bucket of the smallest bound not below it")
+
 q("ALTER SYSTEM SET wal_writer_delay = '10s'")
 q("SELECT pg_reload_conf()")
 try:
