@@ -6,6 +6,7 @@ OBJS = \
 	src/backoff.o \
 	src/barrier.o \
 	src/calls.o \
+	src/cancel.o \
 	src/coordinator.o \
 	src/durable.o \
 	src/gid.o \
@@ -62,6 +63,8 @@ src/barrier.o: src/http.h src/protocol.h src/request.h src/store.h src/tcc.h \
 	src/util.h src/validate.h
 src/calls.o: src/calls.h src/http.h src/protocol.h src/schedule.h \
 	src/store.h src/tcc.h
+src/cancel.o: src/cancel.h src/gid.h src/http.h src/protocol.h src/store.h \
+	src/tcc.h
 src/coordinator.o: src/coordinator.h src/protocol.h src/request.h \
 	src/schedule.h src/shmem.h src/tcc.h
 src/durable.o: src/durable.h
@@ -81,7 +84,7 @@ src/schedule.o: src/protocol.h src/schedule.h src/tcc.h
 src/settle.o: src/backoff.h src/http.h src/protocol.h src/schedule.h \
 	src/settle.h src/store.h src/tcc.h
 src/shmem.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h
-src/store.o: src/gid.h src/http.h src/protocol.h src/store.h src/tcc.h
+src/store.o: src/http.h src/protocol.h src/store.h src/tcc.h
 src/tcc.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h \
 	src/worker.h
 src/tries.o: src/gid.h src/http.h src/protocol.h src/request.h src/schedule.h \
@@ -89,10 +92,10 @@ src/tries.o: src/gid.h src/http.h src/protocol.h src/request.h src/schedule.h \
 src/util.o: src/util.h
 src/validate.o: src/http.h src/protocol.h src/request.h src/tcc.h \
 	src/validate.h
-src/worker.o: src/calls.h src/coordinator.h src/durable.h src/http.h \
-	src/intent.h src/pause.h src/protocol.h src/purge.h src/request.h \
-	src/schedule.h src/settle.h src/shmem.h src/store.h src/tcc.h src/util.h \
-	src/worker.h
+src/worker.o: src/calls.h src/cancel.h src/coordinator.h src/durable.h \
+	src/http.h src/intent.h src/pause.h src/protocol.h src/purge.h \
+	src/request.h src/schedule.h src/settle.h src/shmem.h src/store.h \
+	src/tcc.h src/util.h src/worker.h
 
 # A new install runs tcc--1.1.sql: the frozen 1.0 script followed by the
 # upgrade to 1.1, so fresh and updated databases cannot drift apart.

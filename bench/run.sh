@@ -12,9 +12,11 @@
 # 25419) and runs the benchmark program, bench/tccbench (Debian's python3
 # with python3-psycopg): it starts Debian's nginx as a stub participant on
 # 127.0.0.1 (port BENCH_STUB_PORT, default 18480; a slow stub for S1c on the
-# next port), runs the scenarios S1-S10 (with S1b, S1c; S10 installs
-# DTM's server with Go from the module proxy), prints a table and
-# ends with ONE JSON line holding every figure.  Everything it started is
+# next port), measures the baseline (pgbench -b simple-update at 32 clients
+# in a database of its own), runs the scenarios S1-S11 (with S1b, S1c; S10
+# installs DTM's server with Go from the module proxy), prints a table and
+# every throughput as a ratio to the baseline, and ends with ONE JSON line
+# holding every figure.  Everything it started is
 # stopped again, also on failure or interrupt.  See bench/README.md.
 #
 # Settings (environment):
@@ -24,6 +26,9 @@
 #   BENCH_S1C_GTX      S1c transactions of each kind (default 200, quick 40)
 #   BENCH_S3_GTX       S3 global transactions (default 20000, quick 4000)
 #   BENCH_S5_GTX       S5 global transactions (default 10000, quick 2000)
+#   BENCH_S11_GTX      S11 global transactions whose deadlines pass together
+#                      (default 10000, quick 2000)
+#   BENCH_BASELINE=0   no pgbench baseline (and no ratios to it)
 #   BENCH_S5_OUTAGE    S5 minimum stub outage in seconds (default 5, quick 3)
 #   BENCH_S6_SECONDS   duration of each S6 run (default 15, quick 5)
 #   BENCH_S6_HANG      S6 transactions stuck at the hanging participant
@@ -44,9 +49,9 @@
 #   BENCH_S10_CONFIRM_PORT  S10's confirm stub (default stub + 3)
 #   BENCH_DTM_VERSION  the DTM release S10 installs (default v1.19.0; needs
 #                      go1.25+ and the Go module proxy, else S10 is skipped)
-#   BENCH_ONLY=s6      run only the named scenarios (s1 s1b s1c s2 s3 s5 s6
-#                      s10 s7 s8 s9; space or comma separated), then the JSON
-#                      line
+#   BENCH_ONLY=s6      run only the named scenarios (s1 s1b s1c s2 s3 s11 s5
+#                      s6 s10 s7 s8 s9; space or comma separated), after the
+#                      baseline, then the JSON line
 #   BENCH_SOAK=1       instead of S1-S8: the soak (bench/soak.sh), full load
 #                      with one participant always hanging for
 #                      BENCH_SOAK_SECONDS (default 600), worker memory

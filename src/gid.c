@@ -5,7 +5,7 @@
  *
  * The caller's tcc_finish takes a gid's lock and holds it until its
  * transaction ends; the worker takes it, without waiting, before it
- * records branches or decides a cancel.  So a decision in a still-open
+ * records branches or decides cancels.  So a decision in a still-open
  * transaction and the worker's cannot both win (R4 of docs/guarantees.md).
  * The API (api.c) and the worker's table writes (intent.c, store.c) both
  * use it, so it lives below both.
@@ -53,6 +53,23 @@ TccGidLock(pg_uuid_t *gid, bool wait)
 
 	GidLockTag(gid, &tag);
 	return LockAcquire(&tag, ExclusiveLock, false, !wait) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/*
+ * Takes the lock that serialises decisions on a gid, until the end of the
+ * current transaction, if it is free and the lock table has room for it:
+ * never waits, never raises an error.  Returns whether it took it (the
+ * worker, which decides many gids in one transaction, leaves the others for
+ * a later pass rather than fail the pass).
+ */
+bool
+TccGidTryLock(pg_uuid_t *gid)
+{
+	LOCKTAG		tag;
+
+	GidLockTag(gid, &tag);
+	return LockAcquireExtended(&tag, ExclusiveLock, false, true, false,
+							   NULL) != LOCKACQUIRE_NOT_AVAIL;
 }
 
 /* Gives back one TccGidLock of this transaction (the lock is counted). */

@@ -17,6 +17,7 @@
 #include "utils/uuid.h"
 
 extern bool TccGidLock(pg_uuid_t *gid, bool wait);
+extern bool TccGidTryLock(pg_uuid_t *gid);
 extern void TccGidUnlock(pg_uuid_t *gid);
 extern char *TccGidText(pg_uuid_t *gid);
 

@@ -545,6 +545,7 @@ RecordTryFailed(TccTryFailedRequest *failed)
 	const char *error = failed->error;
 	TimestampTz started = failed->started;
 	double		duration_ms = failed->duration_ms;
+	const char *source = "try failed";
 	Datum		args[5];
 	char		nulls[5] = "     ";
 
@@ -557,7 +558,9 @@ RecordTryFailed(TccTryFailedRequest *failed)
 	args[4] = TccStoreTextOrNull(error, &nulls[4]);
 	TccStoreExec(&mark_try_failed, args, nulls, false);
 	LogAttempt(gid, branch, "try", started, duration_ms, http_status, error);
-	(void) TccStoreDecideCancel(gid, "try failed");
+	/* a gid held by a caller is left to the worker's cancel pass (cancel.c) */
+	if (TccGidTryLock(gid))
+		(void) TccStoreDecideCancels(gid, &source, 1);
 }
 
 STMT(record_try_answers, 3,

@@ -2,9 +2,10 @@
  *
  * settle.c
  *	  The worker's moves on the coordinator tables once intents are written:
- *	  starting and advancing phase two, recording call outcomes, cancelling
- *	  what can no longer confirm and applying operator actions (calls.c
- *	  makes the due calls ready, purge.c deletes expired transactions).
+ *	  starting and advancing phase two, recording call outcomes and applying
+ *	  operator actions (cancel.c decides to cancel what can no longer
+ *	  confirm, calls.c makes the due calls ready, purge.c deletes expired
+ *	  transactions).
  *
  * Every state change of a global transaction after trying is made here, by
  * the worker alone, one function per transition.
@@ -18,16 +19,12 @@
  */
 #include "postgres.h"
 
-#include "access/transam.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "storage/lwlock.h"
-#include "storage/procarray.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
-#include "utils/xid8.h"
 
 #include "backoff.h"
 #include "http.h"
@@ -434,254 +431,131 @@ StartPhaseTwo(pg_uuid_t *decided, int ndecided)
 	return n >= PHASE_BATCH && decided == NULL;
 }
 
-/* $1: look for failed tries too (the worker does when it records one) */
-STMT(undecided_gtxs, 1,
-	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), f.failed"
-	 "  FROM tcc._gtx g"
-	 " CROSS JOIN LATERAL (SELECT $1 AND EXISTS ("
-	 "       SELECT 1 FROM tcc._branch b"
-	 "        WHERE b.gid = g.gid AND b.status IN ('refused', 'unknown'))) f (failed)"
-	 " WHERE g.status = 'trying'"
-	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL OR f.failed)"
-	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
-	 " ORDER BY g.deadline",
-	 BOOLOID);
-
-/* whether the next pass must look for failed tries whatever it is told */
-static bool tries_due = true;
-
-STMT(forget_begin_xid, 1,
-	 "UPDATE tcc._gtx SET begin_xid = NULL WHERE gid = $1",
-	 UUIDOID);
-
-typedef enum XidOutcome
-{
-	XID_RUNNING,
-	XID_COMMITTED,
-	XID_ABORTED
-} XidOutcome;
-
-/*
- * Returns what became of the transaction that began a gid.  One too old to
- * look up (or not a normal xid, or oddly in the future) counts as
- * committed: only the deadline can cancel it then.  As pg_xact_status
- * does, the commit log's lower bound is read and the log looked up under
- * XactTruncationLock, so that a concurrent truncation cannot remove the
- * page between the check and the lookup.
- */
-static XidOutcome
-BeginOutcome(FullTransactionId fxid)
-{
-	FullTransactionId next = ReadNextFullTransactionId();
-	TransactionId xid = XidFromFullTransactionId(fxid);
-	XidOutcome	outcome;
-
-	if (!TransactionIdIsNormal(xid) ||
-		!FullTransactionIdPrecedes(fxid, next) ||
-		U64FromFullTransactionId(next) - U64FromFullTransactionId(fxid) >
-		(uint64) 1 << 30)
-		return XID_COMMITTED;
-	LWLockAcquire(XactTruncationLock, LW_SHARED);
-	if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
-		outcome = XID_COMMITTED;
-	else if (TransactionIdIsInProgress(xid))
-		outcome = XID_RUNNING;
-	else if (TransactionIdDidCommit(xid))
-		outcome = XID_COMMITTED;
-	else
-		outcome = XID_ABORTED;
-	LWLockRelease(XactTruncationLock);
-	return outcome;
-}
-
-/*
- * Cancels undecided transactions that can no longer confirm: the deadline
- * passed, a try failed (looked for when tries says one did, at worker
- * start, and after a pass that left some), or the transaction that began
- * it aborted (rule R3).  Every such transaction is looked at, however many
- * are open.  Those whose lock is held (a finish in an open transaction, or
- * an aborting caller not yet gone) are left for a later pass: *blocked
- * says so.  Returns true if it decided any.
- */
-static bool
-CancelStuck(bool tries, bool *blocked)
-{
-	uint64		n;
-	pg_uuid_t  *gids;
-	const char **reasons;
-	int			decided = 0;
-	Datum		args[1] = {BoolGetDatum(tries || tries_due)};
-
-	tries = tries || tries_due;
-	tries_due = false;
-	TccStoreExec(&undecided_gtxs, args, NULL, false);
-	n = SPI_processed;
-	if (n == 0)
-		return false;
-	gids = palloc(sizeof(pg_uuid_t) * n);
-	reasons = palloc0(sizeof(char *) * n);
-	for (uint64 i = 0; i < n; i++)
-	{
-		bool		xid_null;
-		bool		isnull;
-		Datum		xid;
-
-		gids[i] = *DatumGetUUIDP(TccStoreCol(i, 1, &isnull));
-		xid = TccStoreCol(i, 2, &xid_null);
-		if (DatumGetBool(TccStoreCol(i, 3, &isnull)))
-			reasons[i] = "deadline";
-		else if (DatumGetBool(TccStoreCol(i, 4, &isnull)))
-			reasons[i] = "try failed";
-		else if (!xid_null)
-		{
-			switch (BeginOutcome(DatumGetFullTransactionId(xid)))
-			{
-				case XID_RUNNING:
-					break;
-				case XID_ABORTED:
-					reasons[i] = "aborted";
-					break;
-				case XID_COMMITTED:
-					reasons[i] = "";
-					break;
-			}
-		}
-	}
-	for (uint64 i = 0; i < n && decided < 256; i++)
-	{
-		Datum		args[1] = {UUIDPGetDatum(&gids[i])};
-
-		if (reasons[i] == NULL)
-			continue;
-		if (reasons[i][0] == '\0')
-			TccStoreExec(&forget_begin_xid, args, NULL, false);
-		else if (TccStoreDecideCancel(&gids[i], reasons[i]))
-			decided++;
-		else
-			*blocked = true;
-	}
-	if (decided >= 256)
-		*blocked = true;
-	/* a failed try left undecided is looked for again next time */
-	if (tries && *blocked)
-		tries_due = true;
-	return decided > 0;
-}
+/* operator actions applied per pass */
+#define ACTION_BATCH 1000
 
 STMT(pending_actions, 0,
-	 "SELECT id, gid, action FROM tcc._action WHERE NOT applied ORDER BY id LIMIT 100");
+	 "SELECT id, gid, action FROM tcc._action WHERE NOT applied"
+	 " ORDER BY id LIMIT " CppAsString2(ACTION_BATCH));
 
-STMT(action_applied, 1,
-	 "UPDATE tcc._action SET applied = true WHERE id = $1",
-	 INT8OID);
+STMT(actions_applied, 1,
+	 "UPDATE tcc._action SET applied = true WHERE id = ANY ($1)",
+	 INT8ARRAYOID);
 
-STMT(resume_gtx, 2,
+STMT(resume_gtxs, 2,
 	 "WITH g AS ("
 	 "  UPDATE tcc._gtx g"
 	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
 	 "    FROM tcc._decision d"
-	 "   WHERE d.gid = g.gid AND g.gid = $1"
+	 "   WHERE d.gid = g.gid AND g.gid = ANY ($1)"
 	 "     AND g.status IN ('failed', 'confirming', 'cancelling')"
 	 "  RETURNING g.gid)"
 	 "UPDATE tcc._branch b SET attempts = 0, next_attempt_at = NULL"
 	 "  FROM g"
 	 " WHERE b.gid = g.gid AND b.attempts >= COALESCE(b.max_attempts, $2)"
 	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
-	 UUIDOID, INT4OID);
+	 UUIDARRAYOID, INT4OID);
 
-STMT(resolve_gtx, 1,
+STMT(resolve_gtxs, 1,
 	 "UPDATE tcc._gtx SET status = 'resolved', finished_at = pg_catalog.clock_timestamp()"
-	 " WHERE gid = $1 AND status NOT IN ('confirmed', 'cancelled', 'resolved')",
-	 UUIDOID);
+	 " WHERE gid = ANY ($1) AND status NOT IN ('confirmed', 'cancelled', 'resolved')",
+	 UUIDARRAYOID);
 
 /*
- * failed -> confirming or cancelling (tcc_retry): pending calls are due
- * now, and a branch that used up its attempts gets a fresh allowance.
+ * failed -> confirming or cancelling (tcc_retry), for n gids: pending
+ * calls are due now, and a branch that used up its attempts gets a fresh
+ * allowance.
  */
 static void
-Resume(pg_uuid_t *gid)
+Resume(pg_uuid_t *gids, int n)
 {
-	Datum		args[2] = {UUIDPGetDatum(gid), Int32GetDatum(tcc_max_attempts)};
+	Datum		args[2];
 
-	TccStoreExec(&resume_gtx, args, NULL, false);
-	Advance(gid, 1, true);
+	if (n == 0)
+		return;
+	args[0] = TccStoreGidArray(gids, n);
+	args[1] = Int32GetDatum(tcc_max_attempts);
+	TccStoreExec(&resume_gtxs, args, NULL, false);
+	Advance(gids, n, true);
 }
 
 /*
- * any non-final state -> resolved (tcc_resolve): no call is made again
- * (scheduled ones are dropped when they come due).
+ * any non-final state -> resolved (tcc_resolve), for n gids: no call is
+ * made again (scheduled ones are dropped when they come due).
  */
 static void
-Resolve(pg_uuid_t *gid)
+Resolve(pg_uuid_t *gids, int n)
 {
-	Datum		args[1] = {UUIDPGetDatum(gid)};
+	Datum		args[1];
 
-	TccStoreExec(&resolve_gtx, args, NULL, false);
-	TccSchedulePhaseForget(gid);
-	Settled(gid);
+	if (n == 0)
+		return;
+	args[0] = TccStoreGidArray(gids, n);
+	TccStoreExec(&resolve_gtxs, args, NULL, false);
+	for (int i = 0; i < n; i++)
+	{
+		TccSchedulePhaseForget(&gids[i]);
+		Settled(&gids[i]);
+	}
 }
 
-/* Applies operator actions committed since the last pass. */
-static void
-ApplyActions(void)
+/*
+ * Applies the operator actions committed since the last pass, up to
+ * ACTION_BATCH of them, a few statements for all.  The retries go first: a
+ * gid both retried and resolved ends resolved, in whichever order the two
+ * came.  Returns true if more may be waiting.
+ */
+bool
+TccSettleActions(void)
 {
 	uint64		n;
-	int64	   *ids;
-	pg_uuid_t  *gids;
-	bool	   *resolves;
+	Datum	   *ids;
+	Datum		args[1];
+	pg_uuid_t  *retries;
+	pg_uuid_t  *resolves;
+	int			nretries = 0;
+	int			nresolves = 0;
 
 	TccStoreExec(&pending_actions, NULL, NULL, false);
 	n = SPI_processed;
 	if (n == 0)
-		return;
-	ids = palloc(sizeof(int64) * n);
-	gids = palloc(sizeof(pg_uuid_t) * n);
-	resolves = palloc(sizeof(bool) * n);
+		return false;
+	ids = palloc(sizeof(Datum) * n);
+	retries = palloc(sizeof(pg_uuid_t) * n);
+	resolves = palloc(sizeof(pg_uuid_t) * n);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
+		pg_uuid_t  *gid = DatumGetUUIDP(TccStoreCol(i, 2, &isnull));
 
-		ids[i] = DatumGetInt64(TccStoreCol(i, 1, &isnull));
-		gids[i] = *DatumGetUUIDP(TccStoreCol(i, 2, &isnull));
-		resolves[i] = strcmp(TextDatumGetCString(TccStoreCol(i, 3, &isnull)),
-							 "resolve") == 0;
-	}
-	for (uint64 i = 0; i < n; i++)
-	{
-		Datum		args[1] = {Int64GetDatum(ids[i])};
-
-		if (resolves[i])
-			Resolve(&gids[i]);
+		ids[i] = Int64GetDatum(DatumGetInt64(TccStoreCol(i, 1, &isnull)));
+		if (strcmp(TextDatumGetCString(TccStoreCol(i, 3, &isnull)),
+				   "resolve") == 0)
+			resolves[nresolves++] = *gid;
 		else
-			Resume(&gids[i]);
-		TccStoreExec(&action_applied, args, NULL, false);
+			retries[nretries++] = *gid;
 	}
+	SPI_freetuptable(SPI_tuptable);
+	Resume(retries, nretries);
+	Resolve(resolves, nresolves);
+	args[0] = TccStoreArray(ids, NULL, n, INT8OID);
+	TccStoreExec(&actions_applied, args, NULL, false);
+	return n == ACTION_BATCH;
 }
 
 /*
- * One settling pass.  actions: apply operator actions and start phase two
- * of every decided transaction; stuck: cancel undecided transactions that
- * can no longer confirm (*blocked: some could not be decided yet), tries:
- * including those whose try just failed; decided: gids whose decisions
- * just committed, to start by key.  Returns true if more work is waiting
- * already.
+ * Starts phase two: of every transaction decided (up to PHASE_BATCH of
+ * them) if scan, else of the given gids whose decisions just committed.
+ * Returns true if more decided gids may be waiting.
  */
 bool
-TccSettle(bool actions, bool stuck, bool tries, pg_uuid_t *decided,
-		  int ndecided, bool *blocked)
+TccSettlePhases(bool scan, pg_uuid_t *decided, int ndecided)
 {
-	bool		more = false;
-
-	*blocked = false;
-	if (actions)
-		ApplyActions();
-	if (stuck && CancelStuck(tries, blocked))
-		actions = true;
-	if (actions)
-		more = StartPhaseTwo(NULL, 0);
-	else if (ndecided > 0)
+	if (scan)
+		return StartPhaseTwo(NULL, 0);
+	if (ndecided > 0)
 		(void) StartPhaseTwo(decided, ndecided);
-	return more;
+	return false;
 }
 
 /*
@@ -873,22 +747,4 @@ TccSettleResults(List *calls)
 		TccSchedulePhaseNext(&going[g], now);
 	/* the tables now hold the outcomes these are read with */
 	Advance(unknown, nunknown, false);
-}
-
-STMT(next_deadline, 0,
-	 "SELECT pg_catalog.min(deadline) FROM tcc._gtx WHERE status = 'trying'");
-
-/*
- * Returns the earliest deadline of an undecided transaction, DT_NOEND when
- * there is none.
- */
-TimestampTz
-TccSettleNextDeadline(void)
-{
-	bool		isnull;
-	Datum		d;
-
-	TccStoreExec(&next_deadline, NULL, NULL, false);
-	d = TccStoreCol(0, 1, &isnull);
-	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }

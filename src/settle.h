@@ -2,7 +2,7 @@
  *
  * settle.h
  *	  The worker's moves on the tables after the intents: phase two,
- *	  deadlines, operator actions, call outcomes (settle.c).
+ *	  operator actions, call outcomes (settle.c).
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -14,7 +14,6 @@
 #ifndef TCC_SETTLE_H
 #define TCC_SETTLE_H
 
-#include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
 #include "utils/uuid.h"
@@ -30,10 +29,9 @@ typedef enum TccPhasesTaken
 
 extern void TccSettleStartup(void);
 extern TccPhasesTaken TccSettleTookPhases(void);
-extern bool TccSettle(bool actions, bool stuck, bool tries,
-					  pg_uuid_t *decided, int ndecided, bool *blocked);
+extern bool TccSettleActions(void);
+extern bool TccSettlePhases(bool scan, pg_uuid_t *decided, int ndecided);
 extern void TccSettleResults(List *calls);
-extern TimestampTz TccSettleNextDeadline(void);
 extern pg_uuid_t *TccSettleTakeSettled(int *n);
 
 #endif							/* TCC_SETTLE_H */

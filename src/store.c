@@ -47,7 +47,6 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "gid.h"
 #include "http.h"
 #include "protocol.h"
 #include "store.h"
@@ -456,33 +455,40 @@ TccStoreEndWork(void)
 	return XactLastCommitEnd;
 }
 
-STMT(decide_cancel, 4,
+STMT(decide_cancels, 4,
 	 "INSERT INTO tcc._decision (gid, commit, source, decided_by)"
-	 " SELECT $1, false, $2, $3"
-	 "  WHERE NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = $1)"
-	 "    AND EXISTS (SELECT 1 FROM tcc._gtx g WHERE g.gid = $1 AND g.status = $4)",
-	 UUIDOID, TEXTOID, OIDOID, TEXTOID);
+	 " SELECT c.gid, false, c.source, $3"
+	 "   FROM unnest($1, $2) c (gid, source)"
+	 "   JOIN tcc._gtx g ON g.gid = c.gid AND g.status = $4"
+	 "  WHERE NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = c.gid)",
+	 UUIDARRAYOID, TEXTARRAYOID, OIDOID, TEXTOID);
 
 /*
  * trying -> cancelling, decided by the worker (deadline passed, the
- * beginning transaction aborted, or a try failed).  Only under the gid's
- * lock: a tcc_finish in a still-open transaction holds it, and then the
- * worker leaves the gid alone, so exactly one decision wins (rule R4).
- * Returns false when the lock was not free.
+ * beginning transaction aborted, or a try failed), for n gids in one
+ * statement; sources[i] says why for gids[i].  The caller holds each gid's
+ * lock (TccGidTryLock), taken without waiting: a tcc_finish in a
+ * still-open transaction holds it, and then the worker leaves that gid
+ * alone, so exactly one decision wins (rule R4).  A gid decided or moved on
+ * meanwhile is left as it is.  Returns how many were decided.
  */
-bool
-TccStoreDecideCancel(pg_uuid_t *gid, const char *source)
+uint64
+TccStoreDecideCancels(pg_uuid_t *gids, const char **sources, int n)
 {
 	Datum		args[4];
+	Datum	   *texts;
 
-	if (!TccGidLock(gid, false))
-		return false;
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = CStringGetTextDatum(source);
+	if (n == 0)
+		return 0;
+	texts = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+		texts[i] = CStringGetTextDatum(sources[i]);
+	args[0] = TccStoreGidArray(gids, n);
+	args[1] = TccStoreArray(texts, NULL, n, TEXTOID);
 	args[2] = ObjectIdGetDatum(GetUserId());
 	args[3] = CStringGetTextDatum("trying");
-	TccStoreExec(&decide_cancel, args, NULL, false);
+	TccStoreExec(&decide_cancels, args, NULL, false);
 	if (SPI_processed > 0)
 		decided_in_work = true;
-	return true;
+	return SPI_processed;
 }

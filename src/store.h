@@ -110,6 +110,7 @@ extern void TccStoreAction(pg_uuid_t *gid, const char *action,
 /* the worker's side */
 extern void TccStoreBeginWork(void);
 extern XLogRecPtr TccStoreEndWork(void);
-extern bool TccStoreDecideCancel(pg_uuid_t *gid, const char *source);
+extern uint64 TccStoreDecideCancels(pg_uuid_t *gids, const char **sources,
+									 int n);
 
 #endif							/* TCC_STORE_H */

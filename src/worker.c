@@ -14,8 +14,8 @@
  *	 2. lets libcurl act on ready sockets and timers (http.c);
  *	 3. in one short transaction records the outcomes of finished calls,
  *		settles what the wake-up asks for (operator actions, cancelling what
- *		can no longer confirm, starting phase two) and reads the calls the
- *		in-memory schedule says are due (schedule.c);
+ *		can no longer confirm, starting phase two: settle.c, cancel.c) and
+ *		reads the calls the in-memory schedule says are due (schedule.c);
  *	 4. commits, and only then starts those calls, so no transaction is
  *		ever open while a participant is waited on (R6);
  *	 5. sleeps on its latch, curl's sockets and the next timer.
@@ -49,6 +49,7 @@
 #include "utils/timestamp.h"
 
 #include "calls.h"
+#include "cancel.h"
 #include "coordinator.h"
 #include "durable.h"
 #include "http.h"
@@ -414,7 +415,8 @@ WorkerLoop(WaitEventSet *wait_set)
 		bool		work;
 		bool		check_trying;
 		bool		stuck;
-		bool		blocked = false;
+		bool		cancelled = false;
+		TccCancelLeft left = TCC_CANCEL_DONE;
 		long		timeout;
 		long		curl_timeout;
 		int			nevents;
@@ -485,8 +487,12 @@ WorkerLoop(WaitEventSet *wait_set)
 				pauses_read = true;
 			}
 			TccSettleResults(done);
-			more = TccSettle(work, stuck, try_failed, decided, ndecided,
-							 &blocked);
+			more = work && TccSettleActions();
+			if (stuck)
+				cancelled = TccCancelStuck(try_failed, &left);
+			/* what was decided, by callers or just now, starts phase two */
+			more = TccSettlePhases(work || cancelled, decided, ndecided) ||
+				more;
 			/* what the outcomes and decisions made due can start at once */
 			if (ndue < room)
 				ndue += TccScheduleTake(GetCurrentTimestamp(), room - ndue,
@@ -494,28 +500,30 @@ WorkerLoop(WaitEventSet *wait_set)
 			calls = TccCallsLoad(due_gids, due_branches, ndue, call_cxt);
 			if (stuck)
 			{
-				TimestampTz deadline = TccSettleNextDeadline();
+				TimestampTz deadline = TccCancelNextDeadline();
 
 				/* while any is undecided, look again every second */
 				check_at = deadline == DT_NOEND ? DT_NOEND :
 					Min(deadline, TimestampTzPlusMilliseconds(now, 1000));
 
 				/*
-				 * Some gids' locks were held: an aborting caller about to
-				 * release one, or a tcc_finish in a transaction left open,
-				 * maybe past its deadline.  Look again after a delay that
-				 * doubles from 50 ms to 1 s while they stay held, never on
-				 * every turn (the holder's deadline has passed, so check_at
-				 * would be due at once); the holder's transaction end wakes
-				 * the worker anyway (api.c).
+				 * A full batch was cancelled and more are waiting: the
+				 * next pass comes at once.  Else, if some gids' locks were
+				 * held (an aborting caller about to release one, or a
+				 * tcc_finish in a transaction left open, maybe past its
+				 * deadline), look at them again after a delay that doubles
+				 * from 50 ms to 1 s while they stay held, never on every
+				 * turn; the holder's transaction end wakes the worker
+				 * anyway (api.c), and a deadline still to come is not
+				 * delayed.
 				 */
-				if (blocked)
+				if (left == TCC_CANCEL_MORE)
+					check_at = now;
+				else if (left == TCC_CANCEL_BLOCKED)
 				{
-					TimestampTz again;
-
 					blocked_ms = Min(Max(blocked_ms * 2, 50), 1000);
-					again = TimestampTzPlusMilliseconds(now, blocked_ms);
-					check_at = check_at <= now ? again : Min(check_at, again);
+					check_at = Min(check_at,
+								   TimestampTzPlusMilliseconds(now, blocked_ms));
 				}
 				else
 					blocked_ms = 0;

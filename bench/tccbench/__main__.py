@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from . import drain, health, procs, s1, s2, s6, s7, s8, s9, s10
+from . import baseline, drain, health, procs, s1, s2, s6, s7, s8, s9, s10, s11
 from .config import Config
 from .context import Bench
 from .db import Db
@@ -18,8 +18,8 @@ from .sampler import Pgss, worker_memory
 
 # BENCH_ONLY names: the scenarios that can run alone, in run order
 SCENARIOS = [("s1", s1.run_s1), ("s1b", s1.run_s1b), ("s1c", s1.run_s1c),
-             ("s2", s2.run_s2), ("s3", drain.run_s3), ("s5", drain.run_s5),
-             ("s6", s6.run_s6), ("s10", s10.run_s10), ("s8", s8.run_s8),
+             ("s2", s2.run_s2), ("s3", drain.run_s3), ("s11", s11.run_s11),
+             ("s5", drain.run_s5), ("s6", s6.run_s6), ("s10", s10.run_s10), ("s8", s8.run_s8),
              ("s7", s7.run_s7), ("s9", s9.run_s9)]
 
 
@@ -72,8 +72,9 @@ def setup(b):
     print("  data directory: %s (%s)" % (cfg.pgdata, fstype))
     print("  mode: %s; S1 %ds per client count (%s); S2 %d calls;"
           % (cfg.mode, cfg.duration, " ".join(map(str, cfg.clients)), cfg.s2_calls))
-    print("        S3 %d gtx; S5 %d gtx, outage >= %ds; S7 %d pending; S8 %ds"
-          % (cfg.s3_gtx, cfg.s5_gtx, cfg.s5_outage, cfg.s7_pending, cfg.s8_seconds))
+    print("        S3 %d gtx; S11 %d gtx; S5 %d gtx, outage >= %ds; S7 %d pending; S8 %ds"
+          % (cfg.s3_gtx, cfg.s11_gtx, cfg.s5_gtx, cfg.s5_outage, cfg.s7_pending,
+             cfg.s8_seconds))
     fig("settings.stub", "nginx %d worker(s) at %s" % (cfg.nginx_workers, cfg.stub))
 
     # the smoke test: one global transaction end to end
@@ -104,25 +105,30 @@ SELECT tcc_wait(:'gid', '10 s');
 def run(b):
     """The scenarios the settings ask for, then the report."""
     cfg = b.cfg
+    if cfg.soak:
+        s6.run_soak(b)
+        print()
+        return
     if cfg.only:
         names = dict(SCENARIOS)
         unknown = [n for n in cfg.only if n not in names]
         if unknown:
             raise procs.Failed("BENCH_ONLY: unknown scenario %s (known: %s)"
                                % (" ".join(unknown), " ".join(names)))
+    if cfg.baseline:
+        baseline.run_baseline(b)
+    if cfg.only:
         for name, fn in SCENARIOS:
             if name in cfg.only:
                 fn(b)
-        print()
-        return
-    if cfg.soak:
-        s6.run_soak(b)
+        baseline.ratios(b)
         print()
         return
     for _, fn in SCENARIOS:
         fn(b)
     health.run_health(b)
     health.print_table(b)
+    baseline.ratios(b)
     b.fig("finished_at", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     b.fig("host.load_1min_end", procs.load_1min())
     print()

@@ -23,6 +23,9 @@ TARGETS = {
     "s9_page_ms": 100,
     "s10_gtx_ratio_min": 3,         # tcc's gtx/s over DTM's
     "s10_cpu_ratio_max": 0.333,     # tcc's CPU per gtx over DTM's (the run's processes)
+    "s1_ratio_min": 0.6,            # S1 at 32 clients over pgbench simple-update at 32
+    "s1b_ratio_min": 1.0,           # S1b over pgbench simple-update at 32
+    "s11_vs_s3_max": 2,             # S11's time to cancel N over S3's drain of N
 }
 
 PREPARE_CLIENTS = 16    # sessions that create the S3 / S5 transactions
@@ -50,6 +53,7 @@ class Config:
         self.s1c_gtx = _env("BENCH_S1C_GTX", 200, 40, q)
         self.s3_gtx = _env("BENCH_S3_GTX", 20000, 4000, q)
         self.s5_gtx = _env("BENCH_S5_GTX", 10000, 2000, q)
+        self.s11_gtx = _env("BENCH_S11_GTX", 10000, 2000, q)
         self.s5_outage = _env("BENCH_S5_OUTAGE", 5, 3, q)
         self.s6_seconds = _env("BENCH_S6_SECONDS", 15, 5, q)
         self.s6_hang = _env("BENCH_S6_HANG", 1000, 1000, q)
@@ -63,6 +67,7 @@ class Config:
         self.s10_outage = _env("BENCH_S10_OUTAGE", 10, 10, q)
         self.s10_clients = _env("BENCH_S10_CLIENTS", 32, 32, q)
         self.dtm_version = e.get("BENCH_DTM_VERSION", "v1.19.0")
+        self.baseline = e.get("BENCH_BASELINE", "1") == "1"
         self.soak = e.get("BENCH_SOAK", "0") == "1"
         self.soak_seconds = _env("BENCH_SOAK_SECONDS", 600, 600, q)
         self.clients = [int(c) for c in e.get("BENCH_CLIENTS", "1 8 32").split()]

@@ -146,8 +146,9 @@ def print_table(b):
 
 
 def extra_rows(b):
-    """Rows of the scenarios the table gained later (S7, S8, S9), when they ran."""
-    from . import s7, s8, s9
+    """Rows of the scenarios the table gained later (S11, S7, S8, S9), when they ran."""
+    from . import s7, s8, s9, s11
+    s11.table_rows(b)
     s7.table_rows(b)
     s8.table_rows(b)
     s9.table_rows(b)
