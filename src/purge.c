@@ -23,14 +23,16 @@
 #include "tcc.h"
 
 /*
- * How much one purge holds up the worker's loop: a batch of PURGE_BATCH
+ * How much the purge holds up the worker's loop: a batch of PURGE_BATCH
  * transactions (with their branches, tries, calls and decisions, some ten
- * rows each), then PURGE_PAUSE_MS for the loop's own work before the next
- * batch, as long as the batches come full: at most some 5,000 transactions
- * a second, in pauses short enough not to stall confirms.
+ * rows each) at a time, short enough not to stall confirms; while the
+ * batches come full, the next one after at least PURGE_PAUSE_MS and
+ * PURGE_SHARE times as long as the batch took, so that a large backlog
+ * (tcc.retention lowered) takes at most a quarter of the worker's time.
  */
 #define PURGE_BATCH 100
 #define PURGE_PAUSE_MS 10
+#define PURGE_SHARE 3
 
 STMT(purge, 2,
 	 "WITH old AS ("
@@ -67,7 +69,7 @@ STMT(next_purge, 1,
  * their branches, decisions, tries, attempts and actions, and the minutes
  * of tcc.activity as old: they were counted as they ended, so the purge
  * leaves the counters as they are.
- * Returns when to come back: soon after a full batch, within a second
+ * Returns when to come back: soon after a full batch (PURGE_SHARE), within a second
  * while there are counts to fold, else when the oldest remaining
  * transaction expires; DT_NOEND if none is left.
  */
@@ -85,7 +87,13 @@ TccPurge(void)
 		TimestampTzPlusMilliseconds(now, FOLD_INTERVAL_MS) : DT_NOEND;
 	TccStoreExec(&purge, args, NULL, false);
 	if (DatumGetInt32(TccStoreCol(0, 1, &isnull)) >= PURGE_BATCH)
-		return TimestampTzPlusMilliseconds(now, PURGE_PAUSE_MS);
+	{
+		long		spent_ms = (GetCurrentTimestamp() - now) / 1000;
+
+		return TimestampTzPlusMilliseconds(now, spent_ms +
+										   Max(PURGE_PAUSE_MS,
+											   PURGE_SHARE * spent_ms));
+	}
 	TccStoreExec(&next_purge, args, NULL, false);
 	d = TccStoreCol(0, 1, &isnull);
 	return isnull ? next : Min(next, DatumGetTimestampTz(d));
