@@ -107,6 +107,10 @@ CREATE TABLE tcc._metric_delta (
     owner oid NOT NULL DEFAULT 0,
     value double precision NOT NULL
 );
+-- Rows come and go every second: vacuumed whenever autovacuum looks, so
+-- that the dead ones a scrape reads past stay those of about a minute.
+ALTER TABLE tcc._metric_delta SET (autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
 COMMENT ON TABLE tcc._metric_delta IS 'what each statement that finished transactions or recorded calls added to the counters, until the worker folds it into tcc._metric_total';
 
 -- The histogram bounds in seconds, ascending, with the label of each: i is
@@ -337,6 +341,8 @@ CREATE TABLE tcc._minute_delta (
     confirmed bigint NOT NULL DEFAULT 0,
     confirm_seconds double precision NOT NULL DEFAULT 0
 );
+ALTER TABLE tcc._minute_delta SET (autovacuum_vacuum_scale_factor = 0,
+    autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
 COMMENT ON TABLE tcc._minute_delta IS 'what each statement that began or ended transactions added to tcc._minute_total, until the worker folds it';
 CREATE TABLE tcc._minute_total (
     LIKE tcc._minute_delta INCLUDING DEFAULTS,
