@@ -876,23 +876,23 @@ COMMENT ON COLUMN tcc.branches.max_attempts IS 'failed confirm or cancel attempt
 --     WHERE);
 --   * who sees what is the rule of tcc._own_gtx, written here for that
 --     same reason (tcc._own_gtx is a view with a WHERE);
---   * the rest of a row comes from subqueries on primary keys, not joins,
---     so that the only choice left to the planner is how to read tcc._gtx:
---     an order on created_at is then cheaper by index than by a sort, even
---     for every row, and a LIMIT stops it.
+--   * the rest of a row comes from lookups on primary keys per row (lateral
+--     subqueries the planner keeps as such, and scalar subqueries), not
+--     joins, so that the only choice left to the planner is how to read
+--     tcc._gtx: an order on created_at is then cheaper by index than by a
+--     sort, even for every row, and a LIMIT stops it.
 CREATE OR REPLACE VIEW tcc._transaction_rows AS
 SELECT g.gid, g.kind, g.business_key,
        g.status,
        g.owner::pg_catalog.regrole AS owner,
        g.created_at, g.deadline,
-       (SELECT d.decided_at FROM tcc._decision d WHERE d.gid = g.gid) AS decided_at,
+       d.decided_at,
        g.finished_at,
-       (SELECT d.source FROM tcc._decision d WHERE d.gid = g.gid) AS decided_by,
-       (SELECT pg_catalog.count(*) FROM tcc._branch x WHERE x.gid = g.gid) AS branches,
+       d.source AS decided_by,
+       b.branches,
        ((SELECT pg_catalog.count(*) FROM tcc._attempt a WHERE a.gid = g.gid)
         + (SELECT pg_catalog.count(*) FROM tcc._try t WHERE t.gid = g.gid))::integer AS attempts,
-       (SELECT pg_catalog.min(x.next_attempt_at) FROM tcc._branch x
-         WHERE x.gid = g.gid) AS next_attempt_at,
+       b.next_attempt_at,
        g.last_error,
        g.parallel,
        pg_catalog.replace(COALESCE(g.trace_id, g.gid)::text, '-', '') AS trace_id
@@ -910,6 +910,13 @@ SELECT g.gid, g.kind, g.business_key,
                o.owner, o.created_at,
                o.deadline, o.finished_at, o.last_error, o.parallel, o.trace_id
           FROM tcc._gtx o) g
+  -- per row returned, one lookup each (OFFSET 0: kept a subquery, not
+  -- made a join the planner could run as a hash join over every row)
+  LEFT JOIN LATERAL (SELECT x.decided_at, x.source FROM tcc._decision x
+                      WHERE x.gid = g.gid OFFSET 0) d ON true
+  LEFT JOIN LATERAL (SELECT pg_catalog.count(*) AS branches,
+                            pg_catalog.min(x.next_attempt_at) AS next_attempt_at
+                       FROM tcc._branch x WHERE x.gid = g.gid OFFSET 0) b ON true
  WHERE ((g.final AND g.finished_at IS NOT NULL)
         OR (NOT g.final AND g.finished_at IS NULL))
    AND (g.owner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = CURRENT_USER)
