@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # The operations console under abuse, as a stranger and as a logged-in role
-# would attack it (issue 27; the console's contract: README "The operations
+# would attack it (the console's contract: README "The operations
 # console", its limits table).  Each part names what it checks:
 #
 #   streams    one session's 200 GET /events get at most
