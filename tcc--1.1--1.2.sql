@@ -245,87 +245,12 @@ END
 $$;
 REVOKE ALL ON FUNCTION tcc._count_calls() FROM PUBLIC;
 
--- A transaction ends when its row goes from a status that is not final to
--- one that is.  What the final rows a statement leaves count, less what the
--- final rows it found counted: a row that ends counts once, a final row
--- updated again (status, kind and times as they were) nets to nothing.
--- The two transition tables are not joined: the worker plans without hash
--- joins, and a nested loop over both would cost the product of their sizes.
-CREATE FUNCTION tcc._count_ended() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    INSERT INTO tcc._metric_delta (metric, status, kind, le, owner, value)
-    SELECT s.metric, s.status, s.kind, s.le, s.owner, sum(a.sign * s.value)
-      FROM (SELECT 1 AS sign, array_agg(n.status) AS sts, array_agg(n.kind) AS kinds,
-                   array_agg(n.owner) AS owners,
-                   array_agg(EXTRACT(epoch FROM n.finished_at - d.decided_at)::float8) AS settle,
-                   array_agg(EXTRACT(epoch FROM n.finished_at - n.created_at)::float8) AS total
-              FROM new_rows n
-              LEFT JOIN tcc._decision d ON d.gid = n.gid
-             WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-            UNION ALL
-            SELECT -1, array_agg(o.status), array_agg(o.kind), array_agg(o.owner),
-                   array_agg(EXTRACT(epoch FROM o.finished_at - d.decided_at)::float8),
-                   array_agg(EXTRACT(epoch FROM o.finished_at - o.created_at)::float8)
-              FROM old_rows o
-              LEFT JOIN tcc._decision d ON d.gid = o.gid
-             WHERE o.status IN ('confirmed', 'cancelled', 'resolved')) a
-     CROSS JOIN LATERAL tcc._metric_ended(a.sts, a.kinds, a.owners, a.settle, a.total) s
-     GROUP BY s.metric, s.status, s.kind, s.le, s.owner
-    HAVING sum(a.sign * s.value) <> 0;
-    RETURN NULL;
-END
-$$;
-REVOKE ALL ON FUNCTION tcc._count_ended() FROM PUBLIC;
-
--- tcc_kept: how many final transactions are kept, by status and owner
--- (not a Prometheus sample: tcc.stats reads it).  A statement adds the
--- final rows it leaves and takes away the final rows it found: on an
--- insert, an update (ends, and rows written by hand), a delete (the purge).
-CREATE FUNCTION tcc._count_kept() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF TG_OP <> 'DELETE' THEN
-        INSERT INTO tcc._metric_delta (metric, status, owner, value)
-        SELECT 'tcc_kept', n.status, n.owner, count(*)
-          FROM new_rows n
-         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-         GROUP BY n.status, n.owner;
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
-        INSERT INTO tcc._metric_delta (metric, status, owner, value)
-        SELECT 'tcc_kept', o.status, o.owner, -count(*)
-          FROM old_rows o
-         WHERE o.status IN ('confirmed', 'cancelled', 'resolved')
-         GROUP BY o.status, o.owner;
-    END IF;
-    RETURN NULL;
-END
-$$;
-REVOKE ALL ON FUNCTION tcc._count_kept() FROM PUBLIC;
-
 CREATE TRIGGER _try_counted AFTER INSERT ON tcc._try
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_calls();
 CREATE TRIGGER _attempt_counted AFTER INSERT ON tcc._attempt
     REFERENCING NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_calls();
-CREATE TRIGGER _gtx_ended_counted AFTER UPDATE ON tcc._gtx
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_ended();
-CREATE TRIGGER _gtx_updated_counted AFTER UPDATE ON tcc._gtx
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
-CREATE TRIGGER _gtx_inserted_counted AFTER INSERT ON tcc._gtx
-    REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
-CREATE TRIGGER _gtx_deleted_counted AFTER DELETE ON tcc._gtx
-    REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_kept();
 
 -- ---- activity per minute, for charts
 
@@ -350,26 +275,92 @@ CREATE TABLE tcc._minute_total (
 );
 COMMENT ON TABLE tcc._minute_total IS 'transactions begun, ended and confirmed per minute and owner, and the confirmed ones'' seconds from decision to end; written by the coordinator worker only';
 
--- Begun: every row a statement inserts (at the minute it was created);
--- ended: rows that go final (at the minute they finished), inserted so or
--- moved so by the statement.
-CREATE FUNCTION tcc._count_minutes() RETURNS trigger
+-- What a statement on tcc._gtx counts, in one trigger function (one call
+-- per statement; each part below says what it keeps):
+--   * tcc.activity's minutes: every row inserted is begun (at the minute it
+--     was created); rows that go final are ended (at the minute they
+--     finished);
+--   * a transaction ends when its row goes from a status that is not final
+--     to one that is: tcc_transactions_total and the settle and end-to-end
+--     histograms;
+--   * tcc_kept: how many final transactions are kept, by status and owner
+--     (not a Prometheus sample: tcc.stats reads it).
+-- Each counts what the final rows a statement leaves count, less what the
+-- final rows it found counted: a row that ends counts once, a final row
+-- updated again (status, kind and times as they were) nets to nothing, a
+-- deleted one (the purge) leaves tcc_kept.  The two transition tables are
+-- not joined: the worker plans without hash joins, and a nested loop over
+-- both would cost the product of their sizes.  A statement that leaves and
+-- finds no final row (beginning transactions, phase two starting) stops
+-- after one look at each table.
+CREATE FUNCTION tcc._count_gtx() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    left_final boolean := false;
+    found_final boolean := false;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO tcc._minute_delta (minute, owner, started, finished, confirmed)
-        SELECT date_trunc('minute', n.created_at), n.owner, count(*), 0, 0
-          FROM new_rows n GROUP BY 1, 2
-        UNION ALL
-        SELECT date_trunc('minute', n.finished_at), n.owner, 0, count(*),
+        INSERT INTO tcc._minute_delta (minute, owner, started)
+        SELECT date_trunc('minute', n.created_at), n.owner, count(*)
+          FROM new_rows n GROUP BY 1, 2;
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        left_final := EXISTS (SELECT 1 FROM new_rows n
+                               WHERE n.status IN ('confirmed', 'cancelled', 'resolved'));
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        found_final := EXISTS (SELECT 1 FROM old_rows o
+                                WHERE o.status IN ('confirmed', 'cancelled', 'resolved'));
+    END IF;
+    IF NOT (left_final OR found_final) THEN
+        RETURN NULL;
+    END IF;
+
+    IF left_final THEN
+        INSERT INTO tcc._metric_delta (metric, status, owner, value)
+        SELECT 'tcc_kept', n.status, n.owner, count(*)
+          FROM new_rows n
+         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY n.status, n.owner;
+    END IF;
+    IF found_final THEN
+        INSERT INTO tcc._metric_delta (metric, status, owner, value)
+        SELECT 'tcc_kept', o.status, o.owner, -count(*)
+          FROM old_rows o
+         WHERE o.status IN ('confirmed', 'cancelled', 'resolved')
+         GROUP BY o.status, o.owner;
+    END IF;
+
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed)
+        SELECT date_trunc('minute', n.finished_at), n.owner, count(*),
                count(*) FILTER (WHERE n.status = 'confirmed')
           FROM new_rows n
          WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
          GROUP BY 1, 2;
-    ELSE
-        -- as tcc._count_ended: the final rows left, less the final rows found
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO tcc._metric_delta (metric, status, kind, le, owner, value)
+        SELECT s.metric, s.status, s.kind, s.le, s.owner, sum(a.sign * s.value)
+          FROM (SELECT 1 AS sign, array_agg(n.status) AS sts, array_agg(n.kind) AS kinds,
+                       array_agg(n.owner) AS owners,
+                       array_agg(EXTRACT(epoch FROM n.finished_at - d.decided_at)::float8) AS settle,
+                       array_agg(EXTRACT(epoch FROM n.finished_at - n.created_at)::float8) AS total
+                  FROM new_rows n
+                  LEFT JOIN tcc._decision d ON d.gid = n.gid
+                 WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+                UNION ALL
+                SELECT -1, array_agg(o.status), array_agg(o.kind), array_agg(o.owner),
+                       array_agg(EXTRACT(epoch FROM o.finished_at - d.decided_at)::float8),
+                       array_agg(EXTRACT(epoch FROM o.finished_at - o.created_at)::float8)
+                  FROM old_rows o
+                  LEFT JOIN tcc._decision d ON d.gid = o.gid
+                 WHERE o.status IN ('confirmed', 'cancelled', 'resolved')) a
+         CROSS JOIN LATERAL tcc._metric_ended(a.sts, a.kinds, a.owners, a.settle, a.total) s
+         GROUP BY s.metric, s.status, s.kind, s.le, s.owner
+        HAVING sum(a.sign * s.value) <> 0;
+
         INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed, confirm_seconds)
         SELECT date_trunc('minute', x.finished_at), x.owner, sum(x.sign),
                COALESCE(sum(x.sign) FILTER (WHERE x.status = 'confirmed'), 0),
@@ -387,14 +378,17 @@ BEGIN
     RETURN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION tcc._count_minutes() FROM PUBLIC;
+REVOKE ALL ON FUNCTION tcc._count_gtx() FROM PUBLIC;
 
-CREATE TRIGGER _gtx_inserted_minutes AFTER INSERT ON tcc._gtx
+CREATE TRIGGER _gtx_inserted_counted AFTER INSERT ON tcc._gtx
     REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_minutes();
-CREATE TRIGGER _gtx_updated_minutes AFTER UPDATE ON tcc._gtx
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_gtx();
+CREATE TRIGGER _gtx_updated_counted AFTER UPDATE ON tcc._gtx
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_minutes();
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_gtx();
+CREATE TRIGGER _gtx_deleted_counted AFTER DELETE ON tcc._gtx
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION tcc._count_gtx();
 
 -- Folds the deltas into the totals, in one statement: a delta is counted
 -- in the totals or still in the deltas, never both, never neither.  The
