@@ -129,18 +129,23 @@ $$;
 REVOKE ALL ON FUNCTION tcc._metric_bounds() FROM PUBLIC;
 
 -- The label of the one bucket a duration in seconds falls in (the smallest
--- bound not below it; Prometheus's le is inclusive).  NULL for NULL.  k is
--- how many of the 14 bounds are not below the duration, so the smallest of
--- them is the (15 - k)-th in ascending order; none: +Inf.
+-- bound not below it; Prometheus's le is inclusive).  NULL for NULL.  The
+-- width_bucket is how many of the 14 bounds are not below the duration, so
+-- the smallest of them is the (15 - it)-th in ascending order; none: +Inf.
+-- One expression, every name qualified and no SET: the planner inlines it
+-- into the statements that count (a function it cannot inline is planned
+-- again on every call).
 CREATE FUNCTION tcc._metric_bucket(seconds double precision)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT CASE k WHEN 0 THEN '+Inf'
-       ELSE ('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300}'::float8[])[15 - k]::text END
-  FROM width_bucket(-seconds,
-       '{-300,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::float8[]) k
+SELECT CASE pg_catalog.width_bucket(-seconds,
+            '{-300,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::pg_catalog.float8[])
+       WHEN 0 THEN '+Inf'
+       ELSE ('{0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10,30,60,300}'::pg_catalog.float8[])
+            [15 - pg_catalog.width_bucket(-seconds,
+                  '{-300,-60,-30,-10,-5,-2.5,-1,-0.5,-0.25,-0.1,-0.05,-0.025,-0.01,-0.005}'::pg_catalog.float8[])]::text
+       END
 $$;
 REVOKE ALL ON FUNCTION tcc._metric_bucket(double precision) FROM PUBLIC;
 
@@ -148,7 +153,6 @@ REVOKE ALL ON FUNCTION tcc._metric_bucket(double precision) FROM PUBLIC;
 CREATE FUNCTION tcc._metric_outcome(http_status integer)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT CASE WHEN http_status BETWEEN 200 AND 299 THEN 'success'
             WHEN http_status = 409 THEN 'refused'
@@ -224,22 +228,34 @@ CREATE FUNCTION tcc._count_calls() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    ops text[];
-    sts integer[];
-    ms double precision[];
 BEGIN
-    -- a row of tcc._try is a try that was answered; tcc._attempt names its op
+    -- what tcc._metric_calls counts, written out so that PL/pgSQL keeps the
+    -- plans (a row of tcc._try is a try that was answered; tcc._attempt
+    -- names its op)
     IF TG_TABLE_NAME = '_try' THEN
-        SELECT array_agg('try'::text), array_agg(n.http_status), array_agg(n.duration_ms)
-          INTO ops, sts, ms FROM new_rows n;
+        INSERT INTO tcc._metric_delta (metric, op, outcome, le, value)
+        SELECT 'tcc_calls_total', 'try', tcc._metric_outcome(n.http_status), '', count(*)
+          FROM new_rows n GROUP BY 3
+        UNION ALL
+        SELECT 'tcc_try_duration_seconds_bucket', '', '',
+               tcc._metric_bucket(n.duration_ms / 1000), count(*)
+          FROM new_rows n WHERE n.duration_ms IS NOT NULL GROUP BY 4
+        UNION ALL
+        SELECT 'tcc_try_duration_seconds_sum', '', '', '', sum(n.duration_ms / 1000)
+          FROM new_rows n WHERE n.duration_ms IS NOT NULL HAVING count(*) > 0;
     ELSE
-        SELECT array_agg(n.op), array_agg(n.http_status), array_agg(n.duration_ms)
-          INTO ops, sts, ms FROM new_rows n;
+        INSERT INTO tcc._metric_delta (metric, op, outcome, le, value)
+        SELECT 'tcc_calls_total', n.op, tcc._metric_outcome(n.http_status), '', count(*)
+          FROM new_rows n GROUP BY 2, 3
+        UNION ALL
+        SELECT 'tcc_try_duration_seconds_bucket', '', '',
+               tcc._metric_bucket(n.duration_ms / 1000), count(*)
+          FROM new_rows n WHERE n.op = 'try' AND n.duration_ms IS NOT NULL GROUP BY 4
+        UNION ALL
+        SELECT 'tcc_try_duration_seconds_sum', '', '', '', sum(n.duration_ms / 1000)
+          FROM new_rows n WHERE n.op = 'try' AND n.duration_ms IS NOT NULL
+        HAVING count(*) > 0;
     END IF;
-    INSERT INTO tcc._metric_delta (metric, op, outcome, le, value)
-    SELECT c.metric, c.op, c.outcome, c.le, c.value
-      FROM tcc._metric_calls(ops, sts, ms) c;
     RETURN NULL;
 END
 $$;
@@ -341,25 +357,38 @@ BEGIN
          WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
          GROUP BY 1, 2;
     ELSIF TG_OP = 'UPDATE' THEN
+        -- what tcc._metric_ended counts, written out so that PL/pgSQL keeps
+        -- the plan: per status and kind, and the two histograms (none for
+        -- resolved ones), each row signed
         INSERT INTO tcc._metric_delta (metric, status, kind, le, owner, value)
-        SELECT s.metric, s.status, s.kind, s.le, s.owner, sum(a.sign * s.value)
-          FROM (SELECT 1 AS sign, array_agg(n.status) AS sts, array_agg(n.kind) AS kinds,
-                       array_agg(n.owner) AS owners,
-                       array_agg(EXTRACT(epoch FROM n.finished_at - d.decided_at)::float8) AS settle,
-                       array_agg(EXTRACT(epoch FROM n.finished_at - n.created_at)::float8) AS total
-                  FROM new_rows n
-                  LEFT JOIN tcc._decision d ON d.gid = n.gid
-                 WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-                UNION ALL
-                SELECT -1, array_agg(o.status), array_agg(o.kind), array_agg(o.owner),
-                       array_agg(EXTRACT(epoch FROM o.finished_at - d.decided_at)::float8),
-                       array_agg(EXTRACT(epoch FROM o.finished_at - o.created_at)::float8)
-                  FROM old_rows o
-                  LEFT JOIN tcc._decision d ON d.gid = o.gid
-                 WHERE o.status IN ('confirmed', 'cancelled', 'resolved')) a
-         CROSS JOIN LATERAL tcc._metric_ended(a.sts, a.kinds, a.owners, a.settle, a.total) s
-         GROUP BY s.metric, s.status, s.kind, s.le, s.owner
-        HAVING sum(a.sign * s.value) <> 0;
+        WITH e AS (
+            SELECT 1 AS sign, n.status, COALESCE(n.kind, '') AS kind, n.owner,
+                   EXTRACT(epoch FROM n.finished_at - d.decided_at)::float8 AS settle,
+                   EXTRACT(epoch FROM n.finished_at - n.created_at)::float8 AS total
+              FROM new_rows n
+              LEFT JOIN tcc._decision d ON d.gid = n.gid
+             WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
+            UNION ALL
+            SELECT -1, o.status, COALESCE(o.kind, ''), o.owner,
+                   EXTRACT(epoch FROM o.finished_at - d.decided_at)::float8,
+                   EXTRACT(epoch FROM o.finished_at - o.created_at)::float8
+              FROM old_rows o
+              LEFT JOIN tcc._decision d ON d.gid = o.gid
+             WHERE o.status IN ('confirmed', 'cancelled', 'resolved')),
+        h AS (
+            SELECT e.sign, 'tcc_settle_duration_seconds' AS family, e.settle AS seconds
+              FROM e WHERE e.status <> 'resolved' AND e.settle IS NOT NULL
+            UNION ALL
+            SELECT e.sign, 'tcc_transaction_duration_seconds', e.total
+              FROM e WHERE e.status <> 'resolved' AND e.total IS NOT NULL)
+        SELECT 'tcc_transactions_total', e.status, e.kind, '', e.owner, sum(e.sign)
+          FROM e GROUP BY e.status, e.kind, e.owner HAVING sum(e.sign) <> 0
+        UNION ALL
+        SELECT h.family || '_bucket', '', '', tcc._metric_bucket(h.seconds), 0, sum(h.sign)
+          FROM h GROUP BY h.family, 4 HAVING sum(h.sign) <> 0
+        UNION ALL
+        SELECT h.family || '_sum', '', '', '', 0, sum(h.sign * h.seconds)
+          FROM h GROUP BY h.family HAVING sum(h.sign * h.seconds) <> 0;
 
         INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed, confirm_seconds)
         SELECT date_trunc('minute', x.finished_at), x.owner, sum(x.sign),
