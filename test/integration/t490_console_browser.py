@@ -29,7 +29,8 @@ from tcclib import (diag, done_testing, is_, like, ok, q,  # noqa: E402
 import psycopg2  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException, WebDriverException)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -96,9 +97,26 @@ def login(driver, role, password):
 
 
 def text_of(driver, elem_id):
-    """The text of an element, or None if it is not on the page."""
+    """The text of an element, or None if it is not on the page (or was
+    replaced by a live refresh between finding and reading it: the caller
+    polls again)."""
     found = driver.find_elements(By.ID, elem_id)
-    return found[0].text if found else None
+    try:
+        return found[0].text if found else None
+    except StaleElementReferenceException:
+        return None
+
+
+def texts_of(driver, css):
+    """The texts of the elements css selects, read again if a live refresh
+    replaced one between finding and reading it."""
+    for _ in range(50):
+        try:
+            return [e.text for e in driver.find_elements(By.CSS_SELECTOR,
+                                                         css)]
+        except StaleElementReferenceException:
+            continue
+    return None
 
 
 def post_without_token(cookie, path):
@@ -150,8 +168,7 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
         is_(text_of(driver, "whoami"), A[0], "alice is logged in")
         is_(text_of(driver, "count-failed"), "1",
             "the overview counts one failed transaction")
-        links = [e.text for e in driver.find_elements(By.CSS_SELECTOR,
-                                                      "#attention a.gid")]
+        links = texts_of(driver, "#attention a.gid")
         is_(links, [str(failed)], "tcc.attention on the overview lists it")
         ok(wait_until(lambda: text_of(driver, "live-state") == "on", 10),
            "the overview's live updates are connected")
@@ -160,9 +177,9 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
         # ---- open it
         click(driver, By.CSS_SELECTOR, "#attention a.gid")
         is_(text_of(driver, "tx-status"), "failed", "its page shows failed")
-        calls = driver.find_elements(By.CSS_SELECTOR, "#calls tr.call-confirm")
+        calls = texts_of(driver, "#calls tr.call-confirm") or []
         is_(len(calls), 2, "the timeline shows both confirm calls")
-        like(calls[0].text if calls else "", r"500",
+        like(calls[0] if calls else "", r"500",
              "with their HTTP status")
         shot(driver, "03-transaction-failed")
 
@@ -192,8 +209,7 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
 
         # ---- the list
         click(driver, By.ID, "nav-transactions")
-        rows = [e.text for e in driver.find_elements(By.CSS_SELECTOR,
-                                                     "#transactions a.gid")]
+        rows = texts_of(driver, "#transactions a.gid") or []
         ok(str(failed) in rows, "the transaction list shows alice's one")
         ok(str(other) not in rows, "but not bob's")
         shot(driver, "05-transactions-alice")
@@ -225,8 +241,7 @@ with password_roles(dict([A, B])), system_settings(max_attempts=2):
             "bob's overview counts no failed transaction")
         shot(driver, "06-overview-bob")
         driver.get(BASE + "/transactions?kind=t490")
-        rows = [e.text for e in driver.find_elements(By.CSS_SELECTOR,
-                                                     "#transactions a.gid")]
+        rows = texts_of(driver, "#transactions a.gid")
         is_(rows, [str(other)], "bob's list shows his transaction only")
         shot(driver, "07-transactions-bob")
         driver.get(BASE + "/tx/%s" % failed)
