@@ -840,6 +840,56 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION tcc_destination_state() IS 'what the coordinator worker has for each destination with calls waiting or in flight: calls due, in flight, the last call''s status and error, the next call''s time';
 REVOKE ALL ON FUNCTION tcc_destination_state() FROM PUBLIC;
 
+-- ---------------------------------------------------------------------------
+-- Several workers per coordinator database (docs/worker.md#several-workers)
+--
+-- With tcc.workers > 1 each worker owns the gids tcc._gid_owner gives it
+-- and its statements read only those.  tcc.worker has a row per worker.
+-- ---------------------------------------------------------------------------
+
+-- The worker that owns a gid: its last two bytes modulo the number of
+-- workers; the C code (TccShmemOwner) says the same.
+CREATE FUNCTION tcc._gid_owner(gid uuid, workers integer)
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+SELECT ((pg_catalog.get_byte(pg_catalog.uuid_send(gid), 14) << 8)
+        | pg_catalog.get_byte(pg_catalog.uuid_send(gid), 15)) % workers
+$$;
+COMMENT ON FUNCTION tcc._gid_owner(uuid, integer) IS 'the coordinator worker (0 .. workers - 1) that owns a gid';
+
+CREATE FUNCTION tcc_worker_states(OUT pid integer, OUT started_at timestamptz,
+                                  OUT in_flight integer, OUT queue_depth integer,
+                                  OUT last_error text, OUT worker integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'tcc_worker_states'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION tcc_worker_states() IS 'live state of each coordinator worker of this database (tcc.workers): pid, start time, calls in flight, calls waiting, the error that last stopped it, its number';
+REVOKE ALL ON FUNCTION tcc_worker_states() FROM PUBLIC;
+
+-- Who could read tcc.worker can read it still: EXECUTE on the new function
+-- goes to every role that has it on tcc_worker_state().
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT a.grantee::pg_catalog.regrole AS grantee
+          FROM pg_catalog.pg_proc p,
+               LATERAL pg_catalog.aclexplode(p.proacl) a
+         WHERE p.oid = '@extschema@.tcc_worker_state()'::pg_catalog.regprocedure
+           AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0
+           AND a.grantee <> p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.tcc_worker_states() TO %s',
+                                  r.grantee);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE VIEW tcc.worker AS SELECT * FROM @extschema@.tcc_worker_states();
+COMMENT ON VIEW tcc.worker IS 'live state of the coordinator workers of this database, one row per worker (tcc.workers); pid is NULL when one is not running';
+
 -- Every role's destinations: granted to no one (operators only).
 CREATE VIEW tcc.destinations AS
 SELECT COALESCE(p.destination, s.destination) AS destination,

@@ -24,8 +24,9 @@
 #include "schedule.h"
 
 /*
- * Shared memory, for each coordinator database: one slot per backend for
- * requests, its worker's latch and live state.
+ * Shared memory, for each coordinator database: one request slot per
+ * backend, and an entry per worker of the database (tcc.workers) with its
+ * latch and live state.  A gid belongs to one worker (TccShmemOwner).
  */
 #define TCC_SLOT_INLINE 8192
 
@@ -43,6 +44,7 @@ typedef struct TccSlot
 	slock_t		mutex;
 	TccSlotState state;
 	TccRequestKind kind;
+	int			owner;			/* the worker the request is for */
 	Latch	   *requester;
 	uint32		len;
 	uint32		dsm;			/* dsm_handle when len > TCC_SLOT_INLINE */
@@ -55,28 +57,48 @@ typedef struct TccSlot
 } TccSlot;
 
 /*
- * decided gids handed to the worker between two of its turns, and at most
- * per transaction: a transaction that decides more wakes the worker to look
- * for all decided transactions
+ * decided gids handed to a worker between two of its turns, and at most
+ * per transaction: a transaction that decides more wakes the workers to
+ * look for all decided transactions
  */
 #define TCC_DECIDED_MAX 1024
 #define TCC_DECIDED_PER_XACT 64
 
 /*
- * most databases tcc.database may list: each has a worker, and each worker
- * takes a background worker slot (max_worker_processes, default 8)
+ * most databases tcc.database may list: each has tcc.workers workers, and
+ * each worker takes a background worker slot (max_worker_processes)
  */
 #define TCC_MAX_DATABASES 16
+
+/* most workers a coordinator database may have (tcc.workers) */
+#define TCC_MAX_WORKERS 32
 
 /* most destinations tcc.destinations shows with calls (paused ones: all) */
 #define TCC_DEST_ROWS 64
 
-/* one coordinator database: its worker and what backends hand it */
+/*
+ * most destinations the workers of a database may have calls in flight to
+ * at once; a call to one more waits until one of them has none
+ */
+#define TCC_DEST_COUNTS 1024
+
+/* calls in flight to one destination, per worker and in all */
+typedef struct TccDestCount
+{
+	uint64		key;			/* TccShmemDestKey of its name; 0: never used */
+	int			total;
+	int16		by_worker[TCC_MAX_WORKERS];
+} TccDestCount;
+
+/*
+ * One worker of a coordinator database: its latch, live state and what
+ * backends hand it.
+ */
 typedef struct TccShared
 {
 	slock_t		mutex;
-	int			index;			/* in TccShmem.databases */
-	char		database[NAMEDATALEN];	/* its name, as in tcc.database */
+	int			database;		/* index in TccShmem.databases */
+	int			worker;			/* 0 .. tcc.workers - 1 */
 	Latch	   *worker_latch;
 	pid_t		worker_pid;
 	TimestampTz worker_started;
@@ -92,10 +114,6 @@ typedef struct TccShared
 	int			ndecided;		/* gids whose decision just committed */
 	XLogRecPtr	decided_lsn;	/* end of the latest of those commits */
 	pg_uuid_t	decided[TCC_DECIDED_MAX];
-	/* paused destinations (docs/api.md#pausing-a-destination) */
-	uint32		pause_generation;	/* bumped at each commit of a pause or
-									 * resume */
-	bool		maybe_paused;	/* until the worker has read none: tries look */
 	/* tcc.destinations: the worker reports when asked */
 	uint32		dest_asked;
 	uint32		dest_answered;
@@ -104,26 +122,57 @@ typedef struct TccShared
 	TccDestRow	dest_rows[TCC_DEST_ROWS];
 } TccShared;
 
+/* one coordinator database: what its workers share */
+typedef struct TccDatabase
+{
+	slock_t		mutex;
+	int			index;			/* in TccShmem.databases */
+	char		name[NAMEDATALEN];	/* as in tcc.database */
+	/* paused destinations (docs/api.md#pausing-a-destination) */
+	uint32		pause_generation;	/* bumped at each commit of a pause or
+									 * resume */
+	bool		maybe_paused;	/* until a worker has read none: tries look */
+	/*
+	 * calls in flight of all its workers, so that tcc.max_concurrency and
+	 * tcc.destination_share hold for the database as a whole
+	 */
+	slock_t		calls_mutex;
+	int			calls_total;
+	int			calls_by_worker[TCC_MAX_WORKERS];
+	bool		calls_blocked;	/* a worker found no room: wake them at an
+								 * end */
+	TccDestCount dests[TCC_DEST_COUNTS];
+} TccDatabase;
+
 /* all of tcc's shared memory */
 typedef struct TccShmem
 {
 	int			ndatabases;
+	int			nworkers;		/* per database (tcc.workers) */
 	int			nslots;			/* request slots per database */
-	TccShared	databases[TCC_MAX_DATABASES];
-	TccSlot		slots[FLEXIBLE_ARRAY_MEMBER];	/* nslots per database, in
-												 * the order of databases[] */
+	TccDatabase databases[TCC_MAX_DATABASES];
+	TccShared  *workers;		/* nworkers per database, in the order of
+								 * databases[] */
+	TccSlot    *slots;			/* nslots per database, likewise */
 } TccShmem;
 
-/* all of it; and the coordinator database of this process (NULL: none) */
+/*
+ * all of it; the coordinator database of this process (NULL: none); and,
+ * in a worker, its own entry (NULL in a backend)
+ */
 extern TccShmem *TccShmemRoot;
+extern TccDatabase *TccDb;
 extern TccShared *TccState;
 
 extern void TccShmemRequest(int ndatabases);
 extern void TccShmemStartup(List *databases);
-extern TccShared *TccShmemFind(const char *database);
-extern TccSlot *TccShmemSlot(TccShared *db, int i);
+extern TccDatabase *TccShmemFind(const char *database);
+extern TccShared *TccShmemWorker(TccDatabase *db, int worker);
+extern TccSlot *TccShmemSlot(TccDatabase *db, int i);
+extern int	TccShmemOwner(const pg_uuid_t *gid);
 extern void TccWakeWorker(bool work, bool check_trying);
-extern void TccWakeWorkerToLeave(TccShared *db);
+extern void TccWakeOwner(int worker);
+extern void TccWakeWorkerToLeave(TccDatabase *db);
 extern void TccHandDecided(pg_uuid_t *gids, int n);
 extern void TccWaitFor(pg_uuid_t *gid);
 extern void TccWaitEnd(void);
@@ -135,5 +184,11 @@ extern void TccPausesLoaded(uint32 generation, bool any);
 extern bool TccDestinationsAsked(void);
 extern void TccDestinationsAnswer(TccDestRow *rows, int n);
 extern int	TccDestinationsRead(TccDestRow *rows);
+extern uint64 TccShmemDestKey(const char *name);
+extern bool TccShmemCallStart(uint64 dest_key, int dest_limit);
+extern void TccShmemCallEnd(uint64 dest_key);
+extern bool TccShmemDestRoom(uint64 dest_key, int dest_limit);
+extern int	TccShmemCallRoom(void);
+extern void TccShmemCallsForget(void);
 
 #endif							/* TCC_SHMEM_H */

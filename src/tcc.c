@@ -38,6 +38,7 @@
 PG_MODULE_MAGIC;
 
 char	   *tcc_database = NULL;
+int			tcc_workers = 1;
 int			tcc_max_concurrency = 128;
 int			tcc_destination_share = 25;
 int			tcc_default_timeout = 60000;
@@ -273,8 +274,13 @@ DefineSettings(void)
 								   &tcc_database, "postgres",
 								   PGC_POSTMASTER, GUC_LIST_INPUT,
 								   CheckDatabase, NULL, NULL);
+	DefineCustomIntVariable("tcc.workers",
+							"Coordinator workers per coordinator database.",
+							"Each owns a share of the global transactions, by gid.",
+							&tcc_workers, 1, 1, TCC_MAX_WORKERS,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_concurrency",
-							"Most participant calls the worker has in flight at once.",
+							"Most participant calls the workers of a database have in flight at once.",
 							NULL, &tcc_max_concurrency, 128, 1, 10000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.destination_share",
@@ -397,6 +403,9 @@ _PG_init(void)
 	shmem_startup_hook = tcc_shmem_startup;
 
 	foreach(lc, coordinator_databases)
-		TccRegisterWorker(foreach_current_index(lc), lfirst(lc));
+	{
+		for (int k = 0; k < tcc_workers; k++)
+			TccRegisterWorker(foreach_current_index(lc), k, lfirst(lc));
+	}
 	TccWatchDropDatabase();
 }

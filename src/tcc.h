@@ -33,6 +33,7 @@
 
 /* settings (tcc.c) */
 extern char *tcc_database;
+extern int	tcc_workers;
 extern int	tcc_max_concurrency;
 extern int	tcc_destination_share;
 extern int	tcc_default_timeout;
