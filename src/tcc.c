@@ -369,13 +369,13 @@ ReadDatabases(void)
 						tcc_database),
 				 errdetail("%s", why),
 				 errhint("tcc.database is a comma-separated list of database names.")));
-	if (list_length(coordinator_databases) > max_worker_processes)
+	if (list_length(coordinator_databases) * tcc_workers > max_worker_processes)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tcc.database lists %d databases, more than max_worker_processes (%d)",
-						list_length(coordinator_databases),
+				 errmsg("tcc.database lists %d databases with tcc.workers = %d each, more workers than max_worker_processes (%d)",
+						list_length(coordinator_databases), tcc_workers,
 						max_worker_processes),
-				 errhint("Each database needs a coordinator worker: raise max_worker_processes.")));
+				 errhint("Each coordinator worker takes a background worker slot: raise max_worker_processes or lower tcc.workers.")));
 	MemoryContextSwitchTo(old);
 }
 
