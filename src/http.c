@@ -46,29 +46,20 @@
 
 #include <curl/curl.h>
 
-/* the response header read, and the longest value of it read */
+/* the response header read, the longest value of it read */
 #define RETRY_AFTER_NAME "Retry-After:"
 #define RETRY_AFTER_NAME_LEN (sizeof(RETRY_AFTER_NAME) - 1)
 #define RETRY_AFTER_VALUE_LEN 128
-
-/* the trace context header: its name, and room for a line with tracestate */
+/* the trace context header's name, and room for a line with tracestate */
 #define TRACEPARENT_PREFIX "traceparent: "
 #define TRACEPARENT_PREFIX_LEN (sizeof(TRACEPARENT_PREFIX) - 1)
 #define TRACE_HEADER_LEN (64 + TCC_TRACESTATE_MAX)
-
-/* room for one protocol header line, and one DTM query parameter */
-#define HEADER_LINE_LEN 160
-#define QUERY_PARAM_LEN 96
-
 #define MS_PER_SEC 1000
-
 /* socket events the worker takes from epoll in one go */
 #define EPOLL_EVENTS_PER_WAIT 64
-
 /* easy handles a backend creates at least; connections the worker keeps */
 #define TRY_HANDLES_MIN 4
 #define WORKER_CONNECTIONS_MIN 8
-
 StaticAssertDecl(TCC_CALL_ERROR_LEN >= CURL_ERROR_SIZE,
 				 "a call's error buffer is curl's error buffer");
 
@@ -100,11 +91,9 @@ EnsureCurl(void)
 }
 
 /*
- * Collects the response body, keeping at most TCC_MAX_BODY bytes.  curl
- * calls this from inside its own code, which an ERROR must not unwind: the
- * buffer grows with an allocation that returns NULL instead of raising, and
- * when it fails the call notes it and returns 0, which makes curl fail the
- * transfer; RecordOutcome reports it once curl has returned.
+ * Collects the response body, keeping at most TCC_MAX_BODY bytes.  Called
+ * inside curl, which an ERROR must not unwind: out of memory, it returns 0
+ * (curl fails the transfer) and RecordOutcome reports it after curl.
  */
 static size_t
 CollectBody(char *data, size_t size, size_t nmemb, void *arg)
@@ -118,12 +107,11 @@ CollectBody(char *data, size_t size, size_t nmemb, void *arg)
 		return n;
 	if (buf->len + keep + 1 > (size_t) buf->maxlen)
 	{
-		int			grown = Min(Max(buf->maxlen * 2, buf->len + (int) keep + 1),
-								TCC_MAX_BODY + 1);
-		char	   *bigger;
+		/* past the first block: room for the largest body kept */
+		char	   *bigger = MemoryContextAllocExtended(GetMemoryChunkContext(buf->data),
+														TCC_MAX_BODY + 1,
+														MCXT_ALLOC_NO_OOM);
 
-		bigger = MemoryContextAllocExtended(GetMemoryChunkContext(buf->data),
-											grown, MCXT_ALLOC_NO_OOM);
 		if (bigger == NULL)
 		{
 			call->body_oom = true;
@@ -132,7 +120,7 @@ CollectBody(char *data, size_t size, size_t nmemb, void *arg)
 		memcpy(bigger, buf->data, buf->len + 1);
 		pfree(buf->data);
 		buf->data = bigger;
-		buf->maxlen = grown;
+		buf->maxlen = TCC_MAX_BODY + 1;
 	}
 	memcpy(buf->data + buf->len, data, keep);
 	buf->len += keep;
@@ -149,6 +137,8 @@ CollectHeader(char *data, size_t size, size_t nitems, void *arg)
 	char		value[RETRY_AFTER_VALUE_LEN];
 	size_t		len;
 	char	   *p;
+	long		secs;
+	time_t		when;
 
 	if (n <= RETRY_AFTER_NAME_LEN ||
 		pg_strncasecmp(data, RETRY_AFTER_NAME, RETRY_AFTER_NAME_LEN) != 0)
@@ -161,22 +151,12 @@ CollectHeader(char *data, size_t size, size_t nitems, void *arg)
 		p++;
 	p[strcspn(p, "\r\n")] = '\0';
 	if (*p >= '0' && *p <= '9')
-	{
-		long		secs = strtol(p, NULL, 10);
-
-		call->retry_after_ms = (int) Min(secs, INT_MAX / MS_PER_SEC) * MS_PER_SEC;
-	}
+		secs = strtol(p, NULL, 10);
+	else if ((when = curl_getdate(p, NULL)) > 0)
+		secs = Max(when - time(NULL), 0);
 	else
-	{
-		time_t		when = curl_getdate(p, NULL);
-
-		if (when > 0)
-		{
-			long		secs = Max(when - time(NULL), 0);
-
-			call->retry_after_ms = (int) Min(secs, INT_MAX / MS_PER_SEC) * MS_PER_SEC;
-		}
-	}
+		return n;
+	call->retry_after_ms = (int) Min(secs, INT_MAX / MS_PER_SEC) * MS_PER_SEC;
 	return n;
 }
 
@@ -210,18 +190,14 @@ ProtocolHeaders(TccCall *call)
 {
 	struct curl_slist *list = NULL;
 	char	   *gid = TccGidText(&call->gid);
-	char		line[HEADER_LINE_LEN];
+	const char *op = TccProtocolOpName(call->op);
 
 	list = curl_slist_append(list, "Content-Type: application/json");
-	snprintf(line, sizeof(line), "Tcc-Gid: %s", gid);
-	list = curl_slist_append(list, line);
-	snprintf(line, sizeof(line), "Tcc-Branch: %d", call->branch);
-	list = curl_slist_append(list, line);
-	snprintf(line, sizeof(line), "Tcc-Op: %s", TccProtocolOpName(call->op));
-	list = curl_slist_append(list, line);
-	snprintf(line, sizeof(line), "Idempotency-Key: %s.%d.%s",
-			 gid, call->branch, TccProtocolOpName(call->op));
-	list = curl_slist_append(list, line);
+	list = curl_slist_append(list, psprintf("Tcc-Gid: %s", gid));
+	list = curl_slist_append(list, psprintf("Tcc-Branch: %d", call->branch));
+	list = curl_slist_append(list, psprintf("Tcc-Op: %s", op));
+	list = curl_slist_append(list, psprintf("Idempotency-Key: %s.%d.%s",
+											gid, call->branch, op));
 	/* no "Expect: 100-continue" round trip for larger payloads */
 	list = curl_slist_append(list, "Expect:");
 	AppendTrace(&list, &call->trace);
@@ -240,8 +216,7 @@ static void
 SetUrl(CURL *h, TccCall *call)
 {
 	CURLU	   *u;
-	char	   *gid;
-	char		param[QUERY_PARAM_LEN];
+	char	   *params[4];
 	char	   *url = NULL;
 	CURLUcode	rc;
 
@@ -250,22 +225,16 @@ SetUrl(CURL *h, TccCall *call)
 		curl_easy_setopt(h, CURLOPT_URL, call->url);
 		return;
 	}
-	gid = TccGidText(&call->gid);
+	params[0] = psprintf("gid=%s", TccGidText(&call->gid));
+	params[1] = "trans_type=tcc";
+	params[2] = psprintf("branch_id=%02d", call->branch);
+	params[3] = psprintf("op=%s", TccProtocolOpName(call->op));
 	u = curl_url();
 	if (u == NULL)
 		elog(ERROR, "out of memory building a URL");
 	rc = curl_url_set(u, CURLUPART_URL, call->url, 0);
-	snprintf(param, sizeof(param), "gid=%s", gid);
-	if (rc == CURLUE_OK)
-		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
-	if (rc == CURLUE_OK)
-		rc = curl_url_set(u, CURLUPART_QUERY, "trans_type=tcc", CURLU_APPENDQUERY);
-	snprintf(param, sizeof(param), "branch_id=%02d", call->branch);
-	if (rc == CURLUE_OK)
-		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
-	snprintf(param, sizeof(param), "op=%s", TccProtocolOpName(call->op));
-	if (rc == CURLUE_OK)
-		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
+	for (int i = 0; i < lengthof(params) && rc == CURLUE_OK; i++)
+		rc = curl_url_set(u, CURLUPART_QUERY, params[i], CURLU_APPENDQUERY);
 	if (rc == CURLUE_OK)
 		rc = curl_url_get(u, CURLUPART_URL, &url, 0);
 	curl_url_cleanup(u);

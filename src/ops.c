@@ -39,6 +39,7 @@
 #include "shmem.h"
 #include "status.h"
 #include "store.h"
+#include "tcc.h"
 #include "validate.h"
 
 PG_FUNCTION_INFO_V1(tcc_pause);
