@@ -49,6 +49,10 @@
 #include "tries.h"
 #include "validate.h"
 
+/* how often tcc_wait reads the gid when nothing wakes it (a safety net) */
+#define SETTLED_POLL_MS 1000
+#define USECS_PER_MS (USECS_PER_SEC / 1000)
+
 PG_FUNCTION_INFO_V1(tcc_begin);
 PG_FUNCTION_INFO_V1(tcc_branch);
 PG_FUNCTION_INFO_V1(tcc_branches);
@@ -163,10 +167,11 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
 
 	if (!pg_strong_random(r.gid.data, UUID_LEN))
 		elog(ERROR, "could not generate a random gid");
+	/* a version 4 (random) UUID: its version and variant bits */
 	r.gid.data[6] = (r.gid.data[6] & 0x0F) | 0x40;
 	r.gid.data[8] = (r.gid.data[8] & 0x3F) | 0x80;
 	r.owner = GetUserId();
-	r.deadline = GetCurrentTimestamp() + timeout_ms * 1000;
+	r.deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 	r.xid = U64FromFullTransactionId(GetTopFullTransactionId());
 	r.kind = kind;
 	r.key = key;
@@ -269,7 +274,7 @@ Datum
 tcc_branch(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
-	static const char *const url_names[3] = {"try_url", "confirm_url", "cancel_url"};
+	static const char *const url_names[] = {"try_url", "confirm_url", "cancel_url"};
 	TccBranchSpec	spec;
 	Jsonb	   *payload_jb;
 	int			branch;
@@ -280,7 +285,9 @@ tcc_branch(PG_FUNCTION_ARGS)
 	TccCoordinatorRequire();
 	gid = TccValidateGidArg(fcinfo, 0);
 	memset(&spec, 0, sizeof(spec));
-	for (int i = 0; i < 3; i++)
+	StaticAssertStmt(lengthof(url_names) == lengthof(spec.urls),
+					 "one name per URL of a branch");
+	for (int i = 0; i < lengthof(url_names); i++)
 	{
 		if (PG_ARGISNULL(i + 1))
 			continue;
@@ -508,11 +515,11 @@ WaitSettled(pg_uuid_t *gid, TimestampTz until)
 
 		TccStatusReadOwn(gid, &info);
 		status = TccStatusShown(&info);
-		left = (long) ((until - GetCurrentTimestamp()) / 1000);
+		left = (long) ((until - GetCurrentTimestamp()) / USECS_PER_MS);
 		if (TccStatusIsFinal(status) || strcmp(status, "failed") == 0 || left <= 0)
 			return pstrdup(status);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(left, 1000), PG_WAIT_EXTENSION);
+						 Min(left, SETTLED_POLL_MS), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -535,7 +542,8 @@ tcc_wait(PG_FUNCTION_ARGS)
 	TccValidateArgGiven(fcinfo, 1, "timeout");
 	timeout = PG_GETARG_INTERVAL_P(1);
 	TccValidateTimeout(timeout, "timeout");
-	until = GetCurrentTimestamp() + TccIntervalMs(timeout) * 1000;
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										TccIntervalMs(timeout));
 
 	TccWaitFor(gid);
 	PG_TRY();
