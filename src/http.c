@@ -55,6 +55,8 @@
 #define TRACEPARENT_PREFIX_LEN (sizeof(TRACEPARENT_PREFIX) - 1)
 #define TRACE_HEADER_LEN (64 + TCC_TRACESTATE_MAX)
 #define MS_PER_SEC 1000
+/* how long a backend waits for its tries between looks at interrupts */
+#define INTERRUPT_CHECK_MS 10
 /* socket events the worker takes from epoll in one go */
 #define EPOLL_EVENTS_PER_WAIT 64
 /* easy handles a backend creates at least; connections the worker keeps */
@@ -103,8 +105,6 @@ CollectBody(char *data, size_t size, size_t nmemb, void *arg)
 	size_t		n = size * nmemb;
 	size_t		keep = Min(n, (size_t) (TCC_MAX_BODY - buf->len));
 
-	if (keep == 0)
-		return n;
 	if (buf->len + keep + 1 > (size_t) buf->maxlen)
 	{
 		/* past the first block: room for the largest body kept */
@@ -462,7 +462,7 @@ TccHttpTryAll(TccCall **calls, int ncalls)
 			curl_multi_perform(try_multi, &running);
 			if (running == 0)
 				break;
-			curl_multi_wait(try_multi, NULL, 0, 10, &nfds);
+			curl_multi_wait(try_multi, NULL, 0, INTERRUPT_CHECK_MS, &nfds);
 			if (!PostmasterIsAlive())
 				proc_exit(1);
 			CHECK_FOR_INTERRUPTS();

@@ -224,6 +224,20 @@ CheckActionable(pg_uuid_t *gid, const char *action, bool undecided_ok)
 	return true;
 }
 
+/*
+ * Records an operator's action on gid in the operator's transaction, unless
+ * the transaction is final already, and wakes the worker at commit.
+ */
+static void
+RecordAction(pg_uuid_t *gid, const char *action, const char *note,
+			 bool undecided_ok)
+{
+	if (!CheckActionable(gid, action, undecided_ok))
+		return;
+	TccStoreAction(gid, action, note);
+	WakeWorkerAtCommit();
+}
+
 /* tcc_retry(gid): makes pending calls due now; a failed transaction resumes. */
 Datum
 tcc_retry(PG_FUNCTION_ARGS)
@@ -232,10 +246,7 @@ tcc_retry(PG_FUNCTION_ARGS)
 
 	TccCoordinatorRequire();
 	gid = TccValidateGidArg(fcinfo, 0);
-	if (!CheckActionable(gid, "retry", false))
-		PG_RETURN_VOID();
-	TccStoreAction(gid, "retry", NULL);
-	WakeWorkerAtCommit();
+	RecordAction(gid, "retry", NULL, false);
 	PG_RETURN_VOID();
 }
 
@@ -254,10 +265,7 @@ tcc_resolve(PG_FUNCTION_ARGS)
 				 errmsg("note must not be null"),
 				 errhint("Say how the transaction was settled.")));
 	note = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (!CheckActionable(gid, "resolve", true))
-		PG_RETURN_VOID();
-	TccStoreAction(gid, "resolve", note);
-	WakeWorkerAtCommit();
+	RecordAction(gid, "resolve", note, true);
 	PG_RETURN_VOID();
 }
 
