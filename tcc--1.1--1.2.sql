@@ -864,28 +864,10 @@ CREATE FUNCTION tcc_worker_states(OUT pid integer, OUT started_at timestamptz,
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'tcc_worker_states'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION tcc_worker_states() IS 'live state of each coordinator worker of this database (tcc.workers): pid, start time, calls in flight, calls waiting, the error that last stopped it, its number';
-REVOKE ALL ON FUNCTION tcc_worker_states() FROM PUBLIC;
-
--- Who could read tcc.worker can read it still: EXECUTE on the new function
--- goes to every role that has it on tcc_worker_state().
-DO $$
-DECLARE
-    r record;
-BEGIN
-    FOR r IN
-        SELECT a.grantee::pg_catalog.regrole AS grantee
-          FROM pg_catalog.pg_proc p,
-               LATERAL pg_catalog.aclexplode(p.proacl) a
-         WHERE p.oid = '@extschema@.tcc_worker_state()'::pg_catalog.regprocedure
-           AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0
-           AND a.grantee <> p.proowner
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION @extschema@.tcc_worker_states() TO %s',
-                                  r.grantee);
-    END LOOP;
-END
-$$;
+COMMENT ON FUNCTION tcc_worker_states() IS 'live state of each coordinator worker of this database (tcc.workers): pid, start time, calls in flight, calls waiting, the error that last stopped it, its number; needs EXECUTE on tcc_worker_state()';
+-- EXECUTE stays granted to PUBLIC: the function asks for EXECUTE on
+-- tcc_worker_state(), which is what reading tcc.worker took until 1.2, so
+-- that the roles given that can read tcc.worker still.
 
 CREATE OR REPLACE VIEW tcc.worker AS SELECT * FROM @extschema@.tcc_worker_states();
 COMMENT ON VIEW tcc.worker IS 'live state of the coordinator workers of this database, one row per worker (tcc.workers); pid is NULL when one is not running';

@@ -91,21 +91,21 @@ CoordinatorRequireVersion(void)
 
 /*
  * Raises 55000 unless this backend can use the coordinator: the library was
- * preloaded and tcc.database lists this database.  Points TccState at this
- * database's worker.
+ * preloaded and tcc.database lists this database.  Points TccDb at this
+ * database's shared state.
  */
 void
 TccCoordinatorRequire(void)
 {
 	char	   *dbname = NULL;
 
-	if (tcc_preloaded && TccState == NULL && TccShmemRoot != NULL)
+	if (tcc_preloaded && TccDb == NULL && TccShmemRoot != NULL)
 	{
 		dbname = get_database_name(MyDatabaseId);
-		TccState = TccShmemFind(dbname);
+		TccDb = TccShmemFind(dbname);
 	}
 
-	if (!tcc_preloaded || TccState == NULL)
+	if (!tcc_preloaded || TccDb == NULL)
 	{
 		if (dbname == NULL)
 			dbname = get_database_name(MyDatabaseId);

@@ -26,9 +26,14 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "coordinator.h"
@@ -48,6 +53,7 @@ PG_FUNCTION_INFO_V1(tcc_destination_state);
 PG_FUNCTION_INFO_V1(tcc_retry);
 PG_FUNCTION_INFO_V1(tcc_resolve);
 PG_FUNCTION_INFO_V1(tcc_worker_state);
+PG_FUNCTION_INFO_V1(tcc_worker_states);
 PG_FUNCTION_INFO_V1(tcc_wait_durable);
 
 /* what the current transaction must tell the worker when it commits */
@@ -269,43 +275,128 @@ tcc_resolve(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* One worker's live state, as tcc.worker shows it. */
+typedef struct WorkerRow
+{
+	pid_t		pid;
+	TimestampTz started;
+	int			in_flight;
+	int			queue_depth;
+	char		last_error[sizeof(((TccShared *) NULL)->last_error)];
+} WorkerRow;
+
+/* Copies the live state of worker k of this backend's database. */
+static void
+ReadWorker(int k, WorkerRow *row)
+{
+	TccShared  *w = TccShmemWorker(TccDb, k);
+
+	SpinLockAcquire(&w->mutex);
+	row->pid = w->worker_pid;
+	row->started = w->worker_started;
+	row->in_flight = w->in_flight;
+	row->queue_depth = w->queue_depth;
+	strlcpy(row->last_error, w->last_error, sizeof(row->last_error));
+	SpinLockRelease(&w->mutex);
+}
+
+/* Fills the first five columns of tcc.worker from a row. */
+static void
+WorkerValues(WorkerRow *row, Datum *values, bool *nulls)
+{
+	values[0] = Int32GetDatum(row->pid);
+	nulls[0] = (row->pid == 0);
+	values[1] = TimestampTzGetDatum(row->started);
+	nulls[1] = (row->started == 0);
+	values[2] = Int32GetDatum(row->in_flight);
+	nulls[2] = false;
+	values[3] = Int32GetDatum(row->queue_depth);
+	nulls[3] = false;
+	values[4] = CStringGetTextDatum(row->last_error);
+	nulls[4] = (row->last_error[0] == '\0');
+}
+
 /*
- * tcc_worker_state(): the pid, start, calls in flight and last error of the
- * worker of the current database.
+ * tcc_worker_state(): the workers of the current database as one: the pid
+ * and start of worker 0 (NULL when any worker is not running), their calls
+ * in flight and waiting added up, the first error that stopped one.
  */
 Datum
 tcc_worker_state(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-	pid_t		pid;
-	TimestampTz started;
-	int			in_flight;
-	int			queue_depth;
-	char		last_error[sizeof(TccState->last_error)];
+	bool		nulls[5];
+	WorkerRow	all;
+	bool		any_down = false;
 
 	TccCoordinatorRequire();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	SpinLockAcquire(&TccState->mutex);
-	pid = TccState->worker_pid;
-	started = TccState->worker_started;
-	in_flight = TccState->in_flight;
-	queue_depth = TccState->queue_depth;
-	strlcpy(last_error, TccState->last_error, sizeof(last_error));
-	SpinLockRelease(&TccState->mutex);
+	ReadWorker(0, &all);
+	any_down = (all.pid == 0);
+	for (int k = 1; k < TccShmemRoot->nworkers; k++)
+	{
+		WorkerRow	row;
 
-	values[0] = Int32GetDatum(pid);
-	nulls[0] = (pid == 0);
-	values[1] = TimestampTzGetDatum(started);
-	nulls[1] = (started == 0);
-	values[2] = Int32GetDatum(in_flight);
-	values[3] = Int32GetDatum(queue_depth);
-	values[4] = CStringGetTextDatum(last_error);
-	nulls[4] = (last_error[0] == '\0');
+		ReadWorker(k, &row);
+		any_down |= (row.pid == 0);
+		all.in_flight += row.in_flight;
+		all.queue_depth += row.queue_depth;
+		if (all.last_error[0] == '\0')
+			strlcpy(all.last_error, row.last_error, sizeof(all.last_error));
+	}
+	if (any_down)
+	{
+		all.pid = 0;
+		all.started = 0;
+	}
+	WorkerValues(&all, values, nulls);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * Raises 42501 unless the current role may execute tcc_worker_state(), the
+ * function reading tcc.worker took before it had a row per worker.
+ */
+static void
+RequireWorkerStateGrant(void)
+{
+	Oid			schema = get_extension_schema(get_extension_oid("tcc", false));
+	List	   *name = list_make2(makeString(get_namespace_name(schema)),
+								  makeString("tcc_worker_state"));
+	Oid			fn = LookupFuncName(name, 0, NULL, false);
+
+	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_FUNCTION, "tcc_worker_state");
+}
+
+/*
+ * tcc_worker_states(): a row per worker of the current database (tcc.worker):
+ * the columns of tcc_worker_state() and its number.
+ */
+Datum
+tcc_worker_states(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	TccCoordinatorRequire();
+	RequireWorkerStateGrant();
+	InitMaterializedSRF(fcinfo, 0);
+	for (int k = 0; k < TccShmemRoot->nworkers; k++)
+	{
+		WorkerRow	row;
+		Datum		values[6];
+		bool		nulls[6];
+
+		ReadWorker(k, &row);
+		WorkerValues(&row, values, nulls);
+		values[5] = Int32GetDatum(k);
+		nulls[5] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }
 
 /*

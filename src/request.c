@@ -344,7 +344,7 @@ MySlot(void)
 {
 	if (MyBackendId < 1 || MyBackendId > TccShmemRoot->nslots)
 		elog(ERROR, "tcc: backend id %d has no request slot", MyBackendId);
-	return TccShmemSlot(TccState, MyBackendId - 1);
+	return TccShmemSlot(TccDb, MyBackendId - 1);
 }
 
 /*
@@ -374,13 +374,30 @@ WaitSlotFree(TccSlot *slot)
 }
 
 /*
- * Puts a message into this backend's slot and wakes the worker.  Returns
- * the DSM segment holding a large message (the caller detaches it).
+ * Returns the worker a message is for: the owner of the gid every message
+ * starts with.
+ */
+static int
+MessageOwner(StringInfo msg)
+{
+	StringInfoData copy = *msg;
+	pg_uuid_t	gid;
+
+	copy.cursor = 0;
+	MsgGetGid(&copy, &gid);
+	return TccShmemOwner(&gid);
+}
+
+/*
+ * Puts a message into this backend's slot and wakes the worker that owns
+ * its gid.  Returns the DSM segment holding a large message (the caller
+ * detaches it).
  */
 static dsm_segment *
 PostRequest(TccSlot *slot, TccRequestKind kind, StringInfo msg, bool wait)
 {
 	dsm_segment *seg = NULL;
+	TccShared  *owner = TccShmemWorker(TccDb, MessageOwner(msg));
 
 	WaitSlotFree(slot);
 	if (!FitsInSlot(msg->len))
@@ -394,16 +411,17 @@ PostRequest(TccSlot *slot, TccRequestKind kind, StringInfo msg, bool wait)
 		memcpy(slot->data, msg->data, msg->len);
 	slot->len = msg->len;
 	slot->kind = kind;
+	slot->owner = owner->worker;
 
 	SpinLockAcquire(&slot->mutex);
 	slot->requester = wait ? MyLatch : NULL;
 	slot->state = TCC_SLOT_PENDING;
 	SpinLockRelease(&slot->mutex);
 
-	SpinLockAcquire(&TccState->mutex);
-	TccState->requests_pending++;
-	SpinLockRelease(&TccState->mutex);
-	TccWakeWorker(false, false);
+	SpinLockAcquire(&owner->mutex);
+	owner->requests_pending++;
+	SpinLockRelease(&owner->mutex);
+	TccWakeOwner(owner->worker);
 	return seg;
 }
 
@@ -516,7 +534,7 @@ TccRequestSubmitNoWait(TccRequestKind kind, StringInfo msg)
 }
 
 /*
- * Worker: takes every pending request out of its database's slots, copying
+ * Worker: takes every pending request for it out of its database's slots, copying
  * each into the current memory context.
  */
 List *
@@ -534,12 +552,13 @@ TccRequestTakeAll(void)
 
 	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = TccShmemSlot(TccState, i);
+		TccSlot    *slot = TccShmemSlot(TccDb, i);
 		TccRequest *req;
 		bool		taken;
 
 		SpinLockAcquire(&slot->mutex);
-		taken = (slot->state == TCC_SLOT_PENDING);
+		taken = (slot->state == TCC_SLOT_PENDING &&
+				 slot->owner == TccState->worker);
 		if (taken)
 			slot->state = TCC_SLOT_TAKEN;
 		SpinLockRelease(&slot->mutex);
@@ -577,7 +596,7 @@ TccRequestTakeAll(void)
 void
 TccRequestReply(TccRequest *req, TccReply *reply)
 {
-	TccSlot    *slot = TccShmemSlot(TccState, req->slot);
+	TccSlot    *slot = TccShmemSlot(TccDb, req->slot);
 	Latch	   *latch;
 
 	SpinLockAcquire(&slot->mutex);
