@@ -36,7 +36,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import (branch_urls, connect, notifications,  # noqa: E402
-                      run, run1, system_settings, wait_final, wait_status)
+                      run, run1, system_settings, wait_status)
 from faultlib import (Background, Caller, explain_gid,  # noqa: E402
                       wait_all_final, wait_cluster)
 from tcclib import (diag, done_testing, is_, ok, q, q1,  # noqa: E402
