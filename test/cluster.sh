@@ -12,6 +12,7 @@
 #       "tcc_test tcc_other" --no-sync || die "$CLUSTER_ERROR"
 #   cluster_conf "$TMP/data" <<EOF ... EOF  more settings
 #   cluster_start "$TMP/data" "$TMP/server.log" 60 || die "..."
+#   cluster_restart "$TMP/data" "$TMP/server.log" 60   new postmaster settings
 #   cluster_stop_all                         in the cleanup
 
 CLUSTER_DIRS=()			# data directories started, in order
@@ -76,6 +77,13 @@ cluster_start() {
 	as_postgres "$PGBIN/pg_ctl" -D "$1" -l "$2" -w -t "$3" start >/dev/null || return 1
 	CLUSTER_DIRS+=("$1")
 	CLUSTER_STOP_MODES+=("${4:-fast}")
+}
+
+# Restarts the cluster of data directory $1, which cluster_start started,
+# with server log $2, waiting up to $3 seconds (a fast shutdown first): for
+# settings that take a restart.
+cluster_restart() {
+	as_postgres "$PGBIN/pg_ctl" -D "$1" -l "$2" -w -t "$3" -m fast restart >/dev/null
 }
 
 # Stops the cluster of data directory $1 (if it runs): a fast shutdown of

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test/run.sh - the one test command for tcc.
 #
-#   bash test/run.sh                      all suites: regress, pgtap, integration
+#   bash test/run.sh                      all suites: regress, pgtap,
+#                                         integration, workers
 #   bash test/run.sh regress pgtap        some suites
 #   bash test/run.sh sql/install.sql test/integration/t010_worker.py
 #                                         single files (a bare name, e.g.
@@ -12,6 +13,11 @@
 # (port TCC_TEST_PORT, default 25329), starts the test participant (port
 # TCC_TP_PORT, default 18080), runs the suites and removes everything again,
 # also when a test fails or the run is interrupted.  Run it as root.
+#
+# The suite "workers" comes last: it restarts the cluster with tcc.workers =
+# WORKERS (several coordinator workers per database) and runs the fault
+# tests of R1-R6 (docs/guarantees.md) again, with TCC_TEST_WORKERS set (the
+# clusters of test/integration/clusterlib.py get the same setting).
 
 set -uo pipefail
 
@@ -25,6 +31,11 @@ PG_CONFIG=$PGBIN/pg_config
 PORT=${TCC_TEST_PORT:-25329}
 TP_PORT=${TCC_TP_PORT:-18080}
 PYTHON=/usr/bin/python3
+# the suite "workers": coordinator workers per database, and the fault
+# tests it runs again with them (the integration files of these numbers)
+WORKERS=3
+WORKERS_TESTS="t010 t030 t060 t100 t110 t140 t200 t210 t220 t230 t235 t240
+	t250 t260 t265 t270 t440 t500 t510"
 
 export LC_ALL=C LANG=C PYTHONDONTWRITEBYTECODE=1
 unset PGSERVICE PGOPTIONS PGPASSWORD PGSSLMODE PGHOSTADDR
@@ -36,14 +47,15 @@ die() {
 
 # ---------------------------------------------------------------- arguments
 
-run_regress=0 run_pgtap=0 run_integration=0
-regress_tests=() pgtap_files=() integration_files=()
+run_regress=0 run_pgtap=0 run_integration=0 run_workers=0
+regress_tests=() pgtap_files=() integration_files=() workers_files=()
 
 for arg in "$@"; do
 	case "$arg" in
 	regress) run_regress=1 ;;
 	pgtap) run_pgtap=1 ;;
 	integration) run_integration=1 ;;
+	workers) run_workers=1 ;;
 	test/pgtap/*.sql)
 		[ -f "$arg" ] || die "no such file: $arg"
 		pgtap_files+=("$arg") ;;
@@ -56,12 +68,12 @@ for arg in "$@"; do
 		name=${name%.out}
 		[ -f "sql/$name.sql" ] || die "no such regress test: $arg"
 		regress_tests+=("$name") ;;
-	*) die "unknown suite or test file: $arg (suites: regress pgtap integration)" ;;
+	*) die "unknown suite or test file: $arg (suites: regress pgtap integration workers)" ;;
 	esac
 done
 
 if [ $# -eq 0 ]; then
-	run_regress=1 run_pgtap=1 run_integration=1
+	run_regress=1 run_pgtap=1 run_integration=1 run_workers=1
 fi
 if [ $run_regress = 1 ]; then
 	regress_tests=()
@@ -74,6 +86,13 @@ if [ $run_pgtap = 1 ]; then
 fi
 if [ $run_integration = 1 ]; then
 	integration_files=($(ls test/integration/t[0-9]*.py 2>/dev/null | sort))
+fi
+if [ $run_workers = 1 ]; then
+	for n in $WORKERS_TESTS; do
+		f=$(ls test/integration/${n}_*.py 2>/dev/null | head -n 1)
+		[ -n "$f" ] || die "suite workers: no integration test $n"
+		workers_files+=("$f")
+	done
 fi
 [ ${#regress_tests[@]} -gt 0 ] && run_regress=1
 [ ${#pgtap_files[@]} -gt 0 ] && run_pgtap=1
@@ -261,6 +280,30 @@ if [ $run_integration = 1 ] && [ ${#integration_files[@]} -gt 0 ]; then
 		bad=${#integration_files[@]}
 	fi
 	count integration $((${#integration_files[@]} - bad)) "$bad"
+fi
+
+if [ $run_workers = 1 ] && [ ${#workers_files[@]} -gt 0 ]; then
+	echo "==== workers (tcc.workers = $WORKERS): ${workers_files[*]}"
+	cluster_conf "$PGDATA_DIR" <<EOF
+
+# ---- suite workers (test/run.sh)
+tcc.workers = $WORKERS
+EOF
+	if cluster_restart "$PGDATA_DIR" "$PGLOG" 60 &&
+		[ "$("$PGBIN/psql" -X -A -t -d tcc_test -c 'SHOW tcc.workers')" = "$WORKERS" ]; then
+		export TCC_TEST_WORKERS=$WORKERS
+		run_suite "$TMP/workers.out" \
+			prove --nocolor --exec "$PYTHON" "${workers_files[@]}"
+		rc=$?
+		bad=$(prove_failures "$TMP/workers.out")
+		if [ "$rc" != 0 ] && [ "$bad" = 0 ]; then
+			bad=${#workers_files[@]}
+		fi
+	else
+		echo "run.sh: the test cluster did not restart with tcc.workers = $WORKERS"
+		bad=${#workers_files[@]}
+	fi
+	count workers $((${#workers_files[@]} - bad)) "$bad"
 fi
 
 [ $status != 0 ] && show_logs

@@ -404,18 +404,44 @@ def kill_backend(pid, sig=signal.SIGTERM):
     os.kill(pid, sig)
 
 
+def workers(dbname=None):
+    """How many coordinator workers a database of tcc.database has: the
+    setting tcc.workers (1 where the server has no such setting)."""
+    n = q1("SELECT current_setting('tcc.workers', true)", dbname=dbname)
+    return int(n) if n else 1
+
+
+def worker_pids(dbname=None):
+    """The pids of the coordinator workers of database dbname (None: the
+    test database) that run now, lowest first."""
+    return [r[0] for r in q("SELECT pid FROM pg_stat_activity"
+                            " WHERE backend_type = 'tcc coordinator'"
+                            "   AND datname = current_database()"
+                            " ORDER BY pid", dbname=dbname)]
+
+
 def worker_pid(dbname=None):
     """The pid of the coordinator worker of database dbname (None: the
-    test database), or None."""
-    return q1("SELECT pid FROM pg_stat_activity"
-              " WHERE backend_type = 'tcc coordinator'"
-              " AND datname = current_database()", dbname=dbname)
+    test database), or None.  With several workers (tcc.workers > 1) it
+    is one of them, the lowest pid; worker_pids() gives them all."""
+    pids = worker_pids(dbname)
+    return pids[0] if pids else None
 
 
 def wait_worker(timeout=15.0, other_than=None, dbname=None):
-    """Wait for the coordinator worker of database dbname (None: the test
-    database) with a pid other than other_than."""
+    """Wait until every coordinator worker of database dbname (None: the
+    test database) runs, tcc.workers of them, none with the pid
+    other_than.  Returns worker_pid() when other_than is None, else the
+    pid of the worker started last (the one that replaced other_than);
+    None on timeout.  With one worker both are its pid."""
     def found():
-        pid = worker_pid(dbname)
-        return pid if pid is not None and pid != other_than else None
+        n = workers(dbname)
+        rows = q("SELECT pid FROM pg_stat_activity"
+                 " WHERE backend_type = 'tcc coordinator'"
+                 "   AND datname = current_database()"
+                 " ORDER BY backend_start DESC, pid", dbname=dbname)
+        pids = [r[0] for r in rows]
+        if len(pids) != n or other_than in pids:
+            return None
+        return min(pids) if other_than is None else pids[0]
     return wait_until(found, timeout)

@@ -44,6 +44,10 @@ BASE_SETTINGS = {
     "tcc.retry_interval": "'200ms'",
     "tcc.retry_max_interval": "'2s'",
 }
+# test/run.sh's suite "workers" runs the fault tests with several
+# coordinator workers per database: the private clusters too
+if os.environ.get("TCC_TEST_WORKERS"):
+    BASE_SETTINGS["tcc.workers"] = str(int(os.environ["TCC_TEST_WORKERS"]))
 
 _clusters = []
 

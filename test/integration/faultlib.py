@@ -299,8 +299,9 @@ def wait_server_time(ts, timeout):
 
 
 def wait_cluster(timeout=RECOVERY_TIMEOUT, other_than=None):
-    """Wait until the cluster accepts connections and a coordinator worker
-    (with a pid other than other_than) runs; returns the worker's pid."""
+    """Wait until the cluster accepts connections and every coordinator
+    worker runs (tcc.workers of them), none with the pid other_than;
+    returns a worker's pid as tcclib.wait_worker does."""
     if not wait_until(lambda: q1("SELECT 1") == 1, timeout):
         return None
     return tcclib.wait_worker(timeout, other_than=other_than)
@@ -308,8 +309,8 @@ def wait_cluster(timeout=RECOVERY_TIMEOUT, other_than=None):
 
 def sigkill_and_wait(pid, timeout=RECOVERY_TIMEOUT):
     """SIGKILL a server process, then wait for the crash restart it causes
-    to finish: the old worker gone, a new one running.  Returns the new
-    worker's pid or None."""
+    to finish: the old workers gone (the restart replaces every one), new
+    ones running.  Returns a new worker's pid or None."""
     old_worker = tcclib.worker_pid()
     os.kill(pid, signal.SIGKILL)
     return wait_cluster(timeout, other_than=old_worker)

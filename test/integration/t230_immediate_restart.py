@@ -62,7 +62,7 @@ def run_case(label, async_commit):
            "%s: the first confirm reached the participant" % label)
     else:
         ok(wait_until(
-            lambda: q1("SELECT in_flight FROM tcc.worker") >= N and
+            lambda: q1("SELECT sum(in_flight) FROM tcc.worker") >= N and
             q1("SELECT count(*) FROM tp.requests"
                " WHERE path = %s AND op = 'confirm'",
                (prefix + "/confirm",)) >= N, 30),

@@ -27,6 +27,10 @@
 #   - pg_stat_activity: the worker's transaction age (now() - xact_start).
 #     It is never older than 1 s while its 3 s confirm is in flight, i.e. the
 #     worker runs no transaction across the call.
+#
+# With tcc.workers > 1 (test/run.sh's suite "workers") "the worker" is every
+# one of them: the oldest of their transactions and the row locks any of
+# them holds.
 
 import datetime
 import os
@@ -36,7 +40,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from faultlib import Background, Caller, status, wait_status  # noqa: E402
 from tcclib import (diag, done_testing, is_, ok, q, q1,  # noqa: E402
-                    tp_requests, tp_rule, wait_until, worker_pid)
+                    tp_requests, tp_rule, wait_until, worker_pids)
 
 SLOW_MS = 3000
 LIMIT = 1.5          # seconds for any one call of another session
@@ -47,8 +51,8 @@ TABLES = ["tcc._gtx", "tcc._branch", "tcc._decision", "tcc._try",
 
 SAMPLE_SQL = """
 SELECT clock_timestamp(),
-       (SELECT extract(epoch FROM clock_timestamp() - xact_start)
-          FROM pg_stat_activity WHERE pid = %(worker)s),
+       (SELECT max(extract(epoch FROM clock_timestamp() - xact_start))
+          FROM pg_stat_activity WHERE pid = ANY(%(workers)s::int[])),
        (SELECT coalesce(array_agg(DISTINCT l.mode || ' ' || c.relname), '{}')
           FROM pg_locks l
           JOIN pg_class c ON c.oid = l.relation
@@ -64,7 +68,7 @@ SELECT clock_timestamp(),
        (SELECT count(*)
           FROM unnest(%(tables)s::text[]) t(rel),
                LATERAL pgrowlocks(t.rel) r
-         WHERE %(worker)s = ANY(r.pids))
+         WHERE r.pids && %(workers)s::int[])
 """
 
 
@@ -85,9 +89,9 @@ class Samples:
     def take(self):
         """Take one sample; returns False once the slow call may have been
         answered (such a sample is not counted)."""
-        worker = worker_pid()
+        workers = worker_pids()
         at, age, a_modes, a_tuples, a_rows, w_rows = q(
-            SAMPLE_SQL, {"worker": worker, "a": self.a_pid or 0,
+            SAMPLE_SQL, {"workers": workers, "a": self.a_pid or 0,
                          "tables": TABLES})[0]
         if at >= self.answer_at:
             return False
@@ -204,7 +208,7 @@ def slow_confirm():
         caller.close()
     ok(wait_until(lambda: any(r["op"] == "confirm"
                               for r in tp_requests(gid))
-                  and q1("SELECT in_flight FROM tcc.worker") >= 1, 10),
+                  and q1("SELECT sum(in_flight) FROM tcc.worker") >= 1, 10),
        "%s: the worker's confirm reached the participant" % label)
     while_waiting(label, prefix, gid, "confirm", None)
     is_(wait_status(gid, "confirmed", 10), "confirmed",

@@ -12,7 +12,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 from tcclib import (done_testing, is_, isnt, like, ok, q, q1,  # noqa: E402
-                    tp_requests, tp_rule, tp_url, wait_until, worker_pid)
+                    tp_requests, tp_rule, tp_url, wait_until, worker_pid,
+                    worker_pids, workers)
 
 # test/run.sh sets tcc.retry_interval = 200ms and retry_max_interval = 2s.
 QUIET = 2.5          # seconds: more than two of the longest retry delays
@@ -99,24 +100,30 @@ mine = []
 reset_all()
 try:
     # ------------------------------------------------------ tcc.worker
+    # one row per worker (tcc.workers of them; one by default)
     w = q("SELECT pid, started_at, in_flight, queue_depth, last_error,"
-          "       started_at <= now() FROM tcc.worker")
-    is_(len(w), 1, "tcc.worker has one row")
-    pid, started_at, in_flight, queue_depth, last_error, past = w[0]
-    is_(pid, worker_pid(), "tcc.worker pid is the coordinator's")
-    ok(started_at is not None and past, "tcc.worker started_at is set")
-    ok(in_flight is not None and in_flight >= 0, "in_flight >= 0")
-    ok(queue_depth is not None and queue_depth >= 0, "queue_depth >= 0")
+          "       started_at <= now() FROM tcc.worker ORDER BY pid")
+    is_(len(w), workers(), "tcc.worker has one row per worker (%d)"
+        % workers())
+    is_([r[0] for r in w], worker_pids(),
+        "tcc.worker pid is the coordinator's")
+    ok(w and all(r[1] is not None and r[5] for r in w),
+       "tcc.worker started_at is set")
+    ok(w and all(r[2] is not None and r[2] >= 0 for r in w), "in_flight >= 0")
+    ok(w and all(r[3] is not None and r[3] >= 0 for r in w),
+       "queue_depth >= 0")
 
     # a slow confirm shows as in flight
     tp_rule("/t410/slow/confirm", delay_ms=3000)
     slow = new_gtx("slow")
     mine.append(slow)
     confirm(slow)
-    ok(wait_until(lambda: q1("SELECT in_flight FROM tcc.worker") >= 1, 5),
+    ok(wait_until(lambda: q1("SELECT sum(in_flight) FROM tcc.worker") >= 1,
+                  5),
        "tcc.worker shows the slow confirm in flight")
     is_(wait_status(slow, "confirmed"), "confirmed", "the slow one confirms")
-    ok(wait_until(lambda: q1("SELECT in_flight FROM tcc.worker") == 0, 5),
+    ok(wait_until(lambda: q1("SELECT sum(in_flight) FROM tcc.worker") == 0,
+                  5),
        "in_flight back to 0")
 
     # ------------------------------------------------------- tcc.stats

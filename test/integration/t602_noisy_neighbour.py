@@ -45,7 +45,8 @@ def received(prefix):
 
 with system_settings(max_concurrency=4, request_timeout="30s"):
     # calls another test left in flight would hold slots of their own
-    ok(wait_until(lambda: q1("SELECT in_flight FROM tcc.worker") == 0, 60),
+    ok(wait_until(lambda: q1("SELECT sum(in_flight) FROM tcc.worker") == 0,
+                  60),
        "the worker has no call in flight to begin with")
     is_(q1("SELECT current_setting('tcc.destination_share', true)"), "25",
         "tcc.destination_share is 25 (percent) by default")
