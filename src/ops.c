@@ -26,7 +26,6 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "commands/extension.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -361,9 +360,10 @@ tcc_worker_state(PG_FUNCTION_ARGS)
  * function reading tcc.worker took before it had a row per worker.
  */
 static void
-RequireWorkerStateGrant(void)
+RequireWorkerStateGrant(FunctionCallInfo fcinfo)
 {
-	Oid			schema = get_extension_schema(get_extension_oid("tcc", false));
+	/* tcc_worker_states() lives beside it, in the extension's schema */
+	Oid			schema = get_func_namespace(fcinfo->flinfo->fn_oid);
 	List	   *name = list_make2(makeString(get_namespace_name(schema)),
 								  makeString("tcc_worker_state"));
 	Oid			fn = LookupFuncName(name, 0, NULL, false);
@@ -382,7 +382,7 @@ tcc_worker_states(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 
 	TccCoordinatorRequire();
-	RequireWorkerStateGrant();
+	RequireWorkerStateGrant(fcinfo);
 	InitMaterializedSRF(fcinfo, 0);
 	for (int k = 0; k < TccShmemRoot->nworkers; k++)
 	{
