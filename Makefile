@@ -18,6 +18,7 @@ OBJS = \
 	src/purge.o \
 	src/request.o \
 	src/schedule.o \
+	src/schedulephase.o \
 	src/settle.o \
 	src/shmem.o \
 	src/store.o \
@@ -81,6 +82,7 @@ src/purge.o: src/http.h src/protocol.h src/purge.h src/store.h src/tcc.h
 src/request.o: src/durable.h src/protocol.h src/request.h src/schedule.h \
 	src/shmem.h src/tcc.h
 src/schedule.o: src/protocol.h src/schedule.h src/tcc.h
+src/schedulephase.o: src/protocol.h src/schedule.h src/tcc.h
 src/settle.o: src/backoff.h src/http.h src/protocol.h src/schedule.h \
 	src/settle.h src/store.h src/tcc.h
 src/shmem.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h
