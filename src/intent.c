@@ -169,14 +169,14 @@ typedef struct Intent
 /* A begin of a batch, beside its columns. */
 typedef struct BeginRow
 {
-	int			req;			/* the request it answers */
+	TccReply   *reply;			/* of the request it comes with */
 	pg_uuid_t	gid;
 } BeginRow;
 
 /* A branch of a batch, beside its columns. */
 typedef struct BranchRow
 {
-	int			req;			/* the request it answers */
+	TccReply   *reply;			/* of the request it comes with */
 	pg_uuid_t	gid;
 	Oid			user;			/* who asks for it */
 	bool		is_super;
@@ -246,10 +246,10 @@ HeaderLines(TccBranchSpec *spec)
 
 /*
  * Adds n branches of one gid as consecutive rows of the batch (so they get
- * consecutive numbers), all answered by request r.
+ * consecutive numbers), all answered by reply.
  */
 static void
-AddBranchRows(IntentBatch *b, int r, pg_uuid_t *gid, Oid user,
+AddBranchRows(IntentBatch *b, TccReply *reply, pg_uuid_t *gid, Oid user,
 			  bool is_super, int n, TccBranchSpec *specs)
 {
 	TccStoreColumn *c = b->branch_cols;
@@ -260,7 +260,7 @@ AddBranchRows(IntentBatch *b, int r, pg_uuid_t *gid, Oid user,
 		int			i = b->nbranch++;
 		BranchRow  *row = &b->branches[i];
 
-		row->req = r;
+		row->reply = reply;
 		row->gid = *gid;
 		row->user = user;
 		row->is_super = is_super;
@@ -282,15 +282,15 @@ AddBranchRows(IntentBatch *b, int r, pg_uuid_t *gid, Oid user,
 	}
 }
 
-/* Adds a BEGIN request's transaction to the batch's begins, row i. */
+/* Adds a BEGIN request's transaction to the batch's begins. */
 static void
-AddBeginRow(IntentBatch *b, int r, TccBeginRequest *begin)
+AddBeginRow(IntentBatch *b, TccReply *reply, TccBeginRequest *begin)
 {
 	TccStoreColumn *c = b->gtx_cols;
 	int			i = b->nbegin++;
 	BeginRow   *row = &b->begins[i];
 
-	row->req = r;
+	row->reply = reply;
 	row->gid = begin->gid;
 	c[GTX_GID].values[i] = UUIDPGetDatum(&row->gid);
 	c[GTX_OWNER].values[i] = ObjectIdGetDatum(begin->owner);
@@ -324,26 +324,26 @@ AddBeginRow(IntentBatch *b, int r, TccBeginRequest *begin)
 static void
 BatchAdd(IntentBatch *b, Intent *in)
 {
-	int			r = b->n++;
-
-	b->intents[r] = in;
+	b->intents[b->n++] = in;
 	if (in->req->kind == TCC_REQ_BEGIN)
 	{
-		AddBeginRow(b, r, &in->begin);
-		AddBranchRows(b, r, &in->begin.gid, in->begin.owner, false,
+		AddBeginRow(b, in->reply, &in->begin);
+		AddBranchRows(b, in->reply, &in->begin.gid, in->begin.owner, false,
 					  in->begin.nbranches, in->begin.branches);
 	}
 	else
-		AddBranchRows(b, r, &in->branch.gid, in->branch.user,
+		AddBranchRows(b, in->reply, &in->branch.gid, in->branch.user,
 					  in->branch.is_super, in->branch.nbranches,
 					  in->branch.branches);
 }
 
-/* Returns the reply of the request that row req of a batch answers. */
-static TccReply *
-ReplyOf(IntentBatch *b, int req)
+/* Returns a text value of a column, "" if NULL, cut after len bytes. */
+static char *
+ShownText(TccStoreColumn *col, int row, int len)
 {
-	return b->intents[req]->reply;
+	if (col->nulls[row])
+		return "";
+	return TccClip(TextDatumGetCString(col->values[row]), len);
 }
 
 /*
@@ -373,12 +373,10 @@ WriteBegins(IntentBatch *b)
 	for (int i = 0; i < b->nbegin; i++)
 	{
 		if (FindGid(created, ncreated, &b->begins[i].gid) < 0)
-			Refuse(ReplyOf(b, b->begins[i].req), ERRCODE_UNIQUE_VIOLATION,
+			Refuse(b->begins[i].reply, ERRCODE_UNIQUE_VIOLATION,
 				   "a global transaction of kind \"%s\" with business key \"%s\" already exists",
-				   c[GTX_KIND].nulls[i] ? "" :
-				   TccClip(TextDatumGetCString(c[GTX_KIND].values[i]), KIND_SHOWN),
-				   c[GTX_KEY].nulls[i] ? "" :
-				   TccClip(TextDatumGetCString(c[GTX_KEY].values[i]), KEY_SHOWN));
+				   ShownText(&c[GTX_KIND], i, KIND_SHOWN),
+				   ShownText(&c[GTX_KEY], i, KEY_SHOWN));
 	}
 }
 
@@ -523,12 +521,12 @@ WriteBranches(IntentBatch *b)
 		Target	   *t = FindTarget(targets, ntargets, &row->gid);
 
 		c[BR_NUMBER].values[i] =
-			Int32GetDatum(NumberBranch(row, ReplyOf(b, row->req), t));
+			Int32GetDatum(NumberBranch(row, row->reply, t));
 	}
 	/* a request is written whole or not at all */
 	for (int i = 0; i < b->nbranch; i++)
 	{
-		if (ReplyOf(b, b->branches[i].req)->sqlerrcode != 0)
+		if (b->branches[i].reply->sqlerrcode != 0)
 			c[BR_NUMBER].values[i] = Int32GetDatum(0);
 	}
 	TccStoreColumnParams(&insert_branches, c, b->nbranch, args);
@@ -777,7 +775,7 @@ TccIntentWrite(List *requests, TccReply *replies)
 			FreeErrorData(edata);
 			for (int r = 0; r < batch.n; r++)
 			{
-				memset(ReplyOf(&batch, r), 0, sizeof(TccReply));
+				memset(batch.intents[r]->reply, 0, sizeof(TccReply));
 				single[nsingle++] = batch.intents[r];
 			}
 		}

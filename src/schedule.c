@@ -106,8 +106,10 @@ static Dest *unknown_dest = NULL;	/* calls not read yet */
 static int
 CompareDue(const pairingheap_node *a, const pairingheap_node *b, void *arg)
 {
-	const ScheduledCall *ea = pairingheap_const_container(ScheduledCall, node, a);
-	const ScheduledCall *eb = pairingheap_const_container(ScheduledCall, node, b);
+	const ScheduledCall *ea =
+		pairingheap_const_container(ScheduledCall, node, a);
+	const ScheduledCall *eb =
+		pairingheap_const_container(ScheduledCall, node, b);
 
 	if (ea->due_at < eb->due_at)
 		return 1;
@@ -126,7 +128,8 @@ MakeHash(const char *name, Size keysize, Size entrysize, MemoryContext cxt)
 	ctl.keysize = keysize;
 	ctl.entrysize = entrysize;
 	ctl.hcxt = cxt;
-	return hash_create(name, SCHEDULE_HASH_SIZE, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return hash_create(name, SCHEDULE_HASH_SIZE, &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
 /* Creates the empty schedule. */
@@ -153,7 +156,8 @@ DestMaxInFlight(Dest *dest)
 		return INT_MAX;
 	if (dest->paused)
 		return 0;
-	return Max(1, (int) ((int64) tcc_max_concurrency * tcc_destination_share / SHARE_WHOLE));
+	return Max(1, (int) ((int64) tcc_max_concurrency * tcc_destination_share /
+						 SHARE_WHOLE));
 }
 
 /* Finds or adds the destination of that name. */

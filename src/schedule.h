@@ -61,7 +61,7 @@ typedef enum TccPhaseStep
 	TCC_PHASE_DONE				/* no branch is pending any more */
 } TccPhaseStep;
 
-/* the transactions: which of their branches are called next (schedulephase.c) */
+/* the transactions: which branches are called next (schedulephase.c) */
 extern bool TccSchedulePhaseStart(pg_uuid_t *gid, bool commit, bool parallel,
 								  int *pending, int npending, TimestampTz now,
 								  bool force);

@@ -383,7 +383,17 @@ TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info)
 	return found;
 }
 
-STMT(insert_decision, 4,
+/* insert_decision's parameters */
+enum DecisionParam
+{
+	DECISION_GID,
+	DECISION_COMMIT,
+	DECISION_SOURCE,
+	DECISION_BY,
+	DECISION_NPARAMS
+};
+
+STMT(insert_decision, DECISION_NPARAMS,
 	 "INSERT INTO tcc._decision (gid, commit, source, decided_by)"
 	 " VALUES ($1, $2, $3, $4)",
 	 UUIDOID, BOOLOID, TEXTOID, OIDOID);
@@ -398,12 +408,12 @@ TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source)
 {
 	TccOwnerScope scope;
 	Oid			user = GetUserId();
-	Datum		args[4];
+	Datum		args[DECISION_NPARAMS];
 
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = BoolGetDatum(commit);
-	args[2] = CStringGetTextDatum(source);
-	args[3] = ObjectIdGetDatum(user);
+	args[DECISION_GID] = UUIDPGetDatum(gid);
+	args[DECISION_COMMIT] = BoolGetDatum(commit);
+	args[DECISION_SOURCE] = CStringGetTextDatum(source);
+	args[DECISION_BY] = ObjectIdGetDatum(user);
 	TccStoreEnterOwner(&scope);
 	TccStoreExec(&insert_decision, args, NULL, false);
 	TccStoreLeaveOwner(&scope);
@@ -451,7 +461,8 @@ TccStoreTried(TccCall **calls, int n)
 			!pg_verifymbstr(call->body, call->body_len, true);
 		cols[TRIES_GID].values[i] = UUIDPGetDatum(&call->gid);
 		cols[TRIES_BRANCH].values[i] = Int32GetDatum(call->branch);
-		cols[TRIES_STARTED_AT].values[i] = TimestampTzGetDatum(call->started_at);
+		cols[TRIES_STARTED_AT].values[i] =
+			TimestampTzGetDatum(call->started_at);
 		cols[TRIES_DURATION].values[i] = Float8GetDatum(call->duration_ms);
 		cols[TRIES_HTTP_STATUS].values[i] = Int32GetDatum(call->http_status);
 		cols[TRIES_BODY].nulls[i] = body_null;
@@ -465,7 +476,17 @@ TccStoreTried(TccCall **calls, int n)
 	TccStoreLeaveOwner(&scope);
 }
 
-STMT(insert_action, 4,
+/* insert_action's parameters */
+enum ActionParam
+{
+	ACTION_GID,
+	ACTION_NAME,
+	ACTION_NOTE,				/* NULL: none */
+	ACTION_ACTOR,
+	ACTION_NPARAMS
+};
+
+STMT(insert_action, ACTION_NPARAMS,
 	 "INSERT INTO tcc._action (gid, action, note, actor) VALUES ($1, $2, $3, $4)",
 	 UUIDOID, TEXTOID, TEXTOID, OIDOID);
 
@@ -475,13 +496,14 @@ TccStoreAction(pg_uuid_t *gid, const char *action, const char *note)
 {
 	TccOwnerScope scope;
 	Oid			user = GetUserId();
-	Datum		args[4];
-	char		nulls[4] = "    ";
+	Datum		args[ACTION_NPARAMS];
+	char		nulls[ACTION_NPARAMS];
 
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = CStringGetTextDatum(action);
-	args[2] = TccStoreTextOrNull(note, &nulls[2]);
-	args[3] = ObjectIdGetDatum(user);
+	memset(nulls, ' ', sizeof(nulls));
+	args[ACTION_GID] = UUIDPGetDatum(gid);
+	args[ACTION_NAME] = CStringGetTextDatum(action);
+	args[ACTION_NOTE] = TccStoreTextOrNull(note, &nulls[ACTION_NOTE]);
+	args[ACTION_ACTOR] = ObjectIdGetDatum(user);
 	TccStoreEnterOwner(&scope);
 	TccStoreExec(&insert_action, args, nulls, false);
 	TccStoreLeaveOwner(&scope);
@@ -534,7 +556,17 @@ TccStoreEndWork(void)
 	return XactLastCommitEnd;
 }
 
-STMT(decide_cancels, 4,
+/* decide_cancels' parameters */
+enum CancelsParam
+{
+	CANCELS_GIDS,				/* an array */
+	CANCELS_SOURCES,			/* an array, per gid: why */
+	CANCELS_BY,
+	CANCELS_STATUS,				/* only a transaction in this status */
+	CANCELS_NPARAMS
+};
+
+STMT(decide_cancels, CANCELS_NPARAMS,
 	 "INSERT INTO tcc._decision (gid, commit, source, decided_by)"
 	 " SELECT c.gid, false, c.source, $3"
 	 "   FROM unnest($1, $2) c (gid, source)"
@@ -554,7 +586,7 @@ STMT(decide_cancels, 4,
 uint64
 TccStoreDecideCancels(pg_uuid_t *gids, const char **sources, int n)
 {
-	Datum		args[4];
+	Datum		args[CANCELS_NPARAMS];
 	Datum	   *texts;
 
 	if (n == 0)
@@ -562,10 +594,10 @@ TccStoreDecideCancels(pg_uuid_t *gids, const char **sources, int n)
 	texts = palloc(sizeof(Datum) * n);
 	for (int i = 0; i < n; i++)
 		texts[i] = CStringGetTextDatum(sources[i]);
-	args[0] = TccStoreGidArray(gids, n);
-	args[1] = TccStoreArray(texts, NULL, n, TEXTOID);
-	args[2] = ObjectIdGetDatum(GetUserId());
-	args[3] = CStringGetTextDatum("trying");
+	args[CANCELS_GIDS] = TccStoreGidArray(gids, n);
+	args[CANCELS_SOURCES] = TccStoreArray(texts, NULL, n, TEXTOID);
+	args[CANCELS_BY] = ObjectIdGetDatum(GetUserId());
+	args[CANCELS_STATUS] = CStringGetTextDatum("trying");
 	TccStoreExec(&decide_cancels, args, NULL, false);
 	if (SPI_processed > 0)
 		decided_in_work = true;
