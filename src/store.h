@@ -2,8 +2,8 @@
  *
  * store.h
  *	  The coordinator's table access (store.c): saved statements and the
- *	  helpers that run them, the caller's reads and writes, the worker's
- *	  unit of work.
+ *	  helpers that run them and build their array parameters, the caller's
+ *	  reads and writes, the worker's unit of work.
  *
  * store.c holds what every table-access file needs; intent.c writes the
  * intents backends hand the worker; settle.c the worker's moves on the
