@@ -18,6 +18,7 @@ OBJS = \
 	src/purge.o \
 	src/request.o \
 	src/schedule.o \
+	src/schedulephase.o \
 	src/settle.o \
 	src/shmem.o \
 	src/status.o \

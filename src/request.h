@@ -21,21 +21,8 @@
 #include "utils/uuid.h"
 
 #include "protocol.h"
+#include "shmem.h"
 
-/*
- * Requests a backend hands to the worker so that they are written durably in
- * the worker's own transaction (R1 of docs/guarantees.md): they survive the
- * caller's ROLLBACK.
- */
-typedef enum TccRequestKind
-{
-	TCC_REQ_BEGIN = 1,			/* create a global transaction */
-	TCC_REQ_BRANCH,				/* record branches of one gid before their
-								 * tries */
-	TCC_REQ_TRY_FAILED,			/* a try was refused or its outcome unknown */
-	TCC_REQ_TRY_ANSWERS			/* the answers of tries passed to confirm and
-								 * cancel (pass_try_response) */
-} TccRequestKind;
 
 /* One branch as the caller describes it, checked (validate.c). */
 typedef struct TccBranchSpec
@@ -99,19 +86,6 @@ typedef struct TccTryAnswersRequest
 	char	  **answers;		/* JSON text; NULL when not JSON */
 } TccTryAnswersRequest;
 
-/* the worker's answer to a request */
-typedef struct TccReply
-{
-	int			sqlerrcode;		/* 0 on success */
-	int			branch;			/* TCC_REQ_BRANCH: the first branch's number;
-								 * the others follow it */
-	XLogRecPtr	lsn;			/* end of the commit that wrote the request */
-	char		message[256];
-	/* TCC_REQ_BRANCH: the trace context of the gid's calls */
-	uint8		trace_id[TCC_TRACE_ID_LEN];
-	uint8		trace_flags;
-	char		tracestate[TCC_TRACESTATE_MAX + 1];
-} TccReply;
 
 /* a request as the worker reads it */
 typedef struct TccRequest

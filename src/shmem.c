@@ -443,8 +443,9 @@ TccDestinationsAnswer(TccDestRow *rows, int n)
 	SpinLockRelease(&TccState->mutex);
 }
 
-/* how long a backend waits for the workers' report of the destinations */
+/* how long a reader of the destinations' report waits for the worker */
 #define DEST_REPORT_WAIT_MS 2000
+/* and how often it looks meanwhile */
 #define DEST_REPORT_POLL_MS 2
 
 /*

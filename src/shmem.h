@@ -20,8 +20,37 @@
 #include "storage/spin.h"
 #include "utils/uuid.h"
 
-#include "request.h"
+#include "protocol.h"
 #include "schedule.h"
+
+/*
+ * Requests a backend hands to the worker so that they are written durably in
+ * the worker's own transaction (R1 of docs/guarantees.md): they survive the
+ * caller's ROLLBACK.
+ */
+typedef enum TccRequestKind
+{
+	TCC_REQ_BEGIN = 1,			/* create a global transaction */
+	TCC_REQ_BRANCH,				/* record branches of one gid before their
+								 * tries */
+	TCC_REQ_TRY_FAILED,			/* a try was refused or its outcome unknown */
+	TCC_REQ_TRY_ANSWERS			/* the answers of tries passed to confirm and
+								 * cancel (pass_try_response) */
+} TccRequestKind;
+
+/* the worker's answer to a request */
+typedef struct TccReply
+{
+	int			sqlerrcode;		/* 0 on success */
+	int			branch;			/* TCC_REQ_BRANCH: the first branch's number;
+								 * the others follow it */
+	XLogRecPtr	lsn;			/* end of the commit that wrote the request */
+	char		message[256];
+	/* TCC_REQ_BRANCH: the trace context of the gid's calls */
+	uint8		trace_id[TCC_TRACE_ID_LEN];
+	uint8		trace_flags;
+	char		tracestate[TCC_TRACESTATE_MAX + 1];
+} TccReply;
 
 /*
  * Shared memory, for each coordinator database: one request slot per
@@ -90,6 +119,9 @@ typedef struct TccDestCount
 	int16		by_worker[TCC_MAX_WORKERS];
 } TccDestCount;
 
+/* room for a worker's last error (tcc.worker), with its NUL */
+#define TCC_WORKER_ERROR_LEN 256
+
 /*
  * One worker of a coordinator database: its latch, live state and what
  * backends hand it.
@@ -110,7 +142,7 @@ typedef struct TccShared
 	int			requests_pending;
 	int			in_flight;
 	int			queue_depth;
-	char		last_error[256];
+	char		last_error[TCC_WORKER_ERROR_LEN];
 	int			ndecided;		/* gids whose decision just committed */
 	XLogRecPtr	decided_lsn;	/* end of the latest of those commits */
 	pg_uuid_t	decided[TCC_DECIDED_MAX];
