@@ -3,6 +3,7 @@
 MODULE_big = tcc
 OBJS = \
 	src/api.o \
+	src/arrayargs.o \
 	src/backoff.o \
 	src/barrier.o \
 	src/calls.o \
@@ -19,13 +20,15 @@ OBJS = \
 	src/request.o \
 	src/schedule.o \
 	src/settle.o \
+	src/settled.o \
 	src/shmem.o \
 	src/store.o \
 	src/tcc.o \
 	src/tries.o \
 	src/util.o \
 	src/validate.o \
-	src/worker.o
+	src/worker.o \
+	src/workerproc.o
 
 EXTENSION = tcc
 DATA = tcc--1.0.sql tcc--1.0--1.1.sql tcc--1.1--1.2.sql
@@ -61,10 +64,11 @@ src/api.o: src/coordinator.h src/durable.h src/gid.h src/http.h src/protocol.h \
 src/backoff.o: src/backoff.h src/tcc.h
 src/barrier.o: src/http.h src/protocol.h src/request.h src/store.h src/tcc.h \
 	src/util.h src/validate.h
-src/calls.o: src/calls.h src/http.h src/protocol.h src/schedule.h \
-	src/store.h src/tcc.h
-src/cancel.o: src/cancel.h src/gid.h src/http.h src/protocol.h src/store.h \
-	src/tcc.h
+src/arrayargs.o: src/arrayargs.h
+src/calls.o: src/calls.h src/http.h src/protocol.h src/rows.h src/schedule.h \
+	src/states.h src/store.h src/tcc.h
+src/cancel.o: src/cancel.h src/gid.h src/http.h src/protocol.h src/rows.h \
+	src/states.h src/store.h src/tcc.h
 src/coordinator.o: src/coordinator.h src/protocol.h src/request.h \
 	src/schedule.h src/shmem.h src/tcc.h
 src/durable.o: src/durable.h
@@ -81,8 +85,10 @@ src/purge.o: src/http.h src/protocol.h src/purge.h src/store.h src/tcc.h
 src/request.o: src/durable.h src/protocol.h src/request.h src/schedule.h \
 	src/shmem.h src/tcc.h
 src/schedule.o: src/protocol.h src/schedule.h src/tcc.h
-src/settle.o: src/backoff.h src/http.h src/protocol.h src/schedule.h \
-	src/settle.h src/store.h src/tcc.h
+src/settle.o: src/arrayargs.h src/backoff.h src/http.h src/protocol.h \
+	src/rows.h src/schedule.h src/settle.h src/settled.h src/states.h \
+	src/store.h src/tcc.h
+src/settled.o: src/settled.h
 src/shmem.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h
 src/store.o: src/http.h src/protocol.h src/store.h src/tcc.h
 src/tcc.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h \
@@ -94,8 +100,10 @@ src/validate.o: src/http.h src/protocol.h src/request.h src/tcc.h \
 	src/validate.h
 src/worker.o: src/calls.h src/cancel.h src/coordinator.h src/durable.h \
 	src/http.h src/intent.h src/pause.h src/protocol.h src/purge.h \
-	src/request.h src/schedule.h src/settle.h src/shmem.h src/store.h \
-	src/tcc.h src/util.h src/worker.h
+	src/request.h src/schedule.h src/settle.h src/settled.h src/shmem.h \
+	src/store.h src/tcc.h src/worker.h src/workerproc.h
+src/workerproc.o: src/protocol.h src/request.h src/schedule.h src/shmem.h \
+	src/tcc.h src/util.h src/workerproc.h
 
 # A new install runs tcc--1.1.sql: the frozen 1.0 script followed by the
 # upgrade to 1.1, so fresh and updated databases cannot drift apart.

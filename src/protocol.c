@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * protocol.c
- *	  The words of the participant protocol: operations, dialects and the
- *	  W3C trace context.
+ *	  The words of the participant protocol: operations, dialects, what an
+ *	  answer means and the W3C trace context.
  *
  * A branch's participant is called for its try, confirm and cancel, in one
  * of two dialects (docs/protocol.md): tcc, or dtm, which adds DTM's query
@@ -58,6 +58,61 @@ TccProtocolFromName(const char *name)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("protocol must be tcc or dtm")));
 	return TCC_PROTOCOL_TCC;	/* keep the compiler quiet */
+}
+
+/* Returns true if an answer's body (len bytes, maybe NULL) contains word. */
+static bool
+BodyHas(const char *body, int len, const char *word)
+{
+	return len > 0 && memmem(body, len, word, strlen(word)) != NULL;
+}
+
+/*
+ * Reads a participant's HTTP answer as the branch's protocol does
+ * (docs/protocol.md).  tcc: 2xx done, 409 refused, anything else unknown.
+ * DTM: 409 or a body with FAILURE refused, 425 or a body with ONGOING
+ * unknown, other non-2xx unknown, 2xx done; a 2xx that DTM's word in the
+ * body overrules says so in error (errlen bytes).
+ */
+TccAnswer
+TccProtocolReadAnswer(TccProtocol protocol, int http_status,
+					  const char *body, int body_len,
+					  char *error, size_t errlen)
+{
+	bool		ok = http_status >= 200 && http_status <= 299;
+
+	if (protocol == TCC_PROTOCOL_DTM)
+	{
+		if (http_status == TCC_HTTP_CONFLICT ||
+			BodyHas(body, body_len, "FAILURE"))
+		{
+			if (ok)
+				snprintf(error, errlen, "HTTP %d with FAILURE", http_status);
+			return TCC_ANSWER_REFUSED;
+		}
+		if (http_status == TCC_HTTP_TOO_EARLY ||
+			BodyHas(body, body_len, "ONGOING"))
+		{
+			if (ok)
+				snprintf(error, errlen, "HTTP %d with ONGOING", http_status);
+			return TCC_ANSWER_UNKNOWN;
+		}
+		return ok ? TCC_ANSWER_DONE : TCC_ANSWER_UNKNOWN;
+	}
+	if (ok)
+		return TCC_ANSWER_DONE;
+	return http_status == TCC_HTTP_CONFLICT ?
+		TCC_ANSWER_REFUSED : TCC_ANSWER_UNKNOWN;
+}
+
+/*
+ * Names what made an answer with this HTTP status a refusal: the status
+ * 409, else (DTM) the word FAILURE in its body.
+ */
+const char *
+TccProtocolRefusal(int http_status)
+{
+	return http_status == TCC_HTTP_CONFLICT ? "409" : "FAILURE";
 }
 
 /* Returns the value of a lower-case hex digit, -1 for anything else. */
