@@ -150,6 +150,16 @@ ReadHex(const char *s, int n, uint8 *out)
 }
 
 /*
+ * Where the fields of a version-00 traceparent start, each after a '-':
+ * "vv-" then 16 bytes of trace id, 8 of parent id and 1 of flags, in hex.
+ */
+#define TP_PARENT_BYTES 8
+#define TP_ID 3
+#define TP_PARENT (TP_ID + 2 * TCC_TRACE_ID_LEN + 1)
+#define TP_FLAGS (TP_PARENT + 2 * TP_PARENT_BYTES + 1)
+#define TP_LEN (TP_FLAGS + 2)
+
+/*
  * Parses a W3C traceparent, "vv-<trace id>-<parent id>-<flags>" in lower-case
  * hex: fills trace's id and flags (the parent id is the caller's span; each
  * call gets a span of its own).  Version ff, an all-zero trace or parent
@@ -162,18 +172,21 @@ TccTraceParse(const char *traceparent, TccTrace *trace)
 	const char *s = traceparent;
 	size_t		len = strlen(s);
 
-	if (len < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-')
+	if (len < TP_LEN || s[TP_ID - 1] != '-' || s[TP_PARENT - 1] != '-' ||
+		s[TP_FLAGS - 1] != '-')
 		return false;
 	if (HexDigit(s[0]) < 0 || HexDigit(s[1]) < 0 || strncmp(s, "ff", 2) == 0)
 		return false;
-	if (strncmp(s, "00", 2) == 0 ? len != 55 : (len > 55 && s[55] != '-'))
+	if (strncmp(s, "00", 2) == 0 ? len != TP_LEN :
+		(len > TP_LEN && s[TP_LEN] != '-'))
 		return false;
-	if (!ReadHex(s + 3, TCC_TRACE_ID_LEN, trace->id) ||
-		!ReadHex(s + 36, 8, NULL))
+	if (!ReadHex(s + TP_ID, TCC_TRACE_ID_LEN, trace->id) ||
+		!ReadHex(s + TP_PARENT, TP_PARENT_BYTES, NULL))
 		return false;
-	if (HexDigit(s[53]) < 0 || HexDigit(s[54]) < 0)
+	if (HexDigit(s[TP_FLAGS]) < 0 || HexDigit(s[TP_FLAGS + 1]) < 0)
 		return false;
-	trace->flags = (uint8) (HexDigit(s[53]) << 4 | HexDigit(s[54]));
+	trace->flags = (uint8) (HexDigit(s[TP_FLAGS]) << 4 |
+							HexDigit(s[TP_FLAGS + 1]));
 	return true;
 }
 
@@ -197,8 +210,8 @@ TccTraceStateValid(const char *tracestate)
 }
 
 /*
- * Writes the traceparent of one call into out (at least 56 bytes): the
- * trace's id and flags, and a new random span id.
+ * Writes the traceparent of one call into out (at least TP_LEN + 1
+ * bytes): the trace's id and flags, and a new random span id.
  */
 void
 TccTraceParent(const TccTrace *trace, char *out, size_t len)

@@ -482,12 +482,11 @@ STMT(resolve_gtxs, 1,
 static void
 Resume(pg_uuid_t *gids, int n, TccSettled *settled)
 {
-	Datum		args[2];
+	Datum		args[2] = {(Datum) 0, Int32GetDatum(tcc_max_attempts)};
 
 	if (n == 0)
 		return;
 	args[0] = TccStoreGidArray(gids, n);
-	args[1] = Int32GetDatum(tcc_max_attempts);
 	TccStoreExec(&resume_gtxs, args, NULL, false);
 	Advance(gids, n, ROWS_RETRIED, settled);
 }

@@ -204,6 +204,9 @@ WaitForExtension(void)
 #define BLOCKED_MAX_MS 1000
 /* the longest the loop sleeps without a timer due */
 #define SLEEP_MAX_MS 60000
+/* units of TimestampTz (microseconds) and of the settings in seconds */
+#define US_PER_MS 1000
+#define MS_PER_S 1000L
 
 /* the destination of the last call started: most go where the one before went */
 typedef struct LastDestination
@@ -595,7 +598,7 @@ StartCallsAfterCommit(Worker *w, Turn *turn)
 	/* what this turn finished expires one retention from now */
 	w->purge_at = Min(w->purge_at,
 					  TimestampTzPlusMilliseconds(turn->now,
-												  tcc_retention * 1000L));
+												  tcc_retention * MS_PER_S));
 }
 
 /*
@@ -649,8 +652,9 @@ Sleep(Worker *w, WaitEventSet *wait_set)
 		timeout = -1;
 	else if (wake <= now)
 		timeout = 0;
-	else						/* microseconds, rounded up to milliseconds */
-		timeout = (long) Min((wake - now + 999) / 1000, SLEEP_MAX_MS);
+	else						/* rounded up to milliseconds */
+		timeout = (long) Min((wake - now + US_PER_MS - 1) / US_PER_MS,
+							 SLEEP_MAX_MS);
 	curl_timeout = TccHttpTimeoutMs();
 	if (curl_timeout >= 0 && (timeout < 0 || curl_timeout < timeout))
 		timeout = curl_timeout;

@@ -37,6 +37,9 @@
 
 /* the longest wait, in seconds, before connecting again after failures */
 #define CONNECT_BACKOFF_MAX_S 30
+/* units of TimestampTz (microseconds) and of the backoff (seconds) */
+#define US_PER_MS 1000
+#define MS_PER_S 1000L
 /* how often at most the worker hands freed heap memory back to the kernel */
 #define TRIM_INTERVAL_MS 10000
 /* glibc's thresholds: mapped on its own, handed back at the heap's top */
@@ -118,7 +121,7 @@ Connect(int index)
 	if (failed_connects > 0)
 	{
 		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(failed_connects, CONNECT_BACKOFF_MAX_S) * 1000L,
+						 Min(failed_connects, CONNECT_BACKOFF_MAX_S) * MS_PER_S,
 						 PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -228,7 +231,7 @@ TccWorkerProcTrimHeap(TimestampTz *trimmed_at)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
-	if (now - *trimmed_at < TRIM_INTERVAL_MS * (TimestampTz) 1000)
+	if (now - *trimmed_at < TRIM_INTERVAL_MS * (TimestampTz) US_PER_MS)
 		return;
 	*trimmed_at = now;
 #ifdef __GLIBC__
