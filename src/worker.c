@@ -635,7 +635,7 @@ AnswerDestinations(void)
  * SLEEP_MAX_MS, or curl's own timeout if sooner.
  */
 static void
-Sleep(Worker *w, WaitEventSet *wait_set)
+SleepUntilDue(Worker *w, WaitEventSet *wait_set)
 {
 	WaitEvent	events[WORKER_WAIT_EVENTS];
 	TimestampTz now = GetCurrentTimestamp();
@@ -694,7 +694,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		PurgeExpired(&w);
 		AnswerDestinations();
 		TccWorkerProcTrimHeap(&w.trimmed_at);
-		Sleep(&w, wait_set);
+		SleepUntilDue(&w, wait_set);
 	}
 }
 
