@@ -22,6 +22,7 @@ OBJS = \
 	src/settle.o \
 	src/settled.o \
 	src/shmem.o \
+	src/status.o \
 	src/store.o \
 	src/tcc.o \
 	src/tries.o \
@@ -34,6 +35,8 @@ EXTENSION = tcc
 DATA = tcc--1.0.sql tcc--1.0--1.1.sql tcc--1.1--1.2.sql
 DATA_built = tcc--1.1.sql tcc--1.2.sql
 PGFILEDESC = "tcc - Try-Confirm-Cancel distributed transactions"
+# the dependency files the compilers write (below)
+EXTRA_CLEAN = $(OBJS:.o=.d) $(OBJS:.o=.bc.d)
 
 # make installcheck: the regression tests in sql/, against a running server
 # that includes test/regress.conf and holds the databases tcc_test (with the
@@ -52,58 +55,26 @@ PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && \
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# durable.c reads WalSndCtl->sync_standbys_status, which PostgreSQL 15 has
+# from 15.13 on (the fix of a race between a server's start and its first
+# synchronous commits): refuse an older server before anything is compiled.
+TCC_PG_VERSION := $(shell $(PG_CONFIG) --version | \
+	sed -E 's/^PostgreSQL ([0-9]+)\.([0-9]+).*/\1.\2/')
+ifneq ($(shell echo '$(TCC_PG_VERSION)' | awk -F. '$$1 == 15 && $$2 < 13'),)
+$(error tcc needs PostgreSQL 15.13 or later, and $(PG_CONFIG) is $(TCC_PG_VERSION): durable.c reads WalSndCtl->sync_standbys_status, added in 15.13)
+endif
+
 # after PGXS, which sets its own default (make installcheck's database)
 CONTRIB_TESTDB = tcc_test
 
 # Each object depends on the headers it includes, directly or through
 # another header (the layouts of shared memory and of the requests are in
-# them).  Keep in step with the #include lines.
-src/api.o: src/coordinator.h src/durable.h src/gid.h src/http.h src/protocol.h \
-	src/request.h src/schedule.h src/shmem.h src/store.h src/tcc.h src/tries.h \
-	src/validate.h
-src/backoff.o: src/backoff.h src/tcc.h
-src/barrier.o: src/http.h src/protocol.h src/request.h src/store.h src/tcc.h \
-	src/util.h src/validate.h
-src/arrayargs.o: src/arrayargs.h
-src/calls.o: src/calls.h src/http.h src/protocol.h src/rows.h src/schedule.h \
-	src/states.h src/store.h src/tcc.h
-src/cancel.o: src/cancel.h src/gid.h src/http.h src/protocol.h src/rows.h \
-	src/states.h src/store.h src/tcc.h
-src/coordinator.o: src/coordinator.h src/protocol.h src/request.h \
-	src/schedule.h src/shmem.h src/tcc.h
-src/durable.o: src/durable.h
-src/gid.o: src/gid.h
-src/http.o: src/http.h src/protocol.h src/tcc.h
-src/intent.o: src/gid.h src/http.h src/intent.h src/protocol.h src/request.h \
-	src/schedule.h src/store.h src/tcc.h src/util.h
-src/ops.o: src/coordinator.h src/pause.h src/protocol.h src/request.h \
-	src/schedule.h src/shmem.h src/tcc.h src/validate.h
-src/pause.o: src/http.h src/pause.h src/protocol.h src/request.h \
-	src/schedule.h src/shmem.h src/store.h src/tcc.h
-src/protocol.o: src/protocol.h
-src/purge.o: src/http.h src/protocol.h src/purge.h src/store.h src/tcc.h
-src/request.o: src/durable.h src/protocol.h src/request.h src/schedule.h \
-	src/shmem.h src/tcc.h
-src/schedule.o: src/protocol.h src/schedule.h src/tcc.h
-src/settle.o: src/arrayargs.h src/backoff.h src/http.h src/protocol.h \
-	src/rows.h src/schedule.h src/settle.h src/settled.h src/states.h \
-	src/store.h src/tcc.h
-src/settled.o: src/settled.h
-src/shmem.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h
-src/store.o: src/http.h src/protocol.h src/store.h src/tcc.h
-src/tcc.o: src/protocol.h src/request.h src/schedule.h src/shmem.h src/tcc.h \
-	src/worker.h
-src/tries.o: src/gid.h src/http.h src/protocol.h src/request.h src/schedule.h \
-	src/shmem.h src/store.h src/tcc.h src/tries.h src/util.h
-src/util.o: src/util.h
-src/validate.o: src/http.h src/protocol.h src/request.h src/tcc.h \
-	src/validate.h
-src/worker.o: src/calls.h src/cancel.h src/coordinator.h src/durable.h \
-	src/http.h src/intent.h src/pause.h src/protocol.h src/purge.h \
-	src/request.h src/schedule.h src/settle.h src/settled.h src/shmem.h \
-	src/store.h src/tcc.h src/worker.h src/workerproc.h
-src/workerproc.o: src/protocol.h src/request.h src/schedule.h src/shmem.h \
-	src/tcc.h src/util.h src/workerproc.h
+# them): the compiler writes those dependencies into a .d file next to the
+# object as it builds it (src/x.d; src/x.bc.d for the JIT's bitcode of
+# the same file), and they are read back here.
+override CPPFLAGS += -MMD -MP
+COMPILE.c.bc += -MF $@.d
+-include $(OBJS:.o=.d) $(OBJS:.o=.bc.d)
 
 # A new install runs tcc--1.1.sql: the frozen 1.0 script followed by the
 # upgrade to 1.1, so fresh and updated databases cannot drift apart.

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * api.c
- *	  The SQL API: tcc_begin, tcc_branch, tcc_branches, tcc_run, tcc_finish,
- *	  tcc_wait, tcc_retry and tcc_resolve, run in the initiator's backend.
+ *	  The SQL API: tcc_begin, tcc_branch, tcc_branches, tcc_run, tcc_finish
+ *	  and tcc_wait, run in the initiator's backend.
  *
  * tcc_begin and tcc_branch hand their intent to the worker and wait until
  * it is durable (request.c), so it survives the caller's ROLLBACK (R1 of
@@ -27,7 +27,6 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
-#include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -44,10 +43,15 @@
 #include "protocol.h"
 #include "request.h"
 #include "shmem.h"
+#include "status.h"
 #include "store.h"
 #include "tcc.h"
 #include "tries.h"
 #include "validate.h"
+
+/* how often tcc_wait reads the gid when nothing wakes it (a safety net) */
+#define SETTLED_POLL_MS 1000
+#define USECS_PER_MS (USECS_PER_SEC / 1000)
 
 PG_FUNCTION_INFO_V1(tcc_begin);
 PG_FUNCTION_INFO_V1(tcc_branch);
@@ -55,14 +59,9 @@ PG_FUNCTION_INFO_V1(tcc_branches);
 PG_FUNCTION_INFO_V1(tcc_run);
 PG_FUNCTION_INFO_V1(tcc_finish);
 PG_FUNCTION_INFO_V1(tcc_wait);
-PG_FUNCTION_INFO_V1(tcc_retry);
-PG_FUNCTION_INFO_V1(tcc_resolve);
-PG_FUNCTION_INFO_V1(tcc_worker_state);
-PG_FUNCTION_INFO_V1(tcc_wait_durable);
 
 /* what the current transaction must tell the worker when it ends */
 static bool callback_registered = false;
-static bool wake_at_commit = false;
 static bool began_in_xact = false;
 static bool finished_in_xact = false;
 
@@ -87,8 +86,6 @@ TccXactCallback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (ndecided > 0)
 				TccHandDecided(decided, ndecided);
-			if (wake_at_commit)
-				TccWakeWorker(true, false);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
@@ -101,7 +98,6 @@ TccXactCallback(XactEvent event, void *arg)
 		default:
 			return;
 	}
-	wake_at_commit = false;
 	began_in_xact = false;
 	finished_in_xact = false;
 	ndecided = 0;
@@ -116,24 +112,6 @@ WatchTransaction(void)
 		RegisterXactCallback(TccXactCallback, NULL);
 		callback_registered = true;
 	}
-}
-
-/* Raises 22023 if argument n, called name, is NULL. */
-static void
-RequireArg(FunctionCallInfo fcinfo, int n, const char *name)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be null", name)));
-}
-
-/* Returns argument n as a gid; NULL is an error. */
-static pg_uuid_t *
-GetGid(FunctionCallInfo fcinfo, int n)
-{
-	RequireArg(fcinfo, n, "gid");
-	return PG_GETARG_UUID_P(n);
 }
 
 /* Returns a text argument as a C string (NULL for NULL), length-checked. */
@@ -159,42 +137,6 @@ UntriedBranch(TccGtxInfo *info)
 	return psprintf("branch %d%s%s%s is %s", info->untried,
 					info->untried_name[0] ? " (" : "", info->untried_name,
 					info->untried_name[0] ? ")" : "", info->untried_status);
-}
-
-/* Returns the status as the views show it. */
-static const char *
-ShownStatus(TccGtxInfo *info)
-{
-	if (strcmp(info->status, "trying") == 0 && info->decided)
-		return info->decision ? "confirming" : "cancelling";
-	return info->status;
-}
-
-/* Returns true for the final states. */
-static bool
-IsFinal(const char *status)
-{
-	return strcmp(status, "confirmed") == 0 ||
-		strcmp(status, "cancelled") == 0 ||
-		strcmp(status, "resolved") == 0;
-}
-
-/*
- * Reads a gid for its owner: TC004 if unknown, 42501 if it belongs to
- * another role and the caller is not superuser.
- */
-static void
-GetOwnGtx(pg_uuid_t *gid, TccGtxInfo *info)
-{
-	if (!TccStoreGetGtx(gid, info))
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_UNKNOWN_GID),
-				 errmsg("global transaction %s does not exist", TccGidText(gid))));
-	if (info->owner != GetUserId() && !superuser())
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("global transaction %s belongs to another role",
-						TccGidText(gid))));
 }
 
 /*
@@ -225,10 +167,11 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
 
 	if (!pg_strong_random(r.gid.data, UUID_LEN))
 		elog(ERROR, "could not generate a random gid");
+	/* a version 4 (random) UUID: its version and variant bits */
 	r.gid.data[6] = (r.gid.data[6] & 0x0F) | 0x40;
 	r.gid.data[8] = (r.gid.data[8] & 0x3F) | 0x80;
 	r.owner = GetUserId();
-	r.deadline = GetCurrentTimestamp() + timeout_ms * 1000;
+	r.deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
 	r.xid = U64FromFullTransactionId(GetTopFullTransactionId());
 	r.kind = kind;
 	r.key = key;
@@ -331,7 +274,7 @@ Datum
 tcc_branch(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
-	static const char *const url_names[3] = {"try_url", "confirm_url", "cancel_url"};
+	static const char *const url_names[] = {"try_url", "confirm_url", "cancel_url"};
 	TccBranchSpec	spec;
 	Jsonb	   *payload_jb;
 	int			branch;
@@ -340,9 +283,11 @@ tcc_branch(PG_FUNCTION_ARGS)
 	TccTrace	trace;
 
 	TccCoordinatorRequire();
-	gid = GetGid(fcinfo, 0);
+	gid = TccValidateGidArg(fcinfo, 0);
 	memset(&spec, 0, sizeof(spec));
-	for (int i = 0; i < 3; i++)
+	StaticAssertStmt(lengthof(url_names) == lengthof(spec.urls),
+					 "one name per URL of a branch");
+	for (int i = 0; i < lengthof(url_names); i++)
 	{
 		if (PG_ARGISNULL(i + 1))
 			continue;
@@ -431,8 +376,8 @@ tcc_branches(PG_FUNCTION_ARGS)
 	TccTrace	trace;
 
 	TccCoordinatorRequire();
-	gid = GetGid(fcinfo, 0);
-	RequireArg(fcinfo, 1, "branches");
+	gid = TccValidateGidArg(fcinfo, 0);
+	TccValidateArgGiven(fcinfo, 1, "branches");
 	specs = TccValidateBranches(PG_GETARG_JSONB_P(1), &n);
 	first = RegisterBranches(gid, specs, n, &trace);
 	PG_RETURN_DATUM(RunBranches(gid, specs, n, first, &trace));
@@ -455,11 +400,11 @@ FinishGtx(pg_uuid_t *gid, bool commit, bool began_here)
 	 * read again as it is now.
 	 */
 	if (!began_here)
-		GetOwnGtx(gid, &info);
+		TccStatusReadOwn(gid, &info);
 	WatchTransaction();
 	finished_in_xact = true;
 	(void) TccGidLock(gid, true);
-	GetOwnGtx(gid, &info);
+	TccStatusReadOwn(gid, &info);
 
 	if (info.decided)
 	{
@@ -468,7 +413,7 @@ FinishGtx(pg_uuid_t *gid, bool commit, bool began_here)
 		ereport(ERROR,
 				(errcode(ERRCODE_TCC_BAD_DECISION),
 				 errmsg("global transaction %s is already %s",
-						TccGidText(gid), ShownStatus(&info)),
+						TccGidText(gid), TccStatusShown(&info)),
 				 info.untried != 0 ?
 				 errdetail("Its %s.", UntriedBranch(&info)) : 0));
 	}
@@ -511,8 +456,8 @@ tcc_finish(PG_FUNCTION_ARGS)
 	pg_uuid_t  *gid;
 
 	TccCoordinatorRequire();
-	gid = GetGid(fcinfo, 0);
-	RequireArg(fcinfo, 1, "commit");
+	gid = TccValidateGidArg(fcinfo, 0);
+	TccValidateArgGiven(fcinfo, 1, "commit");
 	PG_RETURN_TEXT_P(cstring_to_text(FinishGtx(gid, PG_GETARG_BOOL(1), false)));
 }
 
@@ -536,7 +481,7 @@ tcc_run(PG_FUNCTION_ARGS)
 	TccTrace	trace;
 
 	TccCoordinatorRequire();
-	RequireArg(fcinfo, 0, "branches");
+	TccValidateArgGiven(fcinfo, 0, "branches");
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "tcc_run must return a record");
 	/* a bad array is refused before anything is written */
@@ -568,13 +513,13 @@ WaitSettled(pg_uuid_t *gid, TimestampTz until)
 		const char *status;
 		long		left;
 
-		GetOwnGtx(gid, &info);
-		status = ShownStatus(&info);
-		left = (long) ((until - GetCurrentTimestamp()) / 1000);
-		if (IsFinal(status) || strcmp(status, "failed") == 0 || left <= 0)
+		TccStatusReadOwn(gid, &info);
+		status = TccStatusShown(&info);
+		left = (long) ((until - GetCurrentTimestamp()) / USECS_PER_MS);
+		if (TccStatusIsFinal(status) || strcmp(status, "failed") == 0 || left <= 0)
 			return pstrdup(status);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(left, 1000), PG_WAIT_EXTENSION);
+						 Min(left, SETTLED_POLL_MS), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -593,11 +538,12 @@ tcc_wait(PG_FUNCTION_ARGS)
 	const char *volatile status = NULL;
 
 	TccCoordinatorRequire();
-	gid = GetGid(fcinfo, 0);
-	RequireArg(fcinfo, 1, "timeout");
+	gid = TccValidateGidArg(fcinfo, 0);
+	TccValidateArgGiven(fcinfo, 1, "timeout");
 	timeout = PG_GETARG_INTERVAL_P(1);
 	TccValidateTimeout(timeout, "timeout");
-	until = GetCurrentTimestamp() + TccIntervalMs(timeout) * 1000;
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										TccIntervalMs(timeout));
 
 	TccWaitFor(gid);
 	PG_TRY();
@@ -610,125 +556,4 @@ tcc_wait(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	PG_RETURN_TEXT_P(cstring_to_text(status));
-}
-
-/*
- * Checks that an operator action applies to a gid in phase two.  Returns
- * false, with a NOTICE, when the transaction is already final: it settled
- * between the operator's look and the action, which is no error (so that
- * "SELECT tcc_retry(gid) FROM tcc.pending" cannot fail as a whole).
- */
-static bool
-CheckActionable(pg_uuid_t *gid, const char *action, bool undecided_ok)
-{
-	TccGtxInfo	info;
-	const char *status;
-
-	GetOwnGtx(gid, &info);
-	status = ShownStatus(&info);
-	if (IsFinal(status))
-	{
-		ereport(NOTICE,
-				(errmsg("global transaction %s is already %s, nothing to %s",
-						TccGidText(gid), status, action)));
-		return false;
-	}
-	if (!undecided_ok && strcmp(status, "trying") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_TCC_BAD_DECISION),
-				 errmsg("cannot %s global transaction %s: it is not decided yet",
-						action, TccGidText(gid))));
-	return true;
-}
-
-/* tcc_retry(gid): makes pending calls due now; a failed transaction resumes. */
-Datum
-tcc_retry(PG_FUNCTION_ARGS)
-{
-	pg_uuid_t  *gid;
-
-	TccCoordinatorRequire();
-	gid = GetGid(fcinfo, 0);
-	if (!CheckActionable(gid, "retry", false))
-		PG_RETURN_VOID();
-	TccStoreAction(gid, "retry", NULL);
-	WatchTransaction();
-	wake_at_commit = true;
-	PG_RETURN_VOID();
-}
-
-/* tcc_resolve(gid, note): a person settled it by hand; no more calls. */
-Datum
-tcc_resolve(PG_FUNCTION_ARGS)
-{
-	pg_uuid_t  *gid;
-	char	   *note;
-
-	TccCoordinatorRequire();
-	gid = GetGid(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("note must not be null"),
-				 errhint("Say how the transaction was settled.")));
-	note = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (!CheckActionable(gid, "resolve", true))
-		PG_RETURN_VOID();
-	TccStoreAction(gid, "resolve", note);
-	WatchTransaction();
-	wake_at_commit = true;
-	PG_RETURN_VOID();
-}
-
-/*
- * tcc_worker_state(): the pid, start, calls in flight and last error of the
- * worker of the current database.
- */
-Datum
-tcc_worker_state(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-	pid_t		pid;
-	TimestampTz started;
-	int			in_flight;
-	int			queue_depth;
-	char		last_error[256];
-
-	TccCoordinatorRequire();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	SpinLockAcquire(&TccState->mutex);
-	pid = TccState->worker_pid;
-	started = TccState->worker_started;
-	in_flight = TccState->in_flight;
-	queue_depth = TccState->queue_depth;
-	strlcpy(last_error, TccState->last_error, sizeof(last_error));
-	SpinLockRelease(&TccState->mutex);
-
-	values[0] = Int32GetDatum(pid);
-	nulls[0] = (pid == 0);
-	values[1] = TimestampTzGetDatum(started);
-	nulls[1] = (started == 0);
-	values[2] = Int32GetDatum(in_flight);
-	values[3] = Int32GetDatum(queue_depth);
-	values[4] = CStringGetTextDatum(last_error);
-	nulls[4] = (last_error[0] == '\0');
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-}
-
-/*
- * tcc._wait_durable(): waits until the WAL written so far is flushed and on
- * the synchronous standbys.  tcc.metrics calls it before it reads, so that
- * no count it shows belongs to a commit a crash or a failover could take
- * back (a caller with synchronous_commit off is visible before that).
- */
-Datum
-tcc_wait_durable(PG_FUNCTION_ARGS)
-{
-	if (!RecoveryInProgress())
-		TccDurableWait(TccDurableEndOfWal());
-	PG_RETURN_VOID();
 }

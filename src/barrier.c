@@ -31,6 +31,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "protocol.h"
 #include "store.h"
 #include "util.h"
 #include "validate.h"
@@ -47,16 +48,42 @@ STMT(cleanup_barrier, 1,
 	 "DELETE FROM tcc._barrier WHERE created_at < pg_catalog.now() - $1",
 	 INTERVALOID);
 
-/* Inserts one barrier row; returns true if it was not there yet. */
+/* how much of a bad op a message quotes */
+#define BAD_OP_QUOTED 64
+
+/*
+ * Reads an operation's name as the participant protocol spells it
+ * (protocol.c); returns false when it names none.
+ */
 static bool
-InsertBarrier(pg_uuid_t *gid, int branch, const char *op, const char *reason)
+OpFromName(const char *name, TccOp *op)
+{
+	static const TccOp ops[] = {TCC_OP_TRY, TCC_OP_CONFIRM, TCC_OP_CANCEL};
+
+	for (int i = 0; i < lengthof(ops); i++)
+	{
+		if (strcmp(name, TccProtocolOpName(ops[i])) == 0)
+		{
+			*op = ops[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Inserts the barrier row of op, for a request of operation reason;
+ * returns true if it was not there yet.
+ */
+static bool
+InsertBarrier(pg_uuid_t *gid, int branch, TccOp op, TccOp reason)
 {
 	Datum		args[4];
 
 	args[0] = UUIDPGetDatum(gid);
 	args[1] = Int32GetDatum(branch);
-	args[2] = CStringGetTextDatum(op);
-	args[3] = CStringGetTextDatum(reason);
+	args[2] = CStringGetTextDatum(TccProtocolOpName(op));
+	args[3] = CStringGetTextDatum(TccProtocolOpName(reason));
 	TccStoreExec(&insert_barrier, args, NULL, false);
 	return SPI_processed > 0;
 }
@@ -71,7 +98,8 @@ tcc_barrier(PG_FUNCTION_ARGS)
 {
 	pg_uuid_t  *gid;
 	int			branch;
-	char	   *op;
+	char	   *op_name;
+	TccOp		op;
 	TccOwnerScope scope;
 	bool		act;
 
@@ -81,24 +109,26 @@ tcc_barrier(PG_FUNCTION_ARGS)
 				 errmsg("gid, branch and op must not be null")));
 	gid = PG_GETARG_UUID_P(0);
 	branch = PG_GETARG_INT32(1);
-	op = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	op_name = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	if (branch < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("branch must be positive")));
-	if (strcmp(op, "try") != 0 && strcmp(op, "confirm") != 0 &&
-		strcmp(op, "cancel") != 0)
+	if (!OpFromName(op_name, &op))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("op must be try, confirm or cancel"),
-				 errdetail("The value given was \"%s\".", TccClip(op, 64))));
+				 errdetail("The value given was \"%s\".",
+						   TccClip(op_name, BAD_OP_QUOTED))));
 
 	TccStoreEnterOwner(&scope);
-	if (strcmp(op, "cancel") == 0)
+	if (op == TCC_OP_CANCEL)
 	{
 		/* the try's row first: whoever inserts it decides whether try acts */
-		bool		try_never_ran = InsertBarrier(gid, branch, "try", "cancel");
-		bool		first_cancel = InsertBarrier(gid, branch, "cancel", "cancel");
+		bool		try_never_ran = InsertBarrier(gid, branch, TCC_OP_TRY,
+												  TCC_OP_CANCEL);
+		bool		first_cancel = InsertBarrier(gid, branch, TCC_OP_CANCEL,
+												 TCC_OP_CANCEL);
 
 		act = first_cancel && !try_never_ran;
 	}

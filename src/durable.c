@@ -39,7 +39,10 @@
 
 /*
  * True when the synchronous standbys have flushed the WAL up to lsn, or
- * when no synchronous standby is configured.
+ * when no synchronous standby is configured.  Until the checkpointer has
+ * read synchronous_standby_names (SYNC_STANDBY_INIT not set yet), the
+ * setting decides, as SyncRepWaitForLSN does.  sync_standbys_status is
+ * there from PostgreSQL 15.13 on; the Makefile refuses older servers.
  */
 static bool
 StandbysReached(XLogRecPtr lsn)

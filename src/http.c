@@ -39,11 +39,31 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "gid.h"
 #include "http.h"
 #include "protocol.h"
 #include "tcc.h"
 
 #include <curl/curl.h>
+
+/* the response header read, the longest value of it read */
+#define RETRY_AFTER_NAME "Retry-After:"
+#define RETRY_AFTER_NAME_LEN (sizeof(RETRY_AFTER_NAME) - 1)
+#define RETRY_AFTER_VALUE_LEN 128
+/* the trace context header's name, and room for a line with tracestate */
+#define TRACEPARENT_PREFIX "traceparent: "
+#define TRACEPARENT_PREFIX_LEN (sizeof(TRACEPARENT_PREFIX) - 1)
+#define TRACE_HEADER_LEN (64 + TCC_TRACESTATE_MAX)
+#define MS_PER_SEC 1000
+/* how long a backend waits for its tries between looks at interrupts */
+#define INTERRUPT_CHECK_MS 10
+/* socket events the worker takes from epoll in one go */
+#define EPOLL_EVENTS_PER_WAIT 64
+/* easy handles a backend creates at least; connections the worker keeps */
+#define TRY_HANDLES_MIN 4
+#define WORKER_CONNECTIONS_MIN 8
+StaticAssertDecl(TCC_CALL_ERROR_LEN >= CURL_ERROR_SIZE,
+				 "a call's error buffer is curl's error buffer");
 
 static bool curl_ready = false;
 
@@ -72,16 +92,39 @@ EnsureCurl(void)
 	curl_ready = true;
 }
 
-/* Collects the response body, keeping at most TCC_MAX_BODY bytes. */
+/*
+ * Collects the response body, keeping at most TCC_MAX_BODY bytes.  Called
+ * inside curl, which an ERROR must not unwind: out of memory, it returns 0
+ * (curl fails the transfer) and RecordOutcome reports it after curl.
+ */
 static size_t
 CollectBody(char *data, size_t size, size_t nmemb, void *arg)
 {
 	TccCall    *call = arg;
+	StringInfo	buf = &call->body_buf;
 	size_t		n = size * nmemb;
-	size_t		room = TCC_MAX_BODY - call->body_buf.len;
+	size_t		keep = Min(n, (size_t) (TCC_MAX_BODY - buf->len));
 
-	if (room > 0)
-		appendBinaryStringInfo(&call->body_buf, data, Min(n, room));
+	if (buf->len + keep + 1 > (size_t) buf->maxlen)
+	{
+		/* past the first block: room for the largest body kept */
+		char	   *bigger = MemoryContextAllocExtended(GetMemoryChunkContext(buf->data),
+														TCC_MAX_BODY + 1,
+														MCXT_ALLOC_NO_OOM);
+
+		if (bigger == NULL)
+		{
+			call->body_oom = true;
+			return 0;
+		}
+		memcpy(bigger, buf->data, buf->len + 1);
+		pfree(buf->data);
+		buf->data = bigger;
+		buf->maxlen = TCC_MAX_BODY + 1;
+	}
+	memcpy(buf->data + buf->len, data, keep);
+	buf->len += keep;
+	buf->data[buf->len] = '\0';
 	return n;
 }
 
@@ -91,54 +134,30 @@ CollectHeader(char *data, size_t size, size_t nitems, void *arg)
 {
 	TccCall    *call = arg;
 	size_t		n = size * nitems;
-	char		value[128];
+	char		value[RETRY_AFTER_VALUE_LEN];
 	size_t		len;
 	char	   *p;
+	long		secs;
+	time_t		when;
 
-	if (n <= 12 || pg_strncasecmp(data, "Retry-After:", 12) != 0)
+	if (n <= RETRY_AFTER_NAME_LEN ||
+		pg_strncasecmp(data, RETRY_AFTER_NAME, RETRY_AFTER_NAME_LEN) != 0)
 		return n;
-	len = Min(n - 12, sizeof(value) - 1);
-	memcpy(value, data + 12, len);
+	len = Min(n - RETRY_AFTER_NAME_LEN, sizeof(value) - 1);
+	memcpy(value, data + RETRY_AFTER_NAME_LEN, len);
 	value[len] = '\0';
 	p = value;
 	while (*p == ' ' || *p == '\t')
 		p++;
 	p[strcspn(p, "\r\n")] = '\0';
 	if (*p >= '0' && *p <= '9')
-	{
-		long		secs = strtol(p, NULL, 10);
-
-		call->retry_after_ms = (int) Min(secs, INT_MAX / 1000) * 1000;
-	}
+		secs = strtol(p, NULL, 10);
+	else if ((when = curl_getdate(p, NULL)) > 0)
+		secs = Max(when - time(NULL), 0);
 	else
-	{
-		time_t		when = curl_getdate(p, NULL);
-
-		if (when > 0)
-		{
-			long		secs = Max(when - time(NULL), 0);
-
-			call->retry_after_ms = (int) Min(secs, INT_MAX / 1000) * 1000;
-		}
-	}
+		return n;
+	call->retry_after_ms = (int) Min(secs, INT_MAX / MS_PER_SEC) * MS_PER_SEC;
 	return n;
-}
-
-/* Formats a gid as text into out (37 bytes). */
-static void
-FormatGid(const pg_uuid_t *gid, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	int			j = 0;
-
-	for (int i = 0; i < UUID_LEN; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[j++] = '-';
-		out[j++] = hex[gid->data[i] >> 4];
-		out[j++] = hex[gid->data[i] & 0x0F];
-	}
-	out[j] = '\0';
 }
 
 /*
@@ -150,12 +169,13 @@ static void
 AppendTrace(struct curl_slist **list, const TccTrace *trace)
 {
 	static const uint8 none[TCC_TRACE_ID_LEN];
-	char		line[64 + TCC_TRACESTATE_MAX];
+	char		line[TRACE_HEADER_LEN];
 
 	if (memcmp(trace->id, none, TCC_TRACE_ID_LEN) == 0)
 		return;
-	strlcpy(line, "traceparent: ", sizeof(line));
-	TccTraceParent(trace, line + 13, sizeof(line) - 13);
+	strlcpy(line, TRACEPARENT_PREFIX, sizeof(line));
+	TccTraceParent(trace, line + TRACEPARENT_PREFIX_LEN,
+				   sizeof(line) - TRACEPARENT_PREFIX_LEN);
 	*list = curl_slist_append(*list, line);
 	if (trace->state != NULL)
 	{
@@ -169,20 +189,15 @@ static struct curl_slist *
 ProtocolHeaders(TccCall *call)
 {
 	struct curl_slist *list = NULL;
-	char		gid[37];
-	char		line[160];
+	char	   *gid = TccGidText(&call->gid);
+	const char *op = TccProtocolOpName(call->op);
 
-	FormatGid(&call->gid, gid);
 	list = curl_slist_append(list, "Content-Type: application/json");
-	snprintf(line, sizeof(line), "Tcc-Gid: %s", gid);
-	list = curl_slist_append(list, line);
-	snprintf(line, sizeof(line), "Tcc-Branch: %d", call->branch);
-	list = curl_slist_append(list, line);
-	snprintf(line, sizeof(line), "Tcc-Op: %s", TccProtocolOpName(call->op));
-	list = curl_slist_append(list, line);
-	snprintf(line, sizeof(line), "Idempotency-Key: %s.%d.%s",
-			 gid, call->branch, TccProtocolOpName(call->op));
-	list = curl_slist_append(list, line);
+	list = curl_slist_append(list, psprintf("Tcc-Gid: %s", gid));
+	list = curl_slist_append(list, psprintf("Tcc-Branch: %d", call->branch));
+	list = curl_slist_append(list, psprintf("Tcc-Op: %s", op));
+	list = curl_slist_append(list, psprintf("Idempotency-Key: %s.%d.%s",
+											gid, call->branch, op));
 	/* no "Expect: 100-continue" round trip for larger payloads */
 	list = curl_slist_append(list, "Expect:");
 	AppendTrace(&list, &call->trace);
@@ -201,8 +216,7 @@ static void
 SetUrl(CURL *h, TccCall *call)
 {
 	CURLU	   *u;
-	char		gid[37];
-	char		param[96];
+	char	   *params[4];
 	char	   *url = NULL;
 	CURLUcode	rc;
 
@@ -211,22 +225,16 @@ SetUrl(CURL *h, TccCall *call)
 		curl_easy_setopt(h, CURLOPT_URL, call->url);
 		return;
 	}
-	FormatGid(&call->gid, gid);
+	params[0] = psprintf("gid=%s", TccGidText(&call->gid));
+	params[1] = "trans_type=tcc";
+	params[2] = psprintf("branch_id=%02d", call->branch);
+	params[3] = psprintf("op=%s", TccProtocolOpName(call->op));
 	u = curl_url();
 	if (u == NULL)
 		elog(ERROR, "out of memory building a URL");
 	rc = curl_url_set(u, CURLUPART_URL, call->url, 0);
-	snprintf(param, sizeof(param), "gid=%s", gid);
-	if (rc == CURLUE_OK)
-		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
-	if (rc == CURLUE_OK)
-		rc = curl_url_set(u, CURLUPART_QUERY, "trans_type=tcc", CURLU_APPENDQUERY);
-	snprintf(param, sizeof(param), "branch_id=%02d", call->branch);
-	if (rc == CURLUE_OK)
-		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
-	snprintf(param, sizeof(param), "op=%s", TccProtocolOpName(call->op));
-	if (rc == CURLUE_OK)
-		rc = curl_url_set(u, CURLUPART_QUERY, param, CURLU_APPENDQUERY);
+	for (int i = 0; i < lengthof(params) && rc == CURLUE_OK; i++)
+		rc = curl_url_set(u, CURLUPART_QUERY, params[i], CURLU_APPENDQUERY);
 	if (rc == CURLUE_OK)
 		rc = curl_url_get(u, CURLUPART_URL, &url, 0);
 	curl_url_cleanup(u);
@@ -250,6 +258,7 @@ SetupHandle(CURL *h, TccCall *call)
 	call->answer = TCC_ANSWER_UNKNOWN;
 	call->body = NULL;
 	call->body_len = 0;
+	call->body_oom = false;
 	initStringInfo(&call->body_buf);
 
 	SetUrl(h, call);
@@ -321,7 +330,10 @@ RecordOutcome(TccCall *call, CURLcode rc)
 		call->http_status = 0;
 		call->answer = TCC_ANSWER_UNKNOWN;
 		call->retry_after_ms = -1;
-		if (call->error[0] == '\0')
+		if (call->body_oom)
+			strlcpy(call->error, "out of memory reading the answer",
+					sizeof(call->error));
+		else if (call->error[0] == '\0')
 			strlcpy(call->error, curl_easy_strerror(rc), sizeof(call->error));
 	}
 	if (call->body_buf.len > 0)
@@ -346,7 +358,7 @@ EnsureTryHandles(int n)
 	}
 	if (n > try_easy_alloc)
 	{
-		int			alloc = Max(n, 4);
+		int			alloc = Max(n, TRY_HANDLES_MIN);
 
 		try_easy = try_easy == NULL ?
 			MemoryContextAllocZero(TopMemoryContext, sizeof(CURL *) * alloc) :
@@ -416,7 +428,7 @@ TccHttpTryAll(TccCall **calls, int ncalls)
 			curl_multi_perform(try_multi, &running);
 			if (running == 0)
 				break;
-			curl_multi_wait(try_multi, NULL, 0, 10, &nfds);
+			curl_multi_wait(try_multi, NULL, 0, INTERRUPT_CHECK_MS, &nfds);
 			if (!PostmasterIsAlive())
 				proc_exit(1);
 			CHECK_FOR_INTERRUPTS();
@@ -452,13 +464,6 @@ TccHttpTryAll(TccCall **calls, int ncalls)
 		RecordOutcome(calls[i], CURLE_RECV_ERROR);
 		calls[i]->handle = NULL;
 	}
-}
-
-/* Calls a branch's try and waits for the answer. */
-void
-TccHttpTry(TccCall *call)
-{
-	TccHttpTryAll(&call, 1);
 }
 
 /*
@@ -524,7 +529,7 @@ TccHttpInitWorker(void)
 	curl_multi_setopt(worker_multi, CURLMOPT_SOCKETFUNCTION, WatchSocket);
 	curl_multi_setopt(worker_multi, CURLMOPT_TIMERFUNCTION, WatchTimer);
 	curl_multi_setopt(worker_multi, CURLMOPT_MAXCONNECTS,
-					  (long) Max(tcc_max_concurrency, 8));
+					  (long) Max(tcc_max_concurrency, WORKER_CONNECTIONS_MIN));
 }
 
 /* Worker: the descriptor that becomes readable when a socket is ready. */
@@ -569,7 +574,7 @@ TccHttpStart(TccCall *call)
 void
 TccHttpProcess(void)
 {
-	struct epoll_event events[64];
+	struct epoll_event events[EPOLL_EVENTS_PER_WAIT];
 	int			n;
 	int			running;
 	CURLMsg    *msg;

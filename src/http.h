@@ -20,6 +20,12 @@
 #include "protocol.h"
 
 /*
+ * Room for a call's error message: curl writes its own there, so at least
+ * its CURL_ERROR_SIZE (http.c checks).
+ */
+#define TCC_CALL_ERROR_LEN 256
+
+/*
  * One HTTP call to a participant.  The request part is filled by the caller;
  * http.c fills the outcome.
  */
@@ -48,13 +54,14 @@ typedef struct TccCall
 	char	   *body;			/* response body, capped; NULL if none */
 	int			body_len;
 	int			retry_after_ms; /* -1 when absent or not honoured */
-	char		error[256];		/* empty when the call got an answer */
+	char		error[TCC_CALL_ERROR_LEN];	/* empty when the call got an answer */
 	TccAnswer	answer;			/* the outcome as the protocol reads it */
 
 	/* http.c's private state */
 	void	   *handle;
 	void	   *header_list;
 	StringInfoData body_buf;
+	bool		body_oom;		/* no memory to keep the body: curl stopped */
 } TccCall;
 
 /* largest response body kept */
@@ -70,7 +77,6 @@ typedef struct TccUrl
 } TccUrl;
 
 /* the caller's tries, in its backend */
-extern void TccHttpTry(TccCall *call);
 extern void TccHttpTryAll(TccCall **calls, int ncalls);
 
 /* the worker's confirm and cancel calls */

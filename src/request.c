@@ -46,6 +46,20 @@
 #include "request.h"
 #include "shmem.h"
 
+/*
+ * Most branches one request may carry: a bound on what a decoder allocates
+ * from a count it reads, far above what validate.c lets a caller pass.
+ */
+#define MAX_BRANCHES_PER_REQUEST 100000
+
+/*
+ * How often a backend looks at its slot while it waits: for the reply (the
+ * worker sets the latch; this is only a safety net), and for an earlier
+ * request the worker is still writing.
+ */
+#define REPLY_POLL_MS 1000
+#define SLOT_FREE_POLL_MS 10
+
 /* Appends a text field to a message; len -1 encodes NULL. */
 static void
 MsgPutText(StringInfo buf, const char *s, int len)
@@ -219,7 +233,7 @@ TccRequestGetBegin(TccRequest *req, TccBeginRequest *r)
 	r->nbranches = 0;
 	if (msg->cursor < msg->len)
 		r->nbranches = (int) MsgGetInt64(msg);
-	if (r->nbranches < 0 || r->nbranches > 100000)
+	if (r->nbranches < 0 || r->nbranches > MAX_BRANCHES_PER_REQUEST)
 		elog(ERROR, "tcc: request with %d branches", r->nbranches);
 	r->branches = GetBranches(msg, r->nbranches);
 }
@@ -247,7 +261,7 @@ TccRequestGetBranch(TccRequest *req, TccBranchRequest *r)
 	r->nbranches = (int) MsgGetInt64(msg);
 	if (r->nbranches < 1)
 		elog(ERROR, "tcc: branch request with %d branches", r->nbranches);
-	if (r->nbranches > 100000)
+	if (r->nbranches > MAX_BRANCHES_PER_REQUEST)
 		elog(ERROR, "tcc: request with %d branches", r->nbranches);
 	r->branches = GetBranches(msg, r->nbranches);
 }
@@ -303,7 +317,7 @@ TccRequestGetTryAnswers(TccRequest *req, TccTryAnswersRequest *r)
 	msg->cursor = 0;
 	MsgGetGid(msg, &r->gid);
 	r->n = (int) MsgGetInt64(msg);
-	if (r->n < 1 || r->n > 100000)
+	if (r->n < 1 || r->n > MAX_BRANCHES_PER_REQUEST)
 		elog(ERROR, "tcc: request with %d answers", r->n);
 	r->branches = palloc(sizeof(int) * r->n);
 	r->answers = palloc(sizeof(char *) * r->n);
@@ -312,6 +326,16 @@ TccRequestGetTryAnswers(TccRequest *req, TccTryAnswersRequest *r)
 		r->branches[i] = (int) MsgGetInt64(msg);
 		r->answers[i] = MsgGetString(msg);
 	}
+}
+
+/*
+ * True when a message of len bytes fits in a slot; a larger one goes
+ * through a DSM segment.
+ */
+static bool
+FitsInSlot(int len)
+{
+	return len <= TCC_SLOT_INLINE;
 }
 
 /* Returns this backend's request slot. */
@@ -343,7 +367,7 @@ WaitSlotFree(TccSlot *slot)
 		if (state == TCC_SLOT_FREE)
 			return;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
+						 SLOT_FREE_POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -359,7 +383,7 @@ PostRequest(TccSlot *slot, TccRequestKind kind, StringInfo msg, bool wait)
 	dsm_segment *seg = NULL;
 
 	WaitSlotFree(slot);
-	if (msg->len > TCC_SLOT_INLINE)
+	if (!FitsInSlot(msg->len))
 	{
 		seg = dsm_create(msg->len, 0);
 		dsm_pin_mapping(seg);
@@ -413,7 +437,7 @@ TccRequestSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
 			if (done)
 				break;
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 1000, PG_WAIT_EXTENSION);
+							 REPLY_POLL_MS, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -451,23 +475,44 @@ TccRequestSubmit(TccRequestKind kind, StringInfo msg, TccReply *reply)
 }
 
 /*
- * Hands a request to the worker without waiting for it; used on error paths
- * where waiting is not possible.  Small messages only.
+ * Hands a request to the worker without waiting for it, on an error path
+ * where waiting is not possible: an interrupt or an error is being raised,
+ * and the wait would serve interrupts.  Small messages only (a DSM segment
+ * would have to outlive the error), and only when this backend's slot is
+ * free.  Otherwise the request is dropped, with a LOG line saying why, and
+ * false returned.
+ *
+ * Dropping is safe for its one use, telling the worker that a try was
+ * interrupted (tries.c): that only hastens a cancel which happens anyway.
+ * The same error aborts the caller's transaction; a gid begun in it is
+ * cancelled at once (the worker looks when a beginner aborts), any other at
+ * its deadline (R3 of docs/guarantees.md), and the cancel goes to every
+ * branch whose try may have been sent (docs/states.md).
  */
-void
+bool
 TccRequestSubmitNoWait(TccRequestKind kind, StringInfo msg)
 {
 	TccSlot    *slot = MySlot();
 	TccSlotState state;
 
-	if (msg->len >= TCC_SLOT_INLINE)
-		return;
+	if (!FitsInSlot(msg->len))
+	{
+		ereport(LOG,
+				(errmsg("tcc: request of %d bytes not handed to the worker: larger than a slot",
+						msg->len)));
+		return false;
+	}
 	SpinLockAcquire(&slot->mutex);
 	state = slot->state;
 	SpinLockRelease(&slot->mutex);
 	if (state != TCC_SLOT_FREE)
-		return;
+	{
+		ereport(LOG,
+				(errmsg("tcc: request not handed to the worker: this backend's slot still holds an earlier one")));
+		return false;
+	}
 	(void) PostRequest(slot, kind, msg, false);
+	return true;
 }
 
 /*
@@ -505,7 +550,7 @@ TccRequestTakeAll(void)
 		req->kind = slot->kind;
 		req->slot = i;
 		initStringInfo(&req->data);
-		if (slot->len > TCC_SLOT_INLINE)
+		if (!FitsInSlot(slot->len))
 		{
 			dsm_segment *seg = dsm_attach(slot->dsm);
 

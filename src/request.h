@@ -136,7 +136,7 @@ extern void TccRequestGetTryAnswers(TccRequest *req, TccTryAnswersRequest *r);
 /* the hand-over, backend side */
 extern void TccRequestSubmit(TccRequestKind kind, StringInfo msg,
 							 TccReply *reply);
-extern void TccRequestSubmitNoWait(TccRequestKind kind, StringInfo msg);
+extern bool TccRequestSubmitNoWait(TccRequestKind kind, StringInfo msg);
 
 /* the hand-over, worker side */
 extern List *TccRequestTakeAll(void);

@@ -37,18 +37,30 @@
 
 PG_MODULE_MAGIC;
 
+/* the settings' defaults (docs/settings.md) */
+#define BOOT_MAX_CONCURRENCY 128	/* calls in flight */
+#define BOOT_DESTINATION_SHARE 25	/* percent of tcc.max_concurrency */
+#define BOOT_DEFAULT_TIMEOUT_MS 60000	/* a minute */
+#define BOOT_REQUEST_TIMEOUT_MS 10000	/* ten seconds */
+#define BOOT_RETRY_INTERVAL_MS 10000	/* ten seconds */
+#define BOOT_RETRY_MAX_INTERVAL_MS 3600000	/* an hour */
+#define BOOT_MAX_ATTEMPTS 50	/* attempts */
+#define BOOT_RETENTION_S (7 * 24 * 3600)	/* a week, in seconds */
+#define BOOT_MAX_PAYLOAD_KB 1024	/* 1 MB, in kB */
+#define BOOT_MAX_BRANCHES_PER_CALL 100	/* branches */
+
 char	   *tcc_database = NULL;
-int			tcc_max_concurrency = 128;
-int			tcc_destination_share = 25;
-int			tcc_default_timeout = 60000;
-int			tcc_request_timeout = 10000;
-int			tcc_retry_interval = 10000;
-int			tcc_retry_max_interval = 3600000;
-int			tcc_max_attempts = 50;
-int			tcc_retention = 7 * 24 * 3600;
+int			tcc_max_concurrency = BOOT_MAX_CONCURRENCY;
+int			tcc_destination_share = BOOT_DESTINATION_SHARE;
+int			tcc_default_timeout = BOOT_DEFAULT_TIMEOUT_MS;
+int			tcc_request_timeout = BOOT_REQUEST_TIMEOUT_MS;
+int			tcc_retry_interval = BOOT_RETRY_INTERVAL_MS;
+int			tcc_retry_max_interval = BOOT_RETRY_MAX_INTERVAL_MS;
+int			tcc_max_attempts = BOOT_MAX_ATTEMPTS;
+int			tcc_retention = BOOT_RETENTION_S;
 char	   *tcc_allowed_urls = NULL;
-int			tcc_max_payload_size = 1024;
-int			tcc_max_branches_per_call = 100;
+int			tcc_max_payload_size = BOOT_MAX_PAYLOAD_KB;
+int			tcc_max_branches_per_call = BOOT_MAX_BRANCHES_PER_CALL;
 char	   *tcc_traceparent = NULL;
 char	   *tcc_ca_file = NULL;
 char	   *tcc_client_cert = NULL;
@@ -204,6 +216,9 @@ CheckTraceparent(char **newval, void **extra, GucSource source)
 	return false;
 }
 
+/* how much of a TLS file the check reads */
+#define PEM_READ_LIMIT (64 * 1024)
+
 /*
  * Checks that a TLS file setting is empty or names a file the server can
  * read that holds a PEM block of that kind ("CERTIFICATE", "PRIVATE KEY"),
@@ -213,7 +228,7 @@ CheckTraceparent(char **newval, void **extra, GucSource source)
 static bool
 CheckPemFile(const char *path, const char *kind)
 {
-	static char buf[64 * 1024 + 1];
+	static char buf[PEM_READ_LIMIT + 1];
 	int			fd;
 	ssize_t		n;
 
@@ -275,37 +290,37 @@ DefineSettings(void)
 								   CheckDatabase, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_concurrency",
 							"Most participant calls the worker has in flight at once.",
-							NULL, &tcc_max_concurrency, 128, 1, 10000,
+							NULL, &tcc_max_concurrency, BOOT_MAX_CONCURRENCY, 1, 10000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.destination_share",
 							"Largest share of tcc.max_concurrency, in percent, that calls to one destination may use.",
 							"A destination is a URL's scheme, host and port; each may use at least one slot.",
-							&tcc_destination_share, 25, 1, 100,
+							&tcc_destination_share, BOOT_DESTINATION_SHARE, 1, 100,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.default_timeout",
 							"Deadline of a global transaction when tcc_begin is given none.",
-							NULL, &tcc_default_timeout, 60000, 1, INT_MAX,
+							NULL, &tcc_default_timeout, BOOT_DEFAULT_TIMEOUT_MS, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.request_timeout",
 							"Time limit of one participant call.",
-							NULL, &tcc_request_timeout, 10000, 1, INT_MAX,
+							NULL, &tcc_request_timeout, BOOT_REQUEST_TIMEOUT_MS, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS, CheckRequestTimeout,
 							NULL, NULL);
 	DefineCustomIntVariable("tcc.retry_interval",
 							"Delay before the first retry of a confirm or cancel.",
-							NULL, &tcc_retry_interval, 10000, 1, INT_MAX,
+							NULL, &tcc_retry_interval, BOOT_RETRY_INTERVAL_MS, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.retry_max_interval",
 							"Longest delay between retries of a confirm or cancel.",
-							NULL, &tcc_retry_max_interval, 3600000, 1, INT_MAX,
+							NULL, &tcc_retry_max_interval, BOOT_RETRY_MAX_INTERVAL_MS, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_attempts",
 							"Attempts of a confirm or cancel before the transaction is failed.",
-							NULL, &tcc_max_attempts, 50, 1, INT_MAX,
+							NULL, &tcc_max_attempts, BOOT_MAX_ATTEMPTS, 1, INT_MAX,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.retention",
 							"Age after which final transactions are deleted.",
-							NULL, &tcc_retention, 7 * 24 * 3600, 1, INT_MAX,
+							NULL, &tcc_retention, BOOT_RETENTION_S, 1, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomStringVariable("tcc.allowed_urls",
 							   "Comma-separated URLs participant URLs must lie under (same scheme, host and port; path at or below); empty allows any http or https URL.",
@@ -313,11 +328,11 @@ DefineSettings(void)
 							   PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_payload_size",
 							"Largest payload tcc_branch accepts.",
-							NULL, &tcc_max_payload_size, 1024, 1, 1024 * 1024,
+							NULL, &tcc_max_payload_size, BOOT_MAX_PAYLOAD_KB, 1, 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomIntVariable("tcc.max_branches_per_call",
 							"Most branches one tcc_branches or tcc_run call accepts.",
-							NULL, &tcc_max_branches_per_call, 100, 1, 1000,
+							NULL, &tcc_max_branches_per_call, BOOT_MAX_BRANCHES_PER_CALL, 1, 1000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("tcc.traceparent",
 							   "W3C traceparent whose trace the global transactions tcc_begin and tcc_run start join, when they are given none.",

@@ -21,6 +21,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -208,6 +209,39 @@ HandAnswers(pg_uuid_t *gid, TccBranchSpec *specs, TccCall **calls,
 	TccRequestSubmit(TCC_REQ_TRY_ANSWERS, &msg, &reply);
 }
 
+/*
+ * Tells the worker, without waiting, that the tries were interrupted (a
+ * cancel, statement_timeout): their outcome is unknown, so the gid must
+ * cancel.  One report is enough, and the only one possible without
+ * waiting (a backend has one request slot): one branch whose try is
+ * unknown makes the worker cancel the whole transaction (cancel.c), and the
+ * cancel goes to every branch that is registered, tried or unknown
+ * (docs/states.md), so to every try that may have been sent, reported or
+ * not.  The branch reported is the first whose try may have been sent (a
+ * held one was not).  Should the report be dropped (request.c), the cancel
+ * still comes: see TccRequestSubmitNoWait.  Runs while an error is being
+ * raised, with interrupts held.
+ */
+static void
+ReportInterrupted(TccCall **calls, int ncalls)
+{
+	TccCall    *call = calls[0];
+	StringInfoData msg;
+
+	for (int c = 0; c < ncalls; c++)
+	{
+		if (!calls[c]->held)
+		{
+			call = calls[c];
+			break;
+		}
+	}
+	strlcpy(call->error, "try interrupted", sizeof(call->error));
+	initStringInfo(&msg);
+	TryFailedMsg(&msg, call, "unknown");
+	(void) TccRequestSubmitNoWait(TCC_REQ_TRY_FAILED, &msg);
+}
+
 /* Names a branch for messages: "branch 2" or "branch 2 (stock)". */
 static char *
 BranchLabel(int branch, const char *name)
@@ -272,14 +306,10 @@ TccTriesRun(pg_uuid_t *gid, TccBranchSpec *specs, int n, int first,
 	}
 	PG_CATCH();
 	{
-		/* interrupted: the outcome is unknown, so the gid must cancel */
-		StringInfoData msg;
-
 		MemoryContextSwitchTo(cxt);
-		strlcpy(calls[0]->error, "try interrupted", sizeof(calls[0]->error));
-		initStringInfo(&msg);
-		TryFailedMsg(&msg, calls[0], "unknown");
-		TccRequestSubmitNoWait(TCC_REQ_TRY_FAILED, &msg);
+		HOLD_INTERRUPTS();
+		ReportInterrupted(calls, ncalls);
+		RESUME_INTERRUPTS();
 		PG_RE_THROW();
 	}
 	PG_END_TRY();

@@ -15,10 +15,12 @@
  */
 #include "postgres.h"
 
+#include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 #include "utils/varlena.h"
 
 #include "http.h"
@@ -31,6 +33,24 @@
 #define TCC_MAX_HEADERS 64
 #define TCC_MAX_HEADER_LINE 8192
 #define TCC_MAX_HEADER_NAME 64
+
+/* Raises 22023 if argument n of a SQL function, called name, is NULL. */
+void
+TccValidateArgGiven(FunctionCallInfo fcinfo, int n, const char *name)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be null", name)));
+}
+
+/* Returns argument n of a SQL function as a gid; NULL is an error. */
+pg_uuid_t *
+TccValidateGidArg(FunctionCallInfo fcinfo, int n)
+{
+	TccValidateArgGiven(fcinfo, n, "gid");
+	return PG_GETARG_UUID_P(n);
+}
 
 /*
  * Returns true if path holds something a server might decode into a path

@@ -14,10 +14,15 @@
 #define TCC_VALIDATE_H
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "utils/jsonb.h"
+#include "utils/uuid.h"
 
 #include "request.h"
 
+extern void TccValidateArgGiven(FunctionCallInfo fcinfo, int n,
+								const char *name);
+extern pg_uuid_t *TccValidateGidArg(FunctionCallInfo fcinfo, int n);
 extern void TccValidateUrl(const char *url, const char *what);
 extern void TccValidatePayload(int len);
 extern char **TccValidateHeaders(Datum headers_jsonb, int *nheaders);

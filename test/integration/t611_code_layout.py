@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 # The code layout docs/layout.md describes holds: every src/*.c file is built,
-# and the Makefile makes each object depend on exactly the headers it
-# includes (directly or through another header), so that no object is left
-# stale; a file includes only the module headers whose names it uses, and
-# uses none it does not include; calls between files only go down the
-# layers of docs/layout.md; no C file is over 900 lines and no script or
-# program outside the test files over 500; comments cite the
-# documents of the repository (docs/, README.md), every anchor they cite
-# exists and every rule R<n> they name is a heading of docs/guarantees.md.
+# and the compiler writes each object's header dependencies (so that no
+# object is left stale); a file includes only the module headers whose
+# names it uses, and uses none it does not include; includes and calls
+# between files only go down the layers of docs/layout.md, the entry
+# tcc.c among them; no function in src/ is over 120 lines, no C file over
+# 800 and no script or program outside the test files over 500; the final
+# states are listed once (src/status.h) and every other list of them says
+# the same; comments cite the documents of the repository (docs/,
+# README.md), every anchor they cite exists and every rule R<n> they name
+# is a heading of docs/guarantees.md.
 # Reads the source tree only: no server is needed.
 
 import glob
@@ -43,26 +45,18 @@ def includes(f):
             if h in headers]
 
 
-def closure(f, seen=None):
-    seen = set() if seen is None else seen
-    for h in includes(f):
-        if h not in seen:
-            seen.add(h)
-            closure(h, seen)
-    return seen
-
-
-# the Makefile: every file built, each object's dependencies exact
+# the Makefile: every file built, each object's dependencies written by the
+# compiler and read back
 makefile = read("Makefile").replace("\\\n", " ")
 objs = re.search(r"^OBJS\s*=(.*)$", makefile, re.M).group(1).split()
 is_(sorted(objs), ["src/%s.o" % f[:-2] for f in cfiles],
     "OBJS lists every src/*.c")
-for f in cfiles:
-    m = re.search(r"^src/%s\.o\s*:(.*)$" % re.escape(f[:-2]), makefile, re.M)
-    got = sorted(m.group(1).split()) if m else None
-    is_(got, sorted("src/" + h for h in closure(f)),
-        "the Makefile makes src/%s.o depend on the headers it includes" %
-        f[:-2])
+ok(re.search(r"^override CPPFLAGS \+= -MMD -MP$", makefile, re.M),
+   "the compiler writes each object's header dependencies")
+ok(re.search(r"^-include \$\(OBJS:\.o=\.d\)", makefile, re.M),
+   "the Makefile reads the dependencies back")
+is_(re.findall(r"^src/\w+\.o\s*:.*$", makefile, re.M), [],
+    "no dependencies written by hand")
 
 # names a header declares for others (what it includes does not count)
 NAME = r"\b(Tcc\w+|TCC_\w+|ERRCODE_TCC_\w+|tcc_[a-z_]+|STMT|Stmt)\b"
@@ -106,9 +100,73 @@ for f in cfiles:
             upward.append("%s calls %s of %s" % (f, name, home))
 is_(upward, [], "every call between files goes down the layers")
 
+# includes go down too: a module header is of its .c file's layer; tcc.h
+# holds the settings, data every layer reads (docs/layout.md)
+climbing = []
+for f in cfiles + headers:
+    home = f[:-2] + ".c"
+    for h in includes(f):
+        owner = h[:-2] + ".c"
+        if h != "tcc.h" and home in layer and owner in layer and \
+                layer[owner] < layer[home]:
+            climbing.append("%s includes %s" % (f, h))
+is_(climbing, [], "no file includes a header of a higher layer")
+
+MAX_FUNCTION_LINES = 120
+MAX_FILE_LINES = 800
+
+
+def functions(body):
+    """(name, lines) of each function defined in a C file: from the line of
+    its return type to its closing brace."""
+    lines = body.split("\n")
+    found = []
+    for i, line in enumerate(lines):
+        if line != "{":
+            continue
+        j = i - 1
+        while j > 0 and re.match(r"^\s+\S", lines[j]):
+            j -= 1      # a parameter list over several lines
+        if not re.match(r"^\w+\(", lines[j]):
+            continue    # not a function: a struct, an array
+        end = lines.index("}", i)
+        found.append((re.match(r"^(\w+)\(", lines[j]).group(1),
+                      end - j + 2))
+    return found
+
+
+ok(len(functions(text["api.c"])) > 10, "functions found in api.c")
 for f in cfiles:
+    long_ones = ["%s (%d)" % (name, n) for name, n in functions(text[f])
+                 if n > MAX_FUNCTION_LINES]
+    is_(long_ones, [], "src/%s has no function over %d lines" %
+        (f, MAX_FUNCTION_LINES))
     n = text[f].count("\n")
-    ok(n <= 900, "src/%s has at most 900 lines (%d)" % (f, n))
+    ok(n <= MAX_FILE_LINES, "src/%s has at most %d lines (%d)" %
+       (f, MAX_FILE_LINES, n))
+
+# the final states: src/status.h lists them; the console and every status
+# list of the SQL scripts and of src/ say the same
+final = re.search(r'^#define TCC_FINAL_STATES (.*)$', text["status.h"],
+                  re.M).group(1)
+final = sorted(re.findall(r'"(\w+)"', final))
+is_(final, ["cancelled", "confirmed", "resolved"],
+    "src/status.h lists the final states")
+console = re.search(r"^FINAL = \((.*)\)$", read("console/transactions.py"),
+                    re.M).group(1)
+is_(sorted(re.findall(r'"(\w+)"', console)), final,
+    "the console's final states are src/status.h's")
+lists = [p for pat in ("*.sql", "src/*.c")
+         for p in sorted(glob.glob(os.path.join(ROOT, pat)))]
+differ = []
+for p in lists:
+    # a list of a global transaction's states names resolved (a branch's
+    # final states are others)
+    for m in re.finditer(r"status (?:NOT )?IN \(('[^)]*'resolved'[^)]*)\)",
+                         open(p, encoding="utf-8").read()):
+        if sorted(re.findall(r"'(\w+)'", m.group(1))) != final:
+            differ.append("%s: %s" % (os.path.relpath(p, ROOT), m.group(0)))
+is_(differ, [], "every list of the final states names the same ones")
 
 # scripts and programs other than C: the test files themselves are left out
 # (each is one test, however long it is)

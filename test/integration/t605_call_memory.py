@@ -19,7 +19,7 @@ from tcclib import (diag, done_testing, ok, rss_anon_kb,  # noqa: E402
 N = 150
 PAYLOAD = '{"pad": "%s"}' % ("x" * (512 * 1024 - 12))
 LIMIT_KB = 25 * 1024     # 150 x 512 kB is 75 MB
-RUN = "/t600/%s" % uuid.uuid4().hex[:8]
+RUN = "/t605/%s" % uuid.uuid4().hex[:8]
 
 
 def decided(prefix, payload="{}"):
