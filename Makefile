@@ -3,7 +3,6 @@
 MODULE_big = tcc
 OBJS = \
 	src/api.o \
-	src/arrayargs.o \
 	src/backoff.o \
 	src/barrier.o \
 	src/calls.o \
@@ -19,6 +18,7 @@ OBJS = \
 	src/purge.o \
 	src/request.o \
 	src/schedule.o \
+	src/schedulephase.o \
 	src/settle.o \
 	src/settled.o \
 	src/shmem.o \

@@ -26,6 +26,13 @@
 #include "backoff.h"
 #include "tcc.h"
 
+/* each failed attempt multiplies the delay by this */
+#define BACKOFF_FACTOR 2.0
+
+/* the jitter: the delay times a factor in [0.9, 1.1) */
+#define JITTER_LOW 0.9
+#define JITTER_SPAN 0.2
+
 /*
  * Returns the delay in ms before the retry that follows failed attempt n:
  * the longer of the backoff and retry_after_ms (-1: none), at most
@@ -37,9 +44,10 @@ TccBackoffMs(int attempt, int retry_after_ms)
 	double		delay;
 
 	/* pow() saturates to infinity, Min() brings it back to the cap */
-	delay = (double) tcc_retry_interval * pow(2.0, Max(attempt, 1) - 1);
+	delay = (double) tcc_retry_interval *
+		pow(BACKOFF_FACTOR, Max(attempt, 1) - 1);
 	delay = Min(delay, (double) tcc_retry_max_interval);
-	delay *= 0.9 + 0.2 * pg_prng_double(&pg_global_prng_state);
+	delay *= JITTER_LOW + JITTER_SPAN * pg_prng_double(&pg_global_prng_state);
 	if (retry_after_ms >= 0)
 		delay = Max(delay, Min((double) retry_after_ms,
 							   (double) tcc_retry_max_interval));

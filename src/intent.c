@@ -36,6 +36,9 @@
 #include "tcc.h"
 #include "util.h"
 
+/* room for a refusal's message before it is clipped to the reply's */
+#define REFUSAL_MAX_LEN 1024
+
 /* Sets a request's error reply. */
 static void
 Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...) pg_attribute_printf(3, 4);
@@ -44,7 +47,7 @@ static void
 Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...)
 {
 	va_list		ap;
-	char		buf[1024];
+	char		buf[REFUSAL_MAX_LEN];
 
 	reply->sqlerrcode = sqlerrcode;
 	va_start(ap, fmt);
@@ -52,6 +55,13 @@ Refuse(TccReply *reply, int sqlerrcode, const char *fmt,...)
 	va_end(ap);
 	TccStrlcpy(reply->message, buf, sizeof(reply->message));
 }
+
+/* how much of a refused begin's kind and business key its message shows */
+#define KIND_SHOWN 60
+#define KEY_SHOWN 100
+
+/* W3C trace flags 01, sampled: the flags of a trace not given */
+#define TRACE_FLAGS_SAMPLED 1
 
 /* Returns the index of gid in gids[0..n), or -1. */
 static int
@@ -63,6 +73,89 @@ FindGid(pg_uuid_t *gids, int n, pg_uuid_t *gid)
 	return -1;
 }
 
+/* insert_gtxs' parameters, an array each: one row per begin */
+enum GtxParam
+{
+	GTX_GID,
+	GTX_OWNER,
+	GTX_KIND,
+	GTX_KEY,
+	GTX_PARALLEL,
+	GTX_DEADLINE,
+	GTX_BEGIN_XID,
+	GTX_TRACE_ID,
+	GTX_TRACE_FLAGS,
+	GTX_TRACESTATE,
+	GTX_NPARAMS
+};
+
+/* and its one result column */
+#define GTX_CREATED_GID 1
+
+STMT(insert_gtxs, GTX_NPARAMS,
+	 "INSERT INTO tcc._gtx (gid, owner, kind, business_key, parallel, deadline, begin_xid,"
+	 "                      trace_id, trace_flags, tracestate)"
+	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	 " ON CONFLICT (kind, business_key) WHERE business_key IS NOT NULL DO NOTHING"
+	 " RETURNING gid",
+	 UUIDARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
+	 TIMESTAMPTZARRAYOID, XID8ARRAYOID, UUIDARRAYOID, INT2ARRAYOID,
+	 TEXTARRAYOID);
+
+/* branch_targets' columns, from 1: one row per transaction named */
+enum TargetColumn
+{
+	TARGET_GID = 1,
+	TARGET_STATUS,
+	TARGET_DECIDED,
+	TARGET_LAST_BRANCH,			/* its highest branch number, 0: none */
+	TARGET_OWNER,
+	TARGET_TRACE_ID,
+	TARGET_TRACE_FLAGS,
+	TARGET_TRACESTATE
+};
+
+STMT(branch_targets, 1,
+	 "SELECT g.gid, g.status, d.gid IS NOT NULL,"
+	 "       (SELECT COALESCE(pg_catalog.max(b.branch), 0)"
+	 "          FROM tcc._branch b WHERE b.gid = g.gid),"
+	 "       g.owner, COALESCE(g.trace_id, g.gid),"
+	 "       COALESCE(g.trace_flags, 1::smallint), g.tracestate"
+	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
+	 " WHERE g.gid = ANY ($1)",
+	 UUIDARRAYOID);
+
+/* insert_branches' parameters, an array each: one row per branch */
+enum BranchParam
+{
+	BR_GID,
+	BR_NUMBER,					/* 0: refused, not written */
+	BR_NAME,
+	BR_TRY_URL,
+	BR_CONFIRM_URL,
+	BR_CANCEL_URL,
+	BR_PAYLOAD,
+	BR_HEADERS,					/* a line per header */
+	BR_PROTOCOL,
+	BR_TIMEOUT,
+	BR_MAX_ATTEMPTS,
+	BR_PASS,
+	BR_NPARAMS
+};
+
+STMT(insert_branches, BR_NPARAMS,
+	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol,"
+	 "                         timeout_ms, max_attempts, pass_try_response)"
+	 " SELECT gid, branch, name, try_url, confirm_url, cancel_url, payload,"
+	 "        pg_catalog.string_to_array(headers, E'\\n'), protocol, timeout_ms, max_attempts, pass"
+	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol,"
+	 "           timeout_ms, max_attempts, pass)"
+	 "  WHERE branch > 0",
+	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
+	 INT4ARRAYOID, BOOLARRAYOID);
+
 /* One request, decoded, and its reply. */
 typedef struct Intent
 {
@@ -73,6 +166,23 @@ typedef struct Intent
 	TccBranchRequest branch;	/* TCC_REQ_BRANCH */
 } Intent;
 
+/* A begin of a batch, beside its columns. */
+typedef struct BeginRow
+{
+	TccReply   *reply;			/* of the request it comes with */
+	pg_uuid_t	gid;
+} BeginRow;
+
+/* A branch of a batch, beside its columns. */
+typedef struct BranchRow
+{
+	TccReply   *reply;			/* of the request it comes with */
+	pg_uuid_t	gid;
+	Oid			user;			/* who asks for it */
+	bool		is_super;
+	bool		locked;			/* its gid's lock taken */
+} BranchRow;
+
 /*
  * The begins and branches of one batch, column by column, for set-based
  * writes: one statement per kind of intent, whatever the batch size.
@@ -81,107 +191,26 @@ typedef struct IntentBatch
 {
 	int			n;				/* requests */
 	Intent	  **intents;
-	TccReply  **replies;
-	int			nbegin;			/* begins: column arrays */
-	int		   *begin_req;
-	pg_uuid_t  *begin_gid;
-	Datum	   *owner,
-			   *kind,
-			   *key,
-			   *parallel,
-			   *deadline,
-			   *begin_xid,
-			   *trace_id,
-			   *trace_flags,
-			   *tracestate;
-	bool	   *kind_null,
-			   *key_null,
-			   *trace_null,
-			   *flags_null,
-			   *state_null;
+	int			nbegin;			/* begins */
+	BeginRow   *begins;
+	TccStoreColumn *gtx_cols;	/* per GTX_*: insert_gtxs' parameters */
 	int			nbranch;		/* branches */
-	int		   *branch_req;
-	pg_uuid_t  *branch_gid;
-	Oid		   *user;
-	bool	   *is_super;
-	Datum	   *number,
-			   *name,
-			   *try_url,
-			   *confirm_url,
-			   *cancel_url,
-			   *payload,
-			   *headers,
-			   *protocol,
-			   *timeout,
-			   *max_attempts,
-			   *pass;
-	bool	   *timeout_null,
-			   *attempts_null,
-			   *name_null,
-			   *try_null,
-			   *confirm_null,
-			   *cancel_null,
-			   *headers_null;
-	bool	   *locked;
+	BranchRow  *branches;
+	TccStoreColumn *branch_cols;	/* per BR_*: insert_branches' */
 } IntentBatch;
-#define BATCH_ALLOC(b, field, n) ((b)->field = palloc0(sizeof(*(b)->field) * (n)))
 
-/* Sets up an empty batch with room for n requests. */
+/* Sets up an empty batch with room for n rows (requests, begins, branches). */
 static void
 BatchInit(IntentBatch *b, int n)
 {
 	int			m = Max(n, 1);
 
 	memset(b, 0, sizeof(IntentBatch));
-	BATCH_ALLOC(b, intents, m);
-	BATCH_ALLOC(b, replies, m);
-	BATCH_ALLOC(b, begin_req, m);
-	BATCH_ALLOC(b, begin_gid, m);
-	BATCH_ALLOC(b, owner, m);
-	BATCH_ALLOC(b, kind, m);
-	BATCH_ALLOC(b, key, m);
-	BATCH_ALLOC(b, parallel, m);
-	BATCH_ALLOC(b, deadline, m);
-	BATCH_ALLOC(b, begin_xid, m);
-	BATCH_ALLOC(b, kind_null, m);
-	BATCH_ALLOC(b, key_null, m);
-	BATCH_ALLOC(b, trace_id, m);
-	BATCH_ALLOC(b, trace_flags, m);
-	BATCH_ALLOC(b, tracestate, m);
-	BATCH_ALLOC(b, trace_null, m);
-	BATCH_ALLOC(b, flags_null, m);
-	BATCH_ALLOC(b, state_null, m);
-	BATCH_ALLOC(b, timeout, m);
-	BATCH_ALLOC(b, max_attempts, m);
-	BATCH_ALLOC(b, pass, m);
-	BATCH_ALLOC(b, timeout_null, m);
-	BATCH_ALLOC(b, attempts_null, m);
-	BATCH_ALLOC(b, branch_req, m);
-	BATCH_ALLOC(b, branch_gid, m);
-	BATCH_ALLOC(b, user, m);
-	BATCH_ALLOC(b, is_super, m);
-	BATCH_ALLOC(b, number, m);
-	BATCH_ALLOC(b, name, m);
-	BATCH_ALLOC(b, try_url, m);
-	BATCH_ALLOC(b, confirm_url, m);
-	BATCH_ALLOC(b, cancel_url, m);
-	BATCH_ALLOC(b, payload, m);
-	BATCH_ALLOC(b, headers, m);
-	BATCH_ALLOC(b, protocol, m);
-	BATCH_ALLOC(b, name_null, m);
-	BATCH_ALLOC(b, try_null, m);
-	BATCH_ALLOC(b, confirm_null, m);
-	BATCH_ALLOC(b, cancel_null, m);
-	BATCH_ALLOC(b, headers_null, m);
-	BATCH_ALLOC(b, locked, m);
-}
-
-/* Returns a text datum for s, and whether it is NULL. */
-static Datum
-TextDatum(const char *s, bool *isnull)
-{
-	*isnull = (s == NULL);
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
+	b->intents = palloc0(sizeof(Intent *) * m);
+	b->begins = palloc0(sizeof(BeginRow) * m);
+	b->gtx_cols = TccStoreColumns(&insert_gtxs, m);
+	b->branches = palloc0(sizeof(BranchRow) * m);
+	b->branch_cols = TccStoreColumns(&insert_branches, m);
 }
 
 /*
@@ -203,48 +232,87 @@ DecodeIntent(Intent *in)
 	}
 }
 
+/* Returns one text of a branch's headers, a line each (none holds a LF). */
+static char *
+HeaderLines(TccBranchSpec *spec)
+{
+	StringInfoData lines;
+
+	initStringInfo(&lines);
+	for (int h = 0; h < spec->nheaders; h++)
+		appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "", spec->headers[h]);
+	return lines.data;
+}
+
 /*
  * Adds n branches of one gid as consecutive rows of the batch (so they get
- * consecutive numbers), all answered by request r.
+ * consecutive numbers), all answered by reply.
  */
 static void
-AddBranchRows(IntentBatch *b, int r, pg_uuid_t *gid, Oid user,
+AddBranchRows(IntentBatch *b, TccReply *reply, pg_uuid_t *gid, Oid user,
 			  bool is_super, int n, TccBranchSpec *specs)
 {
+	TccStoreColumn *c = b->branch_cols;
+
 	for (int k = 0; k < n; k++)
 	{
 		TccBranchSpec *spec = &specs[k];
 		int			i = b->nbranch++;
-		bool		isnull;
+		BranchRow  *row = &b->branches[i];
 
-		b->branch_req[i] = r;
-		b->branch_gid[i] = *gid;
-		b->user[i] = user;
-		b->is_super[i] = is_super;
-		b->try_url[i] = TextDatum(spec->urls[0], &b->try_null[i]);
-		b->confirm_url[i] = TextDatum(spec->urls[1], &b->confirm_null[i]);
-		b->cancel_url[i] = TextDatum(spec->urls[2], &b->cancel_null[i]);
-		b->payload[i] = TextDatum(spec->payload, &isnull);
-		b->name[i] = TextDatum(spec->name, &b->name_null[i]);
-		b->headers_null[i] = (spec->nheaders == 0);
-		if (spec->nheaders > 0)
-		{
-			/* one text, a line per header: a header line holds no LF */
-			StringInfoData lines;
-
-			initStringInfo(&lines);
-			for (int h = 0; h < spec->nheaders; h++)
-				appendStringInfo(&lines, "%s%s", h > 0 ? "\n" : "",
-								 spec->headers[h]);
-			b->headers[i] = CStringGetTextDatum(lines.data);
-		}
-		b->protocol[i] = CStringGetTextDatum(TccProtocolName(spec->protocol));
-		b->timeout[i] = Int32GetDatum(spec->timeout_ms);
-		b->timeout_null[i] = (spec->timeout_ms == 0);
-		b->max_attempts[i] = Int32GetDatum(spec->max_attempts);
-		b->attempts_null[i] = (spec->max_attempts == 0);
-		b->pass[i] = BoolGetDatum(spec->pass_try_response);
+		row->reply = reply;
+		row->gid = *gid;
+		row->user = user;
+		row->is_super = is_super;
+		c[BR_GID].values[i] = UUIDPGetDatum(&row->gid);
+		TccStoreSetText(&c[BR_TRY_URL], i, spec->urls[TCC_OP_TRY]);
+		TccStoreSetText(&c[BR_CONFIRM_URL], i, spec->urls[TCC_OP_CONFIRM]);
+		TccStoreSetText(&c[BR_CANCEL_URL], i, spec->urls[TCC_OP_CANCEL]);
+		TccStoreSetText(&c[BR_PAYLOAD], i, spec->payload);
+		TccStoreSetText(&c[BR_NAME], i, spec->name);
+		TccStoreSetText(&c[BR_HEADERS], i,
+						spec->nheaders > 0 ? HeaderLines(spec) : NULL);
+		TccStoreSetText(&c[BR_PROTOCOL], i, TccProtocolName(spec->protocol));
+		/* 0: the setting applies, written as NULL */
+		c[BR_TIMEOUT].values[i] = Int32GetDatum(spec->timeout_ms);
+		c[BR_TIMEOUT].nulls[i] = (spec->timeout_ms == 0);
+		c[BR_MAX_ATTEMPTS].values[i] = Int32GetDatum(spec->max_attempts);
+		c[BR_MAX_ATTEMPTS].nulls[i] = (spec->max_attempts == 0);
+		c[BR_PASS].values[i] = BoolGetDatum(spec->pass_try_response);
 	}
+}
+
+/* Adds a BEGIN request's transaction to the batch's begins. */
+static void
+AddBeginRow(IntentBatch *b, TccReply *reply, TccBeginRequest *begin)
+{
+	TccStoreColumn *c = b->gtx_cols;
+	int			i = b->nbegin++;
+	BeginRow   *row = &b->begins[i];
+
+	row->reply = reply;
+	row->gid = begin->gid;
+	c[GTX_GID].values[i] = UUIDPGetDatum(&row->gid);
+	c[GTX_OWNER].values[i] = ObjectIdGetDatum(begin->owner);
+	c[GTX_DEADLINE].values[i] = TimestampTzGetDatum(begin->deadline);
+	c[GTX_BEGIN_XID].values[i] = FullTransactionIdGetDatum(
+		FullTransactionIdFromU64(begin->xid));
+	TccStoreSetText(&c[GTX_KIND], i, begin->kind);
+	TccStoreSetText(&c[GTX_KEY], i, begin->key);
+	c[GTX_PARALLEL].values[i] = BoolGetDatum(begin->parallel);
+	/* no trace given: the gid is the trace id, flags 01 (sampled) */
+	c[GTX_TRACE_ID].nulls[i] = !begin->trace_given;
+	c[GTX_TRACE_FLAGS].nulls[i] = !begin->trace_given ||
+		begin->trace.flags == TRACE_FLAGS_SAMPLED;
+	if (begin->trace_given)
+	{
+		pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+		memcpy(id->data, begin->trace.id, UUID_LEN);
+		c[GTX_TRACE_ID].values[i] = UUIDPGetDatum(id);
+		c[GTX_TRACE_FLAGS].values[i] = Int16GetDatum(begin->trace.flags);
+	}
+	TccStoreSetText(&c[GTX_TRACESTATE], i, begin->trace.state);
 }
 
 /*
@@ -256,54 +324,27 @@ AddBranchRows(IntentBatch *b, int r, pg_uuid_t *gid, Oid user,
 static void
 BatchAdd(IntentBatch *b, Intent *in)
 {
-	int			r = b->n++;
-
-	b->intents[r] = in;
-	b->replies[r] = in->reply;
+	b->intents[b->n++] = in;
 	if (in->req->kind == TCC_REQ_BEGIN)
 	{
-		TccBeginRequest *begin = &in->begin;
-		int			i = b->nbegin++;
-
-		b->begin_req[i] = r;
-		b->begin_gid[i] = begin->gid;
-		b->owner[i] = ObjectIdGetDatum(begin->owner);
-		b->deadline[i] = TimestampTzGetDatum(begin->deadline);
-		b->begin_xid[i] = FullTransactionIdGetDatum(
-			FullTransactionIdFromU64(begin->xid));
-		b->kind[i] = TextDatum(begin->kind, &b->kind_null[i]);
-		b->key[i] = TextDatum(begin->key, &b->key_null[i]);
-		b->parallel[i] = BoolGetDatum(begin->parallel);
-		/* no trace given: the gid is the trace id, flags 01 (sampled) */
-		b->trace_null[i] = !begin->trace_given;
-		b->flags_null[i] = !begin->trace_given || begin->trace.flags == 1;
-		if (begin->trace_given)
-		{
-			pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
-
-			memcpy(id->data, begin->trace.id, UUID_LEN);
-			b->trace_id[i] = UUIDPGetDatum(id);
-			b->trace_flags[i] = Int16GetDatum(begin->trace.flags);
-		}
-		b->tracestate[i] = TextDatum(begin->trace.state, &b->state_null[i]);
-		AddBranchRows(b, r, &b->begin_gid[i], begin->owner, false,
-					  begin->nbranches, begin->branches);
+		AddBeginRow(b, in->reply, &in->begin);
+		AddBranchRows(b, in->reply, &in->begin.gid, in->begin.owner, false,
+					  in->begin.nbranches, in->begin.branches);
 	}
 	else
-		AddBranchRows(b, r, &in->branch.gid, in->branch.user,
+		AddBranchRows(b, in->reply, &in->branch.gid, in->branch.user,
 					  in->branch.is_super, in->branch.nbranches,
 					  in->branch.branches);
 }
 
-STMT(insert_gtxs, 10,
-	 "INSERT INTO tcc._gtx (gid, owner, kind, business_key, parallel, deadline, begin_xid,"
-	 "                      trace_id, trace_flags, tracestate)"
-	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-	 " ON CONFLICT (kind, business_key) WHERE business_key IS NOT NULL DO NOTHING"
-	 " RETURNING gid",
-	 UUIDARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
-	 TIMESTAMPTZARRAYOID, XID8ARRAYOID, UUIDARRAYOID, INT2ARRAYOID,
-	 TEXTARRAYOID);
+/* Returns a text value of a column, "" if NULL, cut after len bytes. */
+static char *
+ShownText(TccStoreColumn *col, int row, int len)
+{
+	if (col->nulls[row])
+		return "";
+	return TccClip(TextDatumGetCString(col->values[row]), len);
+}
 
 /*
  * Begins: creates the batch's global transactions in state trying; one
@@ -312,22 +353,14 @@ STMT(insert_gtxs, 10,
 static void
 WriteBegins(IntentBatch *b)
 {
-	Datum		args[10];
+	Datum		args[GTX_NPARAMS];
+	TccStoreColumn *c = b->gtx_cols;
 	pg_uuid_t  *created;
 	int			ncreated;
 
 	if (b->nbegin == 0)
 		return;
-	args[0] = TccStoreGidArray(b->begin_gid, b->nbegin);
-	args[1] = TccStoreArray(b->owner, NULL, b->nbegin, OIDOID);
-	args[2] = TccStoreArray(b->kind, b->kind_null, b->nbegin, TEXTOID);
-	args[3] = TccStoreArray(b->key, b->key_null, b->nbegin, TEXTOID);
-	args[4] = TccStoreArray(b->parallel, NULL, b->nbegin, BOOLOID);
-	args[5] = TccStoreArray(b->deadline, NULL, b->nbegin, TIMESTAMPTZOID);
-	args[6] = TccStoreArray(b->begin_xid, NULL, b->nbegin, XID8OID);
-	args[7] = TccStoreArray(b->trace_id, b->trace_null, b->nbegin, UUIDOID);
-	args[8] = TccStoreArray(b->trace_flags, b->flags_null, b->nbegin, INT2OID);
-	args[9] = TccStoreArray(b->tracestate, b->state_null, b->nbegin, TEXTOID);
+	TccStoreColumnParams(&insert_gtxs, c, b->nbegin, args);
 	TccStoreExec(&insert_gtxs, args, NULL, false);
 	ncreated = (int) SPI_processed;
 	created = palloc(sizeof(pg_uuid_t) * Max(ncreated, 1));
@@ -335,40 +368,128 @@ WriteBegins(IntentBatch *b)
 	{
 		bool		isnull;
 
-		created[i] = *DatumGetUUIDP(TccStoreCol(i, 1, &isnull));
+		created[i] = *DatumGetUUIDP(TccStoreCol(i, GTX_CREATED_GID, &isnull));
 	}
 	for (int i = 0; i < b->nbegin; i++)
 	{
-		if (FindGid(created, ncreated, &b->begin_gid[i]) < 0)
-			Refuse(b->replies[b->begin_req[i]], ERRCODE_UNIQUE_VIOLATION,
+		if (FindGid(created, ncreated, &b->begins[i].gid) < 0)
+			Refuse(b->begins[i].reply, ERRCODE_UNIQUE_VIOLATION,
 				   "a global transaction of kind \"%s\" with business key \"%s\" already exists",
-				   b->kind_null[i] ? "" : TccClip(TextDatumGetCString(b->kind[i]), 60),
-				   b->key_null[i] ? "" : TccClip(TextDatumGetCString(b->key[i]), 100));
+				   ShownText(&c[GTX_KIND], i, KIND_SHOWN),
+				   ShownText(&c[GTX_KEY], i, KEY_SHOWN));
 	}
 }
 
-STMT(branch_targets, 1,
-	 "SELECT g.gid, g.status, d.gid IS NOT NULL,"
-	 "       (SELECT COALESCE(pg_catalog.max(b.branch), 0)"
-	 "          FROM tcc._branch b WHERE b.gid = g.gid),"
-	 "       g.owner, COALESCE(g.trace_id, g.gid),"
-	 "       COALESCE(g.trace_flags, 1::smallint), g.tracestate"
-	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
-	 " WHERE g.gid = ANY ($1)",
-	 UUIDARRAYOID);
+/* A transaction branches are added to, as branch_targets read it. */
+typedef struct Target
+{
+	pg_uuid_t	gid;
+	char	   *status;
+	bool		decided;
+	int			last;			/* its highest branch number so far */
+	Oid			owner;
+	TccTrace	trace;
+} Target;
 
-STMT(insert_branches, 12,
-	 "INSERT INTO tcc._branch (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol,"
-	 "                         timeout_ms, max_attempts, pass_try_response)"
-	 " SELECT gid, branch, name, try_url, confirm_url, cancel_url, payload,"
-	 "        pg_catalog.string_to_array(headers, E'\\n'), protocol, timeout_ms, max_attempts, pass"
-	 "   FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-	 "     AS r (gid, branch, name, try_url, confirm_url, cancel_url, payload, headers, protocol,"
-	 "           timeout_ms, max_attempts, pass)"
-	 "  WHERE branch > 0",
-	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID,
-	 INT4ARRAYOID, BOOLARRAYOID);
+/*
+ * Reads the transactions the batch's branches name (whose locks are
+ * taken); returns them, and their number in *n.
+ */
+static Target *
+ReadTargets(Datum gids, int *n)
+{
+	Datum		args[1] = {gids};
+	Target	   *targets;
+
+	TccStoreExec(&branch_targets, args, NULL, false);
+	*n = (int) SPI_processed;
+	targets = palloc0(sizeof(Target) * Max(*n, 1));
+	for (int g = 0; g < *n; g++)
+	{
+		Target	   *t = &targets[g];
+		bool		isnull;
+		Datum		d;
+
+		t->gid = *DatumGetUUIDP(TccStoreCol(g, TARGET_GID, &isnull));
+		t->status = TextDatumGetCString(TccStoreCol(g, TARGET_STATUS, &isnull));
+		t->decided = DatumGetBool(TccStoreCol(g, TARGET_DECIDED, &isnull));
+		t->last = DatumGetInt32(TccStoreCol(g, TARGET_LAST_BRANCH, &isnull));
+		t->owner = DatumGetObjectId(TccStoreCol(g, TARGET_OWNER, &isnull));
+		d = TccStoreCol(g, TARGET_TRACE_ID, &isnull);
+		memcpy(t->trace.id, DatumGetUUIDP(d)->data, TCC_TRACE_ID_LEN);
+		d = TccStoreCol(g, TARGET_TRACE_FLAGS, &isnull);
+		t->trace.flags = (uint8) DatumGetInt16(d);
+		d = TccStoreCol(g, TARGET_TRACESTATE, &isnull);
+		t->trace.state = isnull ? NULL : TextDatumGetCString(d);
+	}
+	return targets;
+}
+
+/* Returns the target of gid among targets[0..n), or NULL. */
+static Target *
+FindTarget(Target *targets, int n, pg_uuid_t *gid)
+{
+	for (int g = 0; g < n; g++)
+		if (memcmp(&targets[g].gid, gid, sizeof(pg_uuid_t)) == 0)
+			return &targets[g];
+	return NULL;
+}
+
+/*
+ * Numbers one branch of a batch after its transaction's existing ones, or
+ * refuses its request (t: its transaction, NULL if unknown); returns the
+ * number, 0 if refused.
+ */
+static int
+NumberBranch(BranchRow *row, TccReply *reply, Target *t)
+{
+	pg_uuid_t  *gid = &row->gid;
+
+	if (t == NULL || (t->owner != row->user && !row->is_super))
+	{
+		/* not the caller's to touch: give its lock back at once */
+		if (row->locked)
+			TccGidUnlock(gid);
+		if (reply->sqlerrcode != 0)
+			;					/* its request was refused already (a begin) */
+		else if (t == NULL)
+			Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
+				   "global transaction %s does not exist", TccGidText(gid));
+		else
+			Refuse(reply, ERRCODE_INSUFFICIENT_PRIVILEGE,
+				   "global transaction %s belongs to another role",
+				   TccGidText(gid));
+		return 0;
+	}
+	if (reply->sqlerrcode != 0)
+		return 0;				/* another branch of its request was refused */
+	if (!row->locked)
+	{
+		Refuse(reply, ERRCODE_TCC_BAD_DECISION,
+			   "global transaction %s is being decided by another transaction",
+			   TccGidText(gid));
+		return 0;
+	}
+	if (t->decided || strcmp(t->status, "trying") != 0)
+	{
+		Refuse(reply, ERRCODE_TCC_BAD_DECISION,
+			   "global transaction %s is already %s", TccGidText(gid),
+			   t->decided && strcmp(t->status, "trying") == 0 ?
+			   "decided" : t->status);
+		return 0;
+	}
+	t->last++;
+	if (reply->branch == 0)
+	{
+		/* the tries of the request carry the gid's trace context */
+		reply->branch = t->last;
+		memcpy(reply->trace_id, t->trace.id, TCC_TRACE_ID_LEN);
+		reply->trace_flags = t->trace.flags;
+		strlcpy(reply->tracestate, t->trace.state ? t->trace.state : "",
+				sizeof(reply->tracestate));
+	}
+	return t->last;
+}
 
 /*
  * Branches: each is numbered after the existing ones of its transaction and
@@ -382,112 +503,33 @@ STMT(insert_branches, 12,
 static void
 WriteBranches(IntentBatch *b)
 {
-	Datum		args[12];
-	pg_uuid_t  *gids;
-	char	  **status;
-	bool	   *decided;
-	int		   *last;
-	Oid		   *owner;
-	TccTrace   *trace;
-	int			ngids;
+	Datum		args[BR_NPARAMS];
+	TccStoreColumn *c = b->branch_cols;
+	Target	   *targets;
+	int			ntargets;
 
 	if (b->nbranch == 0)
 		return;
 	/* locks first, so that what is read next cannot be decided meanwhile */
 	for (int i = 0; i < b->nbranch; i++)
-		b->locked[i] = TccGidLock(&b->branch_gid[i], false);
-	args[0] = TccStoreGidArray(b->branch_gid, b->nbranch);
-	TccStoreExec(&branch_targets, args, NULL, false);	/* args[0] serves again below */
-	ngids = (int) SPI_processed;
-	gids = palloc(sizeof(pg_uuid_t) * Max(ngids, 1));
-	status = palloc(sizeof(char *) * Max(ngids, 1));
-	decided = palloc(sizeof(bool) * Max(ngids, 1));
-	last = palloc(sizeof(int) * Max(ngids, 1));
-	owner = palloc(sizeof(Oid) * Max(ngids, 1));
-	trace = palloc0(sizeof(TccTrace) * Max(ngids, 1));
-	for (int g = 0; g < ngids; g++)
-	{
-		bool		isnull;
-		Datum		d;
-
-		gids[g] = *DatumGetUUIDP(TccStoreCol(g, 1, &isnull));
-		status[g] = TextDatumGetCString(TccStoreCol(g, 2, &isnull));
-		decided[g] = DatumGetBool(TccStoreCol(g, 3, &isnull));
-		last[g] = DatumGetInt32(TccStoreCol(g, 4, &isnull));
-		owner[g] = DatumGetObjectId(TccStoreCol(g, 5, &isnull));
-		memcpy(trace[g].id, DatumGetUUIDP(TccStoreCol(g, 6, &isnull))->data,
-			   TCC_TRACE_ID_LEN);
-		trace[g].flags = (uint8) DatumGetInt16(TccStoreCol(g, 7, &isnull));
-		d = TccStoreCol(g, 8, &isnull);
-		trace[g].state = isnull ? NULL : TextDatumGetCString(d);
-	}
-
+		b->branches[i].locked = TccGidLock(&b->branches[i].gid, false);
+	targets = ReadTargets(TccStoreArray(c[BR_GID].values, NULL, b->nbranch,
+										UUIDOID), &ntargets);
 	for (int i = 0; i < b->nbranch; i++)
 	{
-		TccReply   *reply = b->replies[b->branch_req[i]];
-		pg_uuid_t  *gid = &b->branch_gid[i];
-		int			g = FindGid(gids, ngids, gid);
-		int			number = 0;
+		BranchRow  *row = &b->branches[i];
+		Target	   *t = FindTarget(targets, ntargets, &row->gid);
 
-		if (g < 0 || (owner[g] != b->user[i] && !b->is_super[i]))
-		{
-			/* not the caller's to touch: give its lock back at once */
-			if (b->locked[i])
-				TccGidUnlock(gid);
-			if (reply->sqlerrcode != 0)
-				;				/* its request was refused already (a begin) */
-			else if (g < 0)
-				Refuse(reply, ERRCODE_TCC_UNKNOWN_GID,
-					   "global transaction %s does not exist", TccGidText(gid));
-			else
-				Refuse(reply, ERRCODE_INSUFFICIENT_PRIVILEGE,
-					   "global transaction %s belongs to another role",
-					   TccGidText(gid));
-		}
-		else if (reply->sqlerrcode != 0)
-			;					/* another branch of its request was refused */
-		else if (!b->locked[i])
-			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
-				   "global transaction %s is being decided by another transaction",
-				   TccGidText(gid));
-		else if (decided[g] || strcmp(status[g], "trying") != 0)
-			Refuse(reply, ERRCODE_TCC_BAD_DECISION,
-				   "global transaction %s is already %s", TccGidText(gid),
-				   decided[g] && strcmp(status[g], "trying") == 0 ?
-				   "decided" : status[g]);
-		else
-		{
-			number = ++last[g];
-			if (reply->branch == 0)
-			{
-				/* the tries of the request carry the gid's trace context */
-				reply->branch = number;
-				memcpy(reply->trace_id, trace[g].id, TCC_TRACE_ID_LEN);
-				reply->trace_flags = trace[g].flags;
-				strlcpy(reply->tracestate, trace[g].state ? trace[g].state : "",
-						sizeof(reply->tracestate));
-			}
-		}
-		b->number[i] = Int32GetDatum(number);
+		c[BR_NUMBER].values[i] =
+			Int32GetDatum(NumberBranch(row, row->reply, t));
 	}
 	/* a request is written whole or not at all */
 	for (int i = 0; i < b->nbranch; i++)
 	{
-		if (b->replies[b->branch_req[i]]->sqlerrcode != 0)
-			b->number[i] = Int32GetDatum(0);
+		if (b->branches[i].reply->sqlerrcode != 0)
+			c[BR_NUMBER].values[i] = Int32GetDatum(0);
 	}
-
-	args[1] = TccStoreArray(b->number, NULL, b->nbranch, INT4OID);
-	args[2] = TccStoreArray(b->name, b->name_null, b->nbranch, TEXTOID);
-	args[3] = TccStoreArray(b->try_url, b->try_null, b->nbranch, TEXTOID);
-	args[4] = TccStoreArray(b->confirm_url, b->confirm_null, b->nbranch, TEXTOID);
-	args[5] = TccStoreArray(b->cancel_url, b->cancel_null, b->nbranch, TEXTOID);
-	args[6] = TccStoreArray(b->payload, NULL, b->nbranch, TEXTOID);
-	args[7] = TccStoreArray(b->headers, b->headers_null, b->nbranch, TEXTOID);
-	args[8] = TccStoreArray(b->protocol, NULL, b->nbranch, TEXTOID);
-	args[9] = TccStoreArray(b->timeout, b->timeout_null, b->nbranch, INT4OID);
-	args[10] = TccStoreArray(b->max_attempts, b->attempts_null, b->nbranch, INT4OID);
-	args[11] = TccStoreArray(b->pass, NULL, b->nbranch, BOOLOID);
+	TccStoreColumnParams(&insert_branches, c, b->nbranch, args);
 	TccStoreExec(&insert_branches, args, NULL, false);
 }
 
@@ -502,31 +544,84 @@ WriteBatch(void *arg)
 	WriteBranches(b);
 }
 
-STMT(insert_attempt, 7,
+/* the first parameters of a statement on one branch's call: its key */
+enum BranchKeyParam
+{
+	KEY_GID,
+	KEY_BRANCH,
+	KEY_NPARAMS
+};
+
+/* insert_attempt's parameters */
+enum AttemptParam
+{
+	ATTEMPT_OP = KEY_NPARAMS,
+	ATTEMPT_STARTED_AT,
+	ATTEMPT_DURATION,
+	ATTEMPT_HTTP_STATUS,		/* NULL: no answer */
+	ATTEMPT_ERROR,
+	ATTEMPT_NPARAMS
+};
+
+STMT(insert_attempt, ATTEMPT_NPARAMS,
 	 "INSERT INTO tcc._attempt (gid, branch, op, started_at, duration_ms, http_status, error)"
 	 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
 	 UUIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, FLOAT8OID, INT4OID, TEXTOID);
+
+/*
+ * Starts the nparams parameters of a statement on one branch's call: none
+ * NULL yet, its key first.
+ */
+static void
+SetKeyParams(Datum *args, char *nulls, int nparams, pg_uuid_t *gid,
+			 int branch)
+{
+	memset(nulls, ' ', nparams);
+	args[KEY_GID] = UUIDPGetDatum(gid);
+	args[KEY_BRANCH] = Int32GetDatum(branch);
+}
+
+/*
+ * Sets the HTTP status and error parameters of a statement on a call's
+ * outcome, at positions status_at and error_at: NULL for no answer (status
+ * 0) and for no error.
+ */
+static void
+SetOutcomeParams(Datum *args, char *nulls, int status_at, int http_status,
+				 int error_at, const char *error)
+{
+	args[status_at] = Int32GetDatum(http_status);
+	nulls[status_at] = http_status == 0 ? 'n' : ' ';
+	args[error_at] = TccStoreTextOrNull(error, &nulls[error_at]);
+}
 
 /* Appends one HTTP call to the attempt log. */
 static void
 LogAttempt(pg_uuid_t *gid, int branch, const char *op, TimestampTz started,
 		   double duration_ms, int http_status, const char *error)
 {
-	Datum		args[7];
-	char		nulls[7] = "       ";
+	Datum		args[ATTEMPT_NPARAMS];
+	char		nulls[ATTEMPT_NPARAMS];
 
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = Int32GetDatum(branch);
-	args[2] = CStringGetTextDatum(op);
-	args[3] = TimestampTzGetDatum(started);
-	args[4] = Float8GetDatum(duration_ms);
-	args[5] = Int32GetDatum(http_status);
-	if (http_status == 0)
-		nulls[5] = 'n';
-	args[6] = TccStoreTextOrNull(error && error[0] ? error : NULL, &nulls[6]);
+	SetKeyParams(args, nulls, ATTEMPT_NPARAMS, gid, branch);
+	args[ATTEMPT_OP] = CStringGetTextDatum(op);
+	args[ATTEMPT_STARTED_AT] = TimestampTzGetDatum(started);
+	args[ATTEMPT_DURATION] = Float8GetDatum(duration_ms);
+	SetOutcomeParams(args, nulls, ATTEMPT_HTTP_STATUS, http_status,
+					 ATTEMPT_ERROR, error && error[0] ? error : NULL);
 	TccStoreExec(&insert_attempt, args, nulls, false);
 }
-STMT(mark_try_failed, 5,
+
+/* mark_try_failed's parameters */
+enum TryFailedParam
+{
+	FAILED_STATUS = KEY_NPARAMS,
+	FAILED_HTTP_STATUS,			/* NULL: no answer */
+	FAILED_ERROR,
+	FAILED_NPARAMS
+};
+
+STMT(mark_try_failed, FAILED_NPARAMS,
 	 "UPDATE tcc._branch SET status = $3, last_http_status = $4, last_error = $5"
 	 " WHERE gid = $1 AND branch = $2 AND status = 'registered'",
 	 UUIDOID, INT4OID, TEXTOID, INT4OID, TEXTOID);
@@ -539,31 +634,32 @@ static void
 RecordTryFailed(TccTryFailedRequest *failed)
 {
 	pg_uuid_t  *gid = &failed->gid;
-	int			branch = failed->branch;
-	const char *status = failed->status;
-	int			http_status = failed->http_status;
-	const char *error = failed->error;
-	TimestampTz started = failed->started;
-	double		duration_ms = failed->duration_ms;
 	const char *source = "try failed";
-	Datum		args[5];
-	char		nulls[5] = "     ";
+	Datum		args[FAILED_NPARAMS];
+	char		nulls[FAILED_NPARAMS];
 
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = Int32GetDatum(branch);
-	args[2] = CStringGetTextDatum(status);
-	args[3] = Int32GetDatum(http_status);
-	if (http_status == 0)
-		nulls[3] = 'n';
-	args[4] = TccStoreTextOrNull(error, &nulls[4]);
+	SetKeyParams(args, nulls, FAILED_NPARAMS, gid, failed->branch);
+	args[FAILED_STATUS] = CStringGetTextDatum(failed->status);
+	SetOutcomeParams(args, nulls, FAILED_HTTP_STATUS, failed->http_status,
+					 FAILED_ERROR, failed->error);
 	TccStoreExec(&mark_try_failed, args, nulls, false);
-	LogAttempt(gid, branch, "try", started, duration_ms, http_status, error);
+	LogAttempt(gid, failed->branch, "try", failed->started,
+			   failed->duration_ms, failed->http_status, failed->error);
 	/* a gid held by a caller is left to the worker's cancel pass (cancel.c) */
 	if (TccGidTryLock(gid))
 		(void) TccStoreDecideCancels(gid, &source, 1);
 }
 
-STMT(record_try_answers, 3,
+/* record_try_answers' parameters: the gid, then an array each */
+enum AnswerParam
+{
+	ANSWER_GID,
+	ANSWER_BRANCH,
+	ANSWER_TEXT,
+	ANSWER_NPARAMS
+};
+
+STMT(record_try_answers, ANSWER_NPARAMS,
 	 "UPDATE tcc._branch b SET try_response = a.answer::jsonb"
 	 "  FROM unnest($2, $3) a (branch, answer)"
 	 " WHERE b.gid = $1 AND b.branch = a.branch AND b.pass_try_response",
@@ -578,19 +674,16 @@ STMT(record_try_answers, 3,
 static void
 RecordTryAnswers(TccTryAnswersRequest *r)
 {
-	Datum		args[3];
-	Datum	   *branches = palloc(sizeof(Datum) * r->n);
-	Datum	   *answers = palloc(sizeof(Datum) * r->n);
-	bool	   *nulls = palloc(sizeof(bool) * r->n);
+	Datum		args[ANSWER_NPARAMS];
+	TccStoreColumn *c = TccStoreColumns(&record_try_answers, r->n);
 
 	for (int i = 0; i < r->n; i++)
 	{
-		branches[i] = Int32GetDatum(r->branches[i]);
-		answers[i] = TextDatum(r->answers[i], &nulls[i]);
+		c[ANSWER_BRANCH].values[i] = Int32GetDatum(r->branches[i]);
+		TccStoreSetText(&c[ANSWER_TEXT], i, r->answers[i]);
 	}
-	args[0] = UUIDPGetDatum(&r->gid);
-	args[1] = TccStoreArray(branches, NULL, r->n, INT4OID);
-	args[2] = TccStoreArray(answers, nulls, r->n, TEXTOID);
+	args[ANSWER_GID] = UUIDPGetDatum(&r->gid);
+	TccStoreColumnParams(&record_try_answers, c, r->n, args);
 	TccStoreExec(&record_try_answers, args, NULL, false);
 	/* a phase two begun meanwhile (the deadline) reads them when due */
 	for (int i = 0; i < r->n; i++)
@@ -631,8 +724,9 @@ WriteRequest(void *arg)
  * subtransaction; a refusal (unknown gid, decided, ...) is a reply, not an
  * error.  Should the batch fail all the same, and for the rare failed try
  * and the answers of tries, each request is written in its own
- * subtransaction, so that one bad request cannot sink the others.  replies: one per request, zeroed, in
- * memory that outlives the unit of work.
+ * subtransaction, so that one bad request cannot sink the others.
+ * replies: one per request, zeroed, in memory that outlives the unit of
+ * work.
  */
 void
 TccIntentWrite(List *requests, TccReply *replies)
@@ -681,7 +775,7 @@ TccIntentWrite(List *requests, TccReply *replies)
 			FreeErrorData(edata);
 			for (int r = 0; r < batch.n; r++)
 			{
-				memset(batch.replies[r], 0, sizeof(TccReply));
+				memset(batch.intents[r]->reply, 0, sizeof(TccReply));
 				single[nsingle++] = batch.intents[r];
 			}
 		}

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * schedule.h
- *	  When each pending confirm / cancel call is due, and what is next
- *	  of each transaction's phase two (schedule.c).
+ *	  When each pending confirm / cancel call is due (schedule.c), and what
+ *	  is next of each transaction's phase two (schedulephase.c).
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -37,6 +37,9 @@ extern void TccSchedulePause(char **dests, int n);
 extern void TccScheduleOutcome(pg_uuid_t *gid, int branch, int http_status,
 							   const char *error);
 
+/* most of a destination's last error kept, its NUL included */
+#define TCC_DEST_ERROR_LEN 200
+
 /* what the worker reports of a destination (tcc.destinations) */
 typedef struct TccDestRow
 {
@@ -45,7 +48,7 @@ typedef struct TccDestRow
 	int			in_flight;
 	int			last_http_status;	/* 0: none, or no answer */
 	TimestampTz next_at;		/* earliest waiting call; 0: none */
-	char		last_error[200];
+	char		last_error[TCC_DEST_ERROR_LEN];
 } TccDestRow;
 
 extern int	TccScheduleDestinations(TccDestRow *rows, int max);
@@ -58,7 +61,7 @@ typedef enum TccPhaseStep
 	TCC_PHASE_DONE				/* no branch is pending any more */
 } TccPhaseStep;
 
-/* the transactions: which of their branches are called next */
+/* the transactions: which branches are called next (schedulephase.c) */
 extern bool TccSchedulePhaseStart(pg_uuid_t *gid, bool commit, bool parallel,
 								  int *pending, int npending, TimestampTz now,
 								  bool force);

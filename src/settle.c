@@ -24,8 +24,8 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "arrayargs.h"
 #include "backoff.h"
+#include "batch.h"
 #include "http.h"
 #include "protocol.h"
 #include "rows.h"
@@ -65,29 +65,28 @@ enum
 	FIN_STATUS,
 	FIN_NCOLS
 };
-static const Oid fin_types[FIN_NCOLS] = {UUIDOID, TEXTOID};
 
 /* Adds a transaction to those to finish, and to those settled. */
 static void
-FinishingAdd(TccArgs *fin, pg_uuid_t *gid, bool commit, TccSettled *settled)
+FinishingAdd(TccBatch *fin, pg_uuid_t *gid, bool commit, TccSettled *settled)
 {
-	int			r = TccArgsAddRow(fin);
+	int			r = fin->n++;
 
 	TccSettledAdd(settled, gid);
-	TccArgsSetGid(fin, r, FIN_GID, gid);
-	TccArgsSet(fin, r, FIN_STATUS,
+	TccBatchSetGid(fin, r, FIN_GID, gid);
+	TccBatchSet(fin, r, FIN_STATUS,
 			   CStringGetTextDatum(commit ? TCC_STATUS_CONFIRMED : TCC_STATUS_CANCELLED));
 }
 
 /* confirming -> confirmed, cancelling -> cancelled, for all of fin. */
 static void
-Finish(TccArgs *fin)
+Finish(TccBatch *fin)
 {
 	Datum		args[FIN_NCOLS];
 
-	if (fin->nrows == 0)
+	if (fin->n == 0)
 		return;
-	TccArgsBuild(fin, args);
+	TccBatchParams(fin, args);
 	TccStoreExec(&finish_gtxs, args, NULL, false);
 }
 
@@ -106,7 +105,6 @@ enum
 	SKIP_BRANCH,
 	SKIP_NCOLS
 };
-static const Oid skip_types[SKIP_NCOLS] = {UUIDOID, INT4OID};
 
 /*
  * The end of both statements that start phase two (dec holds the gids):
@@ -204,7 +202,7 @@ typedef struct GtxRows
  */
 static void
 ReadGtxRows(const SPITupleTable *rows, uint64 *r, PhaseRows from,
-			GtxRows *gtx, TccArgs *skip)
+			GtxRows *gtx, TccBatch *skip)
 {
 	uint64		first = *r;
 	bool		isnull;
@@ -228,10 +226,10 @@ ReadGtxRows(const SPITupleTable *rows, uint64 *r, PhaseRows from,
 		if (from == ROWS_STARTED &&
 			DatumGetBool(TccRowsCol(rows, *r, PHASE_SKIPPED, &isnull)))
 		{
-			int			s = TccArgsAddRow(skip);
+			int			s = skip->n++;
 
-			TccArgsSetGid(skip, s, SKIP_GID, &gtx->gid);
-			TccArgsSet(skip, s, SKIP_BRANCH, branch);
+			TccBatchSetGid(skip, s, SKIP_GID, &gtx->gid);
+			TccBatchSet(skip, s, SKIP_BRANCH, branch);
 			continue;
 		}
 		gtx->pending_row[gtx->npending] = *r;
@@ -256,8 +254,8 @@ TakePhaseRows(SPITupleTable *rows, PhaseRows from, TccSettled *settled)
 	uint64		ntaken = 0;
 	uint64		r = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	TccArgs	fin;
-	TccArgs	skip;
+	TccBatch	fin;
+	TccBatch	skip;
 	GtxRows		gtx;
 
 	if (nrows == 0)
@@ -265,8 +263,8 @@ TakePhaseRows(SPITupleTable *rows, PhaseRows from, TccSettled *settled)
 		SPI_freetuptable(rows);
 		return 0;
 	}
-	TccArgsInit(&fin, fin_types, FIN_NCOLS, (int) nrows);
-	TccArgsInit(&skip, skip_types, SKIP_NCOLS, (int) nrows);
+	TccBatchInit(&fin, &finish_gtxs, (int) nrows);
+	TccBatchInit(&skip, &skip_branches, (int) nrows);
 	gtx.pending = palloc(sizeof(int) * nrows);
 	gtx.pending_row = palloc(sizeof(uint64) * nrows);
 	while (r < nrows)
@@ -285,11 +283,11 @@ TakePhaseRows(SPITupleTable *rows, PhaseRows from, TccSettled *settled)
 	}
 	/* what was read is copied: free it before the next statement */
 	SPI_freetuptable(rows);
-	if (skip.nrows > 0)
+	if (skip.n > 0)
 	{
 		Datum		args[SKIP_NCOLS];
 
-		TccArgsBuild(&skip, args);
+		TccBatchParams(&skip, args);
 		TccStoreExec(&skip_branches, args, NULL, false);
 	}
 	Finish(&fin);
@@ -572,10 +570,6 @@ enum
 	OUT_NEXT_AT,
 	OUT_NCOLS
 };
-static const Oid out_types[OUT_NCOLS] = {
-	UUIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID,
-	FLOAT8OID, INT4OID, TEXTOID, TIMESTAMPTZOID
-};
 
 /*
  * The outcomes ($1 - $8) and the transactions they finished ($9, $10), in
@@ -608,7 +602,6 @@ enum
 	FAIL_EXHAUSTED,
 	FAIL_NCOLS
 };
-static const Oid fail_types[FAIL_NCOLS] = {UUIDOID, INT4OID, TEXTOID, BOOLOID};
 
 STMT(record_failures, FAIL_NCOLS,
 	 "WITH f AS ("
@@ -634,23 +627,23 @@ STMT(record_failures, FAIL_NCOLS,
 
 /* Adds a finished call to the outcomes to record; returns its row. */
 static int
-AddOutcome(TccArgs *out, TccCall *call)
+AddOutcome(TccBatch *out, TccCall *call)
 {
-	int			r = TccArgsAddRow(out);
+	int			r = out->n++;
 
-	TccArgsSetGid(out, r, OUT_GID, &call->gid);
-	TccArgsSet(out, r, OUT_BRANCH, Int32GetDatum(call->branch));
-	TccArgsSet(out, r, OUT_OP, CStringGetTextDatum(TccProtocolOpName(call->op)));
-	TccArgsSet(out, r, OUT_STARTED_AT, TimestampTzGetDatum(call->started_at));
-	TccArgsSet(out, r, OUT_DURATION_MS, Float8GetDatum(call->duration_ms));
-	TccArgsSet(out, r, OUT_HTTP_STATUS, Int32GetDatum(call->http_status));
+	TccBatchSetGid(out, r, OUT_GID, &call->gid);
+	TccBatchSet(out, r, OUT_BRANCH, Int32GetDatum(call->branch));
+	TccBatchSet(out, r, OUT_OP, CStringGetTextDatum(TccProtocolOpName(call->op)));
+	TccBatchSet(out, r, OUT_STARTED_AT, TimestampTzGetDatum(call->started_at));
+	TccBatchSet(out, r, OUT_DURATION_MS, Float8GetDatum(call->duration_ms));
+	TccBatchSet(out, r, OUT_HTTP_STATUS, Int32GetDatum(call->http_status));
 	if (call->http_status == 0)
-		TccArgsSetNull(out, r, OUT_HTTP_STATUS);
+		TccBatchSetNull(out, r, OUT_HTTP_STATUS);
 	if (call->answer == TCC_ANSWER_DONE)
-		TccArgsSetNull(out, r, OUT_ERROR);
+		TccBatchSetNull(out, r, OUT_ERROR);
 	else
-		TccArgsSet(out, r, OUT_ERROR, CStringGetTextDatum(call->error));
-	TccArgsSetNull(out, r, OUT_NEXT_AT);
+		TccBatchSet(out, r, OUT_ERROR, CStringGetTextDatum(call->error));
+	TccBatchSetNull(out, r, OUT_NEXT_AT);
 	return r;
 }
 
@@ -660,13 +653,13 @@ AddOutcome(TccArgs *out, TccCall *call)
  * tables from now on (record_failures makes it failed).
  */
 static void
-CallFailed(TccCall *call, TccArgs *out, int r, TccArgs *failures,
+CallFailed(TccCall *call, TccBatch *out, int r, TccBatch *failures,
 		   TimestampTz now, TccSettled *settled)
 {
 	int			max_attempts = call->max_attempts > 0 ?
 		call->max_attempts : tcc_max_attempts;
 	bool		last = call->attempts + 1 >= max_attempts;
-	int			f = TccArgsAddRow(failures);
+	int			f = failures->n++;
 
 	if (call->answer == TCC_ANSWER_REFUSED)
 		ereport(WARNING,
@@ -674,10 +667,10 @@ CallFailed(TccCall *call, TccArgs *out, int r, TccArgs *failures,
 						TccProtocolRefusal(call->http_status),
 						TccProtocolOpName(call->op), call->branch),
 				 errdetail("A refusal is only meaningful for try; the call is retried.")));
-	TccArgsSetGid(failures, f, FAIL_GID, &call->gid);
-	TccArgsSet(failures, f, FAIL_BRANCH, Int32GetDatum(call->branch));
-	TccArgsSet(failures, f, FAIL_ERROR, CStringGetTextDatum(call->error));
-	TccArgsSet(failures, f, FAIL_EXHAUSTED, BoolGetDatum(last));
+	TccBatchSetGid(failures, f, FAIL_GID, &call->gid);
+	TccBatchSet(failures, f, FAIL_BRANCH, Int32GetDatum(call->branch));
+	TccBatchSet(failures, f, FAIL_ERROR, CStringGetTextDatum(call->error));
+	TccBatchSet(failures, f, FAIL_EXHAUSTED, BoolGetDatum(last));
 	if (last)
 	{
 		TccScheduleDone(&call->gid, call->branch);
@@ -690,7 +683,7 @@ CallFailed(TccCall *call, TccArgs *out, int r, TccArgs *failures,
 													 TccBackoffMs(call->attempts + 1,
 																  call->retry_after_ms));
 
-		TccArgsSet(out, r, OUT_NEXT_AT, TimestampTzGetDatum(at));
+		TccBatchSet(out, r, OUT_NEXT_AT, TimestampTzGetDatum(at));
 		TccScheduleRetry(&call->gid, call->branch, at);
 		/* the retry reads the branch again, attempts and all */
 		TccSchedulePhaseCallForget(&call->gid, call->branch);
@@ -700,7 +693,7 @@ CallFailed(TccCall *call, TccArgs *out, int r, TccArgs *failures,
 /* The transactions whose branches' calls succeeded, by what comes next. */
 typedef struct AfterDone
 {
-	TccArgs	fin;			/* nothing pending: to finish */
+	TccBatch	fin;			/* nothing pending: to finish */
 	pg_uuid_t  *going;			/* the next branch is called */
 	int			ngoing;
 	pg_uuid_t  *unknown;		/* not remembered: read from the tables */
@@ -714,7 +707,7 @@ typedef struct AfterDone
 static void
 SortDone(TccCall **done, int ndone, AfterDone *after, TccSettled *settled)
 {
-	TccArgsInit(&after->fin, fin_types, FIN_NCOLS, ndone);
+	TccBatchInit(&after->fin, &finish_gtxs, ndone);
 	after->going = palloc(sizeof(pg_uuid_t) * Max(ndone, 1));
 	after->unknown = palloc(sizeof(pg_uuid_t) * Max(ndone, 1));
 	after->ngoing = after->nunknown = 0;
@@ -752,8 +745,8 @@ TccSettleResults(List *calls, TccSettled *settled)
 {
 	int			n = list_length(calls);
 	TimestampTz now = GetCurrentTimestamp();
-	TccArgs	outcomes;
-	TccArgs	failures;
+	TccBatch	outcomes;
+	TccBatch	failures;
 	AfterDone	after;
 	TccCall   **done;
 	int			ndone = 0;
@@ -762,8 +755,11 @@ TccSettleResults(List *calls, TccSettled *settled)
 
 	if (n == 0)
 		return;
-	TccArgsInit(&outcomes, out_types, OUT_NCOLS, n);
-	TccArgsInit(&failures, fail_types, FAIL_NCOLS, n);
+	TccBatchInit(&outcomes, &record_results, n);
+	/* its last parameters are the finishing batch's (SortDone) */
+	outcomes.cols[OUT_NCOLS + FIN_GID].typid = InvalidOid;
+	outcomes.cols[OUT_NCOLS + FIN_STATUS].typid = InvalidOid;
+	TccBatchInit(&failures, &record_failures, n);
 	done = palloc(sizeof(TccCall *) * n);
 	foreach(lc, calls)
 	{
@@ -781,13 +777,13 @@ TccSettleResults(List *calls, TccSettled *settled)
 
 	/* all outcomes first, then what comes next: a sibling may be among them */
 	SortDone(done, ndone, &after, settled);
-	TccArgsBuild(&outcomes, args);
-	TccArgsBuild(&after.fin, args + OUT_NCOLS);
+	TccBatchParams(&outcomes, args);
+	TccBatchParams(&after.fin, args + OUT_NCOLS);
 	TccStoreExec(&record_results, args, NULL, false);
 
-	if (failures.nrows > 0)
+	if (failures.n > 0)
 	{
-		TccArgsBuild(&failures, args);
+		TccBatchParams(&failures, args);
 		TccStoreExec(&record_failures, args, NULL, false);
 	}
 

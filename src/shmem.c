@@ -358,6 +358,11 @@ TccDestinationsAnswer(TccDestRow *rows, int n)
 	SpinLockRelease(&TccState->mutex);
 }
 
+/* how long a reader of the destinations' report waits for the worker */
+#define DEST_REPORT_WAIT_MS 2000
+/* and how often it looks meanwhile */
+#define DEST_REPORT_POLL_MS 2
+
 /*
  * Asks the worker for a report of the destinations and copies it into rows
  * (TCC_DEST_ROWS of them); returns how many, or -1 when no worker answered
@@ -377,7 +382,8 @@ TccDestinationsRead(TccDestRow *rows)
 	if (latch == NULL)
 		return -1;
 	SetLatch(latch);
-	for (int waited = 0; waited < 2000; waited += 2)
+	for (int waited = 0; waited < DEST_REPORT_WAIT_MS;
+		 waited += DEST_REPORT_POLL_MS)
 	{
 		uint32		answered;
 		bool		ready;
@@ -400,7 +406,7 @@ TccDestinationsRead(TccDestRow *rows)
 				return n;
 		}
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 2, PG_WAIT_EXTENSION);
+						 DEST_REPORT_POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

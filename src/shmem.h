@@ -71,6 +71,9 @@ typedef struct TccSlot
 /* most destinations tcc.destinations shows with calls (paused ones: all) */
 #define TCC_DEST_ROWS 64
 
+/* room for the worker's last error (tcc_worker_state), with its NUL */
+#define TCC_WORKER_ERROR_LEN 256
+
 /* one coordinator database: its worker and what backends hand it */
 typedef struct TccShared
 {
@@ -88,7 +91,7 @@ typedef struct TccShared
 	int			requests_pending;
 	int			in_flight;
 	int			queue_depth;
-	char		last_error[256];
+	char		last_error[TCC_WORKER_ERROR_LEN];
 	int			ndecided;		/* gids whose decision just committed */
 	XLogRecPtr	decided_lsn;	/* end of the latest of those commits */
 	pg_uuid_t	decided[TCC_DECIDED_MAX];

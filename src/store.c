@@ -152,6 +152,16 @@ TccStoreTextArrayCol(int row, int col, int *n)
 	return strings;
 }
 
+/* the columns of TCC_CALL_POLICY, from its first */
+enum PolicyColumn
+{
+	POLICY_TIMEOUT,
+	POLICY_MAX_ATTEMPTS,
+	POLICY_TRACE_ID,
+	POLICY_TRACE_FLAGS,
+	POLICY_TRACESTATE
+};
+
 /*
  * Reads the five columns of TCC_CALL_POLICY from column col of result row
  * row: a NULL timeout or max_attempts is 0 (the setting applies).
@@ -163,15 +173,61 @@ TccStoreCallPolicy(int row, int col, int *timeout_ms, int *max_attempts,
 	bool		isnull;
 	Datum		d;
 
-	d = TccStoreCol(row, col, &isnull);
+	d = TccStoreCol(row, col + POLICY_TIMEOUT, &isnull);
 	*timeout_ms = isnull ? 0 : DatumGetInt32(d);
-	d = TccStoreCol(row, col + 1, &isnull);
+	d = TccStoreCol(row, col + POLICY_MAX_ATTEMPTS, &isnull);
 	*max_attempts = isnull ? 0 : DatumGetInt32(d);
-	memcpy(trace->id, DatumGetUUIDP(TccStoreCol(row, col + 2, &isnull))->data,
-		   TCC_TRACE_ID_LEN);
-	trace->flags = (uint8) DatumGetInt16(TccStoreCol(row, col + 3, &isnull));
-	d = TccStoreCol(row, col + 4, &isnull);
+	d = TccStoreCol(row, col + POLICY_TRACE_ID, &isnull);
+	memcpy(trace->id, DatumGetUUIDP(d)->data, TCC_TRACE_ID_LEN);
+	d = TccStoreCol(row, col + POLICY_TRACE_FLAGS, &isnull);
+	trace->flags = (uint8) DatumGetInt16(d);
+	d = TccStoreCol(row, col + POLICY_TRACESTATE, &isnull);
 	trace->state = isnull ? NULL : TextDatumGetCString(d);
+}
+
+/*
+ * Returns the columns of st's parameters, with room for rows rows each: the
+ * element type of each array parameter, no value NULL yet.
+ */
+TccStoreColumn *
+TccStoreColumns(const Stmt *st, int rows)
+{
+	TccStoreColumn *cols = palloc0(sizeof(TccStoreColumn) * st->nargs);
+	int			room = Max(rows, 1);
+
+	for (int c = 0; c < st->nargs; c++)
+	{
+		cols[c].typid = get_element_type(st->types[c]);
+		if (!OidIsValid(cols[c].typid))
+			continue;
+		cols[c].values = palloc0(sizeof(Datum) * room);
+		cols[c].nulls = palloc0(sizeof(bool) * room);
+	}
+	return cols;
+}
+
+/* Sets a text value of a column, NULL for a NULL s. */
+void
+TccStoreSetText(TccStoreColumn *col, int row, const char *s)
+{
+	col->nulls[row] = (s == NULL);
+	col->values[row] = s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/*
+ * Sets params[c] to the array of the first nrows values of column c, for
+ * each array parameter of st; the others are left to the caller.
+ */
+void
+TccStoreColumnParams(const Stmt *st, TccStoreColumn *cols, int nrows,
+					 Datum *params)
+{
+	for (int c = 0; c < st->nargs; c++)
+	{
+		if (OidIsValid(cols[c].typid))
+			params[c] = TccStoreArray(cols[c].values, cols[c].nulls, nrows,
+									  cols[c].typid);
+	}
 }
 
 /* Builds a uuid[] of n gids. */
@@ -254,6 +310,18 @@ TccStoreLeaveOwner(TccOwnerScope *scope)
 	SetUserIdAndSecContext(scope->save_user, scope->save_sec);
 }
 
+/* get_gtx's columns, from 1 */
+enum GetGtxColumn
+{
+	GET_GTX_OWNER = 1,
+	GET_GTX_STATUS,
+	GET_GTX_COMMIT,				/* NULL: not decided */
+	GET_GTX_DEADLINE,
+	GET_GTX_UNTRIED,			/* NULL: every try succeeded */
+	GET_GTX_UNTRIED_NAME,
+	GET_GTX_UNTRIED_STATUS
+};
+
 STMT(get_gtx, 1,
 	 "SELECT g.owner, g.status, d.commit, g.deadline, u.branch, u.name, u.status"
 	 "  FROM tcc._gtx g LEFT JOIN tcc._decision d ON d.gid = g.gid"
@@ -289,22 +357,25 @@ TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info)
 		bool		isnull;
 		Datum		d;
 
-		info->owner = DatumGetObjectId(TccStoreCol(0, 1, &isnull));
-		text_to_cstring_buffer(DatumGetTextPP(TccStoreCol(0, 2, &isnull)),
-							   info->status, sizeof(info->status));
-		info->decision = DatumGetBool(TccStoreCol(0, 3, &info->decided));
+		info->owner = DatumGetObjectId(TccStoreCol(0, GET_GTX_OWNER, &isnull));
+		d = TccStoreCol(0, GET_GTX_STATUS, &isnull);
+		text_to_cstring_buffer(DatumGetTextPP(d), info->status,
+							   sizeof(info->status));
+		d = TccStoreCol(0, GET_GTX_COMMIT, &info->decided);
+		info->decision = DatumGetBool(d);
 		info->decided = !info->decided;
-		info->deadline = DatumGetTimestampTz(TccStoreCol(0, 4, &isnull));
-		d = TccStoreCol(0, 5, &isnull);
+		d = TccStoreCol(0, GET_GTX_DEADLINE, &isnull);
+		info->deadline = DatumGetTimestampTz(d);
+		d = TccStoreCol(0, GET_GTX_UNTRIED, &isnull);
 		if (!isnull)
 		{
 			info->untried = DatumGetInt32(d);
-			d = TccStoreCol(0, 6, &isnull);
+			d = TccStoreCol(0, GET_GTX_UNTRIED_NAME, &isnull);
 			if (!isnull)
 				text_to_cstring_buffer(DatumGetTextPP(d), info->untried_name,
 									   sizeof(info->untried_name));
-			text_to_cstring_buffer(DatumGetTextPP(TccStoreCol(0, 7, &isnull)),
-								   info->untried_status,
+			d = TccStoreCol(0, GET_GTX_UNTRIED_STATUS, &isnull);
+			text_to_cstring_buffer(DatumGetTextPP(d), info->untried_status,
 								   sizeof(info->untried_status));
 		}
 	}
@@ -312,7 +383,17 @@ TccStoreGetGtx(pg_uuid_t *gid, TccGtxInfo *info)
 	return found;
 }
 
-STMT(insert_decision, 4,
+/* insert_decision's parameters */
+enum DecisionParam
+{
+	DECISION_GID,
+	DECISION_COMMIT,
+	DECISION_SOURCE,
+	DECISION_BY,
+	DECISION_NPARAMS
+};
+
+STMT(insert_decision, DECISION_NPARAMS,
 	 "INSERT INTO tcc._decision (gid, commit, source, decided_by)"
 	 " VALUES ($1, $2, $3, $4)",
 	 UUIDOID, BOOLOID, TEXTOID, OIDOID);
@@ -327,18 +408,30 @@ TccStoreDecide(pg_uuid_t *gid, bool commit, const char *source)
 {
 	TccOwnerScope scope;
 	Oid			user = GetUserId();
-	Datum		args[4];
+	Datum		args[DECISION_NPARAMS];
 
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = BoolGetDatum(commit);
-	args[2] = CStringGetTextDatum(source);
-	args[3] = ObjectIdGetDatum(user);
+	args[DECISION_GID] = UUIDPGetDatum(gid);
+	args[DECISION_COMMIT] = BoolGetDatum(commit);
+	args[DECISION_SOURCE] = CStringGetTextDatum(source);
+	args[DECISION_BY] = ObjectIdGetDatum(user);
 	TccStoreEnterOwner(&scope);
 	TccStoreExec(&insert_decision, args, NULL, false);
 	TccStoreLeaveOwner(&scope);
 }
 
-STMT(insert_tries, 6,
+/* insert_tries' parameters, an array each: one row per try */
+enum TriesParam
+{
+	TRIES_GID,
+	TRIES_BRANCH,
+	TRIES_STARTED_AT,
+	TRIES_DURATION,
+	TRIES_HTTP_STATUS,
+	TRIES_BODY,
+	TRIES_NPARAMS
+};
+
+STMT(insert_tries, TRIES_NPARAMS,
 	 "INSERT INTO tcc._try (gid, branch, started_at, duration_ms, http_status, body)"
 	 " SELECT * FROM unnest($1, $2, $3, $4, $5, $6)",
 	 UUIDARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID,
@@ -352,41 +445,48 @@ void
 TccStoreTried(TccCall **calls, int n)
 {
 	TccOwnerScope scope;
-	Datum		args[6];
-	Datum	   *cols[6];
-	bool	   *body_null = palloc(sizeof(bool) * n);
+	Datum		args[TRIES_NPARAMS];
+	TccStoreColumn *cols;
 
 	if (n == 0)
 		return;
-	for (int c = 0; c < 6; c++)
-		cols[c] = palloc(sizeof(Datum) * n);
+	cols = TccStoreColumns(&insert_tries, n);
 	for (int i = 0; i < n; i++)
 	{
 		TccCall    *call = calls[i];
+		bool		body_null;
 
-		body_null[i] = call->body == NULL ||
+		body_null = call->body == NULL ||
 			memchr(call->body, '\0', call->body_len) != NULL ||
 			!pg_verifymbstr(call->body, call->body_len, true);
-		cols[0][i] = UUIDPGetDatum(&call->gid);
-		cols[1][i] = Int32GetDatum(call->branch);
-		cols[2][i] = TimestampTzGetDatum(call->started_at);
-		cols[3][i] = Float8GetDatum(call->duration_ms);
-		cols[4][i] = Int32GetDatum(call->http_status);
-		cols[5][i] = body_null[i] ? (Datum) 0 :
-			PointerGetDatum(cstring_to_text_with_len(call->body, call->body_len));
+		cols[TRIES_GID].values[i] = UUIDPGetDatum(&call->gid);
+		cols[TRIES_BRANCH].values[i] = Int32GetDatum(call->branch);
+		cols[TRIES_STARTED_AT].values[i] =
+			TimestampTzGetDatum(call->started_at);
+		cols[TRIES_DURATION].values[i] = Float8GetDatum(call->duration_ms);
+		cols[TRIES_HTTP_STATUS].values[i] = Int32GetDatum(call->http_status);
+		cols[TRIES_BODY].nulls[i] = body_null;
+		if (!body_null)
+			cols[TRIES_BODY].values[i] = PointerGetDatum(
+				cstring_to_text_with_len(call->body, call->body_len));
 	}
-	args[0] = TccStoreArray(cols[0], NULL, n, UUIDOID);
-	args[1] = TccStoreArray(cols[1], NULL, n, INT4OID);
-	args[2] = TccStoreArray(cols[2], NULL, n, TIMESTAMPTZOID);
-	args[3] = TccStoreArray(cols[3], NULL, n, FLOAT8OID);
-	args[4] = TccStoreArray(cols[4], NULL, n, INT4OID);
-	args[5] = TccStoreArray(cols[5], body_null, n, TEXTOID);
+	TccStoreColumnParams(&insert_tries, cols, n, args);
 	TccStoreEnterOwner(&scope);
 	TccStoreExec(&insert_tries, args, NULL, false);
 	TccStoreLeaveOwner(&scope);
 }
 
-STMT(insert_action, 4,
+/* insert_action's parameters */
+enum ActionParam
+{
+	ACTION_GID,
+	ACTION_NAME,
+	ACTION_NOTE,				/* NULL: none */
+	ACTION_ACTOR,
+	ACTION_NPARAMS
+};
+
+STMT(insert_action, ACTION_NPARAMS,
 	 "INSERT INTO tcc._action (gid, action, note, actor) VALUES ($1, $2, $3, $4)",
 	 UUIDOID, TEXTOID, TEXTOID, OIDOID);
 
@@ -396,13 +496,14 @@ TccStoreAction(pg_uuid_t *gid, const char *action, const char *note)
 {
 	TccOwnerScope scope;
 	Oid			user = GetUserId();
-	Datum		args[4];
-	char		nulls[4] = "    ";
+	Datum		args[ACTION_NPARAMS];
+	char		nulls[ACTION_NPARAMS];
 
-	args[0] = UUIDPGetDatum(gid);
-	args[1] = CStringGetTextDatum(action);
-	args[2] = TccStoreTextOrNull(note, &nulls[2]);
-	args[3] = ObjectIdGetDatum(user);
+	memset(nulls, ' ', sizeof(nulls));
+	args[ACTION_GID] = UUIDPGetDatum(gid);
+	args[ACTION_NAME] = CStringGetTextDatum(action);
+	args[ACTION_NOTE] = TccStoreTextOrNull(note, &nulls[ACTION_NOTE]);
+	args[ACTION_ACTOR] = ObjectIdGetDatum(user);
 	TccStoreEnterOwner(&scope);
 	TccStoreExec(&insert_action, args, nulls, false);
 	TccStoreLeaveOwner(&scope);
@@ -455,7 +556,17 @@ TccStoreEndWork(void)
 	return XactLastCommitEnd;
 }
 
-STMT(decide_cancels, 4,
+/* decide_cancels' parameters */
+enum CancelsParam
+{
+	CANCELS_GIDS,				/* an array */
+	CANCELS_SOURCES,			/* an array, per gid: why */
+	CANCELS_BY,
+	CANCELS_STATUS,				/* only a transaction in this status */
+	CANCELS_NPARAMS
+};
+
+STMT(decide_cancels, CANCELS_NPARAMS,
 	 "INSERT INTO tcc._decision (gid, commit, source, decided_by)"
 	 " SELECT c.gid, false, c.source, $3"
 	 "   FROM unnest($1, $2) c (gid, source)"
@@ -475,7 +586,7 @@ STMT(decide_cancels, 4,
 uint64
 TccStoreDecideCancels(pg_uuid_t *gids, const char **sources, int n)
 {
-	Datum		args[4];
+	Datum		args[CANCELS_NPARAMS];
 	Datum	   *texts;
 
 	if (n == 0)
@@ -483,10 +594,10 @@ TccStoreDecideCancels(pg_uuid_t *gids, const char **sources, int n)
 	texts = palloc(sizeof(Datum) * n);
 	for (int i = 0; i < n; i++)
 		texts[i] = CStringGetTextDatum(sources[i]);
-	args[0] = TccStoreGidArray(gids, n);
-	args[1] = TccStoreArray(texts, NULL, n, TEXTOID);
-	args[2] = ObjectIdGetDatum(GetUserId());
-	args[3] = CStringGetTextDatum("trying");
+	args[CANCELS_GIDS] = TccStoreGidArray(gids, n);
+	args[CANCELS_SOURCES] = TccStoreArray(texts, NULL, n, TEXTOID);
+	args[CANCELS_BY] = ObjectIdGetDatum(GetUserId());
+	args[CANCELS_STATUS] = CStringGetTextDatum("trying");
 	TccStoreExec(&decide_cancels, args, NULL, false);
 	if (SPI_processed > 0)
 		decided_in_work = true;

@@ -2,8 +2,8 @@
  *
  * store.h
  *	  The coordinator's table access (store.c): saved statements and the
- *	  helpers that run them, the caller's reads and writes, the worker's
- *	  unit of work.
+ *	  helpers that run them and build their array parameters, the caller's
+ *	  reads and writes, the worker's unit of work.
  *
  * store.c holds what every table-access file needs; intent.c writes the
  * intents backends hand the worker; settle.c the worker's moves on the
@@ -28,12 +28,15 @@
 #include "http.h"
 #include "tcc.h"
 
+/* most parameters a saved statement takes */
+#define TCC_STMT_MAX_ARGS 16
+
 /* A statement prepared once per process and kept. */
 typedef struct Stmt
 {
 	const char *sql;
 	int			nargs;
-	Oid			types[16];
+	Oid			types[TCC_STMT_MAX_ARGS];
 	SPIPlanPtr	plan;
 } Stmt;
 
@@ -74,6 +77,23 @@ extern Datum TccStoreTextOrNull(const char *s, char *null);
 extern Datum TccStoreArray(Datum *values, bool *nulls, int n, Oid typid);
 extern Datum TccStoreGidArray(pg_uuid_t *gids, int n);
 extern char **TccStoreTextArrayCol(int row, int col, int *n);
+
+/*
+ * The array parameters of a statement that writes many rows at once, kept
+ * column by column while the rows are added: column c holds the elements
+ * of parameter $c+1 (a parameter that is no array has no use for its own).
+ */
+typedef struct TccStoreColumn
+{
+	Oid			typid;			/* element type; InvalidOid: no array */
+	Datum	   *values;			/* per row */
+	bool	   *nulls;			/* per row: NULL */
+} TccStoreColumn;
+
+extern TccStoreColumn *TccStoreColumns(const Stmt *st, int rows);
+extern void TccStoreSetText(TccStoreColumn *col, int row, const char *s);
+extern void TccStoreColumnParams(const Stmt *st, TccStoreColumn *cols,
+								 int nrows, Datum *params);
 extern void TccStoreCallPolicy(int row, int col, int *timeout_ms,
 							   int *max_attempts, TccTrace *trace);
 
@@ -87,17 +107,20 @@ typedef struct TccOwnerScope
 extern void TccStoreEnterOwner(TccOwnerScope *scope);
 extern void TccStoreLeaveOwner(TccOwnerScope *scope);
 
+/* room for the status of a transaction or a branch, with its NUL */
+#define TCC_STATUS_LEN 16
+
 /* what a backend sees of a global transaction */
 typedef struct TccGtxInfo
 {
 	Oid			owner;
-	char		status[16];
+	char		status[TCC_STATUS_LEN];
 	bool		decided;
 	bool		decision;
 	TimestampTz deadline;
 	int			untried;		/* first branch not tried successfully, or 0 */
 	char		untried_name[TCC_MAX_NAME + 1];
-	char		untried_status[16];
+	char		untried_status[TCC_STATUS_LEN];
 } TccGtxInfo;
 
 /* the caller's side */
