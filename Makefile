@@ -20,6 +20,7 @@ OBJS = \
 	src/schedule.o \
 	src/schedulephase.o \
 	src/settle.o \
+	src/settled.o \
 	src/shmem.o \
 	src/status.o \
 	src/store.o \
@@ -27,7 +28,8 @@ OBJS = \
 	src/tries.o \
 	src/util.o \
 	src/validate.o \
-	src/worker.o
+	src/worker.o \
+	src/workerproc.o
 
 EXTENSION = tcc
 DATA = tcc--1.0.sql tcc--1.0--1.1.sql tcc--1.1--1.2.sql

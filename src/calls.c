@@ -23,7 +23,9 @@
 #include "calls.h"
 #include "http.h"
 #include "protocol.h"
+#include "rows.h"
 #include "schedule.h"
+#include "states.h"
 #include "store.h"
 #include "tcc.h"
 
@@ -111,15 +113,28 @@ CallFromMemory(pg_uuid_t *gid, int branch, MemoryContext cxt, List **calls)
  * decision); a WHERE clause on the status would scan all of phase two.
  */
 STMT(load_calls, 2,
-	 "SELECT k.i, CASE g.status WHEN 'confirming' THEN true"
-	 "       WHEN 'cancelling' THEN false END, b.confirm_url, b.cancel_url,"
+	 "SELECT k.i, " TCC_SQL_DECISION_OF_PHASE("g") ", b.confirm_url, b.cancel_url,"
 	 "       " TCC_CALL_BODY ", " TCC_CALL_HEADERS ","
 	 "       b.attempts, b.protocol, " TCC_CALL_POLICY("g")
 	 "  FROM unnest($1, $2) WITH ORDINALITY AS k (gid, branch, i)"
 	 "  JOIN tcc._branch b ON b.gid = k.gid AND b.branch = k.branch"
 	 "  JOIN tcc._gtx g ON g.gid = k.gid"
-	 " WHERE b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 " WHERE " TCC_SQL_BRANCH_OPEN("b"),
 	 UUIDARRAYOID, INT4ARRAYOID);
+
+/* the columns of load_calls */
+enum
+{
+	LOAD_INDEX = 1,				/* of the due call, from 1 */
+	LOAD_COMMIT,				/* NULL: not in phase two */
+	LOAD_CONFIRM_URL,
+	LOAD_CANCEL_URL,
+	LOAD_BODY,
+	LOAD_HEADERS,
+	LOAD_ATTEMPTS,
+	LOAD_PROTOCOL,
+	LOAD_POLICY					/* the five columns of TCC_CALL_POLICY */
+};
 
 /*
  * Reads the due calls that are not remembered from the tables, adding them
@@ -132,32 +147,41 @@ CallsFromTables(pg_uuid_t *gids, int *branches, int n, MemoryContext cxt,
 {
 	Datum		args[2];
 	bool	   *found;
+	SPITupleTable *rows;
 
 	args[0] = TccStoreGidArray(gids, n);
 	args[1] = IntArray(branches, n);
 	TccStoreExec(&load_calls, args, NULL, false);
+	rows = SPI_tuptable;
 	found = palloc0(sizeof(bool) * n);
-	for (uint64 r = 0; r < SPI_processed; r++)
+	for (uint64 r = 0; r < rows->numvals; r++)
 	{
 		MemoryContext old;
 		TccCall    *call;
 		bool		isnull;
 		int			timeout_ms;
-		int			i = (int) DatumGetInt64(TccStoreCol(r, 1, &isnull)) - 1;
-		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
+		int			i = (int) DatumGetInt64(TccRowsCol(rows, r, LOAD_INDEX,
+													   &isnull)) - 1;
+		bool		commit = DatumGetBool(TccRowsCol(rows, r, LOAD_COMMIT,
+													 &isnull));
 
 		if (isnull)
 			continue;			/* not in phase two: nothing to call */
 		found[i] = true;
 		call = NewCall(&gids[i], branches[i], commit, cxt, calls);
 		old = MemoryContextSwitchTo(GetMemoryChunkContext(call));
-		call->url = TextDatumGetCString(TccStoreCol(r, commit ? 3 : 4, &isnull));
-		call->payload = TextDatumGetCString(TccStoreCol(r, 5, &isnull));
+		call->url = TextDatumGetCString(TccRowsCol(rows, r,
+												   commit ? LOAD_CONFIRM_URL :
+												   LOAD_CANCEL_URL, &isnull));
+		call->payload = TextDatumGetCString(TccRowsCol(rows, r, LOAD_BODY,
+													   &isnull));
 		call->payload_len = strlen(call->payload);
-		call->headers = TccStoreTextArrayCol(r, 6, &call->nheaders);
-		call->attempts = DatumGetInt32(TccStoreCol(r, 7, &isnull));
-		call->protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 8, &isnull)));
-		TccStoreCallPolicy(r, 9, &timeout_ms, &call->max_attempts,
+		/* these two read SPI's latest result, which rows is */
+		call->headers = TccStoreTextArrayCol(r, LOAD_HEADERS, &call->nheaders);
+		call->attempts = DatumGetInt32(TccRowsCol(rows, r, LOAD_ATTEMPTS,
+												  &isnull));
+		call->protocol = TccProtocolFromName(TextDatumGetCString(TccRowsCol(rows, r, LOAD_PROTOCOL, &isnull)));
+		TccStoreCallPolicy(r, LOAD_POLICY, &timeout_ms, &call->max_attempts,
 						   &call->trace);
 		if (timeout_ms > 0)
 			call->timeout_ms = timeout_ms;

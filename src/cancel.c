@@ -32,6 +32,8 @@
 
 #include "cancel.h"
 #include "gid.h"
+#include "rows.h"
+#include "states.h"
 #include "store.h"
 
 /*
@@ -41,25 +43,37 @@
  */
 #define CANCEL_BATCH 1000
 
+/*
+ * how long a transaction id may be behind the next one and still be looked
+ * up in the commit log: older ones count as committed (BeginOutcome)
+ */
+#define XID_LOOKUP_HORIZON ((uint64) 1 << 30)
+
 /* $1: look for failed tries too (the worker does when it records one) */
 STMT(undecided_gtxs, 1,
 	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), f.failed"
 	 "  FROM tcc._gtx g"
 	 " CROSS JOIN LATERAL (SELECT $1 AND EXISTS ("
 	 "       SELECT 1 FROM tcc._branch b"
-	 "        WHERE b.gid = g.gid AND b.status IN ('refused', 'unknown'))) f (failed)"
-	 " WHERE g.status = 'trying'"
+	 "        WHERE b.gid = g.gid AND " TCC_SQL_TRY_FAILED("b") ")) f (failed)"
+	 " WHERE " TCC_SQL_TRYING("g.status")
 	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL OR f.failed)"
 	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
 	 " ORDER BY g.deadline",
 	 BOOLOID);
 
+/* the columns of undecided_gtxs */
+enum
+{
+	UNDECIDED_GID = 1,
+	UNDECIDED_BEGIN_XID,
+	UNDECIDED_DEADLINE_PASSED,
+	UNDECIDED_TRY_FAILED
+};
+
 STMT(forget_begin_xids, 1,
 	 "UPDATE tcc._gtx SET begin_xid = NULL WHERE gid = ANY ($1)",
 	 UUIDARRAYOID);
-
-/* whether the next pass must look for failed tries whatever it is told */
-static bool tries_due = true;
 
 typedef enum XidOutcome
 {
@@ -86,7 +100,7 @@ BeginOutcome(FullTransactionId fxid)
 	if (!TransactionIdIsNormal(xid) ||
 		!FullTransactionIdPrecedes(fxid, next) ||
 		U64FromFullTransactionId(next) - U64FromFullTransactionId(fxid) >
-		(uint64) 1 << 30)
+		XID_LOOKUP_HORIZON)
 		return XID_COMMITTED;
 	LWLockAcquire(XactTruncationLock, LW_SHARED);
 	if (TransactionIdPrecedes(xid, ShmemVariableCache->oldestClogXid))
@@ -102,21 +116,21 @@ BeginOutcome(FullTransactionId fxid)
 }
 
 /*
- * Returns why row r of the undecided transactions must be cancelled
+ * Returns why row r of the undecided transactions (rows) must be cancelled
  * ("deadline", "try failed", "aborted"), "" when the transaction that began
  * it committed (only its deadline can cancel it now), or NULL when that
  * transaction is still running.
  */
 static const char *
-CancelReason(uint64 r)
+CancelReason(const SPITupleTable *rows, uint64 r)
 {
 	bool		xid_null;
 	bool		isnull;
-	Datum		xid = TccStoreCol(r, 2, &xid_null);
+	Datum		xid = TccRowsCol(rows, r, UNDECIDED_BEGIN_XID, &xid_null);
 
-	if (DatumGetBool(TccStoreCol(r, 3, &isnull)))
+	if (DatumGetBool(TccRowsCol(rows, r, UNDECIDED_DEADLINE_PASSED, &isnull)))
 		return "deadline";
-	if (DatumGetBool(TccStoreCol(r, 4, &isnull)))
+	if (DatumGetBool(TccRowsCol(rows, r, UNDECIDED_TRY_FAILED, &isnull)))
 		return "try failed";
 	if (xid_null)
 		return NULL;
@@ -134,17 +148,19 @@ CancelReason(uint64 r)
 
 /*
  * Cancels undecided transactions that can no longer confirm: the deadline
- * passed, a try failed (looked for when tries says one did, at worker
- * start, and after a pass that left some), or the transaction that began
- * it aborted (rule R3).  Every such transaction is looked at, however many
- * are open; those whose beginning transaction committed are no longer
- * watched.  Up to CANCEL_BATCH of them whose locks are free are decided in
- * one statement; *left says what remains (TccCancelLeft).  Returns true if
- * it decided any.
+ * passed, a try failed (looked for when look_for_failed_tries, which the
+ * worker sets when a try failed, at its start, and after a pass that left
+ * some), or the transaction that began it aborted (rule R3).  Every such
+ * transaction is looked at, however many are open; those whose beginning
+ * transaction committed are no longer watched.  Up to CANCEL_BATCH of them
+ * whose locks are free are decided in one statement.  Returns what the pass
+ * decided and left.
  */
-bool
-TccCancelStuck(bool tries, TccCancelLeft *left)
+TccCancelPass
+TccCancelStuck(bool look_for_failed_tries)
 {
+	TccCancelPass pass = {false, TCC_CANCEL_DONE, false};
+	SPITupleTable *rows;
 	uint64		n;
 	pg_uuid_t  *cancel;
 	const char **sources;
@@ -153,24 +169,22 @@ TccCancelStuck(bool tries, TccCancelLeft *left)
 	int			nforget = 0;
 	bool		blocked = false;
 	bool		full = false;
-	uint64		decided;
-	Datum		args[1] = {BoolGetDatum(tries || tries_due)};
+	Datum		args[1] = {BoolGetDatum(look_for_failed_tries)};
 
-	*left = TCC_CANCEL_DONE;
-	tries = tries || tries_due;
-	tries_due = false;
 	TccStoreExec(&undecided_gtxs, args, NULL, false);
-	n = SPI_processed;
+	rows = SPI_tuptable;
+	n = rows->numvals;
 	if (n == 0)
-		return false;
+		return pass;
 	cancel = palloc(sizeof(pg_uuid_t) * Min(n, CANCEL_BATCH));
 	sources = palloc(sizeof(char *) * Min(n, CANCEL_BATCH));
 	forget = palloc(sizeof(pg_uuid_t) * n);
 	for (uint64 r = 0; r < n; r++)
 	{
 		bool		isnull;
-		pg_uuid_t  *gid = DatumGetUUIDP(TccStoreCol(r, 1, &isnull));
-		const char *reason = CancelReason(r);
+		pg_uuid_t  *gid = DatumGetUUIDP(TccRowsCol(rows, r, UNDECIDED_GID,
+												   &isnull));
+		const char *reason = CancelReason(rows, r);
 
 		if (reason == NULL)
 			continue;
@@ -186,30 +200,30 @@ TccCancelStuck(bool tries, TccCancelLeft *left)
 		else
 			blocked = true;
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_freetuptable(rows);
 
 	if (nforget > 0)
 	{
 		args[0] = TccStoreGidArray(forget, nforget);
 		TccStoreExec(&forget_begin_xids, args, NULL, false);
 	}
-	decided = TccStoreDecideCancels(cancel, sources, ncancel);
+	pass.decided = TccStoreDecideCancels(cancel, sources, ncancel) > 0;
 	if (full)
-		*left = TCC_CANCEL_MORE;
+		pass.left = TCC_CANCEL_MORE;
 	else if (blocked)
-		*left = TCC_CANCEL_BLOCKED;
+		pass.left = TCC_CANCEL_BLOCKED;
 	/* a failed try left undecided is looked for again next time */
-	if (tries && *left != TCC_CANCEL_DONE)
-		tries_due = true;
+	pass.look_for_failed_tries = look_for_failed_tries &&
+		pass.left != TCC_CANCEL_DONE;
 	pfree(cancel);
 	pfree(sources);
 	pfree(forget);
-	return decided > 0;
+	return pass;
 }
 
 STMT(next_deadline, 0,
 	 "SELECT pg_catalog.min(deadline) FROM tcc._gtx"
-	 " WHERE status = 'trying' AND deadline > now()");
+	 " WHERE " TCC_SQL_TRYING("status") " AND deadline > now()");
 
 /*
  * Returns the earliest deadline of an undecided transaction still to come,
@@ -223,6 +237,6 @@ TccCancelNextDeadline(void)
 	Datum		d;
 
 	TccStoreExec(&next_deadline, NULL, NULL, false);
-	d = TccStoreCol(0, 1, &isnull);
+	d = TccRowsCol(SPI_tuptable, 0, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }

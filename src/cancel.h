@@ -16,7 +16,7 @@
 
 #include "datatype/timestamp.h"
 
-/* what a cancel pass left undecided (TccCancelStuck) */
+/* what a cancel pass left undecided */
 typedef enum TccCancelLeft
 {
 	TCC_CANCEL_DONE,			/* nothing that can be decided now */
@@ -26,7 +26,16 @@ typedef enum TccCancelLeft
 								 * again after a delay */
 } TccCancelLeft;
 
-extern bool TccCancelStuck(bool tries, TccCancelLeft *left);
+/* what a cancel pass did (TccCancelStuck) */
+typedef struct TccCancelPass
+{
+	bool		decided;		/* it decided some: their phases two start */
+	TccCancelLeft left;			/* what it left undecided */
+	bool		look_for_failed_tries;	/* the next pass must, whatever it
+										 * is told: this one left some */
+} TccCancelPass;
+
+extern TccCancelPass TccCancelStuck(bool look_for_failed_tries);
 extern TimestampTz TccCancelNextDeadline(void);
 
 #endif							/* TCC_CANCEL_H */

@@ -292,51 +292,17 @@ SetupHandle(CURL *h, TccCall *call)
 	call->started_at = GetCurrentTimestamp();
 }
 
-/* Returns true if the call's answer body contains word. */
-static bool
-BodyHas(TccCall *call, const char *word)
-{
-	return call->body_buf.len > 0 &&
-		memmem(call->body_buf.data, call->body_buf.len, word,
-			   strlen(word)) != NULL;
-}
-
 /*
- * Reads an HTTP answer as the branch's protocol does (docs/protocol.md).
- * tcc: 2xx done, 409 refused, anything else unknown.  DTM: 409 or a body
- * with FAILURE refused, 425 or a body with ONGOING unknown, other non-2xx
- * unknown, 2xx done.
+ * Reads an HTTP answer as the branch's protocol does: what it means is
+ * protocol.c's to say.
  */
 static void
 ReadAnswer(TccCall *call)
 {
-	int			code = call->http_status;
-	bool		ok = code >= 200 && code <= 299;
-
-	if (call->protocol == TCC_PROTOCOL_DTM)
-	{
-		if (code == 409 || BodyHas(call, "FAILURE"))
-		{
-			call->answer = TCC_ANSWER_REFUSED;
-			if (ok)
-				snprintf(call->error, sizeof(call->error),
-						 "HTTP %d with FAILURE", code);
-		}
-		else if (code == 425 || BodyHas(call, "ONGOING"))
-		{
-			call->answer = TCC_ANSWER_UNKNOWN;
-			if (ok)
-				snprintf(call->error, sizeof(call->error),
-						 "HTTP %d with ONGOING", code);
-		}
-		else
-			call->answer = ok ? TCC_ANSWER_DONE : TCC_ANSWER_UNKNOWN;
-		return;
-	}
-	if (ok)
-		call->answer = TCC_ANSWER_DONE;
-	else
-		call->answer = code == 409 ? TCC_ANSWER_REFUSED : TCC_ANSWER_UNKNOWN;
+	call->answer = TccProtocolReadAnswer(call->protocol, call->http_status,
+										 call->body_buf.data,
+										 call->body_buf.len, call->error,
+										 sizeof(call->error));
 }
 
 /* Fills a call's outcome once curl has finished it. */

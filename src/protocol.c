@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * protocol.c
- *	  The words of the participant protocol: operations, dialects and the
- *	  W3C trace context.
+ *	  The words of the participant protocol: operations, dialects, what an
+ *	  answer means and the W3C trace context.
  *
  * A branch's participant is called for its try, confirm and cancel, in one
  * of two dialects (docs/protocol.md): tcc, or dtm, which adds DTM's query
@@ -60,6 +60,61 @@ TccProtocolFromName(const char *name)
 	return TCC_PROTOCOL_TCC;	/* keep the compiler quiet */
 }
 
+/* Returns true if an answer's body (len bytes, maybe NULL) contains word. */
+static bool
+BodyHas(const char *body, int len, const char *word)
+{
+	return len > 0 && memmem(body, len, word, strlen(word)) != NULL;
+}
+
+/*
+ * Reads a participant's HTTP answer as the branch's protocol does
+ * (docs/protocol.md).  tcc: 2xx done, 409 refused, anything else unknown.
+ * DTM: 409 or a body with FAILURE refused, 425 or a body with ONGOING
+ * unknown, other non-2xx unknown, 2xx done; a 2xx that DTM's word in the
+ * body overrules says so in error (errlen bytes).
+ */
+TccAnswer
+TccProtocolReadAnswer(TccProtocol protocol, int http_status,
+					  const char *body, int body_len,
+					  char *error, size_t errlen)
+{
+	bool		ok = http_status >= 200 && http_status <= 299;
+
+	if (protocol == TCC_PROTOCOL_DTM)
+	{
+		if (http_status == TCC_HTTP_CONFLICT ||
+			BodyHas(body, body_len, "FAILURE"))
+		{
+			if (ok)
+				snprintf(error, errlen, "HTTP %d with FAILURE", http_status);
+			return TCC_ANSWER_REFUSED;
+		}
+		if (http_status == TCC_HTTP_TOO_EARLY ||
+			BodyHas(body, body_len, "ONGOING"))
+		{
+			if (ok)
+				snprintf(error, errlen, "HTTP %d with ONGOING", http_status);
+			return TCC_ANSWER_UNKNOWN;
+		}
+		return ok ? TCC_ANSWER_DONE : TCC_ANSWER_UNKNOWN;
+	}
+	if (ok)
+		return TCC_ANSWER_DONE;
+	return http_status == TCC_HTTP_CONFLICT ?
+		TCC_ANSWER_REFUSED : TCC_ANSWER_UNKNOWN;
+}
+
+/*
+ * Names what made an answer with this HTTP status a refusal: the status
+ * 409, else (DTM) the word FAILURE in its body.
+ */
+const char *
+TccProtocolRefusal(int http_status)
+{
+	return http_status == TCC_HTTP_CONFLICT ? "409" : "FAILURE";
+}
+
 /* Returns the value of a lower-case hex digit, -1 for anything else. */
 static int
 HexDigit(char c)
@@ -95,6 +150,16 @@ ReadHex(const char *s, int n, uint8 *out)
 }
 
 /*
+ * Where the fields of a version-00 traceparent start, each after a '-':
+ * "vv-" then 16 bytes of trace id, 8 of parent id and 1 of flags, in hex.
+ */
+#define TP_PARENT_BYTES 8
+#define TP_ID 3
+#define TP_PARENT (TP_ID + 2 * TCC_TRACE_ID_LEN + 1)
+#define TP_FLAGS (TP_PARENT + 2 * TP_PARENT_BYTES + 1)
+#define TP_LEN (TP_FLAGS + 2)
+
+/*
  * Parses a W3C traceparent, "vv-<trace id>-<parent id>-<flags>" in lower-case
  * hex: fills trace's id and flags (the parent id is the caller's span; each
  * call gets a span of its own).  Version ff, an all-zero trace or parent
@@ -107,18 +172,21 @@ TccTraceParse(const char *traceparent, TccTrace *trace)
 	const char *s = traceparent;
 	size_t		len = strlen(s);
 
-	if (len < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-')
+	if (len < TP_LEN || s[TP_ID - 1] != '-' || s[TP_PARENT - 1] != '-' ||
+		s[TP_FLAGS - 1] != '-')
 		return false;
 	if (HexDigit(s[0]) < 0 || HexDigit(s[1]) < 0 || strncmp(s, "ff", 2) == 0)
 		return false;
-	if (strncmp(s, "00", 2) == 0 ? len != 55 : (len > 55 && s[55] != '-'))
+	if (strncmp(s, "00", 2) == 0 ? len != TP_LEN :
+		(len > TP_LEN && s[TP_LEN] != '-'))
 		return false;
-	if (!ReadHex(s + 3, TCC_TRACE_ID_LEN, trace->id) ||
-		!ReadHex(s + 36, 8, NULL))
+	if (!ReadHex(s + TP_ID, TCC_TRACE_ID_LEN, trace->id) ||
+		!ReadHex(s + TP_PARENT, TP_PARENT_BYTES, NULL))
 		return false;
-	if (HexDigit(s[53]) < 0 || HexDigit(s[54]) < 0)
+	if (HexDigit(s[TP_FLAGS]) < 0 || HexDigit(s[TP_FLAGS + 1]) < 0)
 		return false;
-	trace->flags = (uint8) (HexDigit(s[53]) << 4 | HexDigit(s[54]));
+	trace->flags = (uint8) (HexDigit(s[TP_FLAGS]) << 4 |
+							HexDigit(s[TP_FLAGS + 1]));
 	return true;
 }
 
@@ -142,8 +210,8 @@ TccTraceStateValid(const char *tracestate)
 }
 
 /*
- * Writes the traceparent of one call into out (at least 56 bytes): the
- * trace's id and flags, and a new random span id.
+ * Writes the traceparent of one call into out (at least TP_LEN + 1
+ * bytes): the trace's id and flags, and a new random span id.
  */
 void
 TccTraceParent(const TccTrace *trace, char *out, size_t len)

@@ -37,6 +37,10 @@ typedef enum TccAnswer
 	TCC_ANSWER_UNKNOWN			/* no answer, or one that settles nothing */
 } TccAnswer;
 
+/* the HTTP statuses the protocols give a meaning of their own */
+#define TCC_HTTP_CONFLICT 409	/* refused, in both protocols */
+#define TCC_HTTP_TOO_EARLY 425	/* DTM: still ongoing */
+
 /*
  * W3C trace context of a global transaction (docs/protocol.md#trace-context):
  * every call carries its trace id and flags, with a span id of its own.
@@ -54,6 +58,10 @@ typedef struct TccTrace
 extern const char *TccProtocolOpName(TccOp op);
 extern const char *TccProtocolName(TccProtocol protocol);
 extern TccProtocol TccProtocolFromName(const char *name);
+extern TccAnswer TccProtocolReadAnswer(TccProtocol protocol, int http_status,
+									   const char *body, int body_len,
+									   char *error, size_t errlen);
+extern const char *TccProtocolRefusal(int http_status);
 extern bool TccTraceParse(const char *traceparent, TccTrace *trace);
 extern bool TccTraceStateValid(const char *tracestate);
 extern void TccTraceParent(const TccTrace *trace, char *out, size_t len);

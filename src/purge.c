@@ -61,6 +61,8 @@ STMT(next_purge, 1,
 
 /* how soon the counts are folded again after a fold that found some */
 #define FOLD_INTERVAL_MS 1000
+/* microseconds (TimestampTz) per millisecond */
+#define US_PER_MS 1000
 
 /*
  * Folds what the statements since the last fold counted into the kept
@@ -69,9 +71,9 @@ STMT(next_purge, 1,
  * their branches, decisions, tries, attempts and actions, and the minutes
  * of tcc.activity as old: they were counted as they ended, so the purge
  * leaves the counters as they are.
- * Returns when to come back: soon after a full batch (PURGE_SHARE), within a second
- * while there are counts to fold, else when the oldest remaining
- * transaction expires; DT_NOEND if none is left.
+ * Returns when to come back: soon after a full batch (PURGE_SHARE), within
+ * FOLD_INTERVAL_MS while there are counts to fold, else when the oldest
+ * remaining transaction expires; DT_NOEND if none is left.
  */
 TimestampTz
 TccPurge(void)
@@ -88,7 +90,7 @@ TccPurge(void)
 	TccStoreExec(&purge, args, NULL, false);
 	if (DatumGetInt32(TccStoreCol(0, 1, &isnull)) >= PURGE_BATCH)
 	{
-		long		spent_ms = (GetCurrentTimestamp() - now) / 1000;
+		long		spent_ms = (GetCurrentTimestamp() - now) / US_PER_MS;
 
 		return TimestampTzPlusMilliseconds(now, spent_ms +
 										   Max(PURGE_PAUSE_MS,

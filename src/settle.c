@@ -21,16 +21,18 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "backoff.h"
+#include "batch.h"
 #include "http.h"
 #include "protocol.h"
+#include "rows.h"
 #include "schedule.h"
 #include "settle.h"
+#include "settled.h"
+#include "states.h"
 #include "store.h"
 #include "tcc.h"
 
@@ -41,8 +43,8 @@ STMT(advance_info, 1,
 	 "  JOIN tcc._gtx g ON g.gid = a.gid"
 	 "  JOIN tcc._decision d ON d.gid = g.gid"
 	 "  LEFT JOIN tcc._branch b ON b.gid = g.gid"
-	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')"
-	 " WHERE g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 "   AND " TCC_SQL_BRANCH_OPEN("b")
+	 " WHERE g.status = " TCC_SQL_PHASE_OF_DECISION("d")
 	 " ORDER BY g.gid, b.branch",
 	 UUIDARRAYOID);
 
@@ -52,95 +54,40 @@ STMT(advance_info, 1,
 	"       last_error = NULL" \
 	"  FROM unnest(" gids ", " statuses ") f (gid, status)" \
 	" WHERE g.gid = f.gid" \
-	"   AND g.status = CASE f.status WHEN 'confirmed' THEN 'confirming' ELSE 'cancelling' END"
+	"   AND g.status = " TCC_SQL_PHASE_OF_FINAL("f.status")
 
 STMT(finish_gtxs, 2, FINISH_GTXS("$1", "$2"), UUIDARRAYOID, TEXTARRAYOID);
 
-/* gids made final or failed since the worker last took them */
-static pg_uuid_t *settled = NULL;
-static int	nsettled = 0;
-static int	settled_max = 0;
-
-/* Notes that gid became final or failed: its tcc_wait is woken at commit. */
-static void
-Settled(pg_uuid_t *gid)
+/* Transactions whose phase two has no branch pending: gid, final status. */
+enum
 {
-	if (nsettled == settled_max)
-	{
-		settled_max = Max(64, settled_max * 2);
-		settled = settled == NULL ?
-			MemoryContextAlloc(TopMemoryContext, sizeof(pg_uuid_t) * settled_max) :
-			repalloc(settled, sizeof(pg_uuid_t) * settled_max);
-	}
-	settled[nsettled++] = *gid;
+	FIN_GID,
+	FIN_STATUS,
+	FIN_NCOLS
+};
+
+/* Adds a transaction to those to finish, and to those settled. */
+static void
+FinishingAdd(TccBatch *fin, pg_uuid_t *gid, bool commit, TccSettled *settled)
+{
+	int			r = fin->n++;
+
+	TccSettledAdd(settled, gid);
+	TccBatchSetGid(fin, r, FIN_GID, gid);
+	TccBatchSet(fin, r, FIN_STATUS,
+			   CStringGetTextDatum(commit ? TCC_STATUS_CONFIRMED : TCC_STATUS_CANCELLED));
 }
 
-/*
- * Returns the gids made final or failed since the last call (*n of them),
- * for the worker to wake their waiters once its transaction committed.
- */
-pg_uuid_t *
-TccSettleTakeSettled(int *n)
-{
-	*n = nsettled;
-	nsettled = 0;
-	return settled;
-}
-
-/* Transactions whose phase two has no branch pending, to be finished. */
-typedef struct Finishing
-{
-	int			n;
-	pg_uuid_t  *gids;
-	Datum	   *statuses;
-} Finishing;
-
-/* Sets up an empty list with room for max transactions. */
+/* confirming -> confirmed, cancelling -> cancelled, for all of fin. */
 static void
-FinishingInit(Finishing *fin, int max)
+Finish(TccBatch *fin)
 {
-	fin->n = 0;
-	fin->gids = palloc(sizeof(pg_uuid_t) * Max(max, 1));
-	fin->statuses = palloc(sizeof(Datum) * Max(max, 1));
-}
-
-/* Adds a transaction to the list. */
-static void
-FinishingAdd(Finishing *fin, pg_uuid_t *gid, bool commit)
-{
-	Settled(gid);
-	fin->gids[fin->n] = *gid;
-	fin->statuses[fin->n++] = CStringGetTextDatum(commit ? "confirmed" : "cancelled");
-}
-
-/* confirming -> confirmed, cancelling -> cancelled, for the whole list. */
-static void
-Finish(Finishing *fin)
-{
-	Datum		args[2];
+	Datum		args[FIN_NCOLS];
 
 	if (fin->n == 0)
 		return;
-	args[0] = TccStoreGidArray(fin->gids, fin->n);
-	args[1] = TccStoreArray(fin->statuses, NULL, fin->n, TEXTOID);
+	TccBatchParams(fin, args);
 	TccStoreExec(&finish_gtxs, args, NULL, false);
-}
-
-/* how phase two was (re)started from the tables since the worker asked */
-static TccPhasesTaken phases_taken = TCC_PHASES_NONE;
-
-/*
- * Says how phase two of transactions was started from the tables since the
- * last call, and forgets it: a decision the worker has not waited for may
- * be among them (worker.c waits before the calls).
- */
-TccPhasesTaken
-TccSettleTookPhases(void)
-{
-	TccPhasesTaken taken = phases_taken;
-
-	phases_taken = TCC_PHASES_NONE;
-	return taken;
 }
 
 /* the branches a phase two just started does not call */
@@ -148,134 +95,213 @@ STMT(skip_branches, 2,
 	 "UPDATE tcc._branch b SET status = 'skipped'"
 	 "  FROM unnest($1, $2) s (gid, branch)"
 	 " WHERE b.gid = s.gid AND b.branch = s.branch"
-	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 "   AND " TCC_SQL_BRANCH_OPEN("b"),
 	 UUIDARRAYOID, INT4ARRAYOID);
 
+/* the branches to skip: gid, branch */
+enum
+{
+	SKIP_GID,
+	SKIP_BRANCH,
+	SKIP_NCOLS
+};
+
 /*
- * Remembers what the call of row r of the current result sends (columns 5
- * to 9 and 11 to 15 of PHASE_TWO_ROWS), for the branch of gid it is.
+ * The end of both statements that start phase two (dec holds the gids):
+ * returns, per branch not final yet, its transaction's decision, what its
+ * call sends and whether the phase skips it (one row with a NULL branch for
+ * a transaction with no such branch), then the call's policy and trace
+ * context, in gid and branch order: one read of the branches, TakePhaseRows
+ * skips what is to be skipped.  Its columns are PhaseCol's.
+ */
+#define PHASE_TWO_ROWS \
+	"  RETURNING g.gid, d.commit, g.parallel, g.trace_id, g.trace_flags, g.tracestate)" \
+	"SELECT dec.gid, dec.commit, dec.parallel, b.branch," \
+	"       CASE WHEN dec.commit THEN b.confirm_url ELSE b.cancel_url END," \
+	"       " TCC_CALL_BODY ", " TCC_CALL_HEADERS "," \
+	"       b.attempts, b.protocol, " TCC_SQL_SKIPPED_IN_PHASE("dec", "b") "," \
+	"       " TCC_CALL_POLICY("dec") \
+	"  FROM dec LEFT JOIN tcc._branch b ON b.gid = dec.gid" \
+	"   AND " TCC_SQL_BRANCH_OPEN("b") \
+	" ORDER BY dec.gid, b.branch"
+
+/* the columns of PHASE_TWO_ROWS; advance_info has the first four */
+typedef enum PhaseCol
+{
+	PHASE_GID = 1,
+	PHASE_COMMIT,
+	PHASE_PARALLEL,
+	PHASE_BRANCH,				/* NULL: no branch left to call */
+	PHASE_URL,					/* of the phase's call */
+	PHASE_BODY,
+	PHASE_HEADERS,
+	PHASE_ATTEMPTS,
+	PHASE_PROTOCOL,
+	PHASE_SKIPPED,				/* TCC_SQL_SKIPPED_IN_PHASE */
+	PHASE_POLICY				/* the five columns of TCC_CALL_POLICY */
+} PhaseCol;
+
+/* where the rows TakePhaseRows reads come from */
+typedef enum PhaseRows
+{
+	ROWS_IN_PHASE,				/* advance_info: phase two goes on */
+	ROWS_RETRIED,				/* the same after tcc_retry: due now */
+	ROWS_STARTED				/* PHASE_TWO_ROWS: phase two just started */
+} PhaseRows;
+
+/*
+ * Remembers what the call of row r of rows (PHASE_TWO_ROWS) sends, for the
+ * branch of gid it is.
  */
 static void
-RememberCall(uint64 r, pg_uuid_t *gid, int branch)
+RememberCall(const SPITupleTable *rows, uint64 r, pg_uuid_t *gid, int branch)
 {
 	bool		isnull;
-	Datum		url = TccStoreCol(r, 5, &isnull);
+	Datum		url = TccRowsCol(rows, r, PHASE_URL, &isnull);
 	TccPhaseCall what;
 
 	if (isnull)
 		return;
 	what.url = TextDatumGetCString(url);
-	what.headers = TccStoreTextArrayCol(r, 7, &what.nheaders);
-	what.payload = TextDatumGetCString(TccStoreCol(r, 6, &isnull));
-	what.attempts = DatumGetInt32(TccStoreCol(r, 8, &isnull));
-	what.protocol = TccProtocolFromName(TextDatumGetCString(TccStoreCol(r, 9, &isnull)));
-	TccStoreCallPolicy(r, 11, &what.timeout_ms, &what.max_attempts,
+	/* this and TccStoreCallPolicy read SPI's latest result, which rows is */
+	what.headers = TccStoreTextArrayCol(r, PHASE_HEADERS, &what.nheaders);
+	what.payload = TextDatumGetCString(TccRowsCol(rows, r, PHASE_BODY,
+												  &isnull));
+	what.attempts = DatumGetInt32(TccRowsCol(rows, r, PHASE_ATTEMPTS,
+											 &isnull));
+	what.protocol = TccProtocolFromName(TextDatumGetCString(TccRowsCol(rows, r, PHASE_PROTOCOL, &isnull)));
+	TccStoreCallPolicy(r, PHASE_POLICY, &what.timeout_ms, &what.max_attempts,
 					   &what.trace);
 	TccSchedulePhaseRemember(gid, branch, &what);
 }
 
+/* Returns the gid of row r of rows. */
+static pg_uuid_t *
+RowGid(const SPITupleTable *rows, uint64 r)
+{
+	bool		isnull;
+
+	return DatumGetUUIDP(TccRowsCol(rows, r, PHASE_GID, &isnull));
+}
+
+/* One transaction's rows in the phase rows, and its branches to call. */
+typedef struct GtxRows
+{
+	pg_uuid_t	gid;
+	bool		commit;
+	bool		parallel;
+	int			npending;
+	int		   *pending;		/* branches to call */
+	uint64	   *pending_row;	/* the row of each */
+} GtxRows;
+
 /*
- * Takes the current result, one row per branch not final yet of each
- * transaction in phase two, in gid and branch order (gid, decision,
- * parallel, branch; one row with a NULL branch for a transaction with none;
- * then, when started, what the call sends and whether the phase skips the
- * branch, as PHASE_TWO_ROWS returns them): skips what the phase does not
- * call (no URL for it, or a refused try when cancelling); schedules what
- * comes next in each transaction (registration order for confirm, reverse
- * for cancel, every pending branch when parallel; schedule.c), remembers
- * what each call sends so that it is not read again when due, and moves
- * those with nothing pending on: confirming -> confirmed, cancelling ->
- * cancelled.  force: due now even if a backoff was waiting (tcc_retry).
- * Returns the transactions taken.
+ * Reads the rows of one transaction, from row *r on, into gtx: the branches
+ * to call, and those the phase skips (into skip) when it just started.
+ * Leaves *r at the next transaction's first row.
+ */
+static void
+ReadGtxRows(const SPITupleTable *rows, uint64 *r, PhaseRows from,
+			GtxRows *gtx, TccBatch *skip)
+{
+	uint64		first = *r;
+	bool		isnull;
+
+	gtx->gid = *RowGid(rows, first);
+	gtx->commit = DatumGetBool(TccRowsCol(rows, first, PHASE_COMMIT, &isnull));
+	gtx->parallel = DatumGetBool(TccRowsCol(rows, first, PHASE_PARALLEL,
+											&isnull));
+	gtx->npending = 0;
+	/* the rows of one transaction follow each other */
+	for (; *r < rows->numvals; (*r)++)
+	{
+		Datum		branch;
+
+		if (*r > first &&
+			memcmp(RowGid(rows, *r), &gtx->gid, sizeof(gtx->gid)) != 0)
+			break;
+		branch = TccRowsCol(rows, *r, PHASE_BRANCH, &isnull);
+		if (isnull)
+			continue;
+		if (from == ROWS_STARTED &&
+			DatumGetBool(TccRowsCol(rows, *r, PHASE_SKIPPED, &isnull)))
+		{
+			int			s = skip->n++;
+
+			TccBatchSetGid(skip, s, SKIP_GID, &gtx->gid);
+			TccBatchSet(skip, s, SKIP_BRANCH, branch);
+			continue;
+		}
+		gtx->pending_row[gtx->npending] = *r;
+		gtx->pending[gtx->npending++] = DatumGetInt32(branch);
+	}
+}
+
+/*
+ * Takes rows, one per branch not final yet of each transaction in phase
+ * two, in gid and branch order (PhaseCol; a NULL branch for a transaction
+ * with none): skips what the phase does not call; schedules what comes next
+ * in each transaction (registration order for confirm, reverse for cancel,
+ * every pending branch when parallel; schedule.c), remembers what each call
+ * of a phase just started sends, so that it is not read again when due, and
+ * moves those with nothing pending on: confirming -> confirmed, cancelling
+ * -> cancelled.  Frees rows.  Returns the transactions taken.
  */
 static uint64
-TakePhaseRows(bool force, bool started)
+TakePhaseRows(SPITupleTable *rows, PhaseRows from, TccSettled *settled)
 {
-	uint64		nrows = SPI_processed;
+	uint64		nrows = rows->numvals;
 	uint64		ntaken = 0;
 	uint64		r = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	Finishing	fin;
-	int		   *pending = palloc(sizeof(int) * Max(nrows, 1));
-	uint64	   *pending_row = palloc(sizeof(uint64) * Max(nrows, 1));
-	pg_uuid_t  *skip_gids = NULL;
-	Datum	   *skip_branches_of = NULL;
-	int			nskip = 0;
+	TccBatch	fin;
+	TccBatch	skip;
+	GtxRows		gtx;
 
-	if (nrows > 0)
-		phases_taken = TCC_PHASES_ANY;
-	FinishingInit(&fin, (int) nrows);
+	if (nrows == 0)
+	{
+		SPI_freetuptable(rows);
+		return 0;
+	}
+	TccBatchInit(&fin, &finish_gtxs, (int) nrows);
+	TccBatchInit(&skip, &skip_branches, (int) nrows);
+	gtx.pending = palloc(sizeof(int) * nrows);
+	gtx.pending_row = palloc(sizeof(uint64) * nrows);
 	while (r < nrows)
 	{
-		bool		isnull;
-		pg_uuid_t	gid = *DatumGetUUIDP(TccStoreCol(r, 1, &isnull));
-		bool		commit = DatumGetBool(TccStoreCol(r, 2, &isnull));
-		bool		parallel = DatumGetBool(TccStoreCol(r, 3, &isnull));
-		uint64		first = r;
-		int			npending = 0;
-
-		/* the rows of one transaction follow each other */
-		for (; r < nrows; r++)
-		{
-			Datum		branch;
-
-			if (r > first &&
-				memcmp(DatumGetUUIDP(TccStoreCol(r, 1, &isnull)), &gid,
-					   sizeof(gid)) != 0)
-				break;
-			branch = TccStoreCol(r, 4, &isnull);
-			if (isnull)
-				continue;
-			if (started && DatumGetBool(TccStoreCol(r, 10, &isnull)))
-			{
-				if (skip_gids == NULL)
-				{
-					skip_gids = palloc(sizeof(pg_uuid_t) * nrows);
-					skip_branches_of = palloc(sizeof(Datum) * nrows);
-				}
-				skip_gids[nskip] = gid;
-				skip_branches_of[nskip++] = branch;
-				continue;
-			}
-			pending_row[npending] = r;
-			pending[npending++] = DatumGetInt32(branch);
-		}
+		ReadGtxRows(rows, &r, from, &gtx, &skip);
 		ntaken++;
-		if (TccSchedulePhaseStart(&gid, commit, parallel, pending, npending,
-								  now, force))
+		if (TccSchedulePhaseStart(&gtx.gid, gtx.commit, gtx.parallel,
+								  gtx.pending, gtx.npending, now,
+								  from == ROWS_RETRIED))
 		{
-			FinishingAdd(&fin, &gid, commit);
+			FinishingAdd(&fin, &gtx.gid, gtx.commit, settled);
 			continue;
 		}
-		for (int k = 0; started && k < npending; k++)
-			RememberCall(pending_row[k], &gid, pending[k]);
+		for (int k = 0; from == ROWS_STARTED && k < gtx.npending; k++)
+			RememberCall(rows, gtx.pending_row[k], &gtx.gid, gtx.pending[k]);
 	}
 	/* what was read is copied: free it before the next statement */
-	SPI_freetuptable(SPI_tuptable);
-	if (nskip > 0)
+	SPI_freetuptable(rows);
+	if (skip.n > 0)
 	{
-		Datum		args[2];
+		Datum		args[SKIP_NCOLS];
 
-		args[0] = TccStoreGidArray(skip_gids, nskip);
-		args[1] = TccStoreArray(skip_branches_of, NULL, nskip, INT4OID);
+		TccBatchParams(&skip, args);
 		TccStoreExec(&skip_branches, args, NULL, false);
 	}
 	Finish(&fin);
-	pfree(pending);
-	pfree(pending_row);
-	pfree(fin.gids);
-	pfree(fin.statuses);
 	return ntaken;
 }
 
 /*
  * Moves phase two of the given gids forward as the tables show it (see
- * TakePhaseRows).  Invariant: a branch is called only while its transaction is
- * confirming or cancelling, and in sequential mode only after every branch
- * before it has finished.
+ * TakePhaseRows).  Invariant: a branch is called only while its transaction
+ * is confirming or cancelling, and in sequential mode only after every
+ * branch before it has finished.
  */
 static void
-Advance(pg_uuid_t *gids, int ngids, bool force)
+Advance(pg_uuid_t *gids, int ngids, PhaseRows from, TccSettled *settled)
 {
 	Datum		args[1];
 
@@ -284,27 +310,28 @@ Advance(pg_uuid_t *gids, int ngids, bool force)
 	args[0] = TccStoreGidArray(gids, ngids);
 	TccStoreExec(&advance_info, args, NULL, false);
 	pfree(DatumGetPointer(args[0]));
-	(void) TakePhaseRows(force, false);
+	if (TakePhaseRows(SPI_tuptable, from, settled) > 0)
+		TccSettledTookPhases(settled, TCC_PHASES_ANY);
 }
 
 STMT(in_phase_gtxs, 2,
-	 "SELECT gid FROM tcc._gtx WHERE status IN ('confirming', 'cancelling')"
+	 "SELECT gid FROM tcc._gtx WHERE " TCC_SQL_IN_PHASE_TWO("status")
 	 "   AND gid > $1 ORDER BY gid LIMIT $2",
 	 UUIDOID, INT4OID);
 
-/* Collects the gids of the current result set's first column. */
+/* Collects the gids of the first column of rows (*n of them). */
 static pg_uuid_t *
-ResultGids(int *n)
+ResultGids(const SPITupleTable *rows, int *n)
 {
-	pg_uuid_t  *gids = palloc(sizeof(pg_uuid_t) * Max(SPI_processed, 1));
+	pg_uuid_t  *gids = palloc(sizeof(pg_uuid_t) * Max(rows->numvals, 1));
 
-	for (uint64 i = 0; i < SPI_processed; i++)
+	for (uint64 i = 0; i < rows->numvals; i++)
 	{
 		bool		isnull;
 
-		gids[i] = *DatumGetUUIDP(TccStoreCol(i, 1, &isnull));
+		gids[i] = *DatumGetUUIDP(TccRowsCol(rows, i, 1, &isnull));
 	}
-	*n = (int) SPI_processed;
+	*n = (int) rows->numvals;
 	return gids;
 }
 
@@ -320,7 +347,7 @@ ResultGids(int *n)
  * near what the schedule itself needs however large the backlog.
  */
 void
-TccSettleStartup(void)
+TccSettleStartup(TccSettled *settled)
 {
 	pg_uuid_t	after = {{0}};
 	int			n;
@@ -331,104 +358,80 @@ TccSettleStartup(void)
 		pg_uuid_t  *gids;
 
 		TccStoreExec(&in_phase_gtxs, args, NULL, false);
-		gids = ResultGids(&n);
+		gids = ResultGids(SPI_tuptable, &n);
 		SPI_freetuptable(SPI_tuptable);
 		if (n > 0)
 		{
 			after = gids[n - 1];
-			Advance(gids, n, false);
+			Advance(gids, n, ROWS_IN_PHASE, settled);
 		}
 		pfree(gids);
 	} while (n == STARTUP_BATCH);
 }
 
-/*
- * Whether branch b is not called in the phase decided by dec.commit.  A
- * refused try is not cancelled, but for a DTM participant: DTM's server
- * cancels every branch, and its barrier takes the cancel of a refused try
- * for an empty rollback (docs/states.md#phase-two).
- */
-#define SKIPPED_IN_PHASE \
-	"CASE WHEN dec.commit THEN b.confirm_url IS NULL" \
-	"     ELSE b.cancel_url IS NULL" \
-	"          OR (b.status = 'refused' AND b.protocol <> 'dtm') END"
-
-/*
- * The end of both statements that start phase two (dec holds the gids):
- * returns, per branch not final yet, its transaction's decision, what its
- * call sends and whether the phase skips it (one row with a NULL branch for
- * a transaction with no such branch), then the call's policy and trace
- * context, in gid and branch order: one read of the branches, TakePhaseRows
- * skips what is to be skipped.
- */
-#define PHASE_TWO_ROWS \
-	"  RETURNING g.gid, d.commit, g.parallel, g.trace_id, g.trace_flags, g.tracestate)" \
-	"SELECT dec.gid, dec.commit, dec.parallel, b.branch," \
-	"       CASE WHEN dec.commit THEN b.confirm_url ELSE b.cancel_url END," \
-	"       " TCC_CALL_BODY ", " TCC_CALL_HEADERS "," \
-	"       b.attempts, b.protocol, " SKIPPED_IN_PHASE "," \
-	"       " TCC_CALL_POLICY("dec") \
-	"  FROM dec LEFT JOIN tcc._branch b ON b.gid = dec.gid" \
-	"   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')" \
-	" ORDER BY dec.gid, b.branch"
+/* the start of both statements that start phase two: trying -> decided */
+#define START_PHASE_TWO \
+	"WITH dec AS (" \
+	"  UPDATE tcc._gtx g" \
+	"     SET status = " TCC_SQL_PHASE_OF_DECISION("d") "," \
+	"         begin_xid = NULL" \
+	"    FROM tcc._decision d"
 
 STMT(start_phase_two, 1,
-	 "WITH dec AS ("
-	 "  UPDATE tcc._gtx g"
-	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END,"
-	 "         begin_xid = NULL"
-	 "    FROM tcc._decision d"
+	 START_PHASE_TWO
 	 "   WHERE d.gid = g.gid AND g.gid IN ("
 	 "         SELECT t.gid FROM tcc._gtx t JOIN tcc._decision e ON e.gid = t.gid"
-	 "          WHERE t.status = 'trying' LIMIT $1)"
+	 "          WHERE " TCC_SQL_TRYING("t.status") " LIMIT $1)"
 	 PHASE_TWO_ROWS,
 	 INT4OID);
 
 STMT(start_phase_two_of, 2,
-	 "WITH dec AS ("
-	 "  UPDATE tcc._gtx g"
-	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END,"
-	 "         begin_xid = NULL"
-	 "    FROM tcc._decision d"
+	 START_PHASE_TWO
 	 "   WHERE d.gid = g.gid AND g.gid = ANY ($1) AND g.status = $2"
 	 PHASE_TWO_ROWS,
 	 UUIDARRAYOID, TEXTOID);
 
+/* decided transactions a scan starts phase two of, per statement */
 #define PHASE_BATCH 2000
 
 /*
- * trying -> confirming or cancelling, for the given gids if gids is not
- * NULL, else for up to PHASE_BATCH gids whose decision has committed (a
- * scan of every transaction still trying).  Branches the phase does not
- * call (no URL for it, or a refused try when cancelling) become skipped;
- * then phase two starts, or the transaction is finished at once if no
- * branch is left to call.  Returns true if more decided gids may be
- * waiting.
+ * trying -> confirming or cancelling, for up to PHASE_BATCH gids whose
+ * decision has committed (a scan of every transaction still trying).
+ * Branches the phase does not call (no URL for it, or a refused try when
+ * cancelling) become skipped; then phase two starts, or the transaction is
+ * finished at once if no branch is left to call.  Returns true if more
+ * decided gids may be waiting.
  */
-static bool
-StartPhaseTwo(pg_uuid_t *decided, int ndecided)
+bool
+TccSettleDecided(TccSettled *settled)
+{
+	Datum		args[1] = {Int32GetDatum(PHASE_BATCH)};
+	uint64		n;
+
+	TccStoreExec(&start_phase_two, args, NULL, false);
+	n = TakePhaseRows(SPI_tuptable, ROWS_STARTED, settled);
+	if (n > 0)
+		TccSettledTookPhases(settled, TCC_PHASES_ANY);
+	return n >= PHASE_BATCH;
+}
+
+/*
+ * trying -> confirming or cancelling, as TccSettleDecided, for the gids
+ * whose decisions the committing callers handed over: those come with the
+ * WAL position of their decisions.
+ */
+void
+TccSettleHandedOver(pg_uuid_t *decided, int ndecided, TccSettled *settled)
 {
 	Datum		args[2];
 
-	TccPhasesTaken before = phases_taken;
-	uint64		n;
-
-	if (decided != NULL)
-	{
-		args[0] = TccStoreGidArray(decided, ndecided);
-		args[1] = CStringGetTextDatum("trying");
-		TccStoreExec(&start_phase_two_of, args, NULL, false);
-	}
-	else
-	{
-		args[0] = Int32GetDatum(PHASE_BATCH);
-		TccStoreExec(&start_phase_two, args, NULL, false);
-	}
-	n = TakePhaseRows(false, true);
-	/* handed-over gids come with the WAL position of their decisions */
-	if (decided != NULL && n > 0)
-		phases_taken = Max(before, TCC_PHASES_HANDED);
-	return n >= PHASE_BATCH && decided == NULL;
+	if (ndecided == 0)
+		return;
+	args[0] = TccStoreGidArray(decided, ndecided);
+	args[1] = CStringGetTextDatum(TCC_STATUS_TRYING);
+	TccStoreExec(&start_phase_two_of, args, NULL, false);
+	if (TakePhaseRows(SPI_tuptable, ROWS_STARTED, settled) > 0)
+		TccSettledTookPhases(settled, TCC_PHASES_HANDED);
 }
 
 /* operator actions applied per pass */
@@ -438,6 +441,14 @@ STMT(pending_actions, 0,
 	 "SELECT id, gid, action FROM tcc._action WHERE NOT applied"
 	 " ORDER BY id LIMIT " CppAsString2(ACTION_BATCH));
 
+/* the columns of pending_actions */
+enum
+{
+	ACTION_ID = 1,
+	ACTION_GID,
+	ACTION_NAME
+};
+
 STMT(actions_applied, 1,
 	 "UPDATE tcc._action SET applied = true WHERE id = ANY ($1)",
 	 INT8ARRAYOID);
@@ -445,20 +456,20 @@ STMT(actions_applied, 1,
 STMT(resume_gtxs, 2,
 	 "WITH g AS ("
 	 "  UPDATE tcc._gtx g"
-	 "     SET status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 "     SET status = " TCC_SQL_PHASE_OF_DECISION("d")
 	 "    FROM tcc._decision d"
 	 "   WHERE d.gid = g.gid AND g.gid = ANY ($1)"
-	 "     AND g.status IN ('failed', 'confirming', 'cancelling')"
+	 "     AND " TCC_SQL_RETRYABLE("g.status")
 	 "  RETURNING g.gid)"
 	 "UPDATE tcc._branch b SET attempts = 0, next_attempt_at = NULL"
 	 "  FROM g"
 	 " WHERE b.gid = g.gid AND b.attempts >= COALESCE(b.max_attempts, $2)"
-	 "   AND b.status NOT IN ('confirmed', 'cancelled', 'skipped')",
+	 "   AND " TCC_SQL_BRANCH_OPEN("b"),
 	 UUIDARRAYOID, INT4OID);
 
 STMT(resolve_gtxs, 1,
 	 "UPDATE tcc._gtx SET status = 'resolved', finished_at = pg_catalog.clock_timestamp()"
-	 " WHERE gid = ANY ($1) AND status NOT IN ('confirmed', 'cancelled', 'resolved')",
+	 " WHERE gid = ANY ($1) AND " TCC_SQL_RESOLVABLE("status"),
 	 UUIDARRAYOID);
 
 /*
@@ -467,16 +478,15 @@ STMT(resolve_gtxs, 1,
  * allowance.
  */
 static void
-Resume(pg_uuid_t *gids, int n)
+Resume(pg_uuid_t *gids, int n, TccSettled *settled)
 {
-	Datum		args[2];
+	Datum		args[2] = {(Datum) 0, Int32GetDatum(tcc_max_attempts)};
 
 	if (n == 0)
 		return;
 	args[0] = TccStoreGidArray(gids, n);
-	args[1] = Int32GetDatum(tcc_max_attempts);
 	TccStoreExec(&resume_gtxs, args, NULL, false);
-	Advance(gids, n, true);
+	Advance(gids, n, ROWS_RETRIED, settled);
 }
 
 /*
@@ -484,7 +494,7 @@ Resume(pg_uuid_t *gids, int n)
  * made again (scheduled ones are dropped when they come due).
  */
 static void
-Resolve(pg_uuid_t *gids, int n)
+Resolve(pg_uuid_t *gids, int n, TccSettled *settled)
 {
 	Datum		args[1];
 
@@ -495,7 +505,7 @@ Resolve(pg_uuid_t *gids, int n)
 	for (int i = 0; i < n; i++)
 	{
 		TccSchedulePhaseForget(&gids[i]);
-		Settled(&gids[i]);
+		TccSettledAdd(settled, &gids[i]);
 	}
 }
 
@@ -506,8 +516,9 @@ Resolve(pg_uuid_t *gids, int n)
  * came.  Returns true if more may be waiting.
  */
 bool
-TccSettleActions(void)
+TccSettleActions(TccSettled *settled)
 {
+	SPITupleTable *rows;
 	uint64		n;
 	Datum	   *ids;
 	Datum		args[1];
@@ -517,7 +528,8 @@ TccSettleActions(void)
 	int			nresolves = 0;
 
 	TccStoreExec(&pending_actions, NULL, NULL, false);
-	n = SPI_processed;
+	rows = SPI_tuptable;
+	n = rows->numvals;
 	if (n == 0)
 		return false;
 	ids = palloc(sizeof(Datum) * n);
@@ -526,43 +538,44 @@ TccSettleActions(void)
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
-		pg_uuid_t  *gid = DatumGetUUIDP(TccStoreCol(i, 2, &isnull));
+		pg_uuid_t  *gid = DatumGetUUIDP(TccRowsCol(rows, i, ACTION_GID, &isnull));
 
-		ids[i] = Int64GetDatum(DatumGetInt64(TccStoreCol(i, 1, &isnull)));
-		if (strcmp(TextDatumGetCString(TccStoreCol(i, 3, &isnull)),
+		ids[i] = Int64GetDatum(DatumGetInt64(TccRowsCol(rows, i, ACTION_ID,
+														&isnull)));
+		if (strcmp(TextDatumGetCString(TccRowsCol(rows, i, ACTION_NAME,
+												  &isnull)),
 				   "resolve") == 0)
 			resolves[nresolves++] = *gid;
 		else
 			retries[nretries++] = *gid;
 	}
-	SPI_freetuptable(SPI_tuptable);
-	Resume(retries, nretries);
-	Resolve(resolves, nresolves);
+	SPI_freetuptable(rows);
+	Resume(retries, nretries, settled);
+	Resolve(resolves, nresolves, settled);
 	args[0] = TccStoreArray(ids, NULL, n, INT8OID);
 	TccStoreExec(&actions_applied, args, NULL, false);
 	return n == ACTION_BATCH;
 }
 
-/*
- * Starts phase two: of every transaction decided (up to PHASE_BATCH of
- * them) if scan, else of the given gids whose decisions just committed.
- * Returns true if more decided gids may be waiting.
- */
-bool
-TccSettlePhases(bool scan, pg_uuid_t *decided, int ndecided)
+/* the columns of the outcomes record_results writes ($1 - $8) */
+enum
 {
-	if (scan)
-		return StartPhaseTwo(NULL, 0);
-	if (ndecided > 0)
-		(void) StartPhaseTwo(decided, ndecided);
-	return false;
-}
+	OUT_GID,
+	OUT_BRANCH,
+	OUT_OP,
+	OUT_STARTED_AT,
+	OUT_DURATION_MS,
+	OUT_HTTP_STATUS,
+	OUT_ERROR,
+	OUT_NEXT_AT,
+	OUT_NCOLS
+};
 
 /*
  * The outcomes ($1 - $8) and the transactions they finished ($9, $10), in
  * one statement.
  */
-STMT(record_results, 10,
+STMT(record_results, OUT_NCOLS + FIN_NCOLS,
 	 "WITH r AS ("
 	 "  SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8)"
 	 "    AS r (gid, branch, op, started_at, duration_ms, http_status, error, next_at)),"
@@ -572,7 +585,7 @@ STMT(record_results, 10,
 	 " fin AS (" FINISH_GTXS("$9", "$10") ")"
 	 "UPDATE tcc._branch b"
 	 "   SET status = CASE WHEN r.error IS NOT NULL THEN b.status"
-	 "                     WHEN r.op = 'confirm' THEN 'confirmed' ELSE 'cancelled' END,"
+	 "                     ELSE " TCC_SQL_FINAL_OF_OP("r.op") " END,"
 	 "       attempts = b.attempts + 1, last_http_status = r.http_status,"
 	 "       last_error = r.error, next_attempt_at = r.next_at"
 	 "  FROM r WHERE b.gid = r.gid AND b.branch = r.branch",
@@ -580,7 +593,17 @@ STMT(record_results, 10,
 	 FLOAT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
 	 UUIDARRAYOID, TEXTARRAYOID);
 
-STMT(record_failures, 4,
+/* the columns of the failed calls record_failures writes */
+enum
+{
+	FAIL_GID,
+	FAIL_BRANCH,
+	FAIL_ERROR,
+	FAIL_EXHAUSTED,
+	FAIL_NCOLS
+};
+
+STMT(record_failures, FAIL_NCOLS,
 	 "WITH f AS ("
 	 "  SELECT gid, pg_catalog.bool_or(exhausted) AS exhausted,"
 	 "         (pg_catalog.array_agg(branch ORDER BY exhausted DESC))[1] AS branch,"
@@ -593,7 +616,7 @@ STMT(record_failures, 4,
 	 "         status = CASE WHEN f.exhausted THEN 'failed' ELSE g.status END"
 	 "    FROM f JOIN tcc._decision d ON d.gid = f.gid"
 	 "   WHERE g.gid = f.gid"
-	 "     AND g.status = CASE WHEN d.commit THEN 'confirming' ELSE 'cancelling' END"
+	 "     AND g.status = " TCC_SQL_PHASE_OF_DECISION("d")
 	 "  RETURNING g.gid, g.status)"
 	 "SELECT pg_catalog.pg_notify('tcc_alert',"
 	 "         pg_catalog.json_build_object('gid', f.gid, 'status', 'failed',"
@@ -601,6 +624,112 @@ STMT(record_failures, 4,
 	 "  FROM f JOIN u ON u.gid = f.gid"
 	 " WHERE u.status = 'failed'",
 	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, BOOLARRAYOID);
+
+/* Adds a finished call to the outcomes to record; returns its row. */
+static int
+AddOutcome(TccBatch *out, TccCall *call)
+{
+	int			r = out->n++;
+
+	TccBatchSetGid(out, r, OUT_GID, &call->gid);
+	TccBatchSet(out, r, OUT_BRANCH, Int32GetDatum(call->branch));
+	TccBatchSet(out, r, OUT_OP, CStringGetTextDatum(TccProtocolOpName(call->op)));
+	TccBatchSet(out, r, OUT_STARTED_AT, TimestampTzGetDatum(call->started_at));
+	TccBatchSet(out, r, OUT_DURATION_MS, Float8GetDatum(call->duration_ms));
+	TccBatchSet(out, r, OUT_HTTP_STATUS, Int32GetDatum(call->http_status));
+	if (call->http_status == 0)
+		TccBatchSetNull(out, r, OUT_HTTP_STATUS);
+	if (call->answer == TCC_ANSWER_DONE)
+		TccBatchSetNull(out, r, OUT_ERROR);
+	else
+		TccBatchSet(out, r, OUT_ERROR, CStringGetTextDatum(call->error));
+	TccBatchSetNull(out, r, OUT_NEXT_AT);
+	return r;
+}
+
+/*
+ * A call that failed, at row r of the outcomes: retried after the backoff
+ * delay, or, when it used up its attempts, its transaction is read from the
+ * tables from now on (record_failures makes it failed).
+ */
+static void
+CallFailed(TccCall *call, TccBatch *out, int r, TccBatch *failures,
+		   TimestampTz now, TccSettled *settled)
+{
+	int			max_attempts = call->max_attempts > 0 ?
+		call->max_attempts : tcc_max_attempts;
+	bool		last = call->attempts + 1 >= max_attempts;
+	int			f = failures->n++;
+
+	if (call->answer == TCC_ANSWER_REFUSED)
+		ereport(WARNING,
+				(errmsg("tcc: participant answered %s to %s of branch %d",
+						TccProtocolRefusal(call->http_status),
+						TccProtocolOpName(call->op), call->branch),
+				 errdetail("A refusal is only meaningful for try; the call is retried.")));
+	TccBatchSetGid(failures, f, FAIL_GID, &call->gid);
+	TccBatchSet(failures, f, FAIL_BRANCH, Int32GetDatum(call->branch));
+	TccBatchSet(failures, f, FAIL_ERROR, CStringGetTextDatum(call->error));
+	TccBatchSet(failures, f, FAIL_EXHAUSTED, BoolGetDatum(last));
+	if (last)
+	{
+		TccScheduleDone(&call->gid, call->branch);
+		TccSchedulePhaseForget(&call->gid);
+		TccSettledAdd(settled, &call->gid);
+	}
+	else
+	{
+		TimestampTz at = TimestampTzPlusMilliseconds(now,
+													 TccBackoffMs(call->attempts + 1,
+																  call->retry_after_ms));
+
+		TccBatchSet(out, r, OUT_NEXT_AT, TimestampTzGetDatum(at));
+		TccScheduleRetry(&call->gid, call->branch, at);
+		/* the retry reads the branch again, attempts and all */
+		TccSchedulePhaseCallForget(&call->gid, call->branch);
+	}
+}
+
+/* The transactions whose branches' calls succeeded, by what comes next. */
+typedef struct AfterDone
+{
+	TccBatch	fin;			/* nothing pending: to finish */
+	pg_uuid_t  *going;			/* the next branch is called */
+	int			ngoing;
+	pg_uuid_t  *unknown;		/* not remembered: read from the tables */
+	int			nunknown;
+} AfterDone;
+
+/*
+ * Sorts the transactions of the ndone calls that succeeded by what their
+ * phases two do next, as the worker remembers them (schedule.c).
+ */
+static void
+SortDone(TccCall **done, int ndone, AfterDone *after, TccSettled *settled)
+{
+	TccBatchInit(&after->fin, &finish_gtxs, ndone);
+	after->going = palloc(sizeof(pg_uuid_t) * Max(ndone, 1));
+	after->unknown = palloc(sizeof(pg_uuid_t) * Max(ndone, 1));
+	after->ngoing = after->nunknown = 0;
+	for (int d = 0; d < ndone; d++)
+	{
+		bool		commit;
+
+		switch (TccSchedulePhaseBranchDone(&done[d]->gid, done[d]->branch,
+										   &commit))
+		{
+			case TCC_PHASE_UNKNOWN:
+				after->unknown[after->nunknown++] = done[d]->gid;
+				break;
+			case TCC_PHASE_GOING:
+				after->going[after->ngoing++] = done[d]->gid;
+				break;
+			case TCC_PHASE_DONE:
+				FinishingAdd(&after->fin, &done[d]->gid, commit, settled);
+				break;
+		}
+	}
+}
 
 /*
  * Records the outcomes of finished confirm and cancel calls, all at once:
@@ -612,139 +741,54 @@ STMT(record_failures, 4,
  * records the outcomes.
  */
 void
-TccSettleResults(List *calls)
+TccSettleResults(List *calls, TccSettled *settled)
 {
 	int			n = list_length(calls);
-	Datum	   *gids = palloc(sizeof(Datum) * n);
-	Datum	   *branches = palloc(sizeof(Datum) * n);
-	Datum	   *ops = palloc(sizeof(Datum) * n);
-	Datum	   *started = palloc(sizeof(Datum) * n);
-	Datum	   *durations = palloc(sizeof(Datum) * n);
-	Datum	   *statuses = palloc(sizeof(Datum) * n);
-	bool	   *status_nulls = palloc(sizeof(bool) * n);
-	Datum	   *errors = palloc(sizeof(Datum) * n);
-	bool	   *error_nulls = palloc(sizeof(bool) * n);
-	Datum	   *next_at = palloc(sizeof(Datum) * n);
-	bool	   *next_nulls = palloc(sizeof(bool) * n);
-	Datum	   *exhausted = palloc(sizeof(Datum) * n);
-	TccCall   **done = palloc(sizeof(TccCall *) * n);
-	pg_uuid_t  *going = palloc(sizeof(pg_uuid_t) * n);
-	pg_uuid_t  *unknown = palloc(sizeof(pg_uuid_t) * n);
-	int			ngoing = 0;
-	int			nunknown = 0;
-	Finishing	fin;
-	Datum	   *fail_gids = palloc(sizeof(Datum) * n);
-	Datum	   *fail_branches = palloc(sizeof(Datum) * n);
-	Datum	   *fail_errors = palloc(sizeof(Datum) * n);
-	int			ndone = 0;
-	int			nfail = 0;
 	TimestampTz now = GetCurrentTimestamp();
-	Datum		args[10];
+	TccBatch	outcomes;
+	TccBatch	failures;
+	AfterDone	after;
+	TccCall   **done;
+	int			ndone = 0;
+	Datum		args[OUT_NCOLS + FIN_NCOLS];
 	ListCell   *lc;
-	int			i = 0;
 
 	if (n == 0)
 		return;
+	TccBatchInit(&outcomes, &record_results, n);
+	/* its last parameters are the finishing batch's (SortDone) */
+	outcomes.cols[OUT_NCOLS + FIN_GID].typid = InvalidOid;
+	outcomes.cols[OUT_NCOLS + FIN_STATUS].typid = InvalidOid;
+	TccBatchInit(&failures, &record_failures, n);
+	done = palloc(sizeof(TccCall *) * n);
 	foreach(lc, calls)
 	{
 		TccCall    *call = lfirst(lc);
-		bool		ok = call->answer == TCC_ANSWER_DONE;
-		bool		last = call->attempts + 1 >=
-			(call->max_attempts > 0 ? call->max_attempts : tcc_max_attempts);
+		int			r = AddOutcome(&outcomes, call);
 
-		gids[i] = UUIDPGetDatum(&call->gid);
-		branches[i] = Int32GetDatum(call->branch);
-		ops[i] = CStringGetTextDatum(TccProtocolOpName(call->op));
-		started[i] = TimestampTzGetDatum(call->started_at);
-		durations[i] = Float8GetDatum(call->duration_ms);
-		statuses[i] = Int32GetDatum(call->http_status);
-		status_nulls[i] = (call->http_status == 0);
-		errors[i] = ok ? (Datum) 0 : CStringGetTextDatum(call->error);
-		error_nulls[i] = ok;
-		next_nulls[i] = true;
-		if (ok)
+		if (call->answer == TCC_ANSWER_DONE)
 		{
 			TccScheduleDone(&call->gid, call->branch);
 			done[ndone++] = call;
 		}
 		else
-		{
-			if (call->answer == TCC_ANSWER_REFUSED)
-				ereport(WARNING,
-						(errmsg("tcc: participant answered %s to %s of branch %d",
-								call->http_status == 409 ? "409" : "FAILURE",
-								TccProtocolOpName(call->op), call->branch),
-						 errdetail("A refusal is only meaningful for try; the call is retried.")));
-			fail_gids[nfail] = gids[i];
-			fail_branches[nfail] = branches[i];
-			fail_errors[nfail] = errors[i];
-			exhausted[nfail++] = BoolGetDatum(last);
-			if (last)
-			{
-				/* a transaction that fails is read from the tables from now on */
-				TccScheduleDone(&call->gid, call->branch);
-				TccSchedulePhaseForget(&call->gid);
-				Settled(&call->gid);
-			}
-			else
-			{
-				TimestampTz at = TimestampTzPlusMilliseconds(now,
-															 TccBackoffMs(call->attempts + 1,
-																		  call->retry_after_ms));
-
-				next_at[i] = TimestampTzGetDatum(at);
-				next_nulls[i] = false;
-				TccScheduleRetry(&call->gid, call->branch, at);
-				/* the retry reads the branch again, attempts and all */
-				TccSchedulePhaseCallForget(&call->gid, call->branch);
-			}
-		}
-		i++;
+			CallFailed(call, &outcomes, r, &failures, now, settled);
 	}
-
-	args[0] = TccStoreArray(gids, NULL, n, UUIDOID);
-	args[1] = TccStoreArray(branches, NULL, n, INT4OID);
-	args[2] = TccStoreArray(ops, NULL, n, TEXTOID);
-	args[3] = TccStoreArray(started, NULL, n, TIMESTAMPTZOID);
-	args[4] = TccStoreArray(durations, NULL, n, FLOAT8OID);
-	args[5] = TccStoreArray(statuses, status_nulls, n, INT4OID);
-	args[6] = TccStoreArray(errors, error_nulls, n, TEXTOID);
-	args[7] = TccStoreArray(next_at, next_nulls, n, TIMESTAMPTZOID);
 
 	/* all outcomes first, then what comes next: a sibling may be among them */
-	FinishingInit(&fin, ndone);
-	for (int d = 0; d < ndone; d++)
-	{
-		bool		commit;
-
-		switch (TccSchedulePhaseBranchDone(&done[d]->gid, done[d]->branch, &commit))
-		{
-			case TCC_PHASE_UNKNOWN:
-				unknown[nunknown++] = done[d]->gid;
-				break;
-			case TCC_PHASE_GOING:
-				going[ngoing++] = done[d]->gid;
-				break;
-			case TCC_PHASE_DONE:
-				FinishingAdd(&fin, &done[d]->gid, commit);
-				break;
-		}
-	}
-	args[8] = TccStoreGidArray(fin.gids, fin.n);
-	args[9] = TccStoreArray(fin.statuses, NULL, fin.n, TEXTOID);
+	SortDone(done, ndone, &after, settled);
+	TccBatchParams(&outcomes, args);
+	TccBatchParams(&after.fin, args + OUT_NCOLS);
 	TccStoreExec(&record_results, args, NULL, false);
 
-	if (nfail > 0)
+	if (failures.n > 0)
 	{
-		args[0] = TccStoreArray(fail_gids, NULL, nfail, UUIDOID);
-		args[1] = TccStoreArray(fail_branches, NULL, nfail, INT4OID);
-		args[2] = TccStoreArray(fail_errors, NULL, nfail, TEXTOID);
-		args[3] = TccStoreArray(exhausted, NULL, nfail, BOOLOID);
+		TccBatchParams(&failures, args);
 		TccStoreExec(&record_failures, args, NULL, false);
 	}
 
-	for (int g = 0; g < ngoing; g++)
-		TccSchedulePhaseNext(&going[g], now);
+	for (int g = 0; g < after.ngoing; g++)
+		TccSchedulePhaseNext(&after.going[g], now);
 	/* the tables now hold the outcomes these are read with */
-	Advance(unknown, nunknown, false);
+	Advance(after.unknown, after.nunknown, ROWS_IN_PHASE, settled);
 }

@@ -15,23 +15,15 @@
 #define TCC_SETTLE_H
 
 #include "nodes/pg_list.h"
-#include "utils/palloc.h"
-#include "utils/uuid.h"
 
-/* how phase two was last started from the tables (TccSettleTookPhases) */
-typedef enum TccPhasesTaken
-{
-	TCC_PHASES_NONE,			/* not at all */
-	TCC_PHASES_HANDED,			/* only for gids whose decisions were handed
-								 * over with their commit's WAL position */
-	TCC_PHASES_ANY				/* for gids found in the tables */
-} TccPhasesTaken;
+#include "settled.h"
 
-extern void TccSettleStartup(void);
-extern TccPhasesTaken TccSettleTookPhases(void);
-extern bool TccSettleActions(void);
-extern bool TccSettlePhases(bool scan, pg_uuid_t *decided, int ndecided);
-extern void TccSettleResults(List *calls);
-extern pg_uuid_t *TccSettleTakeSettled(int *n);
+/* each adds what it settled to *settled */
+extern void TccSettleStartup(TccSettled *settled);
+extern void TccSettleResults(List *calls, TccSettled *settled);
+extern bool TccSettleActions(TccSettled *settled);
+extern bool TccSettleDecided(TccSettled *settled);
+extern void TccSettleHandedOver(pg_uuid_t *decided, int ndecided,
+								TccSettled *settled);
 
 #endif							/* TCC_SETTLE_H */

@@ -8,17 +8,16 @@
  * schedule and counter is its database's own, so one database's
  * participants, load or restarts never hold up another's.
  *
- * Each turn of the loop
- *	 1. writes the intents backends are waiting on in a transaction of their
- *		own and answers them at once (request.c);
- *	 2. lets libcurl act on ready sockets and timers (http.c);
- *	 3. in one short transaction records the outcomes of finished calls,
- *		settles what the wake-up asks for (operator actions, cancelling what
- *		can no longer confirm, starting phase two: settle.c, cancel.c) and
- *		reads the calls the in-memory schedule says are due (schedule.c);
- *	 4. commits, and only then starts those calls, so no transaction is
- *		ever open while a participant is waited on (R6);
- *	 5. sleeps on its latch, curl's sockets and the next timer.
+ * Each turn of the loop is a list of named steps (WorkerLoop; the list is
+ * in docs/layout.md#the-workers-turn): it writes the intents backends are
+ * waiting on in a transaction of their own and answers them at once
+ * (request.c); lets libcurl act (http.c); in one short transaction records
+ * the outcomes of finished calls, settles what the wake-up asks for
+ * (settle.c, cancel.c) and makes the calls now due ready (calls.c);
+ * commits, and only then starts those calls, so no transaction is ever
+ * open while a participant is waited on (R6); and sleeps on its latch,
+ * curl's sockets and the next timer.  A step's inputs and results are in
+ * the Turn and Worker structs passed to it.
  *
  * Copyright (c) 2026, the tcc authors
  *
@@ -28,8 +27,6 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include <malloc.h>
 
 #include "access/xact.h"
 #include "catalog/objectaccess.h"
@@ -59,11 +56,12 @@
 #include "request.h"
 #include "schedule.h"
 #include "settle.h"
+#include "settled.h"
 #include "shmem.h"
 #include "store.h"
 #include "tcc.h"
-#include "util.h"
 #include "worker.h"
+#include "workerproc.h"
 
 /*
  * Registers with the postmaster the worker of a coordinator database, given
@@ -117,17 +115,6 @@ TccWatchDropDatabase(void)
 	object_access_hook = WatchDropDatabase;
 }
 
-/* Clears the worker's entry in shared memory at exit. */
-static void
-WorkerExit(int code, Datum arg)
-{
-	SpinLockAcquire(&TccState->mutex);
-	TccState->worker_latch = NULL;
-	TccState->worker_pid = 0;
-	TccState->in_flight = 0;
-	SpinLockRelease(&TccState->mutex);
-}
-
 /*
  * Handles SIGHUP, pending interrupts and a DROP DATABASE of ours.  Returns
  * true when the configuration was reloaded (timers must be recomputed).
@@ -160,12 +147,12 @@ HandleInterrupts(void)
 /*
  * Returns true once the extension exists in the coordinator database with
  * the SQL objects of this library's version.  Objects of an older version
- * (the library was upgraded, the database not yet) are said once in the log.
+ * (the library was upgraded, the database not yet) are said once in the
+ * log (*said: they were).
  */
 static bool
-ExtensionReady(void)
+ExtensionReady(bool *said)
 {
-	static bool said = false;
 	char	   *version;
 	bool		ready;
 
@@ -173,7 +160,7 @@ ExtensionReady(void)
 	StartTransactionCommand();
 	version = TccCoordinatorInstalledVersion();
 	ready = version != NULL && strcmp(version, TCC_VERSION) == 0;
-	if (version != NULL && !ready && !said)
+	if (version != NULL && !ready && !*said)
 	{
 		ereport(LOG,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -181,11 +168,14 @@ ExtensionReady(void)
 						version, tcc_database, TCC_VERSION),
 				 errhint("Run ALTER EXTENSION tcc UPDATE in database \"%s\".",
 						 tcc_database)));
-		said = true;
+		*said = true;
 	}
 	CommitTransactionCommand();
 	return ready;
 }
+
+/* how often the worker looks for the extension while it waits for it */
+#define EXTENSION_POLL_MS 1000
 
 /*
  * Waits until the coordinator database holds the extension at this
@@ -194,37 +184,113 @@ ExtensionReady(void)
 static void
 WaitForExtension(void)
 {
-	while (!ExtensionReady())
+	bool		said = false;
+
+	while (!ExtensionReady(&said))
 	{
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 1000, PG_WAIT_EXTENSION);
+						 EXTENSION_POLL_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		(void) HandleInterrupts();
 	}
 }
 
-/*
- * Looks at the intents about to be written: a failed try wants its cancel
- * started at once (*now), a begin wants its transaction watched within a
- * second (returned), otherwise DT_NOEND.
- */
-static TimestampTz
-RequestsWant(List *requests, bool *now)
+/* wait events of the loop: its latch, postmaster death, curl's sockets */
+#define WORKER_WAIT_EVENTS 3
+/* while any transaction is undecided, it is looked at again this often */
+#define UNDECIDED_LOOK_MS 1000
+/* the delay before looking at held gids again: doubles from first to max */
+#define BLOCKED_FIRST_MS 50
+#define BLOCKED_MAX_MS 1000
+/* the longest the loop sleeps without a timer due */
+#define SLEEP_MAX_MS 60000
+/* units of TimestampTz (microseconds) and of the settings in seconds */
+#define US_PER_MS 1000
+#define MS_PER_S 1000L
+
+/* the destination of the last call started: most go where the one before went */
+typedef struct LastDestination
 {
-	ListCell   *lc;
-	TimestampTz check_at = DT_NOEND;
+	char		url[TCC_DEST_LEN * 2];	/* empty: none, or too long */
+	char		dest[TCC_DEST_LEN];
+} LastDestination;
 
-	*now = false;
-	foreach(lc, requests)
-	{
-		TccRequest *req = lfirst(lc);
+/* What the worker's loop keeps from one turn to the next. */
+typedef struct Worker
+{
+	MemoryContext turn_cxt;		/* reset at each turn */
+	MemoryContext call_cxt;		/* the calls in flight (http.c) */
+	TimestampTz check_at;		/* next look at undecided transactions */
+	TimestampTz purge_at;
+	TimestampTz trimmed_at;
+	int			blocked_ms;		/* before looking at held gids again */
+	bool		more;			/* settle again without waiting */
+	bool		look_for_failed_tries;	/* in the next cancel pass */
+	pg_uuid_t  *due_gids;		/* the calls taken from the schedule */
+	int		   *due_branches;
+	int			due_max;
+	pg_uuid_t  *decided;		/* TCC_DECIDED_MAX, handed over at wake-up */
+	XLogRecPtr	durable_needed; /* decisions to be durable before a call */
+	XLogRecPtr	durable_done;
+	uint32		pauses_seen;	/* generation of the pauses last read */
+	bool		pauses_read;
+	LastDestination last;
+} Worker;
 
-		if (req->kind == TCC_REQ_TRY_FAILED)
-			*now = true;
-		else if (req->kind == TCC_REQ_BEGIN)
-			check_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
-	}
-	return check_at;
+/* What one turn of the loop found, decided and settled. */
+typedef struct Turn
+{
+	TimestampTz now;			/* when the wake-up was read */
+	List	   *done;			/* calls that finished */
+	bool		try_failed;		/* an intent written was a failed try */
+	bool		work;			/* settle: actions, a scan for decisions */
+	bool		stuck;			/* look for what can no longer confirm */
+	TccCancelLeft cancel_left;	/* what that look left undecided */
+	int			ndecided;		/* gids whose decisions were handed over */
+	XLogRecPtr	decided_lsn;	/* the end of the latest of those commits */
+	uint32		pauses;			/* generation of the pauses */
+	int			room;			/* calls that may start */
+	int			ndue;			/* taken from the schedule */
+	List	   *calls;			/* made ready, started after the commit */
+	TccSettled	settled;
+} Turn;
+
+/* Sets up the loop's state: memory, buffers, what must be durable. */
+static void
+WorkerInit(Worker *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->turn_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
+										ALLOCSET_DEFAULT_SIZES);
+	w->call_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker calls",
+										ALLOCSET_DEFAULT_SIZES);
+	w->more = true;
+	/* a failed try may have been left by a previous worker */
+	w->look_for_failed_tries = true;
+	w->due_gids = MemoryContextAlloc(TopMemoryContext, sizeof(pg_uuid_t));
+	w->due_branches = MemoryContextAlloc(TopMemoryContext, sizeof(int));
+	w->decided = MemoryContextAlloc(TopMemoryContext,
+									sizeof(pg_uuid_t) * TCC_DECIDED_MAX);
+
+	/*
+	 * WAL position up to which decisions being carried out must be durable
+	 * before the next call; at start, whatever a previous worker or server
+	 * life left unflushed or unreplicated.
+	 */
+	w->durable_needed = TccDurableEndOfWal();
+	w->durable_done = InvalidXLogRecPtr;
+}
+
+/* Starts a turn: fresh memory, interrupts and configuration handled. */
+static void
+BeginTurn(Worker *w, Turn *turn)
+{
+	MemoryContextReset(w->turn_cxt);
+	MemoryContextSwitchTo(w->turn_cxt);
+	memset(turn, 0, sizeof(*turn));
+	TccSettledInit(&turn->settled, w->turn_cxt);
+	if (HandleInterrupts())
+		w->check_at = w->purge_at = 0;
 }
 
 /*
@@ -232,16 +298,31 @@ RequestsWant(List *requests, bool *now)
  * and answers them at once, ahead of any other work.  The commit does not
  * wait for its WAL flush: each requester flushes up to the commit before it
  * goes on (request.c), so the worker is already writing the next batch
- * while the disk syncs this one.
+ * while the disk syncs this one.  A failed try wants its cancel started at
+ * once; a begin wants its transaction looked at within UNDECIDED_LOOK_MS.
  */
 static void
-WriteIntents(List *requests)
+WriteIntents(Worker *w, Turn *turn)
 {
+	List	   *requests = TccRequestTakeAll();
 	TccReply   *replies;
 	XLogRecPtr	lsn;
 	ListCell   *lc;
 	int			i = 0;
 
+	if (requests == NIL)
+		return;
+	foreach(lc, requests)
+	{
+		TccRequest *req = lfirst(lc);
+
+		if (req->kind == TCC_REQ_TRY_FAILED)
+			turn->try_failed = true;
+		else if (req->kind == TCC_REQ_BEGIN)
+			w->check_at = Min(w->check_at,
+							  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														  UNDECIDED_LOOK_MS));
+	}
 	replies = palloc0(sizeof(TccReply) * list_length(requests));
 	pgstat_report_activity(STATE_RUNNING, "writing intents");
 	TccStoreBeginWork();
@@ -255,85 +336,198 @@ WriteIntents(List *requests)
 	}
 }
 
+/* Lets libcurl act, and collects the calls that finished. */
+static void
+CollectFinishedCalls(Turn *turn)
+{
+	TccCall    *call;
+
+	TccHttpProcess();
+	while ((call = TccHttpNextDone()) != NULL)
+	{
+		TccScheduleOutcome(&call->gid, call->branch, call->http_status,
+						   call->error);
+		turn->done = lappend(turn->done, call);
+	}
+}
+
 /*
- * Reads and clears what backends left when waking the worker: the flags,
- * and the gids whose decisions committed (*decided, *ndecided) with the
- * end of the latest of those commits (*decided_lsn).
+ * Reads and clears what backends left when waking the worker (the flags,
+ * the gids whose decisions committed and the end of the latest of those
+ * commits), and works out what the turn settles: everything when work was
+ * asked for, the pauses changed, a cancel pass is due or the last turn
+ * left more; a cancel pass when a try failed or a look is due.
  */
 static void
-TakeWakeFlags(bool *work, bool *check_trying, pg_uuid_t *decided,
-			  int *ndecided, XLogRecPtr *decided_lsn)
+ReadWakeUp(Worker *w, Turn *turn)
 {
+	bool		work;
+	bool		check_trying;
+
 	SpinLockAcquire(&TccState->mutex);
-	*work = TccState->work_pending;
-	*check_trying = TccState->check_trying;
-	*ndecided = TccState->ndecided;
-	*decided_lsn = TccState->decided_lsn;
-	memcpy(decided, TccState->decided, sizeof(pg_uuid_t) * *ndecided);
+	work = TccState->work_pending;
+	check_trying = TccState->check_trying;
+	turn->ndecided = TccState->ndecided;
+	turn->decided_lsn = TccState->decided_lsn;
+	memcpy(w->decided, TccState->decided, sizeof(pg_uuid_t) * turn->ndecided);
 	TccState->work_pending = false;
 	TccState->check_trying = false;
 	TccState->ndecided = 0;
 	TccState->decided_lsn = InvalidXLogRecPtr;
 	SpinLockRelease(&TccState->mutex);
+
+	/* read before the snapshot that reads the pauses (pause.c) */
+	turn->pauses = TccPauseGeneration();
+	if (!w->pauses_read || turn->pauses != w->pauses_seen)
+		work = true;
+	turn->now = GetCurrentTimestamp();
+	/* a failed try wants its cancel now */
+	if (turn->try_failed)
+		work = check_trying = true;
+	turn->stuck = check_trying || turn->now >= w->check_at;
+	turn->work = work || turn->stuck || w->more;
 }
 
-/* Publishes the worker's live state for monitoring. */
+/* Takes the calls due now, as many as may start. */
 static void
-PublishState(void)
+TakeDueCalls(Worker *w, Turn *turn)
 {
-	SpinLockAcquire(&TccState->mutex);
-	TccState->in_flight = TccHttpInFlight();
-	TccState->queue_depth = TccScheduleWaiting();
-	SpinLockRelease(&TccState->mutex);
+	turn->room = tcc_max_concurrency - TccHttpInFlight();
+	if (turn->room > w->due_max)
+	{
+		w->due_max = turn->room;
+		w->due_gids = repalloc(w->due_gids, sizeof(pg_uuid_t) * w->due_max);
+		w->due_branches = repalloc(w->due_branches, sizeof(int) * w->due_max);
+	}
+	turn->ndue = turn->room > 0 ?
+		TccScheduleTake(turn->now, turn->room, w->due_gids, w->due_branches) : 0;
+}
+
+/* Whether the turn has anything to settle in a unit of work. */
+static bool
+HasWork(Turn *turn)
+{
+	return turn->done != NIL || turn->work || turn->ndue > 0 ||
+		turn->ndecided > 0;
+}
+
+/* Reads the pauses again if one was made or lifted since the last read. */
+static void
+ReadPauses(Worker *w, Turn *turn)
+{
+	if (w->pauses_read && turn->pauses == w->pauses_seen)
+		return;
+	TccPauseLoad(turn->pauses);
+	w->pauses_seen = turn->pauses;
+	w->pauses_read = true;
 }
 
 /*
- * Deletes expired transactions, one small batch per short transaction.
- * Returns when it should run next.
+ * Cancels what can no longer confirm (cancel.c).  Returns true if it
+ * decided any; what it left is in turn->cancel_left.
  */
-static TimestampTz
-PurgeExpired(void)
+static bool
+CancelStuck(Worker *w, Turn *turn)
 {
-	TimestampTz next;
+	TccCancelPass pass;
 
-	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
+	pass = TccCancelStuck(turn->try_failed || w->look_for_failed_tries);
+	w->look_for_failed_tries = pass.look_for_failed_tries;
+	turn->cancel_left = pass.left;
+	return pass.decided;
+}
+
+/*
+ * After a cancel pass, in its transaction once phase two of what it
+ * decided started: sets when to look again.  While any is undecided, every
+ * UNDECIDED_LOOK_MS.  A full batch was cancelled and more are waiting: the
+ * next pass comes at once.  Else, if some gids' locks were held (an
+ * aborting caller about to release one, or a tcc_finish in a transaction
+ * left open, maybe past its deadline), look at them again after a delay
+ * that doubles from BLOCKED_FIRST_MS to BLOCKED_MAX_MS while they stay
+ * held, never on every turn; the holder's transaction end wakes the worker
+ * anyway (api.c), and a deadline still to come is not delayed.
+ */
+static void
+PlanNextLook(Worker *w, Turn *turn)
+{
+	TimestampTz deadline = TccCancelNextDeadline();
+
+	w->check_at = deadline == DT_NOEND ? DT_NOEND :
+		Min(deadline, TimestampTzPlusMilliseconds(turn->now, UNDECIDED_LOOK_MS));
+	if (turn->cancel_left == TCC_CANCEL_MORE)
+		w->check_at = turn->now;
+	else if (turn->cancel_left == TCC_CANCEL_BLOCKED)
+	{
+		w->blocked_ms = Min(Max(w->blocked_ms * 2, BLOCKED_FIRST_MS),
+							BLOCKED_MAX_MS);
+		w->check_at = Min(w->check_at,
+						  TimestampTzPlusMilliseconds(turn->now, w->blocked_ms));
+	}
+	else
+		w->blocked_ms = 0;
+}
+
+/*
+ * Notes how far the WAL must be durable before the calls of the phases two
+ * just started: handed over by the committing callers, their decisions end
+ * at the position handed over with them; found in the tables, they are in
+ * the WAL by now.
+ */
+static void
+NoteDecisionsToMakeDurable(Worker *w, Turn *turn)
+{
+	switch (turn->settled.phases)
+	{
+		case TCC_PHASES_NONE:
+			break;
+		case TCC_PHASES_HANDED:
+			w->durable_needed = Max(w->durable_needed, turn->decided_lsn);
+			break;
+		case TCC_PHASES_ANY:
+			w->durable_needed = Max(w->durable_needed, TccDurableEndOfWal());
+			break;
+	}
+}
+
+/*
+ * In one short transaction: reads the pauses if they changed, records the
+ * outcomes of the finished calls, applies operator actions, cancels what
+ * can no longer confirm, starts phase two of what was decided (by callers
+ * or just now), makes the calls now due ready and, after a cancel pass,
+ * plans the next.  The pauses are read before the calls are admitted.
+ */
+static void
+SettleInOneTransaction(Worker *w, Turn *turn)
+{
+	bool		cancelled = false;
+	bool		more;
+
+	pgstat_report_activity(STATE_RUNNING, "settling");
 	TccStoreBeginWork();
-	next = TccPurge();
+	ReadPauses(w, turn);
+	TccSettleResults(turn->done, &turn->settled);
+	more = turn->work && TccSettleActions(&turn->settled);
+	if (turn->stuck)
+		cancelled = CancelStuck(w, turn);
+	if (turn->work || cancelled)
+		more = TccSettleDecided(&turn->settled) || more;
+	else
+		TccSettleHandedOver(w->decided, turn->ndecided, &turn->settled);
+	w->more = more;
+	/* what the outcomes and decisions made due can start at once */
+	if (turn->ndue < turn->room)
+		turn->ndue += TccScheduleTake(GetCurrentTimestamp(),
+									  turn->room - turn->ndue,
+									  w->due_gids + turn->ndue,
+									  w->due_branches + turn->ndue);
+	turn->calls = TccCallsLoad(w->due_gids, w->due_branches, turn->ndue,
+							   w->call_cxt);
+	if (turn->stuck)
+		PlanNextLook(w, turn);
+	NoteDecisionsToMakeDurable(w, turn);
 	(void) TccStoreEndWork();
 	pgstat_report_activity(STATE_IDLE, NULL);
-	return next;
-}
-
-/* how often at most the worker hands freed heap memory back to the kernel */
-#define TRIM_INTERVAL_MS 10000
-
-/*
- * Makes freed memory go back to the kernel.  Large blocks (payloads,
- * result sets) are mapped on their own, so freeing them unmaps them: glibc
- * would otherwise raise that threshold after the first such free and serve
- * later ones from the heap, where a burst leaves the process holding its
- * peak for good.
- */
-static void
-SetUpMalloc(void)
-{
-	(void) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-	(void) mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
-}
-
-/*
- * Returns the free pages inside the heap to the kernel, at most every
- * TRIM_INTERVAL_MS: a turn that read many rows (a restart, a burst of
- * decisions) frees them, but small allocations made meanwhile keep the
- * heap's top in place and the pages would stay resident.
- */
-static void
-TrimHeap(TimestampTz now, TimestampTz *trimmed_at)
-{
-	if (now - *trimmed_at < TRIM_INTERVAL_MS * (TimestampTz) 1000)
-		return;
-	*trimmed_at = now;
-	(void) malloc_trim(0);
 }
 
 /*
@@ -342,304 +536,166 @@ TrimHeap(TimestampTz now, TimestampTz *trimmed_at)
  * was read for it is freed at once.
  */
 static void
-StartCall(TccCall *call)
+StartCall(LastDestination *last, TccCall *call)
 {
-	/* the last URL's destination: most calls go where the one before went */
-	static char last_url[TCC_DEST_LEN * 2] = "";
-	static char dest[TCC_DEST_LEN];
-
-	if (strlen(call->url) >= sizeof(last_url))
+	if (strlen(call->url) >= sizeof(last->url))
 	{
 		/* too long to remember */
-		TccHttpDestination(call->url, dest, sizeof(dest));
-		last_url[0] = '\0';
+		TccHttpDestination(call->url, last->dest, sizeof(last->dest));
+		last->url[0] = '\0';
 	}
-	else if (strcmp(call->url, last_url) != 0)
+	else if (strcmp(call->url, last->url) != 0)
 	{
-		TccHttpDestination(call->url, dest, sizeof(dest));
-		strlcpy(last_url, call->url, sizeof(last_url));
+		TccHttpDestination(call->url, last->dest, sizeof(last->dest));
+		strlcpy(last->url, call->url, sizeof(last->url));
 	}
-	if (TccScheduleAdmit(&call->gid, call->branch, dest))
+	if (TccScheduleAdmit(&call->gid, call->branch, last->dest))
 		TccHttpStart(call);
 	else
 		TccHttpFinishCall(call);
 }
 
+/* Publishes the worker's live state for monitoring. */
+static void
+PublishState(void)
+{
+	int			in_flight = TccHttpInFlight();
+	int			queue_depth = TccScheduleWaiting();
+
+	SpinLockAcquire(&TccState->mutex);
+	TccState->in_flight = in_flight;
+	TccState->queue_depth = queue_depth;
+	SpinLockRelease(&TccState->mutex);
+}
+
 /*
- * The worker's main loop.  Each turn: write intents; collect finished
- * calls; in one short transaction record their outcomes, settle what the
- * wake-up asks for and read the calls now due; commit; only then start
- * those calls (no transaction is open while a participant is waited on,
- * rule R6); sleep until a socket, a timer or the latch.
+ * Once the unit of work committed: wakes the tcc_wait of what it settled,
+ * frees the finished calls, and starts the calls made ready once every
+ * decision they carry out is durable: a caller at synchronous_commit = off
+ * has committed its decision before the WAL holds it, and a failover must
+ * find it on the standby.  A decision is waited for once, before the first
+ * call of its phase two: one wait covers every phase started until then;
+ * retries and the next branch need none.  No transaction is open while a
+ * participant is waited on (R6).
  */
 static void
-WorkerLoop(WaitEventSet *wait_set)
+StartCallsAfterCommit(Worker *w, Turn *turn)
 {
-	MemoryContext loop_cxt;
-	MemoryContext call_cxt;
-	TimestampTz check_at = 0;	/* next look at undecided transactions */
-	TimestampTz purge_at = 0;
-	TimestampTz trimmed_at = 0;
-	int			blocked_ms = 0; /* before looking at held gids again */
-	bool		more = true;	/* settle again without waiting */
-	pg_uuid_t  *due_gids;
-	int		   *due_branches;
-	int			due_max = 0;
-	pg_uuid_t  *decided;
-	XLogRecPtr	durable_done = InvalidXLogRecPtr;
-	uint32		pauses_seen = 0;	/* generation of the pauses last read */
-	bool		pauses_read = false;
+	ListCell   *lc;
 
-	/*
-	 * WAL position up to which decisions being carried out must be durable
-	 * before the next call; at start, whatever a previous worker or server
-	 * life left unflushed or unreplicated.
-	 */
-	XLogRecPtr	durable_needed = TccDurableEndOfWal();
-
-	loop_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker loop",
-									 ALLOCSET_DEFAULT_SIZES);
-	call_cxt = AllocSetContextCreate(TopMemoryContext, "tcc worker calls",
-									 ALLOCSET_DEFAULT_SIZES);
-	due_gids = MemoryContextAlloc(TopMemoryContext, sizeof(pg_uuid_t));
-	due_branches = MemoryContextAlloc(TopMemoryContext, sizeof(int));
-	decided = MemoryContextAlloc(TopMemoryContext,
-								 sizeof(pg_uuid_t) * TCC_DECIDED_MAX);
-
-	for (;;)
+	TccWakeWaiters(turn->settled.gids, turn->settled.n);
+	foreach(lc, turn->done)
+		TccHttpFinishCall(lfirst(lc));
+	if (turn->calls != NIL && w->durable_needed > w->durable_done)
 	{
-		WaitEvent	events[3];
-		List	   *done = NIL;
-		ListCell   *lc;
-		TccCall    *call;
-		bool		work;
-		bool		check_trying;
-		bool		stuck;
-		bool		cancelled = false;
-		TccCancelLeft left = TCC_CANCEL_DONE;
-		long		timeout;
-		long		curl_timeout;
-		int			nevents;
-		int			ndue;
-		int			room;
-		TimestampTz settle_at;
-		TimestampTz now;
-		TimestampTz wake;
-		List	   *requests;
-		bool		try_failed;
-		int			ndecided;
-		XLogRecPtr	decided_lsn;
-		uint32		pauses;
+		TccDurableWait(w->durable_needed);
+		w->durable_done = w->durable_needed;
+	}
+	foreach(lc, turn->calls)
+		StartCall(&w->last, lfirst(lc));
+	list_free(turn->calls);
+	PublishState();
+	/* what this turn finished expires one retention from now */
+	w->purge_at = Min(w->purge_at,
+					  TimestampTzPlusMilliseconds(turn->now,
+												  tcc_retention * MS_PER_S));
+}
 
-		MemoryContextReset(loop_cxt);
-		MemoryContextSwitchTo(loop_cxt);
-		if (HandleInterrupts())
-			check_at = purge_at = 0;
+/*
+ * Deletes expired transactions when due, one small batch per short
+ * transaction, and notes when it should run next.
+ */
+static void
+PurgeExpired(Worker *w)
+{
+	if (GetCurrentTimestamp() < w->purge_at)
+		return;
+	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
+	TccStoreBeginWork();
+	w->purge_at = TccPurge();
+	(void) TccStoreEndWork();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
 
-		requests = TccRequestTakeAll();
-		settle_at = RequestsWant(requests, &try_failed);
-		check_at = Min(check_at, settle_at);
-		if (requests != NIL)
-			WriteIntents(requests);
+/* Answers a reader of tcc.destinations waiting for the schedule's report. */
+static void
+AnswerDestinations(void)
+{
+	TccDestRow *rows;
 
-		TccHttpProcess();
-		while ((call = TccHttpNextDone()) != NULL)
-		{
-			TccScheduleOutcome(&call->gid, call->branch, call->http_status,
-							   call->error);
-			done = lappend(done, call);
-		}
+	if (!TccDestinationsAsked())
+		return;
+	rows = palloc(sizeof(TccDestRow) * TCC_DEST_ROWS);
+	TccDestinationsAnswer(rows, TccScheduleDestinations(rows, TCC_DEST_ROWS));
+}
 
-		TakeWakeFlags(&work, &check_trying, decided, &ndecided, &decided_lsn);
-		/* read before the snapshot that reads the pauses (pause.c) */
-		pauses = TccPauseGeneration();
-		if (!pauses_read || pauses != pauses_seen)
-			work = true;
-		now = GetCurrentTimestamp();
-		/* a failed try wants its cancel now */
-		if (try_failed)
-			work = check_trying = true;
-		stuck = check_trying || now >= check_at;
-		work = work || stuck || more;
+/*
+ * Sleeps until a socket, a timer or the latch: not at all when more is
+ * waiting, else until the next look, purge or due call, at most
+ * SLEEP_MAX_MS, or curl's own timeout if sooner.
+ */
+static void
+SleepUntilDue(Worker *w, WaitEventSet *wait_set)
+{
+	WaitEvent	events[WORKER_WAIT_EVENTS];
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake;
+	long		timeout;
+	long		curl_timeout;
+	int			nevents;
 
-		room = tcc_max_concurrency - TccHttpInFlight();
-		if (room > due_max)
-		{
-			due_max = room;
-			due_gids = repalloc(due_gids, sizeof(pg_uuid_t) * due_max);
-			due_branches = repalloc(due_branches, sizeof(int) * due_max);
-		}
-		ndue = room > 0 ? TccScheduleTake(now, room, due_gids, due_branches) : 0;
+	wake = Min(Min(w->check_at, w->purge_at),
+			   TccScheduleNext(TccHttpInFlight() < tcc_max_concurrency));
+	if (w->more || TccRequestsPending())
+		timeout = 0;
+	else if (wake == DT_NOEND)
+		timeout = -1;
+	else if (wake <= now)
+		timeout = 0;
+	else						/* rounded up to milliseconds */
+		timeout = (long) Min((wake - now + US_PER_MS - 1) / US_PER_MS,
+							 SLEEP_MAX_MS);
+	curl_timeout = TccHttpTimeoutMs();
+	if (curl_timeout >= 0 && (timeout < 0 || curl_timeout < timeout))
+		timeout = curl_timeout;
 
-		if (done != NIL || work || ndue > 0 || ndecided > 0)
-		{
-			List	   *calls;
-			pg_uuid_t  *settled;
-			int			nsettled;
-
-			pgstat_report_activity(STATE_RUNNING, "settling");
-			TccStoreBeginWork();
-			/* paused or resumed: before the calls taken are admitted */
-			if (!pauses_read || pauses != pauses_seen)
-			{
-				TccPauseLoad(pauses);
-				pauses_seen = pauses;
-				pauses_read = true;
-			}
-			TccSettleResults(done);
-			more = work && TccSettleActions();
-			if (stuck)
-				cancelled = TccCancelStuck(try_failed, &left);
-			/* what was decided, by callers or just now, starts phase two */
-			more = TccSettlePhases(work || cancelled, decided, ndecided) ||
-				more;
-			/* what the outcomes and decisions made due can start at once */
-			if (ndue < room)
-				ndue += TccScheduleTake(GetCurrentTimestamp(), room - ndue,
-										due_gids + ndue, due_branches + ndue);
-			calls = TccCallsLoad(due_gids, due_branches, ndue, call_cxt);
-			if (stuck)
-			{
-				TimestampTz deadline = TccCancelNextDeadline();
-
-				/* while any is undecided, look again every second */
-				check_at = deadline == DT_NOEND ? DT_NOEND :
-					Min(deadline, TimestampTzPlusMilliseconds(now, 1000));
-
-				/*
-				 * A full batch was cancelled and more are waiting: the
-				 * next pass comes at once.  Else, if some gids' locks were
-				 * held (an aborting caller about to release one, or a
-				 * tcc_finish in a transaction left open, maybe past its
-				 * deadline), look at them again after a delay that doubles
-				 * from 50 ms to 1 s while they stay held, never on every
-				 * turn; the holder's transaction end wakes the worker
-				 * anyway (api.c), and a deadline still to come is not
-				 * delayed.
-				 */
-				if (left == TCC_CANCEL_MORE)
-					check_at = now;
-				else if (left == TCC_CANCEL_BLOCKED)
-				{
-					blocked_ms = Min(Max(blocked_ms * 2, 50), 1000);
-					check_at = Min(check_at,
-								   TimestampTzPlusMilliseconds(now, blocked_ms));
-				}
-				else
-					blocked_ms = 0;
-			}
-			/*
-			 * The decisions whose phase two just started: handed over by
-			 * the committing callers, they end at the position handed over
-			 * with them; found in the tables, they are in the WAL by now.
-			 */
-			switch (TccSettleTookPhases())
-			{
-				case TCC_PHASES_NONE:
-					break;
-				case TCC_PHASES_HANDED:
-					durable_needed = Max(durable_needed, decided_lsn);
-					break;
-				case TCC_PHASES_ANY:
-					durable_needed = Max(durable_needed, TccDurableEndOfWal());
-					break;
-			}
-			(void) TccStoreEndWork();
-			pgstat_report_activity(STATE_IDLE, NULL);
-			settled = TccSettleTakeSettled(&nsettled);
-			TccWakeWaiters(settled, nsettled);
-
-			foreach(lc, done)
-				TccHttpFinishCall(lfirst(lc));
-
-			/*
-			 * The calls start only now that the transaction is over, and
-			 * once every decision they carry out is durable: a caller at
-			 * synchronous_commit = off has committed its decision before
-			 * the WAL holds it, and a failover must find it on the
-			 * standby.  A decision is waited for once, before the first
-			 * call of its phase two: one wait covers every phase started
-			 * until then; retries and the next branch need none.
-			 */
-			if (calls != NIL && durable_needed > durable_done)
-			{
-				TccDurableWait(durable_needed);
-				durable_done = durable_needed;
-			}
-			foreach(lc, calls)
-				StartCall(lfirst(lc));
-			list_free(calls);
-			PublishState();
-			/* what this pass finished expires one retention from now */
-			purge_at = Min(purge_at,
-						   TimestampTzPlusMilliseconds(now, tcc_retention * 1000L));
-		}
-		if (GetCurrentTimestamp() >= purge_at)
-			purge_at = PurgeExpired();
-		if (TccDestinationsAsked())
-		{
-			TccDestRow *rows = palloc(sizeof(TccDestRow) * TCC_DEST_ROWS);
-
-			TccDestinationsAnswer(rows, TccScheduleDestinations(rows, TCC_DEST_ROWS));
-		}
-		TrimHeap(GetCurrentTimestamp(), &trimmed_at);
-
-		now = GetCurrentTimestamp();
-		wake = Min(Min(check_at, purge_at),
-				   TccScheduleNext(TccHttpInFlight() < tcc_max_concurrency));
-		if (more || TccRequestsPending())
-			timeout = 0;
-		else if (wake == DT_NOEND)
-			timeout = -1;
-		else if (wake <= now)
-			timeout = 0;
-		else
-			timeout = (long) Min((wake - now + 999) / 1000, 60000);
-		curl_timeout = TccHttpTimeoutMs();
-		if (curl_timeout >= 0 && (timeout < 0 || curl_timeout < timeout))
-			timeout = curl_timeout;
-
-		nevents = WaitEventSetWait(wait_set, timeout, events,
-								   lengthof(events), PG_WAIT_EXTENSION);
-		for (int i = 0; i < nevents; i++)
-		{
-			if (events[i].events & WL_LATCH_SET)
-				ResetLatch(MyLatch);
-		}
+	nevents = WaitEventSetWait(wait_set, timeout, events,
+							   lengthof(events), PG_WAIT_EXTENSION);
+	for (int i = 0; i < nevents; i++)
+	{
+		if (events[i].events & WL_LATCH_SET)
+			ResetLatch(MyLatch);
 	}
 }
 
 /*
- * Pins the settings the worker's session depends on, against values an
- * ALTER DATABASE or ALTER ROLE ... SET put there (docs/worker.md): a
- * database owner must not be able to make the worker read-only, time its
- * statements out, change how its statements behave or how they are
- * planned.  tcc.request_timeout refuses such values in the worker itself
- * (tcc.c), so that the worker follows the server configuration on reload.
+ * The worker's main loop; one turn is the steps below, in this order
+ * (docs/layout.md#the-workers-turn).
  */
 static void
-PinSettings(void)
+WorkerLoop(WaitEventSet *wait_set)
 {
-	static const char *const pinned[][2] = {
-		{"default_transaction_read_only", "off"},
-		{"default_transaction_isolation", "read committed"},
-		{"default_transaction_deferrable", "off"},
-		{"statement_timeout", "0"},
-		{"lock_timeout", "0"},
-		{"idle_in_transaction_session_timeout", "0"},
-		{"session_replication_role", "origin"},
-		{"exit_on_error", "off"},
-		{"transform_null_equals", "off"},
-		{"plan_cache_mode", "auto"},
-		{"enable_indexscan", "on"},
-		{"enable_nestloop", "on"},
-		{"force_parallel_mode", "off"},
-		{"max_parallel_workers_per_gather", "0"},
-		{"row_security", "on"},
-	};
+	Worker		w;
+	Turn		turn;
 
-	for (int i = 0; i < lengthof(pinned); i++)
-		SetConfigOption(pinned[i][0], pinned[i][1], PGC_SUSET, PGC_S_OVERRIDE);
+	WorkerInit(&w);
+	for (;;)
+	{
+		BeginTurn(&w, &turn);
+		WriteIntents(&w, &turn);
+		CollectFinishedCalls(&turn);
+		ReadWakeUp(&w, &turn);
+		TakeDueCalls(&w, &turn);
+		if (HasWork(&turn))
+		{
+			SettleInOneTransaction(&w, &turn);
+			StartCallsAfterCommit(&w, &turn);
+		}
+		PurgeExpired(&w);
+		AnswerDestinations();
+		TccWorkerProcTrimHeap(&w.trimmed_at);
+		SleepUntilDue(&w, wait_set);
+	}
 }
 
 /*
@@ -650,99 +706,25 @@ void
 TccWorkerMain(Datum arg)
 {
 	WaitEventSet *wait_set;
-	int			failed_connects;
-	int			index = DatumGetInt32(arg);
+	TccSettled	settled;
 
-	if (TccShmemRoot == NULL || index < 0 ||
-		index >= TccShmemRoot->ndatabases)
-		elog(FATAL, "tcc coordinator %d has no database", index);
-	TccState = &TccShmemRoot->databases[index];
-
-	tcc_in_worker = true;
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	/*
-	 * A connection that failed before (the database missing or dropped)
-	 * fails FATAL inside the connect: back off before trying again, so a
-	 * missing database does not flood the log every second.
-	 */
-	SpinLockAcquire(&TccState->mutex);
-	failed_connects = TccState->failed_connects++;
-	SpinLockRelease(&TccState->mutex);
-	if (failed_connects > 0)
-	{
-		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(failed_connects, 30) * 1000L, PG_WAIT_EXTENSION);
-		CHECK_FOR_INTERRUPTS();
-	}
-	BackgroundWorkerInitializeConnection(TccState->database, NULL, 0);
-	pgstat_report_appname("tcc coordinator");
-
-	/*
-	 * The worker's own commits are synchronous unless a unit of work says
-	 * otherwise (TccStoreEndWork): intents are made durable by the backends
-	 * waiting for them, decisions before their first call (durable.c).
-	 */
-	SetConfigOption("synchronous_commit", "on", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
-
-	/*
-	 * Every statement of the worker touches a handful of rows by key.  With
-	 * arrays as parameters the planner cannot see how few, and a generic
-	 * plan may hash-join against a full scan of a table that only grows:
-	 * keep it to index lookups.  Plain index scans, not bitmap scans: only
-	 * they mark the index entries of dead rows as dead, and the partial
-	 * indexes the worker scans (transactions trying, in phase two) see a
-	 * dead entry for nearly every transaction between two vacuums.
-	 */
-	SetConfigOption("enable_seqscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("enable_hashjoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("enable_mergejoin", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	/* and none is worth compiling: JIT would cost more than each run */
-	SetConfigOption("jit", "off", PGC_SUSET, PGC_S_OVERRIDE);
-	PinSettings();
-
-	before_shmem_exit(WorkerExit, (Datum) 0);
-	SpinLockAcquire(&TccState->mutex);
-	TccState->failed_connects = 0;
-	TccState->worker_pid = MyProcPid;
-	TccState->worker_latch = MyLatch;
-	TccState->worker_started = GetCurrentTimestamp();
-	SpinLockRelease(&TccState->mutex);
-
-	/* a request a previous worker took but never answered is taken again */
-	for (int i = 0; i < TccShmemRoot->nslots; i++)
-	{
-		TccSlot    *slot = TccShmemSlot(TccState, i);
-
-		SpinLockAcquire(&slot->mutex);
-		if (slot->state == TCC_SLOT_TAKEN)
-		{
-			slot->state = TCC_SLOT_PENDING;
-			SpinLockAcquire(&TccState->mutex);
-			TccState->requests_pending++;
-			SpinLockRelease(&TccState->mutex);
-		}
-		SpinLockRelease(&slot->mutex);
-	}
-
+	TccWorkerProcAttach(DatumGetInt32(arg));
 	WaitForExtension();
 	elog(LOG, "tcc coordinator started in database \"%s\"", TccState->database);
 
-	SetUpMalloc();
+	TccWorkerProcSetUpMalloc();
 	TccHttpInitWorker();
-	wait_set = CreateWaitEventSet(TopMemoryContext, 3);
+	wait_set = CreateWaitEventSet(TopMemoryContext, WORKER_WAIT_EVENTS);
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	AddWaitEventToSet(wait_set, WL_SOCKET_READABLE, TccHttpEventFd(), NULL, NULL);
 
 	TccScheduleInit();
+	TccSettledInit(&settled, TopMemoryContext);
 	TccStoreBeginWork();
-	TccSettleStartup();
+	TccSettleStartup(&settled);
 	(void) TccStoreEndWork();
+	TccWakeWaiters(settled.gids, settled.n);
 
 	PG_TRY();
 	{
@@ -755,10 +737,7 @@ TccWorkerMain(Datum arg)
 
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
-		SpinLockAcquire(&TccState->mutex);
-		TccStrlcpy(TccState->last_error, edata->message ? edata->message : "?",
-				   sizeof(TccState->last_error));
-		SpinLockRelease(&TccState->mutex);
+		TccWorkerProcLeaveError(edata->message);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
