@@ -33,6 +33,7 @@
 #include "cancel.h"
 #include "gid.h"
 #include "rows.h"
+#include "shmem.h"
 #include "states.h"
 #include "store.h"
 
@@ -50,7 +51,7 @@
 #define XID_LOOKUP_HORIZON ((uint64) 1 << 30)
 
 /* $1: look for failed tries too (the worker does when it records one) */
-STMT(undecided_gtxs, 1,
+STMT(undecided_gtxs, 3,
 	 "SELECT g.gid, g.begin_xid, g.deadline <= now(), f.failed"
 	 "  FROM tcc._gtx g"
 	 " CROSS JOIN LATERAL (SELECT $1 AND EXISTS ("
@@ -59,8 +60,9 @@ STMT(undecided_gtxs, 1,
 	 " WHERE " TCC_SQL_TRYING("g.status")
 	 "   AND (g.deadline <= now() OR g.begin_xid IS NOT NULL OR f.failed)"
 	 "   AND NOT EXISTS (SELECT 1 FROM tcc._decision d WHERE d.gid = g.gid)"
+	 "   AND " TCC_SQL_OWNED("g.gid", "$2", "$3")
 	 " ORDER BY g.deadline",
-	 BOOLOID);
+	 BOOLOID, INT4OID, INT4OID);
 
 /* the columns of undecided_gtxs */
 enum
@@ -169,8 +171,9 @@ TccCancelStuck(bool look_for_failed_tries)
 	int			nforget = 0;
 	bool		blocked = false;
 	bool		full = false;
-	Datum		args[1] = {BoolGetDatum(look_for_failed_tries)};
+	Datum		args[3] = {BoolGetDatum(look_for_failed_tries)};
 
+	TccShmemOwnerArgs(&args[1]);
 	TccStoreExec(&undecided_gtxs, args, NULL, false);
 	rows = SPI_tuptable;
 	n = rows->numvals;
@@ -221,9 +224,11 @@ TccCancelStuck(bool look_for_failed_tries)
 	return pass;
 }
 
-STMT(next_deadline, 0,
+STMT(next_deadline, 2,
 	 "SELECT pg_catalog.min(deadline) FROM tcc._gtx"
-	 " WHERE " TCC_SQL_TRYING("status") " AND deadline > now()");
+	 " WHERE " TCC_SQL_TRYING("status") " AND deadline > now()"
+	 "   AND " TCC_SQL_OWNED("gid", "$1", "$2"),
+	 INT4OID, INT4OID);
 
 /*
  * Returns the earliest deadline of an undecided transaction still to come,
@@ -235,8 +240,10 @@ TccCancelNextDeadline(void)
 {
 	bool		isnull;
 	Datum		d;
+	Datum		owner[2];
 
-	TccStoreExec(&next_deadline, NULL, NULL, false);
+	TccShmemOwnerArgs(owner);
+	TccStoreExec(&next_deadline, owner, NULL, false);
 	d = TccRowsCol(SPI_tuptable, 0, 1, &isnull);
 	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
 }

@@ -44,6 +44,7 @@
 #include "utils/timestamp.h"
 
 #include "schedule.h"
+#include "shmem.h"
 #include "tcc.h"
 
 typedef struct CallKey
@@ -56,6 +57,7 @@ typedef struct CallKey
 typedef struct Dest
 {
 	char		name[TCC_DEST_LEN];	/* hash key, first */
+	uint64		key;			/* its calls' count in shared memory */
 	int			in_flight;
 	bool		paused;			/* tcc_pause: its calls wait, none starts */
 	dlist_head	queue;			/* due calls, oldest first */
@@ -173,6 +175,7 @@ FindOrAddDest(const char *name)
 	dest = hash_search(dests, key, HASH_ENTER, &found);
 	if (!found)
 	{
+		dest->key = TccShmemDestKey(key);
 		dest->in_flight = 0;
 		dest->paused = false;
 		dest->last_http_status = 0;
@@ -220,12 +223,31 @@ StopWaiting(ScheduledCall *entry)
 	nwaiting--;
 }
 
+/*
+ * Counts one more call in flight to dest if it may start: not paused, and
+ * below its share and tcc.max_concurrency, counted over all the workers of
+ * the database (shmem.c).
+ */
+static bool
+StartFlight(Dest *dest)
+{
+	if (dest->paused)
+		return false;
+	if (!TccShmemCallStart(dest->key, DestMaxInFlight(dest)))
+		return false;
+	dest->in_flight++;
+	return true;
+}
+
 /* Ends a call's time in flight: its destination has a slot free again. */
 static void
 EndFlight(ScheduledCall *entry)
 {
 	if (entry->in_flight && entry->dest)
+	{
 		entry->dest->in_flight--;
+		TccShmemCallEnd(entry->dest->key);
+	}
 	entry->in_flight = false;
 }
 
@@ -316,10 +338,9 @@ TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest)
 		return true;			/* counted when taken */
 	EndFlight(entry);
 	entry->dest = d;
-	if (d->in_flight < DestMaxInFlight(d))
+	if (StartFlight(d))
 	{
 		entry->in_flight = true;
-		d->in_flight++;
 		return true;
 	}
 	if (dlist_is_empty(&d->queue))
@@ -374,15 +395,14 @@ TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids, int *branches)
 
 			if (n >= max)
 				break;
-			if (dest->in_flight >= DestMaxInFlight(dest))
+			/* a call not read yet is counted once its destination is known */
+			if (dest != unknown_dest && !StartFlight(dest))
 				continue;
 			entry = dlist_head_element(ScheduledCall, queue_node, &dest->queue);
 			RemoveFromDestQueue(entry);
 			entry->waiting = false;
 			nwaiting--;
 			entry->in_flight = true;
-			if (entry->dest)
-				dest->in_flight++;
 			gids[n] = entry->key.gid;
 			branches[n] = entry->key.branch;
 			n++;
@@ -431,7 +451,9 @@ TccScheduleNext(bool room)
 		{
 			Dest	   *dest = dlist_container(Dest, ring_node, it.cur);
 
-			if (dest->in_flight < DestMaxInFlight(dest))
+			if (dest == unknown_dest ||
+				(!dest->paused &&
+				 TccShmemDestRoom(dest->key, DestMaxInFlight(dest))))
 				return 0;
 		}
 	}

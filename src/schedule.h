@@ -18,6 +18,7 @@
 #include "utils/uuid.h"
 
 #include "protocol.h"
+#include "shmem.h"
 #include "tcc.h"
 
 /* the calls: when each is due, admitted by its destination's share */
@@ -37,19 +38,6 @@ extern void TccSchedulePause(char **dests, int n);
 extern void TccScheduleOutcome(pg_uuid_t *gid, int branch, int http_status,
 							   const char *error);
 
-/* most of a destination's last error kept, its NUL included */
-#define TCC_DEST_ERROR_LEN 200
-
-/* what the worker reports of a destination (tcc.destinations) */
-typedef struct TccDestRow
-{
-	char		destination[TCC_DEST_LEN];
-	int			calls_due;		/* waiting: due now, or at their retry time */
-	int			in_flight;
-	int			last_http_status;	/* 0: none, or no answer */
-	TimestampTz next_at;		/* earliest waiting call; 0: none */
-	char		last_error[TCC_DEST_ERROR_LEN];
-} TccDestRow;
 
 extern int	TccScheduleDestinations(TccDestRow *rows, int max);
 

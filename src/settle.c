@@ -32,6 +32,7 @@
 #include "schedule.h"
 #include "settle.h"
 #include "settled.h"
+#include "shmem.h"
 #include "states.h"
 #include "store.h"
 #include "tcc.h"
@@ -314,10 +315,11 @@ Advance(pg_uuid_t *gids, int ngids, PhaseRows from, TccSettled *settled)
 		TccSettledTookPhases(settled, TCC_PHASES_ANY);
 }
 
-STMT(in_phase_gtxs, 2,
+STMT(in_phase_gtxs, 4,
 	 "SELECT gid FROM tcc._gtx WHERE " TCC_SQL_IN_PHASE_TWO("status")
+	 "   AND " TCC_SQL_OWNED("gid", "$3", "$4")
 	 "   AND gid > $1 ORDER BY gid LIMIT $2",
-	 UUIDOID, INT4OID);
+	 UUIDOID, INT4OID, INT4OID, INT4OID);
 
 /* Collects the gids of the first column of rows (*n of them). */
 static pg_uuid_t *
@@ -354,9 +356,10 @@ TccSettleStartup(TccSettled *settled)
 
 	do
 	{
-		Datum		args[2] = {UUIDPGetDatum(&after), Int32GetDatum(STARTUP_BATCH)};
+		Datum		args[4] = {UUIDPGetDatum(&after), Int32GetDatum(STARTUP_BATCH)};
 		pg_uuid_t  *gids;
 
+		TccShmemOwnerArgs(&args[2]);
 		TccStoreExec(&in_phase_gtxs, args, NULL, false);
 		gids = ResultGids(SPI_tuptable, &n);
 		SPI_freetuptable(SPI_tuptable);
@@ -377,13 +380,14 @@ TccSettleStartup(TccSettled *settled)
 	"         begin_xid = NULL" \
 	"    FROM tcc._decision d"
 
-STMT(start_phase_two, 1,
+STMT(start_phase_two, 3,
 	 START_PHASE_TWO
 	 "   WHERE d.gid = g.gid AND g.gid IN ("
 	 "         SELECT t.gid FROM tcc._gtx t JOIN tcc._decision e ON e.gid = t.gid"
-	 "          WHERE " TCC_SQL_TRYING("t.status") " LIMIT $1)"
+	 "          WHERE " TCC_SQL_TRYING("t.status")
+	 "            AND " TCC_SQL_OWNED("t.gid", "$2", "$3") " LIMIT $1)"
 	 PHASE_TWO_ROWS,
-	 INT4OID);
+	 INT4OID, INT4OID, INT4OID);
 
 STMT(start_phase_two_of, 2,
 	 START_PHASE_TWO
@@ -405,9 +409,10 @@ STMT(start_phase_two_of, 2,
 bool
 TccSettleDecided(TccSettled *settled)
 {
-	Datum		args[1] = {Int32GetDatum(PHASE_BATCH)};
+	Datum		args[3] = {Int32GetDatum(PHASE_BATCH)};
 	uint64		n;
 
+	TccShmemOwnerArgs(&args[1]);
 	TccStoreExec(&start_phase_two, args, NULL, false);
 	n = TakePhaseRows(SPI_tuptable, ROWS_STARTED, settled);
 	if (n > 0)
@@ -437,9 +442,11 @@ TccSettleHandedOver(pg_uuid_t *decided, int ndecided, TccSettled *settled)
 /* operator actions applied per pass */
 #define ACTION_BATCH 1000
 
-STMT(pending_actions, 0,
+STMT(pending_actions, 2,
 	 "SELECT id, gid, action FROM tcc._action WHERE NOT applied"
-	 " ORDER BY id LIMIT " CppAsString2(ACTION_BATCH));
+	 "   AND " TCC_SQL_OWNED("gid", "$1", "$2")
+	 " ORDER BY id LIMIT " CppAsString2(ACTION_BATCH),
+	 INT4OID, INT4OID);
 
 /* the columns of pending_actions */
 enum
@@ -526,8 +533,10 @@ TccSettleActions(TccSettled *settled)
 	pg_uuid_t  *resolves;
 	int			nretries = 0;
 	int			nresolves = 0;
+	Datum		owner[2];
 
-	TccStoreExec(&pending_actions, NULL, NULL, false);
+	TccShmemOwnerArgs(owner);
+	TccStoreExec(&pending_actions, owner, NULL, false);
 	rows = SPI_tuptable;
 	n = rows->numvals;
 	if (n == 0)

@@ -173,6 +173,17 @@ TccShmemOwner(const pg_uuid_t *gid)
 	return (int) (h % (uint32) TccShmemRoot->nworkers);
 }
 
+/*
+ * Worker: sets the two parameters TCC_SQL_OWNED reads, tcc.workers and its
+ * number, in args[0] and args[1].
+ */
+void
+TccShmemOwnerArgs(Datum *args)
+{
+	args[0] = Int32GetDatum(TccShmemRoot->nworkers);
+	args[1] = Int32GetDatum(TccState->worker);
+}
+
 /* Sets the flags asked for in a worker's entry and wakes it. */
 static void
 WakeOne(TccShared *w, bool work, bool check_trying, bool leave)

@@ -16,12 +16,13 @@
 
 #include "access/xlogdefs.h"
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
 #include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/uuid.h"
 
 #include "protocol.h"
-#include "schedule.h"
+#include "tcc.h"
 
 /*
  * Requests a backend hands to the worker so that they are written durably in
@@ -101,6 +102,20 @@ typedef struct TccSlot
 
 /* most workers a coordinator database may have (tcc.workers) */
 #define TCC_MAX_WORKERS 32
+
+/* most of a destination's last error kept, its NUL included */
+#define TCC_DEST_ERROR_LEN 200
+
+/* what the worker reports of a destination (tcc.destinations) */
+typedef struct TccDestRow
+{
+	char		destination[TCC_DEST_LEN];
+	int			calls_due;		/* waiting: due now, or at their retry time */
+	int			in_flight;
+	int			last_http_status;	/* 0: none, or no answer */
+	TimestampTz next_at;		/* earliest waiting call; 0: none */
+	char		last_error[TCC_DEST_ERROR_LEN];
+} TccDestRow;
 
 /* most destinations tcc.destinations shows with calls (paused ones: all) */
 #define TCC_DEST_ROWS 64
@@ -202,6 +217,16 @@ extern TccDatabase *TccShmemFind(const char *database);
 extern TccShared *TccShmemWorker(TccDatabase *db, int worker);
 extern TccSlot *TccShmemSlot(TccDatabase *db, int i);
 extern int	TccShmemOwner(const pg_uuid_t *gid);
+
+/*
+ * SQL: gid column col belongs to the worker running the statement, whose
+ * parameters w and k (text such as "$3") are tcc.workers and the worker's
+ * number (TccShmemOwnerArgs).  tcc._gid_owner computes what TccShmemOwner
+ * does.
+ */
+#define TCC_SQL_OWNED(col, w, k) \
+	"tcc._gid_owner(" col ", " w ") = " k
+extern void TccShmemOwnerArgs(Datum *args);
 extern void TccWakeWorker(bool work, bool check_trying);
 extern void TccWakeOwner(int worker);
 extern void TccWakeWorkerToLeave(TccDatabase *db);

@@ -64,11 +64,11 @@
 #include "workerproc.h"
 
 /*
- * Registers with the postmaster the worker of a coordinator database, given
- * by its index in tcc.database and its name.
+ * Registers with the postmaster worker number worker of a coordinator
+ * database, given by its index in tcc.database and its name.
  */
 void
-TccRegisterWorker(int index, const char *database)
+TccRegisterWorker(int index, int worker_number, const char *database)
 {
 	BackgroundWorker worker;
 
@@ -79,9 +79,13 @@ TccRegisterWorker(int index, const char *database)
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "tcc");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "TccWorkerMain");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator %s", database);
+	if (tcc_workers > 1)
+		snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator %s %d",
+				 database, worker_number);
+	else
+		snprintf(worker.bgw_name, BGW_MAXLEN, "tcc coordinator %s", database);
 	snprintf(worker.bgw_type, BGW_MAXLEN, "tcc coordinator");
-	worker.bgw_main_arg = Int32GetDatum(index);
+	worker.bgw_main_arg = Int32GetDatum(index * TCC_MAX_WORKERS + worker_number);
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -97,7 +101,7 @@ static void
 WatchDropDatabase(ObjectAccessType access, Oid classId, Oid objectId,
 				  int subId, void *arg)
 {
-	TccShared  *db;
+	TccDatabase *db;
 
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
@@ -132,7 +136,7 @@ HandleInterrupts(void)
 	if (leave)
 	{
 		elog(LOG, "tcc coordinator leaving database \"%s\" for DROP DATABASE",
-			 TccState->database);
+			 TccDb->name);
 		proc_exit(1);
 	}
 	if (ConfigReloadPending)
@@ -392,7 +396,8 @@ ReadWakeUp(Worker *w, Turn *turn)
 static void
 TakeDueCalls(Worker *w, Turn *turn)
 {
-	turn->room = tcc_max_concurrency - TccHttpInFlight();
+	/* what the database's workers together may still start */
+	turn->room = TccShmemCallRoom();
 	if (turn->room > w->due_max)
 	{
 		w->due_max = turn->room;
@@ -608,6 +613,9 @@ StartCallsAfterCommit(Worker *w, Turn *turn)
 static void
 PurgeExpired(Worker *w)
 {
+	/* the first worker purges for them all */
+	if (TccState->worker != 0)
+		w->purge_at = DT_NOEND;
 	if (GetCurrentTimestamp() < w->purge_at)
 		return;
 	pgstat_report_activity(STATE_RUNNING, "deleting expired transactions");
@@ -645,7 +653,7 @@ SleepUntilDue(Worker *w, WaitEventSet *wait_set)
 	int			nevents;
 
 	wake = Min(Min(w->check_at, w->purge_at),
-			   TccScheduleNext(TccHttpInFlight() < tcc_max_concurrency));
+			   TccScheduleNext(TccShmemCallRoom() > 0));
 	if (w->more || TccRequestsPending())
 		timeout = 0;
 	else if (wake == DT_NOEND)
@@ -699,8 +707,8 @@ WorkerLoop(WaitEventSet *wait_set)
 }
 
 /*
- * Entry point of the coordinator worker; arg is the index of its database
- * in tcc.database.
+ * Entry point of a coordinator worker; arg is the index of its database in
+ * tcc.database times TCC_MAX_WORKERS plus its number.
  */
 void
 TccWorkerMain(Datum arg)
@@ -708,9 +716,14 @@ TccWorkerMain(Datum arg)
 	WaitEventSet *wait_set;
 	TccSettled	settled;
 
-	TccWorkerProcAttach(DatumGetInt32(arg));
+	TccWorkerProcAttach(DatumGetInt32(arg) / TCC_MAX_WORKERS,
+						DatumGetInt32(arg) % TCC_MAX_WORKERS);
 	WaitForExtension();
-	elog(LOG, "tcc coordinator started in database \"%s\"", TccState->database);
+	if (TccShmemRoot->nworkers > 1)
+		elog(LOG, "tcc coordinator %d of %d started in database \"%s\"",
+			 TccState->worker, TccShmemRoot->nworkers, TccDb->name);
+	else
+		elog(LOG, "tcc coordinator started in database \"%s\"", TccDb->name);
 
 	TccWorkerProcSetUpMalloc();
 	TccHttpInitWorker();

@@ -14,7 +14,8 @@
 #define TCC_WORKER_H
 
 extern PGDLLEXPORT void TccWorkerMain(Datum arg);
-extern void TccRegisterWorker(int index, const char *database);
+extern void TccRegisterWorker(int index, int worker_number,
+							  const char *database);
 extern void TccWatchDropDatabase(void);
 
 #endif							/* TCC_WORKER_H */

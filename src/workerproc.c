@@ -46,7 +46,10 @@
 #define MMAP_THRESHOLD_BYTES (128 * 1024)
 #define TRIM_THRESHOLD_BYTES (1024 * 1024)
 
-/* Clears the worker's entry in shared memory at exit. */
+/*
+ * Clears the worker's entry in shared memory at exit; the calls it had in
+ * flight no longer count against the database's limits.
+ */
 static void
 WorkerExit(int code, Datum arg)
 {
@@ -55,6 +58,7 @@ WorkerExit(int code, Datum arg)
 	TccState->worker_pid = 0;
 	TccState->in_flight = 0;
 	SpinLockRelease(&TccState->mutex);
+	TccShmemCallsForget();
 }
 
 /*
@@ -91,19 +95,22 @@ PinSettings(void)
 }
 
 /*
- * Finds the shared state of the worker's database, given by its index in
- * tcc.database, and connects to that database, after a delay when the
- * connections before failed.
+ * Finds the shared state of the worker's database and its own, given by
+ * the database's index in tcc.database and the worker's number, and
+ * connects to that database, after a delay when the connections before
+ * failed.
  */
 static void
-Connect(int index)
+Connect(int index, int worker)
 {
 	int			failed_connects;
 
 	if (TccShmemRoot == NULL || index < 0 ||
-		index >= TccShmemRoot->ndatabases)
-		elog(FATAL, "tcc coordinator %d has no database", index);
-	TccState = &TccShmemRoot->databases[index];
+		index >= TccShmemRoot->ndatabases ||
+		worker < 0 || worker >= TccShmemRoot->nworkers)
+		elog(FATAL, "tcc coordinator %d/%d has no database", index, worker);
+	TccDb = &TccShmemRoot->databases[index];
+	TccState = TccShmemWorker(TccDb, worker);
 
 	tcc_in_worker = true;
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -125,7 +132,7 @@ Connect(int index)
 						 PG_WAIT_EXTENSION);
 		CHECK_FOR_INTERRUPTS();
 	}
-	BackgroundWorkerInitializeConnection(TccState->database, NULL, 0);
+	BackgroundWorkerInitializeConnection(TccDb->name, NULL, 0);
 	pgstat_report_appname("tcc coordinator");
 }
 
@@ -162,16 +169,19 @@ SetUpSession(void)
 	PinSettings();
 }
 
-/* Takes again the requests a previous worker took but never answered. */
+/*
+ * Takes again the requests for this worker that a previous one took but
+ * never answered.
+ */
 static void
 RetakeRequests(void)
 {
 	for (int i = 0; i < TccShmemRoot->nslots; i++)
 	{
-		TccSlot    *slot = TccShmemSlot(TccState, i);
+		TccSlot    *slot = TccShmemSlot(TccDb, i);
 
 		SpinLockAcquire(&slot->mutex);
-		if (slot->state == TCC_SLOT_TAKEN)
+		if (slot->state == TCC_SLOT_TAKEN && slot->owner == TccState->worker)
 		{
 			slot->state = TCC_SLOT_PENDING;
 			SpinLockAcquire(&TccState->mutex);
@@ -183,14 +193,14 @@ RetakeRequests(void)
 }
 
 /*
- * Attaches the worker of the database at index in tcc.database: its
- * signals, its connection and session, its entry in shared memory (cleared
- * at exit), and the requests a previous worker left.
+ * Attaches worker number worker of the database at index in tcc.database:
+ * its signals, its connection and session, its entry in shared memory
+ * (cleared at exit), the calls and the requests a previous worker left.
  */
 void
-TccWorkerProcAttach(int index)
+TccWorkerProcAttach(int index, int worker)
 {
-	Connect(index);
+	Connect(index, worker);
 	SetUpSession();
 	before_shmem_exit(WorkerExit, (Datum) 0);
 	SpinLockAcquire(&TccState->mutex);
@@ -200,6 +210,7 @@ TccWorkerProcAttach(int index)
 	TccState->worker_started = GetCurrentTimestamp();
 	SpinLockRelease(&TccState->mutex);
 
+	TccShmemCallsForget();
 	RetakeRequests();
 }
 

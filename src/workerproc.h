@@ -16,7 +16,7 @@
 
 #include "datatype/timestamp.h"
 
-extern void TccWorkerProcAttach(int index);
+extern void TccWorkerProcAttach(int index, int worker);
 extern void TccWorkerProcSetUpMalloc(void);
 extern void TccWorkerProcTrimHeap(TimestampTz *trimmed_at);
 extern void TccWorkerProcLeaveError(const char *message);
