@@ -32,6 +32,7 @@
 #include "protocol.h"
 #include "request.h"
 #include "schedule.h"
+#include "shmem.h"
 #include "store.h"
 #include "tcc.h"
 #include "util.h"

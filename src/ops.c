@@ -39,7 +39,6 @@
 #include "durable.h"
 #include "gid.h"
 #include "pause.h"
-#include "schedule.h"
 #include "shmem.h"
 #include "status.h"
 #include "store.h"

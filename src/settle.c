@@ -321,32 +321,15 @@ STMT(in_phase_gtxs, 4,
 	 "   AND gid > $1 ORDER BY gid LIMIT $2",
 	 UUIDOID, INT4OID, INT4OID, INT4OID);
 
-/* Collects the gids of the first column of rows (*n of them). */
-static pg_uuid_t *
-ResultGids(const SPITupleTable *rows, int *n)
-{
-	pg_uuid_t  *gids = palloc(sizeof(pg_uuid_t) * Max(rows->numvals, 1));
-
-	for (uint64 i = 0; i < rows->numvals; i++)
-	{
-		bool		isnull;
-
-		gids[i] = *DatumGetUUIDP(TccRowsCol(rows, i, 1, &isnull));
-	}
-	*n = (int) rows->numvals;
-	return gids;
-}
-
 /* transactions read back per statement at worker start */
 #define STARTUP_BATCH 10000
 
 /*
- * Worker start: rebuilds the schedule from the tables; every pending call
- * of a confirming or cancelling transaction is due now (rule R5).  A
- * partial index keeps this proportional to the pending work, not to the
- * retained history; reading it back in batches in gid order, each batch
- * and its result freed before the next, keeps the worker's peak memory
- * near what the schedule itself needs however large the backlog.
+ * Worker start: rebuilds the schedule of the gids it owns from the tables;
+ * every pending call of a confirming or cancelling transaction is due now
+ * (rule R5).  A partial index keeps this proportional to the pending work;
+ * batches in gid order, each freed before the next, keep the worker's peak
+ * memory near what the schedule itself needs however large the backlog.
  */
 void
 TccSettleStartup(TccSettled *settled)
@@ -361,7 +344,7 @@ TccSettleStartup(TccSettled *settled)
 
 		TccShmemOwnerArgs(&args[2]);
 		TccStoreExec(&in_phase_gtxs, args, NULL, false);
-		gids = ResultGids(SPI_tuptable, &n);
+		gids = TccRowsGids(SPI_tuptable, &n);
 		SPI_freetuptable(SPI_tuptable);
 		if (n > 0)
 		{

@@ -35,7 +35,6 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "schedule.h"
 #include "shmem.h"
 #include "tcc.h"
 
@@ -687,7 +686,9 @@ TccShmemDestRoom(uint64 dest_key, int dest_limit)
 
 /*
  * Worker: how many more calls the database's workers may have in flight
- * (tcc.max_concurrency less those in flight), 0 when none.
+ * (tcc.max_concurrency less those in flight), 0 when none: then the next
+ * call end of another worker wakes this one, which may have calls waiting
+ * and none of its own in flight to wake it.
  */
 int
 TccShmemCallRoom(void)
@@ -696,6 +697,8 @@ TccShmemCallRoom(void)
 
 	SpinLockAcquire(&TccDb->calls_mutex);
 	room = tcc_max_concurrency - TccDb->calls_total;
+	if (room <= 0)
+		TccDb->calls_blocked = true;
 	SpinLockRelease(&TccDb->calls_mutex);
 	return Max(room, 0);
 }
