@@ -20,7 +20,9 @@ from .sampler import Pgss, worker_memory
 SCENARIOS = [("s1", s1.run_s1), ("s1b", s1.run_s1b), ("s1c", s1.run_s1c),
              ("s2", s2.run_s2), ("s3", drain.run_s3), ("s11", s11.run_s11),
              ("s5", drain.run_s5), ("s6", s6.run_s6), ("s10", s10.run_s10), ("s8", s8.run_s8),
-             ("s7", s7.run_s7), ("s9", s9.run_s9)]
+             ("s7", s7.run_s7), ("s9", s9.run_s9),
+             # last: it restarts the cluster (twice)
+             ("s3w2", drain.run_s3w2)]
 
 
 class Interrupted(Exception):

@@ -23,6 +23,7 @@ TARGETED = {"s1.c32.gtx_per_s": "s1_ratio_min", "s1b.gtx_per_s": "s1b_ratio_min"
 THROUGHPUTS = [("S1 c=%d", "s1.c%d.gtx_per_s", "gtx/s"),
                ("S1b tcc_run c=32", "s1b.gtx_per_s", "gtx/s"),
                ("S3 drain", "s3.phase2_calls_per_s", "calls/s"),
+               ("S3 drain, 2 workers", "s3w2.phase2_calls_per_s", "calls/s"),
                ("S11 cancels", "s11.cancel_calls_per_s", "calls/s"),
                ("S7 drain", "s7.phase2_calls_per_s", "calls/s"),
                ("S8 c=32", "s8.gtx_per_s", "gtx/s"),

@@ -25,7 +25,8 @@ TARGETS = {
     "s10_cpu_ratio_max": 0.333,     # tcc's CPU per gtx over DTM's (the run's processes)
     "s1_ratio_min": 0.6,            # S1 at 32 clients over pgbench simple-update at 32
     "s1b_ratio_min": 1.0,           # S1b over pgbench simple-update at 32
-    "s11_vs_s3_max": 2,             # S11's time to cancel N over S3's drain of N
+    "s11_vs_s3_max": 2,
+    "s3_workers2_ratio_min": 1.6,   # S3 with tcc.workers = 2 over S3 with 1             # S11's time to cancel N over S3's drain of N
 }
 
 PREPARE_CLIENTS = 16    # sessions that create the S3 / S5 transactions

@@ -23,6 +23,7 @@ class Bench:
         self.worker_pid = None
         self.memory = {}
         self.restarted_pids = []    # workers a scenario terminated on purpose
+        self.cluster_restarted = False  # a scenario restarted the cluster
         self.start_usage = (None, None, None)
         self.mem_start = None
 
@@ -42,6 +43,39 @@ class Bench:
     def worker_cpu(self):
         """Worker CPU seconds now."""
         return procs.proc_usage(self.worker_pid)[0] or 0.0
+
+    def worker_pids(self):
+        """The pids of every tcc coordinator worker."""
+        return [r[0] for r in self.db.rows(
+            "SELECT pid FROM pg_stat_activity WHERE backend_type = 'tcc coordinator'"
+            " ORDER BY pid")]
+
+    def workers_cpu(self):
+        """CPU seconds of every worker now, added up."""
+        return sum(procs.proc_usage(p)[0] or 0.0 for p in self.worker_pids())
+
+    def set_workers(self, n):
+        """ALTER SYSTEM SET tcc.workers = n (None: RESET) and a restart of the
+        cluster; waits for the workers and takes the first as the worker."""
+        old = self.worker_pids()
+        if n is None:
+            self.db.app_q("ALTER SYSTEM RESET tcc.workers")
+        else:
+            self.db.app_q("ALTER SYSTEM SET tcc.workers = %d" % n)
+        self.db.close()
+        procs.restart_cluster(self.cfg)
+        self.restarted_pids += old
+        self.cluster_restarted = True
+        want = n or 1
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pids = self.worker_pids()
+            if len(pids) == want:
+                self.worker_pid = pids[0]
+                print("  restarted with tcc.workers = %d: pids %s" % (want, pids), flush=True)
+                return
+            time.sleep(0.1)
+        raise procs.Failed("%d tcc coordinator workers did not start" % want)
 
     def worker_rss_fig(self, path):
         """Records the worker's resident memory after a scenario."""

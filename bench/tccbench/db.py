@@ -74,7 +74,8 @@ class Db:
             return None if r is None else r[0]
 
     def close(self):
-        """Stops pgbench runs still going; closes both connections."""
+        """Stops pgbench runs still going; closes both connections (they are
+        opened again when next used)."""
         for proc in self.running:
             if proc.poll() is None:
                 proc.kill()
@@ -82,6 +83,7 @@ class Db:
         for c in (self._bench, self._app):
             if c is not None and not c.closed:
                 c.close()
+        self._bench = self._app = None
 
     # ------------------------------------------------------------ tools
 

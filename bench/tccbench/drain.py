@@ -4,44 +4,47 @@
 import time
 
 from . import procs
-from .config import DRAIN_TIMEOUT
+from .config import DRAIN_TIMEOUT, TARGETS
 from .db import now
 from .report import fmt
 from .sampler import WaitSampler, worker_memory
 
 
-def run_s3(b):
-    """S3: S3_GTX tried transactions decided in one transaction; the drain."""
+def drain(b, kind, workers=1):
+    """S3's measure under a kind: S3_GTX tried transactions decided in one
+    transaction; the drain by the workers that run.  Returns calls/s."""
     cfg, fig = b.cfg, b.fig
-    print("\n==== S3 worker drain: %d decided two-branch transactions ready at once" % cfg.s3_gtx,
-          flush=True)
-    _, prepare_s = b.prepare_gtx("s3", cfg.s3_gtx)
-    fig("s3.prepare_s", prepare_s)
-    b.pgss.snap("s3_before")
-    w0 = b.worker_cpu()
+    print("\n==== %s worker drain: %d decided two-branch transactions ready at once"
+          " (tcc.workers = %d)" % (kind.upper(), cfg.s3_gtx, workers), flush=True)
+    _, prepare_s = b.prepare_gtx(kind, cfg.s3_gtx)
+    fig(kind + ".prepare_s", prepare_s)
+    b.pgss.snap(kind + "_before")
+    w0 = b.workers_cpu()
     sampler = WaitSampler(b.db, DRAIN_TIMEOUT + 60)
     wal0 = b.wal_snap()
     cpu_a = procs.host_cpu()
-    decided, decide_s, committed_at = b.decide_all("s3")
+    decided, decide_s, committed_at = b.decide_all(kind)
     print("  decided %d in one transaction (%ss including COMMIT); draining..." % (decided, decide_s),
           flush=True)
-    # the worker's memory a moment into the drain (it answers from inside a pass)
-    pause = 0.15 * cfg.s3_gtx / 4000
-    time.sleep(pause)
-    mem_mid = worker_memory(b, "s3_mid")
-    b.wait_settled("s3", DRAIN_TIMEOUT)
+    if workers == 1:
+        # the worker's memory a moment into the drain (it answers from inside a pass)
+        pause = 0.15 * cfg.s3_gtx / 4000
+        time.sleep(pause)
+        mem_mid = worker_memory(b, kind + "_mid")
+    b.wait_settled(kind, DRAIN_TIMEOUT)
     cpu_b = procs.host_cpu()
     sampler.stop()
-    w1 = b.worker_cpu()
+    w1 = b.workers_cpu()
     time.sleep(1.1)
     wal1 = b.wal_snap()
-    b.pgss.snap("s3_after")
-    fig("s3.gtx", decided)
-    wal = b.wal_figs("s3", decided, wal0, wal1)
-    busy, steal = b.host_figs("s3", cpu_a, cpu_b)
-    drain_s = b.last_finished("s3") - committed_at
+    b.pgss.snap(kind + "_after")
+    fig(kind + ".gtx", decided)
+    fig(kind + ".workers", workers)
+    wal = b.wal_figs(kind, decided, wal0, wal1)
+    busy, steal = b.host_figs(kind, cpu_a, cpu_b)
+    drain_s = b.last_finished(kind) - committed_at
     confirmed, other, first_s, last_s, calls, ok_calls, bad_calls = b.db.row("""
-        WITH g AS (SELECT gid, status FROM tcc.transactions WHERE kind = 's3'),
+        WITH g AS (SELECT gid, status FROM tcc.transactions WHERE kind = %(k)s),
              a AS (SELECT a.* FROM tcc.attempts a JOIN g USING (gid) WHERE a.op = 'confirm')
         SELECT (SELECT count(*) FROM g WHERE status = 'confirmed'),
                (SELECT count(*) FROM g WHERE status <> 'confirmed'),
@@ -50,36 +53,61 @@ def run_s3(b):
                count(*),
                count(*) FILTER (WHERE http_status BETWEEN 200 AND 299),
                count(*) FILTER (WHERE http_status IS NULL OR http_status NOT BETWEEN 200 AND 299)
-          FROM a""", {"c": committed_at})
+          FROM a""", {"c": committed_at, "k": kind})
     calls_per_s = fmt(ok_calls / drain_s if drain_s > 0 else 0, 0)
     print("  drained in %ss: %d confirmed, %d not; %d confirm calls ok, %d failed -> %s phase-two calls/s"
           % (fmt(drain_s, 3), confirmed, other, ok_calls, bad_calls, calls_per_s))
     print("  first confirm started %ss after COMMIT, last answered at %ss;"
-          " worker cpu %ss; WAL per gtx %s bytes, %s flushes"
+          " workers' cpu %ss; WAL per gtx %s bytes, %s flushes"
           % (first_s, last_s, fmt(w1 - w0, 2), wal[0], wal[1]))
     print("  machine cpu %s%% busy (%s%% steal) over %d cores" % (busy, steal, cfg.nproc))
-    fig("s3.decide_s", decide_s)
-    fig("s3.drain_s", fmt(drain_s, 3))
-    fig("s3.phase2_calls", ok_calls)
-    fig("s3.phase2_calls_per_s", calls_per_s)
-    fig("s3.failed_calls", bad_calls)
-    fig("s3.first_call_after_s", first_s)
-    fig("s3.last_call_done_s", last_s)
-    fig("s3.confirmed", confirmed)
-    fig("s3.worker_cpu_s", fmt(w1 - w0, 2))
+    fig(kind + ".decide_s", decide_s)
+    fig(kind + ".drain_s", fmt(drain_s, 3))
+    fig(kind + ".phase2_calls", ok_calls)
+    fig(kind + ".phase2_calls_per_s", calls_per_s)
+    fig(kind + ".failed_calls", bad_calls)
+    fig(kind + ".first_call_after_s", first_s)
+    fig(kind + ".last_call_done_s", last_s)
+    fig(kind + ".confirmed", confirmed)
+    fig(kind + ".worker_cpu_s", fmt(w1 - w0, 2))
     us_per_call = fmt((w1 - w0) * 1e6 / ok_calls if ok_calls else 0, 1)
-    fig("s3.worker_cpu_us_per_call", us_per_call)
-    b.worker_rss_fig("s3")
-    fig("s3.worker_memory_contexts_mid_drain_bytes", mem_mid)
-    print("  worker memory contexts %ss into the drain: %s bytes; largest: %s"
-          % (fmt(pause, 2), mem_mid or "?", b.memory.get("s3_mid", "")), flush=True)
+    fig(kind + ".worker_cpu_us_per_call", us_per_call)
+    if workers == 1:
+        b.worker_rss_fig(kind)
+        fig(kind + ".worker_memory_contexts_mid_drain_bytes", mem_mid)
+        print("  worker memory contexts %ss into the drain: %s bytes; largest: %s"
+              % (fmt(pause, 2), mem_mid or "?", b.memory.get(kind + "_mid", "")), flush=True)
     if confirmed != decided:
-        b.anomaly("S3: %d decided, %d confirmed" % (decided, confirmed))
+        b.anomaly("%s: %d decided, %d confirmed" % (kind.upper(), decided, confirmed))
     if ok_calls != 2 * decided:
-        b.anomaly("S3: %d confirm calls expected, %d succeeded (%d attempts)"
-                  % (2 * decided, ok_calls, calls))
-    sampler.show("the S3 drain")
-    b.pgss.top("s3_before", "s3_after", "during the S3 decision and drain", 10)
+        b.anomaly("%s: %d confirm calls expected, %d succeeded (%d attempts)"
+                  % (kind.upper(), 2 * decided, ok_calls, calls))
+    sampler.show("the %s drain" % kind.upper())
+    b.pgss.top(kind + "_before", kind + "_after",
+               "during the %s decision and drain" % kind.upper(), 10)
+    return float(calls_per_s)
+
+
+def run_s3(b):
+    """S3: S3_GTX tried transactions decided in one transaction; the drain."""
+    drain(b, "s3")
+
+
+def run_s3w2(b):
+    """S3 with tcc.workers = 2 (the cluster restarted before and after),
+    and its throughput over S3's with one worker."""
+    b.set_workers(2)
+    try:
+        per_s = drain(b, "s3w2", workers=2)
+    finally:
+        b.set_workers(None)
+    one = b.report.get("s3.phase2_calls_per_s")
+    if one != "null" and float(one) > 0:
+        ratio = fmt(per_s / float(one), 2)
+        b.fig("s3w2.vs_s3", ratio)
+        met = b.report.target("s3_workers2_ratio", ratio, ">=", TARGETS["s3_workers2_ratio_min"])
+        print("  S3 with 2 workers / S3 with 1: %s (target >= %s)%s"
+              % (ratio, TARGETS["s3_workers2_ratio_min"], "" if met == "true" else "  MISSED"), flush=True)
 
 
 def run_s5(b):

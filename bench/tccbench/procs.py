@@ -210,3 +210,14 @@ def load_1min():
     """The machine's load average over a minute, as its text."""
     with open("/proc/loadavg") as f:
         return f.read().split()[0]
+
+
+def restart_cluster(cfg, seconds=120):
+    """A fast restart of the bench cluster (new postmaster settings), as the
+    postgres user; raises Failed when it does not come back."""
+    pg_ctl = os.path.join(cfg.pgbin, "pg_ctl")
+    r = subprocess.run(["runuser", "-u", "postgres", "--", pg_ctl, "-D", cfg.pgdata,
+                        "-l", cfg.pglog, "-w", "-t", str(seconds), "-m", "fast", "restart"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise Failed("the bench cluster did not restart: %s" % r.stderr.strip())
