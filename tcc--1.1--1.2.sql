@@ -857,6 +857,7 @@ SELECT ((pg_catalog.get_byte(pg_catalog.uuid_send(gid), 14) << 8)
         | pg_catalog.get_byte(pg_catalog.uuid_send(gid), 15)) % workers
 $$;
 COMMENT ON FUNCTION tcc._gid_owner(uuid, integer) IS 'the coordinator worker (0 .. workers - 1) that owns a gid';
+REVOKE ALL ON FUNCTION tcc._gid_owner(uuid, integer) FROM PUBLIC;
 
 CREATE FUNCTION tcc_worker_states(OUT pid integer, OUT started_at timestamptz,
                                   OUT in_flight integer, OUT queue_depth integer,

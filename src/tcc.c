@@ -284,17 +284,19 @@ DefineSettings(void)
 	 * Without preloading there is no coordinator to name.
 	 */
 	if (process_shared_preload_libraries_in_progress)
+	{
 		DefineCustomStringVariable("tcc.database",
-								   "Databases in which the tcc coordinator runs, one worker each.",
+								   "Databases in which the tcc coordinator runs, tcc.workers workers each.",
 								   "A comma-separated list of database names.",
 								   &tcc_database, "postgres",
 								   PGC_POSTMASTER, GUC_LIST_INPUT,
 								   CheckDatabase, NULL, NULL);
-	DefineCustomIntVariable("tcc.workers",
-							"Coordinator workers per coordinator database.",
-							"Each owns a share of the global transactions, by gid.",
-							&tcc_workers, BOOT_WORKERS, 1, TCC_MAX_WORKERS,
-							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+		DefineCustomIntVariable("tcc.workers",
+								"Coordinator workers per coordinator database.",
+								"Each owns a share of the global transactions, by gid.",
+								&tcc_workers, BOOT_WORKERS, 1, TCC_MAX_WORKERS,
+								PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	}
 	DefineCustomIntVariable("tcc.max_concurrency",
 							"Most participant calls the workers of a database have in flight at once.",
 							NULL, &tcc_max_concurrency, BOOT_MAX_CONCURRENCY, 1, 10000,

@@ -150,10 +150,15 @@ try:
               "  JOIN pg_extension e ON e.oid = d.refobjid"
               " WHERE e.extname = 'tcc' ORDER BY 1", (NOBODY,))
     ok(len(funcs) >= 9, "the extension has its functions (%d)" % len(funcs))
-    is_([f for f, can, _ in funcs if can], [],
-        "a fresh role may EXECUTE no tcc function")
-    is_([f for f, _, revoked in funcs if not revoked], [],
+    # (1.2) tcc_worker_states(), which tcc.worker reads, is executable by
+    # PUBLIC so that the roles given tcc_worker_state() read tcc.worker as
+    # before; it refuses every other role itself (checked below).
+    gated = ["tcc_worker_states()"]
+    is_([f for f, can, _ in funcs if can and f not in gated], [],
+        "a fresh role may EXECUTE no tcc function (but %s, gated)" % gated)
+    is_([f for f, _, revoked in funcs if not revoked and f not in gated], [],
         "no tcc function has an ACL entry for PUBLIC (proacl set, no grantee 0)")
+
     rels = q("SELECT c.oid::regclass::text FROM pg_class c"
              " WHERE c.relnamespace = 'tcc'::regnamespace"
              "   AND c.relkind IN ('r', 'v')"
@@ -165,6 +170,8 @@ try:
     is_(q1("SELECT has_schema_privilege(%s, 'tcc', 'USAGE')", (NOBODY,)),
         False, "a fresh role has no USAGE on schema tcc")
     nobody = connect(user=NOBODY)
+    is_(sqlstate(nobody, "SELECT * FROM tcc_worker_states()"), "42501",
+        "tcc_worker_states() refuses a role without EXECUTE on tcc_worker_state()")
     is_(sqlstate(nobody, "SELECT tcc_begin()"), "42501",
         "a fresh role calling tcc_begin: 42501")
     is_(sqlstate(nobody, "SELECT * FROM tcc.transactions"), "42501",
