@@ -390,8 +390,9 @@ ReadDatabases(void)
 	if (list_length(coordinator_databases) * tcc_workers > max_worker_processes)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tcc.database lists %d databases with tcc.workers = %d each, more workers than max_worker_processes (%d)",
+				 errmsg("tcc.database lists %d databases with tcc.workers = %d each: %d workers, more than max_worker_processes (%d)",
 						list_length(coordinator_databases), tcc_workers,
+						list_length(coordinator_databases) * tcc_workers,
 						max_worker_processes),
 				 errhint("Each coordinator worker takes a background worker slot: raise max_worker_processes or lower tcc.workers.")));
 	MemoryContextSwitchTo(old);

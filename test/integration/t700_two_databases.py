@@ -282,6 +282,10 @@ rc, out = single_user(",".join("postgres" + "x" * i for i in range(9)),
                       "max_worker_processes=8")
 ok(rc != 0 and "more than max_worker_processes (8)" in out,
    "and with more databases than max_worker_processes")
+rc, out = single_user("postgres, template1", "max_worker_processes=8",
+                      "tcc.workers=5")
+ok(rc != 0 and "10 workers, more than max_worker_processes (8)" in out,
+   "and with more databases times tcc.workers than max_worker_processes")
 rc, out = single_user("postgres, template1")
 ok(rc == 0 and "FATAL" not in out,
    "a valid list, spaces after the commas, starts")
