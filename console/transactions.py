@@ -13,7 +13,7 @@ from flask import abort
 
 from overview import STATUSES
 
-# the final states: src/status.h's TCC_FINAL_STATES is their one list, and
+# the final states: src/states.h's TCC_FINAL_STATES is their one list, and
 # test/integration/t611_code_layout.py checks that this says the same
 FINAL = ("confirmed", "cancelled", "resolved")
 

@@ -20,6 +20,14 @@
 #ifndef TCC_STATES_H
 #define TCC_STATES_H
 
+/*
+ * The final states of a global transaction (docs/states.md): no call is
+ * made for it any more.  The one list of them: console/transactions.py's
+ * FINAL and the status lists of the SQL scripts and of src/ name the same
+ * states, which test/integration/t611_code_layout.py checks.
+ */
+#define TCC_FINAL_STATES "confirmed", "cancelled", "resolved"
+
 /* the final statuses of a global transaction, as the worker writes them */
 #define TCC_STATUS_CONFIRMED "confirmed"
 #define TCC_STATUS_CANCELLED "cancelled"

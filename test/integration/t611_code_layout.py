@@ -6,7 +6,7 @@
 # between files only go down the layers of docs/layout.md, the entry
 # tcc.c among them; no function in src/ is over 120 lines, no C file over
 # 800 and no script or program outside the test files over 500; the final
-# states are listed once (src/status.h) and every other list of them says
+# states are listed once (src/states.h) and every other list of them says
 # the same; comments cite the documents of the repository (docs/,
 # README.md), every anchor they cite exists and every rule R<n> they name
 # is a heading of docs/guarantees.md.
@@ -145,17 +145,17 @@ for f in cfiles:
     ok(n <= MAX_FILE_LINES, "src/%s has at most %d lines (%d)" %
        (f, MAX_FILE_LINES, n))
 
-# the final states: src/status.h lists them; the console and every status
+# the final states: src/states.h lists them; the console and every status
 # list of the SQL scripts and of src/ say the same
-final = re.search(r'^#define TCC_FINAL_STATES (.*)$', text["status.h"],
+final = re.search(r'^#define TCC_FINAL_STATES (.*)$', text["states.h"],
                   re.M).group(1)
 final = sorted(re.findall(r'"(\w+)"', final))
 is_(final, ["cancelled", "confirmed", "resolved"],
-    "src/status.h lists the final states")
+    "src/states.h lists the final states")
 console = re.search(r"^FINAL = \((.*)\)$", read("console/transactions.py"),
                     re.M).group(1)
 is_(sorted(re.findall(r'"(\w+)"', console)), final,
-    "the console's final states are src/status.h's")
+    "the console's final states are src/states.h's")
 lists = [p for pat in ("*.sql", "src/*.c")
          for p in sorted(glob.glob(os.path.join(ROOT, pat)))]
 differ = []
