@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 
 #include "gid.h"
+#include "states.h"
 #include "status.h"
 #include "store.h"
 #include "tcc.h"
