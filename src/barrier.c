@@ -52,26 +52,6 @@ STMT(cleanup_barrier, 1,
 #define BAD_OP_QUOTED 64
 
 /*
- * Reads an operation's name as the participant protocol spells it
- * (protocol.c); returns false when it names none.
- */
-static bool
-OpFromName(const char *name, TccOp *op)
-{
-	static const TccOp ops[] = {TCC_OP_TRY, TCC_OP_CONFIRM, TCC_OP_CANCEL};
-
-	for (int i = 0; i < lengthof(ops); i++)
-	{
-		if (strcmp(name, TccProtocolOpName(ops[i])) == 0)
-		{
-			*op = ops[i];
-			return true;
-		}
-	}
-	return false;
-}
-
-/*
  * Inserts the barrier row of op, for a request of operation reason;
  * returns true if it was not there yet.
  */
@@ -114,7 +94,7 @@ tcc_barrier(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("branch must be positive")));
-	if (!OpFromName(op_name, &op))
+	if (!TccProtocolOpFromName(op_name, &op))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("op must be try, confirm or cancel"),

@@ -39,6 +39,26 @@ TccProtocolOpName(TccOp op)
 	return "?";
 }
 
+/*
+ * Reads an operation's name as the participant protocol spells it into
+ * *op; returns false when it names none.
+ */
+bool
+TccProtocolOpFromName(const char *name, TccOp *op)
+{
+	static const TccOp ops[] = {TCC_OP_TRY, TCC_OP_CONFIRM, TCC_OP_CANCEL};
+
+	for (int i = 0; i < lengthof(ops); i++)
+	{
+		if (strcmp(name, TccProtocolOpName(ops[i])) == 0)
+		{
+			*op = ops[i];
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Returns the name of a participant protocol. */
 const char *
 TccProtocolName(TccProtocol protocol)

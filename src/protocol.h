@@ -56,6 +56,7 @@ typedef struct TccTrace
 } TccTrace;
 
 extern const char *TccProtocolOpName(TccOp op);
+extern bool TccProtocolOpFromName(const char *name, TccOp *op);
 extern const char *TccProtocolName(TccProtocol protocol);
 extern TccProtocol TccProtocolFromName(const char *name);
 extern TccAnswer TccProtocolReadAnswer(TccProtocol protocol, int http_status,
