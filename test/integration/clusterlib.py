@@ -109,6 +109,10 @@ class Cluster:
     def __init__(self, name, port_):
         self.name = name
         self.port = port_
+        # the run with several workers makes its clusters beside the first
+        # run's, which stay until the end for their logs
+        if os.environ.get("TCC_TEST_WORKERS"):
+            name += "-w" + os.environ["TCC_TEST_WORKERS"]
         self.dir = os.path.join(os.environ["TCC_TEST_DIR"], name)
         self.data = os.path.join(self.dir, "data")
         self.log = os.path.join(self.dir, "server.log")

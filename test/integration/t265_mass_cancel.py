@@ -5,6 +5,8 @@
 # bulk tcc_retry (docs/api.md) is applied at once, not a hundred at a time.
 # docs/worker.md: the worker cancels "what can no longer confirm" in each
 # turn; a full batch is not a blocked gid, so the next pass does not wait.
+# With tcc.workers > 1 (docs/worker.md#several-workers) each worker does so
+# for the gids it owns: the bounds below hold per worker.
 #
 #   deadline storm      STORM transactions of one branch begun in one
 #                       transaction with one deadline, while a gid past its
@@ -35,7 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from coordlib import system_settings, tp_url  # noqa: E402
 from faultlib import Caller, explain_gid, ops_seen, status  # noqa: E402
 from tcclib import (PostHandler, connect, diag, done_testing,  # noqa: E402
-                    is_, ok, q, q1, run, serve_http, tp_rule, wait_until)
+                    is_, ok, q, q1, run, serve_http, tp_rule, wait_until,
+                    workers)
 
 CANCEL_BATCH = 1000         # gids the worker decides per pass (src/cancel.c)
 ACTION_BATCH = 1000         # operator actions it applies per pass (settle.c)
@@ -45,6 +48,7 @@ RETRY = 250
 LEAD = "15 s"               # from the storm's start to its deadline
 BACKOFF_CEILING = 1.0       # the held-gid backoff's ceiling (src/worker.c)
 SETTLE_LIMIT = 60           # seconds: R3's bound is "at the deadline"
+W = workers()               # tcc.workers: each decides the gids it owns
 
 
 def begin_many(conn, n, timeout, kind, base=None):
@@ -98,11 +102,32 @@ def statuses(kind):
 
 def decision_passes(kind):
     """The worker transactions that decided the gids of kind, in order:
-    (first decided_at, last decided_at, gids) per decision xmin."""
-    return q("SELECT min(d.decided_at), max(d.decided_at), count(*)"
-             "  FROM tcc._decision d JOIN tcc._gtx g ON g.gid = d.gid"
+    (first decided_at, last decided_at, gids, owner) per decision xmin,
+    the owner being the worker whose gids it decided (None if several)."""
+    return q("SELECT min(d.decided_at), max(d.decided_at), count(*),"
+             "       CASE WHEN min(o.w) = max(o.w) THEN min(o.w) END"
+             "  FROM tcc._decision d JOIN tcc._gtx g ON g.gid = d.gid,"
+             "       LATERAL (SELECT tcc._gid_owner(g.gid, %s)) o (w)"
              " WHERE g.kind = %s GROUP BY d.xmin::text::bigint"
-             " ORDER BY min(d.decided_at)", (kind,))
+             " ORDER BY min(d.decided_at)", (W, kind))
+
+
+def owned(kind):
+    """{worker: gids of kind it owns}."""
+    return dict(q("SELECT tcc._gid_owner(gid, %s), count(*) FROM tcc._gtx"
+                  " WHERE kind = %s GROUP BY 1", (W, kind)))
+
+
+def check_passes(label, kind, passes, extra):
+    """Each worker decided its share of kind in at most ceil(share /
+    CANCEL_BATCH) + extra transactions, each of its own gids only."""
+    ok(all(p[3] is not None for p in passes),
+       "%s: each worker transaction decided gids of one worker" % label)
+    for w, n in sorted(owned(kind).items()):
+        mine = [p for p in passes if p[3] == w]
+        most = math.ceil(n / CANCEL_BATCH) + extra
+        ok(len(mine) <= most, "%s: worker %d decided its %d in %d worker"
+           " transactions, at most %d" % (label, w, n, len(mine), most))
 
 
 def deadline_storm():
@@ -143,11 +168,11 @@ def deadline_storm():
         is_(sum(p[2] for p in passes), STORM,
             "%s: one decision each" % label)
         # one more when a pass falls inside the deadlines' millisecond
-        most = math.ceil(STORM / CANCEL_BATCH) + 1
-        ok(len(passes) <= most, "%s: decided by %d worker transactions, at"
-           " most %d" % (label, len(passes), most))
+        check_passes(label, kind, passes, 1)
         gaps = [(b[0] - a[1]).total_seconds()
-                for a, b in zip(passes, passes[1:])]
+                for w in range(W)
+                for mine in [[p for p in passes if p[3] == w]]
+                for a, b in zip(mine, mine[1:])]
         ok(all(g < BACKOFF_CEILING / 2 for g in gaps),
            "%s: no pass after a full batch waits for the backoff of held"
            " gids (gaps %s s)" % (label, [round(g, 3) for g in gaps]))
@@ -196,10 +221,7 @@ def aborted_beginners():
     is_(q1("SELECT count(*) FROM tcc.transactions WHERE kind = %s"
            " AND decided_by = 'aborted'", (kind,)), ABORTED,
         "%s: each decided by the worker as 'aborted'" % label)
-    passes = decision_passes(kind)
-    ok(len(passes) <= math.ceil(ABORTED / CANCEL_BATCH),
-       "%s: decided by %d worker transactions, at most %d"
-       % (label, len(passes), math.ceil(ABORTED / CANCEL_BATCH)))
+    check_passes(label, kind, decision_passes(kind), 0)
 
 
 def bulk_retry():
@@ -231,11 +253,15 @@ def bulk_retry():
            % (label, time.monotonic() - t0))
         is_(statuses(kind), {"confirmed": RETRY},
             "%s: all %d confirmed" % (label, RETRY))
-        passes = q1("SELECT count(DISTINCT a.xmin::text) FROM tcc._action a"
-                    " JOIN tcc._gtx g ON g.gid = a.gid"
-                    " WHERE g.kind = %s AND a.applied", (kind,))
-        is_(passes, math.ceil(RETRY / ACTION_BATCH),
-            "%s: every action applied by one worker transaction" % label)
+        passes = dict(q("SELECT tcc._gid_owner(a.gid, %s),"
+                        "       count(DISTINCT a.xmin::text) FROM tcc._action a"
+                        " JOIN tcc._gtx g ON g.gid = a.gid"
+                        " WHERE g.kind = %s AND a.applied GROUP BY 1",
+                        (W, kind)))
+        is_(passes, {w: math.ceil(n / ACTION_BATCH)
+                     for w, n in owned(kind).items()},
+            "%s: every action applied by one transaction of its worker"
+            % label)
 
 
 deadline_storm()
