@@ -237,6 +237,16 @@ def wait_until(fn, timeout=10.0, interval=0.05):
         time.sleep(interval)
 
 
+def still(fn, seconds):
+    """True if fn() stays true for the whole window (polled)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not fn():
+            return False
+        time.sleep(0.1)
+    return fn()
+
+
 # --------------------------------------------------------------------------
 # Test participant (test/participant.py)
 

@@ -297,3 +297,36 @@ def resolve_confirming(url):
         if left == 0:
             return
         time.sleep(0.1)
+
+
+# ------------------------------------------------------------ metrics
+
+
+# the samples of tcc.metrics that are gauges (read live), not counters
+METRIC_GAUGES = ("tcc_pending_transactions", "tcc_failed_transactions",
+                 "tcc_attention_transactions", "tcc_oldest_pending_age_seconds",
+                 "tcc_calls_in_flight", "tcc_worker_up")
+
+
+def metrics_kept(source="tcc.metrics"):
+    """The counter and histogram samples of source (tcc.metrics, or
+    tcc_metrics()), {(metric, labels...): value}."""
+    return {tuple(r[:6]): r[6] for r in q("SELECT * FROM %s" % source)
+            if r[0] not in METRIC_GAUGES}
+
+
+def metrics_recount():
+    """The same samples, recounted from the kept rows."""
+    return {tuple(r[:6]): r[6]
+            for r in q("SELECT * FROM tcc._metric_counts(NULL)")}
+
+
+def metrics_moved(a, b):
+    """{sample: b - a} for the samples that differ (sums of seconds are
+    floats added in another order: a relative 1e-9 is no difference)."""
+    out = {}
+    for k in set(a) | set(b):
+        d = b.get(k, 0.0) - a.get(k, 0.0)
+        if abs(d) > 1e-9 * max(1.0, abs(b.get(k, 0.0))):
+            out[k] = round(d, 6)
+    return out

@@ -35,12 +35,13 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from coordlib import (branch_urls, connect, notifications,  # noqa: E402
-                      run, run1, system_settings, wait_status)
+from coordlib import (branch_urls, connect, metrics_kept,  # noqa: E402
+                      metrics_moved, metrics_recount, notifications, run,
+                      run1, system_settings, wait_status)
 from faultlib import (Background, Caller, explain_gid,  # noqa: E402
                       wait_all_final, wait_cluster)
 from tcclib import (diag, done_testing, is_, ok, q, q1,  # noqa: E402
-                    restart, tp_rule, wait_until, worker_pids)
+                    restart, still, tp_rule, wait_until, worker_pids)
 
 W = 3                   # tcc.workers for this test
 RUN = "/t245/%s" % uuid.uuid4().hex[:8]
@@ -48,9 +49,6 @@ DEST = "http://localhost:%s" % os.environ["TCC_TP_PORT"]   # the hanging one
 GRACE = 3.0             # s after a deadline for the cancel to be final
 PROMPT = 5.0            # s after a caller's rollback for its gid's cancel
 HANG_MS = 6000          # how long the hanging destination holds a confirm
-GAUGES = ("tcc_pending_transactions", "tcc_failed_transactions",
-          "tcc_attention_transactions", "tcc_oldest_pending_age_seconds",
-          "tcc_calls_in_flight", "tcc_worker_up")
 
 
 # --------------------------------------------------------------------------
@@ -126,40 +124,17 @@ def phase_two_counts(gids):
              (list(gids),))[0]
 
 
-def still(fn, seconds):
-    """True if fn() stays true for the whole window (polled)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not fn():
-            return False
-        time.sleep(0.1)
-    return fn()
-
-
 # --------------------------------------------------------------------------
 # Metrics (as t481_metrics_kept.py compares them)
 
 
 def kept():
     """The counter and histogram samples of tcc_metrics()."""
-    return {tuple(r[:6]): r[6] for r in q("SELECT * FROM tcc_metrics()")
-            if r[0] not in GAUGES}
+    return metrics_kept("tcc_metrics()")
 
 
-def recount():
-    """The same samples, recounted from the kept rows."""
-    return {tuple(r[:6]): r[6]
-            for r in q("SELECT * FROM tcc._metric_counts(NULL)")}
-
-
-def moved(a, b):
-    """{sample: b - a} for the samples that differ."""
-    out = {}
-    for k in set(a) | set(b):
-        d = b.get(k, 0.0) - a.get(k, 0.0)
-        if abs(d) > 1e-9 * max(1.0, abs(b.get(k, 0.0))):
-            out[k] = round(d, 6)
-    return out
+recount = metrics_recount
+moved = metrics_moved
 
 
 # --------------------------------------------------------------------------

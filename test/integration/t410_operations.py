@@ -12,7 +12,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 from tcclib import (done_testing, is_, isnt, like, ok, q, q1,  # noqa: E402
-                    tp_requests, tp_rule, tp_url, wait_until, worker_pid,
+                    still, tp_requests, tp_rule, tp_url, wait_until, worker_pid,
                     worker_pids, workers)
 
 # test/run.sh sets tcc.retry_interval = 200ms and retry_max_interval = 2s.
@@ -84,16 +84,6 @@ def new_gtx(tag, timeout="1 hour"):
 def confirm(gid):
     """Decide confirm in an autocommit call."""
     return q1("SELECT tcc_finish(%s, true)", (gid,))
-
-
-def still(fn, seconds):
-    """True if fn() stays true for the whole window (polled)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not fn():
-            return False
-        time.sleep(0.1)
-    return fn()
 
 
 mine = []

@@ -22,39 +22,23 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from coordlib import branch_urls, connect, run1, system_settings  # noqa: E402
+from coordlib import (branch_urls, connect, metrics_kept,  # noqa: E402
+                      metrics_moved, metrics_recount, run1, system_settings)
 from faultlib import wait_all_final, wait_cluster  # noqa: E402
 from tcclib import (diag, done_testing, is_, ok, pg_ctl, q, q1,  # noqa: E402
                     restart, tp_rule, wait_until)
 
-GAUGES = ("tcc_pending_transactions", "tcc_failed_transactions",
-          "tcc_attention_transactions", "tcc_oldest_pending_age_seconds",
-          "tcc_calls_in_flight", "tcc_worker_up")
 prefix = "/t481/%d" % int(time.time())
 tp_rule(prefix + "/no/try", status=409, body="no")
 
 
 def kept():
     """The counter and histogram samples of tcc.metrics."""
-    return {tuple(r[:6]): r[6] for r in q("SELECT * FROM tcc.metrics")
-            if r[0] not in GAUGES}
+    return metrics_kept()
 
 
-def recount():
-    """The same samples, recounted from the kept rows."""
-    return {tuple(r[:6]): r[6]
-            for r in q("SELECT * FROM tcc._metric_counts(NULL)")}
-
-
-def moved(a, b):
-    """{sample: b - a} for the samples that differ (sums of seconds are
-    floats added in another order: a relative 1e-9 is no difference)."""
-    out = {}
-    for k in set(a) | set(b):
-        d = b.get(k, 0.0) - a.get(k, 0.0)
-        if abs(d) > 1e-9 * max(1.0, abs(b.get(k, 0.0))):
-            out[k] = round(d, 6)
-    return out
+recount = metrics_recount
+moved = metrics_moved
 
 
 def went_down(a, b):
