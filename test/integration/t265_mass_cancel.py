@@ -49,6 +49,8 @@ LEAD = "15 s"               # from the storm's start to its deadline
 BACKOFF_CEILING = 1.0       # the held-gid backoff's ceiling (src/worker.c)
 SETTLE_LIMIT = 60           # seconds: R3's bound is "at the deadline"
 W = workers()               # tcc.workers: each decides the gids it owns
+RUN = int(time.time())      # kinds of this run: the run with several workers
+                            # follows the first in the same database
 
 
 def begin_many(conn, n, timeout, kind, base=None):
@@ -132,7 +134,7 @@ def check_passes(label, kind, passes, extra):
 
 def deadline_storm():
     label = "deadline storm"
-    kind = "t265 storm"
+    kind = "t265 storm %s" % RUN
     srv, base = serve_http(Holding)
     held = Caller(autocommit=True)
     held_gid = held.begin("3 s")
@@ -208,7 +210,7 @@ def deadline_storm():
 
 def aborted_beginners():
     label = "aborted beginners"
-    kind = "t265 aborted"
+    kind = "t265 aborted %s" % RUN
     conn = connect(autocommit=False)
     begin_many(conn, ABORTED, "1 hour", kind)
     run(conn, "ROLLBACK")
@@ -226,8 +228,8 @@ def aborted_beginners():
 
 def bulk_retry():
     label = "bulk tcc_retry"
-    kind = "t265 retry"
-    confirm = "/t265/retry/confirm"
+    kind = "t265 retry %s" % RUN
+    confirm = "/t265/retry/%s/confirm" % RUN
     tp_rule(confirm, status=500, body='{"error":"down"}')
     with system_settings(max_attempts=1):
         conn = connect(autocommit=False)
