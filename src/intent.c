@@ -565,7 +565,7 @@ enum AttemptParam
 };
 
 STMT(insert_attempt, ATTEMPT_NPARAMS,
-	 "INSERT INTO tcc._attempt (gid, branch, op, started_at, duration_ms, http_status, error)"
+	 "INSERT INTO tcc._attempt (" TCC_ATTEMPT_COLUMNS ")"
 	 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
 	 UUIDOID, INT4OID, TEXTOID, TIMESTAMPTZOID, FLOAT8OID, INT4OID, TEXTOID);
 

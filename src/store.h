@@ -51,6 +51,13 @@ typedef struct Stmt
 	static Stmt name = {sql, n, {__VA_ARGS__}, NULL}
 
 /*
+ * The columns of a recorded call (tcc._attempt), in the order the
+ * statements that record calls give them (intent.c, settle.c).
+ */
+#define TCC_ATTEMPT_COLUMNS \
+	"gid, branch, op, started_at, duration_ms, http_status, error"
+
+/*
  * What the confirm or cancel of branch b sends, for the statements that
  * read due calls (settle.c, calls.c): its body -- the payload, or with
  * pass_try_response the payload and the try's answer -- and its headers
