@@ -12,6 +12,7 @@ OBJS = \
 	src/gid.o \
 	src/http.o \
 	src/intent.o \
+	src/notice.o \
 	src/ops.o \
 	src/pause.o \
 	src/protocol.o \

@@ -40,6 +40,7 @@
 #include "coordinator.h"
 #include "durable.h"
 #include "gid.h"
+#include "notice.h"
 #include "protocol.h"
 #include "request.h"
 #include "shmem.h"
@@ -59,60 +60,6 @@ PG_FUNCTION_INFO_V1(tcc_branches);
 PG_FUNCTION_INFO_V1(tcc_run);
 PG_FUNCTION_INFO_V1(tcc_finish);
 PG_FUNCTION_INFO_V1(tcc_wait);
-
-/* what the current transaction must tell the worker when it ends */
-static bool callback_registered = false;
-static bool began_in_xact = false;
-static bool finished_in_xact = false;
-
-/* gids this transaction decided; ndecided counts past the array's end */
-static pg_uuid_t decided[TCC_DECIDED_PER_XACT];
-static int	ndecided = 0;
-
-/*
- * Wakes the worker when a transaction that decided commits (no polling
- * delay), handing it the gids decided, and when one that began a global
- * transaction (R3) or took a gid's lock in tcc_finish aborts: the worker
- * waits for that lock without polling.  A prepared transaction's decisions
- * are found by the worker's own look every second once COMMIT PREPARED has
- * run.
- */
-static void
-TccXactCallback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (ndecided > 0)
-				TccHandDecided(decided, ndecided);
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			/* a gid we began, or whose lock we held, can be cancelled now */
-			if (began_in_xact || finished_in_xact)
-				TccWakeWorker(false, true);
-			break;
-		case XACT_EVENT_PREPARE:
-			break;
-		default:
-			return;
-	}
-	began_in_xact = false;
-	finished_in_xact = false;
-	ndecided = 0;
-}
-
-/* Registers the transaction callback once per backend. */
-static void
-WatchTransaction(void)
-{
-	if (!callback_registered)
-	{
-		RegisterXactCallback(TccXactCallback, NULL);
-		callback_registered = true;
-	}
-}
 
 /* Returns a text argument as a C string (NULL for NULL), length-checked. */
 static char *
@@ -189,8 +136,7 @@ BeginGtx(int64 timeout_ms, char *kind, char *key, bool parallel,
 
 	initStringInfo(&msg);
 	TccRequestPutBegin(&msg, &r);
-	WatchTransaction();
-	began_in_xact = true;
+	TccNoticeWakeAtAbort();
 	TccRequestSubmit(TCC_REQ_BEGIN, &msg, &reply);
 	gid = palloc(sizeof(pg_uuid_t));
 	*gid = r.gid;
@@ -401,8 +347,7 @@ FinishGtx(pg_uuid_t *gid, bool commit, bool began_here)
 	 */
 	if (!began_here)
 		TccStatusReadOwn(gid, &info);
-	WatchTransaction();
-	finished_in_xact = true;
+	TccNoticeWakeAtAbort();
 	(void) TccGidLock(gid, true);
 	TccStatusReadOwn(gid, &info);
 
@@ -439,10 +384,7 @@ FinishGtx(pg_uuid_t *gid, bool commit, bool began_here)
 	}
 
 	TccStoreDecide(gid, commit, "caller");
-	WatchTransaction();
-	if (ndecided < TCC_DECIDED_PER_XACT)
-		decided[ndecided] = *gid;
-	ndecided++;
+	TccNoticeDecided(gid);
 	return commit ? "confirming" : "cancelling";
 }
 

@@ -24,7 +24,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -38,6 +37,7 @@
 #include "coordinator.h"
 #include "durable.h"
 #include "gid.h"
+#include "notice.h"
 #include "pause.h"
 #include "shmem.h"
 #include "status.h"
@@ -54,73 +54,12 @@ PG_FUNCTION_INFO_V1(tcc_worker_state);
 PG_FUNCTION_INFO_V1(tcc_worker_states);
 PG_FUNCTION_INFO_V1(tcc_wait_durable);
 
-/* what the current transaction must tell the worker when it commits */
-static bool callback_registered = false;
-static bool pauses_changed = false;
-static bool wake_at_commit = false;
-
-/*
- * Tells the worker at commit that the pauses changed, and wakes it for an
- * operator's action (no polling delay).  A prepared transaction tells it
- * nothing: the worker's own look every second finds its actions once
- * COMMIT PREPARED has run.
- */
-static void
-OpsXactCallback(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-			if (pauses_changed)
-				TccPausesChanged();
-			if (wake_at_commit)
-				TccWakeWorker(true, false);
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			break;
-		default:
-			return;
-	}
-	pauses_changed = false;
-	wake_at_commit = false;
-}
-
 /* Returns argument 0 as a checked destination, "scheme://host:port". */
 static char *
 DestinationArg(FunctionCallInfo fcinfo)
 {
 	TccValidateArgGiven(fcinfo, 0, "destination");
 	return TccValidateDestination(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-}
-
-/* Registers the transaction callback once per backend. */
-static void
-WatchTransaction(void)
-{
-	if (!callback_registered)
-	{
-		RegisterXactCallback(OpsXactCallback, NULL);
-		callback_registered = true;
-	}
-}
-
-/* Notes that this transaction changed the pauses. */
-static void
-WatchPauses(void)
-{
-	WatchTransaction();
-	pauses_changed = true;
-}
-
-/* Notes that the worker must act on this transaction's action at commit. */
-static void
-WakeWorkerAtCommit(void)
-{
-	WatchTransaction();
-	wake_at_commit = true;
 }
 
 /*
@@ -140,7 +79,7 @@ tcc_pause(PG_FUNCTION_ARGS)
 	if (!TccPauseAdd(dest, note))
 		ereport(NOTICE,
 				(errmsg("destination %s is already paused", dest)));
-	WatchPauses();
+	TccNoticePausesChanged();
 	PG_RETURN_VOID();
 }
 
@@ -158,7 +97,7 @@ tcc_resume(PG_FUNCTION_ARGS)
 	if (!TccPauseRemove(dest))
 		ereport(NOTICE,
 				(errmsg("destination %s is not paused", dest)));
-	WatchPauses();
+	TccNoticePausesChanged();
 	PG_RETURN_VOID();
 }
 
@@ -239,7 +178,7 @@ RecordAction(pg_uuid_t *gid, const char *action, const char *note,
 	if (!CheckActionable(gid, action, undecided_ok))
 		return;
 	TccStoreAction(gid, action, note);
-	WakeWorkerAtCommit();
+	TccNoticeAction();
 }
 
 /* tcc_retry(gid): makes pending calls due now; a failed transaction resumes. */
