@@ -8,6 +8,7 @@ OBJS = \
 	src/calls.o \
 	src/cancel.o \
 	src/coordinator.o \
+	src/counting.o \
 	src/durable.o \
 	src/gid.o \
 	src/http.o \

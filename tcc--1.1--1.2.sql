@@ -223,42 +223,13 @@ REVOKE ALL ON FUNCTION tcc._metric_ended(text[], text[], oid[], double precision
 
 -- Statement triggers: each statement that records calls or ends
 -- transactions adds what it counted, in the same transaction, so a count
--- commits, or vanishes, with what it counts.
+-- commits, or vanishes, with what it counts.  Counted in C (src/counting.c)
+-- from the statement's transition tables: the counts tcc._metric_calls and
+-- tcc._metric_ended make from scratch, at the cost of a few short inserts.
+-- A row of tcc._try is a try that was answered; tcc._attempt names its op.
 CREATE FUNCTION tcc._count_calls() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    -- what tcc._metric_calls counts, written out so that PL/pgSQL keeps the
-    -- plans (a row of tcc._try is a try that was answered; tcc._attempt
-    -- names its op)
-    IF TG_TABLE_NAME = '_try' THEN
-        INSERT INTO tcc._metric_delta (metric, op, outcome, le, value)
-        SELECT 'tcc_calls_total', 'try', tcc._metric_outcome(n.http_status), '', count(*)
-          FROM new_rows n GROUP BY 3
-        UNION ALL
-        SELECT 'tcc_try_duration_seconds_bucket', '', '',
-               tcc._metric_bucket(n.duration_ms / 1000), count(*)
-          FROM new_rows n WHERE n.duration_ms IS NOT NULL GROUP BY 4
-        UNION ALL
-        SELECT 'tcc_try_duration_seconds_sum', '', '', '', sum(n.duration_ms / 1000)
-          FROM new_rows n WHERE n.duration_ms IS NOT NULL HAVING count(*) > 0;
-    ELSE
-        INSERT INTO tcc._metric_delta (metric, op, outcome, le, value)
-        SELECT 'tcc_calls_total', n.op, tcc._metric_outcome(n.http_status), '', count(*)
-          FROM new_rows n GROUP BY 2, 3
-        UNION ALL
-        SELECT 'tcc_try_duration_seconds_bucket', '', '',
-               tcc._metric_bucket(n.duration_ms / 1000), count(*)
-          FROM new_rows n WHERE n.op = 'try' AND n.duration_ms IS NOT NULL GROUP BY 4
-        UNION ALL
-        SELECT 'tcc_try_duration_seconds_sum', '', '', '', sum(n.duration_ms / 1000)
-          FROM new_rows n WHERE n.op = 'try' AND n.duration_ms IS NOT NULL
-        HAVING count(*) > 0;
-    END IF;
-    RETURN NULL;
-END
-$$;
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'tcc_count_calls';
 REVOKE ALL ON FUNCTION tcc._count_calls() FROM PUBLIC;
 
 CREATE TRIGGER _try_counted AFTER INSERT ON tcc._try
@@ -292,7 +263,7 @@ CREATE TABLE tcc._minute_total (
 COMMENT ON TABLE tcc._minute_total IS 'transactions begun, ended and confirmed per minute and owner, and the confirmed ones'' seconds from decision to end; written by the coordinator worker only';
 
 -- What a statement on tcc._gtx counts, in one trigger function (one call
--- per statement; each part below says what it keeps):
+-- per statement; src/counting.c says what it keeps):
 --   * tcc.activity's minutes: every row inserted is begun (at the minute it
 --     was created); rows that go final are ended (at the minute they
 --     finished);
@@ -304,109 +275,10 @@ COMMENT ON TABLE tcc._minute_total IS 'transactions begun, ended and confirmed p
 -- Each counts what the final rows a statement leaves count, less what the
 -- final rows it found counted: a row that ends counts once, a final row
 -- updated again (status, kind and times as they were) nets to nothing, a
--- deleted one (the purge) leaves tcc_kept.  The two transition tables are
--- not joined: the worker plans without hash joins, and a nested loop over
--- both would cost the product of their sizes.  A statement that leaves and
--- finds no final row (beginning transactions, phase two starting) stops
--- after one look at each table.
+-- deleted one (the purge) leaves tcc_kept.
 CREATE FUNCTION tcc._count_gtx() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    left_final boolean := false;
-    found_final boolean := false;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO tcc._minute_delta (minute, owner, started)
-        SELECT date_trunc('minute', n.created_at), n.owner, count(*)
-          FROM new_rows n GROUP BY 1, 2;
-    END IF;
-    IF TG_OP <> 'DELETE' THEN
-        left_final := EXISTS (SELECT 1 FROM new_rows n
-                               WHERE n.status IN ('confirmed', 'cancelled', 'resolved'));
-    END IF;
-    IF TG_OP <> 'INSERT' THEN
-        found_final := EXISTS (SELECT 1 FROM old_rows o
-                                WHERE o.status IN ('confirmed', 'cancelled', 'resolved'));
-    END IF;
-    IF NOT (left_final OR found_final) THEN
-        RETURN NULL;
-    END IF;
-
-    IF left_final THEN
-        INSERT INTO tcc._metric_delta (metric, status, owner, value)
-        SELECT 'tcc_kept', n.status, n.owner, count(*)
-          FROM new_rows n
-         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-         GROUP BY n.status, n.owner;
-    END IF;
-    IF found_final THEN
-        INSERT INTO tcc._metric_delta (metric, status, owner, value)
-        SELECT 'tcc_kept', o.status, o.owner, -count(*)
-          FROM old_rows o
-         WHERE o.status IN ('confirmed', 'cancelled', 'resolved')
-         GROUP BY o.status, o.owner;
-    END IF;
-
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed)
-        SELECT date_trunc('minute', n.finished_at), n.owner, count(*),
-               count(*) FILTER (WHERE n.status = 'confirmed')
-          FROM new_rows n
-         WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-         GROUP BY 1, 2;
-    ELSIF TG_OP = 'UPDATE' THEN
-        -- what tcc._metric_ended counts, written out so that PL/pgSQL keeps
-        -- the plan: per status and kind, and the two histograms (none for
-        -- resolved ones), each row signed
-        INSERT INTO tcc._metric_delta (metric, status, kind, le, owner, value)
-        WITH e AS (
-            SELECT 1 AS sign, n.status, COALESCE(n.kind, '') AS kind, n.owner,
-                   EXTRACT(epoch FROM n.finished_at - d.decided_at)::float8 AS settle,
-                   EXTRACT(epoch FROM n.finished_at - n.created_at)::float8 AS total
-              FROM new_rows n
-              LEFT JOIN tcc._decision d ON d.gid = n.gid
-             WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-            UNION ALL
-            SELECT -1, o.status, COALESCE(o.kind, ''), o.owner,
-                   EXTRACT(epoch FROM o.finished_at - d.decided_at)::float8,
-                   EXTRACT(epoch FROM o.finished_at - o.created_at)::float8
-              FROM old_rows o
-              LEFT JOIN tcc._decision d ON d.gid = o.gid
-             WHERE o.status IN ('confirmed', 'cancelled', 'resolved')),
-        h AS (
-            SELECT e.sign, 'tcc_settle_duration_seconds' AS family, e.settle AS seconds
-              FROM e WHERE e.status <> 'resolved' AND e.settle IS NOT NULL
-            UNION ALL
-            SELECT e.sign, 'tcc_transaction_duration_seconds', e.total
-              FROM e WHERE e.status <> 'resolved' AND e.total IS NOT NULL)
-        SELECT 'tcc_transactions_total', e.status, e.kind, '', e.owner, sum(e.sign)
-          FROM e GROUP BY e.status, e.kind, e.owner HAVING sum(e.sign) <> 0
-        UNION ALL
-        SELECT h.family || '_bucket', '', '', tcc._metric_bucket(h.seconds), 0, sum(h.sign)
-          FROM h GROUP BY h.family, 4 HAVING sum(h.sign) <> 0
-        UNION ALL
-        SELECT h.family || '_sum', '', '', '', 0, sum(h.sign * h.seconds)
-          FROM h GROUP BY h.family HAVING sum(h.sign * h.seconds) <> 0;
-
-        INSERT INTO tcc._minute_delta (minute, owner, finished, confirmed, confirm_seconds)
-        SELECT date_trunc('minute', x.finished_at), x.owner, sum(x.sign),
-               COALESCE(sum(x.sign) FILTER (WHERE x.status = 'confirmed'), 0),
-               COALESCE(sum(x.sign * EXTRACT(epoch FROM x.finished_at - d.decided_at))
-                        FILTER (WHERE x.status = 'confirmed'), 0)
-          FROM (SELECT 1 AS sign, n.gid, n.status, n.owner, n.finished_at FROM new_rows n
-                 WHERE n.status IN ('confirmed', 'cancelled', 'resolved')
-                UNION ALL
-                SELECT -1, o.gid, o.status, o.owner, o.finished_at FROM old_rows o
-                 WHERE o.status IN ('confirmed', 'cancelled', 'resolved')) x
-          LEFT JOIN tcc._decision d ON d.gid = x.gid
-         GROUP BY 1, 2
-        HAVING sum(x.sign) <> 0;
-    END IF;
-    RETURN NULL;
-END
-$$;
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'tcc_count_gtx';
 REVOKE ALL ON FUNCTION tcc._count_gtx() FROM PUBLIC;
 
 CREATE TRIGGER _gtx_inserted_counted AFTER INSERT ON tcc._gtx
