@@ -222,10 +222,10 @@ extern int	TccShmemOwner(const pg_uuid_t *gid);
  * SQL: gid column col belongs to the worker running the statement, whose
  * parameters w and k (text such as "$3") are tcc.workers and the worker's
  * number (TccShmemOwnerArgs).  tcc._gid_owner computes what TccShmemOwner
- * does.
+ * does.  With one worker it owns every gid, and the test stops at "w = 1".
  */
 #define TCC_SQL_OWNED(col, w, k) \
-	"tcc._gid_owner(" col ", " w ") = " k
+	"(" w " = 1 OR tcc._gid_owner(" col ", " w ") = " k ")"
 extern void TccShmemOwnerArgs(Datum *args);
 extern void TccWakeWorker(bool work, bool check_trying);
 extern void TccWakeOwner(int worker);
