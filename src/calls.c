@@ -108,6 +108,44 @@ CallFromMemory(pg_uuid_t *gid, int branch, MemoryContext cxt, List **calls)
 	return true;
 }
 
+/* Whether gid is one of the n in gids. */
+static bool
+GidAmong(const pg_uuid_t *gid, const pg_uuid_t *gids, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (memcmp(gid, &gids[i], sizeof(pg_uuid_t)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Makes the due calls of gids / branches (*n of them) that the worker
+ * remembers, but none of a transaction among the nbusy of busy, each in a
+ * memory context of its own under cxt, in a list in cxt; leaves the others
+ * in gids / branches, in order, and their number in *n.  Runs no
+ * statement: a caller may make these calls outside a transaction.
+ */
+List *
+TccCallsFromMemory(pg_uuid_t *gids, int *branches, int *n,
+				   const pg_uuid_t *busy, int nbusy, MemoryContext cxt)
+{
+	List	   *calls = NIL;
+	int			left = 0;
+
+	for (int i = 0; i < *n; i++)
+	{
+		if (!GidAmong(&gids[i], busy, nbusy) &&
+			CallFromMemory(&gids[i], branches[i], cxt, &calls))
+			continue;
+		gids[left] = gids[i];
+		branches[left++] = branches[i];
+	}
+	*n = left;
+	return calls;
+}
+
 /*
  * The decision is read off the status (the worker sets it from the
  * decision); a WHERE clause on the status would scan all of phase two.

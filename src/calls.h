@@ -19,5 +19,8 @@
 
 extern List *TccCallsLoad(pg_uuid_t *gids, int *branches, int n,
 						  MemoryContext cxt);
+extern List *TccCallsFromMemory(pg_uuid_t *gids, int *branches, int *n,
+								const pg_uuid_t *busy, int nbusy,
+								MemoryContext cxt);
 
 #endif							/* TCC_CALLS_H */

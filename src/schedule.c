@@ -79,7 +79,8 @@ typedef struct ScheduledCall
 	CallKey		key;			/* hash key, first */
 	bool		waiting;		/* in the heap or a queue */
 	bool		queued;			/* in a destination's queue */
-	bool		in_flight;
+	bool		in_flight;		/* taken, until its outcome is recorded */
+	bool		answered;		/* in flight, its HTTP exchange over */
 	union
 	{
 		pairingheap_node node;	/* in the heap, by due time */
@@ -239,16 +240,28 @@ StartFlight(Dest *dest)
 	return true;
 }
 
-/* Ends a call's time in flight: its destination has a slot free again. */
+/*
+ * Gives its destination's slot back: the call's HTTP exchange is over (or
+ * it never started).
+ */
 static void
-EndFlight(ScheduledCall *entry)
+FreeSlot(ScheduledCall *entry)
 {
-	if (entry->in_flight && entry->dest)
+	if (entry->in_flight && !entry->answered && entry->dest)
 	{
 		entry->dest->in_flight--;
 		TccShmemCallEnd(entry->dest->key);
 	}
+	entry->answered = true;
+}
+
+/* Ends a call's time in flight: its destination has a slot free again. */
+static void
+EndFlight(ScheduledCall *entry)
+{
+	FreeSlot(entry);
 	entry->in_flight = false;
+	entry->answered = false;
 }
 
 /*
@@ -281,6 +294,7 @@ TccSchedule(pg_uuid_t *gid, int branch, TimestampTz due_at, bool force)
 	if (!found)
 	{
 		entry->in_flight = false;
+		entry->answered = false;
 		entry->waiting = false;
 		entry->queued = false;
 		entry->dest = NULL;
@@ -341,6 +355,7 @@ TccScheduleAdmit(pg_uuid_t *gid, int branch, const char *dest)
 	if (StartFlight(d))
 	{
 		entry->in_flight = true;
+		entry->answered = false;
 		return true;
 	}
 	if (dlist_is_empty(&d->queue))
@@ -403,6 +418,7 @@ TccScheduleTake(TimestampTz now, int max, pg_uuid_t *gids, int *branches)
 			entry->waiting = false;
 			nwaiting--;
 			entry->in_flight = true;
+			entry->answered = false;
 			gids[n] = entry->key.gid;
 			branches[n] = entry->key.branch;
 			n++;
@@ -512,7 +528,13 @@ TccSchedulePause(char **names, int n)
 	list_free(resumed);
 }
 
-/* Notes the outcome of a call that ended, for its destination's report. */
+/*
+ * Notes the outcome of a call that ended, for its destination's report,
+ * and gives its destination's slot back at once: another call may start
+ * there before this outcome is recorded.  The call stays in flight for
+ * the schedule (TccSchedule leaves it alone) until TccScheduleDone or
+ * TccScheduleRetry.
+ */
 void
 TccScheduleOutcome(pg_uuid_t *gid, int branch, int http_status,
 				   const char *error)
@@ -521,6 +543,7 @@ TccScheduleOutcome(pg_uuid_t *gid, int branch, int http_status,
 
 	if (entry == NULL || entry->dest == NULL)
 		return;
+	FreeSlot(entry);
 	entry->dest->last_http_status = http_status;
 	strlcpy(entry->dest->last_error, error, sizeof(entry->dest->last_error));
 }

@@ -574,6 +574,40 @@ PublishState(void)
 }
 
 /*
+ * Starts at once, outside any transaction, the due calls the worker makes
+ * from memory, so that they are in flight while the turn records the
+ * outcomes of those that finished (the next turn then finds more done,
+ * and records more of them per statement).  Only when no pause changed
+ * since the last read and every decision carried out is durable (else the
+ * turn's transaction reads the pauses and the wait comes first), and none
+ * of a transaction a call that just finished belongs to: that outcome may
+ * end its phase two.  The calls left go through the turn's transaction.
+ */
+static void
+StartRememberedCalls(Worker *w, Turn *turn)
+{
+	pg_uuid_t  *busy;
+	int			nbusy = 0;
+	List	   *calls;
+	ListCell   *lc;
+	int			before = turn->ndue;
+	if (turn->ndue == 0 || !w->pauses_read || turn->pauses != w->pauses_seen ||
+		w->durable_needed > w->durable_done)
+		return;
+	busy = palloc(sizeof(pg_uuid_t) * Max(list_length(turn->done), 1));
+	foreach(lc, turn->done)
+		busy[nbusy++] = ((TccCall *) lfirst(lc))->gid;
+	calls = TccCallsFromMemory(w->due_gids, w->due_branches, &turn->ndue,
+							   busy, nbusy, w->call_cxt);
+	turn->room -= before - turn->ndue;
+	foreach(lc, calls)
+		StartCall(&w->last, lfirst(lc));
+	list_free(calls);
+	if (before != turn->ndue)
+		PublishState();
+}
+
+/*
  * Once the unit of work committed: wakes the tcc_wait of what it settled,
  * frees the finished calls, and starts the calls made ready once every
  * decision they carry out is durable: a caller at synchronous_commit = off
@@ -694,6 +728,7 @@ WorkerLoop(WaitEventSet *wait_set)
 		CollectFinishedCalls(&turn);
 		ReadWakeUp(&w, &turn);
 		TakeDueCalls(&w, &turn);
+		StartRememberedCalls(&w, &turn);
 		if (HasWork(&turn))
 		{
 			SettleInOneTransaction(&w, &turn);
