@@ -59,6 +59,7 @@
 #include "utils/tuplestore.h"
 #include "utils/uuid.h"
 
+#include "batch.h"
 #include "states.h"
 #include "status.h"
 #include "store.h"
@@ -155,6 +156,19 @@ STMT(add_counts, 14,
 	 TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	 TEXTARRAYOID, OIDARRAYOID, FLOAT8ARRAYOID);
 
+/*
+ * Returns items (n of them, room for *max) with room for one more: moved
+ * to a larger allocation when full (*max then says how large).
+ */
+static void *
+Grow(void *items, int n, int *max, Size size)
+{
+	if (n < *max)
+		return items;
+	*max = Max(*max * 2, 16);
+	return items == NULL ? palloc(size * *max) : repalloc(items, size * *max);
+}
+
 /* Adds a sample; labels not given are ''. */
 static void
 AddSample(Counts *c, const char *metric, const char *status, const char *kind,
@@ -163,13 +177,7 @@ AddSample(Counts *c, const char *metric, const char *status, const char *kind,
 {
 	Sample	   *s;
 
-	if (c->nsamples == c->maxsamples)
-	{
-		c->maxsamples = Max(c->maxsamples * 2, 16);
-		c->samples = c->samples == NULL ?
-			palloc(sizeof(Sample) * c->maxsamples) :
-			repalloc(c->samples, sizeof(Sample) * c->maxsamples);
-	}
+	c->samples = Grow(c->samples, c->nsamples, &c->maxsamples, sizeof(Sample));
 	s = &c->samples[c->nsamples++];
 	s->metric = metric;
 	s->status = status ? status : "";
@@ -188,13 +196,7 @@ AddMinute(Counts *c, TimestampTz ts, bool known, Oid owner, int64 started,
 {
 	Minute	   *m;
 
-	if (c->nminutes == c->maxminutes)
-	{
-		c->maxminutes = Max(c->maxminutes * 2, 16);
-		c->minutes = c->minutes == NULL ?
-			palloc(sizeof(Minute) * c->maxminutes) :
-			repalloc(c->minutes, sizeof(Minute) * c->maxminutes);
-	}
+	c->minutes = Grow(c->minutes, c->nminutes, &c->maxminutes, sizeof(Minute));
 	m = &c->minutes[c->nminutes++];
 	m->known = known;
 	m->minute = known ?
@@ -273,122 +275,131 @@ CompareMinutes(const void *a, const void *b)
 	return x->owner < y->owner ? -1 : x->owner > y->owner ? 1 : 0;
 }
 
-/* Sums the samples of one label set into one; drops those that net to 0. */
-static void
-MergeSamples(Counts *c)
+/*
+ * Sorts the n items of size bytes by cmp, sums those that compare equal
+ * into one (add), and drops those that are nothing (none); returns how many
+ * are left, at the start of items.
+ */
+static int
+Merge(void *items, int n, Size size, int (*cmp) (const void *, const void *),
+	  void (*add) (void *into, const void *item), bool (*none) (const void *))
 {
-	int			n = 0;
+	char	   *base = items;
+	int			kept = 0;
+	int			left = 0;
 
-	if (c->nsamples == 0)
-		return;
-	qsort(c->samples, c->nsamples, sizeof(Sample), CompareSamples);
-	for (int i = 0; i < c->nsamples; i++)
-	{
-		if (n > 0 && CompareSamples(&c->samples[n - 1], &c->samples[i]) == 0)
-			c->samples[n - 1].value += c->samples[i].value;
-		else
-			c->samples[n++] = c->samples[i];
-	}
-	c->nsamples = 0;
+	if (n == 0)
+		return 0;
+	qsort(items, n, size, cmp);
 	for (int i = 0; i < n; i++)
 	{
-		if (c->samples[i].value != 0)
-			c->samples[c->nsamples++] = c->samples[i];
+		if (kept > 0 && cmp(base + (kept - 1) * size, base + i * size) == 0)
+			add(base + (kept - 1) * size, base + i * size);
+		else
+			memmove(base + kept++ * size, base + i * size, size);
 	}
+	for (int i = 0; i < kept; i++)
+	{
+		if (!none(base + i * size))
+			memmove(base + left++ * size, base + i * size, size);
+	}
+	return left;
 }
 
-/*
- * Sums what is added to one minute and owner into one row; drops those
- * that begin and end nothing on balance.
- */
 static void
-MergeMinutes(Counts *c)
+AddSampleTo(void *into, const void *item)
 {
-	int			n = 0;
+	((Sample *) into)->value += ((const Sample *) item)->value;
+}
 
-	if (c->nminutes == 0)
-		return;
-	qsort(c->minutes, c->nminutes, sizeof(Minute), CompareMinutes);
+/* a sample that nets to 0 */
+static bool
+SampleIsNone(const void *item)
+{
+	return ((const Sample *) item)->value == 0;
+}
+
+static void
+AddMinuteTo(void *into, const void *item)
+{
+	Minute	   *m = into;
+	const Minute *add = item;
+
+	m->started += add->started;
+	m->finished += add->finished;
+	m->confirmed += add->confirmed;
+	m->confirm_seconds += add->confirm_seconds;
+}
+
+/* a minute in which nothing begins or ends on balance */
+static bool
+MinuteIsNone(const void *item)
+{
+	const Minute *m = item;
+
+	return m->started == 0 && m->finished == 0;
+}
+
+/* the parameters of add_counts: the minutes' columns, then the samples' */
+enum
+{
+	MIN_MINUTE,
+	MIN_OWNER,
+	MIN_STARTED,
+	MIN_FINISHED,
+	MIN_CONFIRMED,
+	MIN_SECONDS,
+	SAMPLE_METRIC,
+	SAMPLE_STATUS,
+	SAMPLE_KIND,
+	SAMPLE_OP,
+	SAMPLE_OUTCOME,
+	SAMPLE_LE,
+	SAMPLE_OWNER,
+	SAMPLE_VALUE,
+	COUNT_NCOLS
+};
+
+/* The rows of the minutes counted, in the minutes' columns of b. */
+static void
+MinuteRows(Counts *c, TccBatch *b)
+{
 	for (int i = 0; i < c->nminutes; i++)
 	{
 		Minute	   *m = &c->minutes[i];
-
-		if (n > 0 && CompareMinutes(&c->minutes[n - 1], m) == 0)
-		{
-			Minute	   *into = &c->minutes[n - 1];
-
-			into->started += m->started;
-			into->finished += m->finished;
-			into->confirmed += m->confirmed;
-			into->confirm_seconds += m->confirm_seconds;
-		}
-		else
-			c->minutes[n++] = *m;
-	}
-	c->nminutes = 0;
-	for (int i = 0; i < n; i++)
-	{
-		if (c->minutes[i].started != 0 || c->minutes[i].finished != 0)
-			c->minutes[c->nminutes++] = c->minutes[i];
-	}
-}
-
-/* Sets cols (8) to the samples counted, as array parameters. */
-static void
-SampleParams(Counts *c, Datum *cols)
-{
-	int			n = c->nsamples;
-	Datum	   *v[8];
-
-	for (int k = 0; k < 8; k++)
-		v[k] = palloc(sizeof(Datum) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		Sample	   *s = &c->samples[i];
-
-		v[0][i] = CStringGetTextDatum(s->metric);
-		v[1][i] = CStringGetTextDatum(s->status);
-		v[2][i] = CStringGetTextDatum(s->kind);
-		v[3][i] = CStringGetTextDatum(s->op);
-		v[4][i] = CStringGetTextDatum(s->outcome);
-		v[5][i] = CStringGetTextDatum(s->le);
-		v[6][i] = ObjectIdGetDatum(s->owner);
-		v[7][i] = Float8GetDatum(s->value);
-	}
-	for (int k = 0; k < 6; k++)
-		cols[k] = TccStoreArray(v[k], NULL, n, TEXTOID);
-	cols[6] = TccStoreArray(v[6], NULL, n, OIDOID);
-	cols[7] = TccStoreArray(v[7], NULL, n, FLOAT8OID);
-}
-
-/* Sets cols (6) to the minutes counted, as array parameters. */
-static void
-MinuteParams(Counts *c, Datum *cols)
-{
-	int			n = c->nminutes;
-	Datum	   *v[6];
-	bool	   *unknown = palloc(sizeof(bool) * Max(n, 1));
-
-	for (int k = 0; k < 6; k++)
-		v[k] = palloc(sizeof(Datum) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-	{
-		Minute	   *m = &c->minutes[i];
+		int			r = b->n++;
 
 		/* a final row with no end: NULL, which tcc._minute_delta refuses */
-		unknown[i] = !m->known;
-		v[0][i] = TimestampTzGetDatum(m->minute);
-		v[1][i] = ObjectIdGetDatum(m->owner);
-		v[2][i] = Int64GetDatum(m->started);
-		v[3][i] = Int64GetDatum(m->finished);
-		v[4][i] = Int64GetDatum(m->confirmed);
-		v[5][i] = Float8GetDatum(m->confirm_seconds);
+		if (m->known)
+			TccBatchSet(b, r, MIN_MINUTE, TimestampTzGetDatum(m->minute));
+		else
+			TccBatchSetNull(b, r, MIN_MINUTE);
+		TccBatchSet(b, r, MIN_OWNER, ObjectIdGetDatum(m->owner));
+		TccBatchSet(b, r, MIN_STARTED, Int64GetDatum(m->started));
+		TccBatchSet(b, r, MIN_FINISHED, Int64GetDatum(m->finished));
+		TccBatchSet(b, r, MIN_CONFIRMED, Int64GetDatum(m->confirmed));
+		TccBatchSet(b, r, MIN_SECONDS, Float8GetDatum(m->confirm_seconds));
 	}
-	cols[0] = TccStoreArray(v[0], unknown, n, TIMESTAMPTZOID);
-	cols[1] = TccStoreArray(v[1], NULL, n, OIDOID);
-	for (int k = 2; k < 5; k++)
-		cols[k] = TccStoreArray(v[k], NULL, n, INT8OID);
-	cols[5] = TccStoreArray(v[5], NULL, n, FLOAT8OID);
+}
+
+/* The rows of the samples counted, in the samples' columns of b. */
+static void
+SampleRows(Counts *c, TccBatch *b)
+{
+	for (int i = 0; i < c->nsamples; i++)
+	{
+		Sample	   *s = &c->samples[i];
+		int			r = b->n++;
+
+		TccBatchSet(b, r, SAMPLE_METRIC, CStringGetTextDatum(s->metric));
+		TccBatchSet(b, r, SAMPLE_STATUS, CStringGetTextDatum(s->status));
+		TccBatchSet(b, r, SAMPLE_KIND, CStringGetTextDatum(s->kind));
+		TccBatchSet(b, r, SAMPLE_OP, CStringGetTextDatum(s->op));
+		TccBatchSet(b, r, SAMPLE_OUTCOME, CStringGetTextDatum(s->outcome));
+		TccBatchSet(b, r, SAMPLE_LE, CStringGetTextDatum(s->le));
+		TccBatchSet(b, r, SAMPLE_OWNER, ObjectIdGetDatum(s->owner));
+		TccBatchSet(b, r, SAMPLE_VALUE, Float8GetDatum(s->value));
+	}
 }
 
 /*
@@ -398,16 +409,32 @@ MinuteParams(Counts *c, Datum *cols)
 static void
 WriteCounts(Counts *c)
 {
-	Datum		cols[14];
+	TccBatch	minutes;
+	TccBatch	samples;
+	Datum		args[COUNT_NCOLS];
 
-	MergeSamples(c);
-	MergeMinutes(c);
+	c->nsamples = Merge(c->samples, c->nsamples, sizeof(Sample), CompareSamples,
+						AddSampleTo, SampleIsNone);
+	c->nminutes = Merge(c->minutes, c->nminutes, sizeof(Minute), CompareMinutes,
+						AddMinuteTo, MinuteIsNone);
 	if (c->nsamples == 0 && c->nminutes == 0)
 		return;
-	MinuteParams(c, cols);
-	SampleParams(c, cols + 6);
+	/* two batches of the one statement, each filling its own parameters */
+	TccBatchInit(&minutes, &add_counts, c->nminutes);
+	TccBatchInit(&samples, &add_counts, c->nsamples);
+	for (int k = 0; k < COUNT_NCOLS; k++)
+	{
+		if (k < SAMPLE_METRIC)
+			samples.cols[k].typid = InvalidOid;
+		else
+			minutes.cols[k].typid = InvalidOid;
+	}
+	MinuteRows(c, &minutes);
+	SampleRows(c, &samples);
+	TccBatchParams(&minutes, args);
+	TccBatchParams(&samples, args);
 	SPI_connect();
-	TccStoreExec(&add_counts, cols, NULL, false);
+	TccStoreExec(&add_counts, args, NULL, false);
 	SPI_finish();
 }
 
@@ -507,13 +534,7 @@ ReadGtxRows(Tuplestorestate *ts, TupleDesc desc, int sign, bool final_only,
 
 		if (final_only && !TccStatusIsFinal(status))
 			continue;
-		if (rows->n == rows->max)
-		{
-			rows->max = Max(rows->max * 2, 16);
-			rows->rows = rows->rows == NULL ?
-				palloc(sizeof(GtxRow) * rows->max) :
-				repalloc(rows->rows, sizeof(GtxRow) * rows->max);
-		}
+		rows->rows = Grow(rows->rows, rows->n, &rows->max, sizeof(GtxRow));
 		r = &rows->rows[rows->n++];
 		r->sign = sign;
 		r->status = status;
