@@ -67,10 +67,23 @@ SELECT t.*,
         OR (t.status NOT IN ('confirmed', 'cancelled', 'resolved')
             AND t.deadline + interval '1 min' < pg_catalog.now()));
 
+-- The confirm or cancel call that ends a branch's phase two is kept in the
+-- branch's row, not as a row of tcc._attempt: one row written per call
+-- that succeeds instead of two (the branch is updated anyway, and stays a
+-- HOT update: no index names these columns).  tcc._attempt keeps the calls
+-- that failed and the failed tries; a branch of a 1.1 transaction that
+-- ended before the update has its call in tcc._attempt and these NULL.
+ALTER TABLE tcc._branch
+    ADD COLUMN done_started_at timestamptz,
+    ADD COLUMN done_duration_ms double precision;
+COMMENT ON COLUMN tcc._branch.done_started_at IS 'when the confirm or cancel call that ended the branch''s phase two started; NULL: none yet, or kept in tcc._attempt (1.1)';
+COMMENT ON COLUMN tcc._branch.done_duration_ms IS 'how long that call took, in ms';
+
 -- A call's gid is its transaction's: a condition on gid then reaches the
 -- primary key of tcc._gtx, and the calls of that one transaction are read
 -- (in 1.1 the view gave the calls' own gid, which no index of tcc._gtx
--- serves: a lookup by gid read every transaction).
+-- serves: a lookup by gid read every transaction).  Three arms: the calls
+-- that failed, the tries, the calls that ended a branch (its row).
 CREATE OR REPLACE VIEW tcc.attempts WITH (security_barrier) AS
 SELECT g.gid, x.branch, x.op, x.started_at, x.duration_ms, x.http_status, x.error
   FROM tcc._own_gtx g
@@ -79,7 +92,12 @@ SELECT g.gid, x.branch, x.op, x.started_at, x.duration_ms, x.http_status, x.erro
          FROM tcc._attempt a WHERE a.gid = g.gid
        UNION ALL
        SELECT t.branch, 'try', t.started_at, t.duration_ms, t.http_status, NULL
-         FROM tcc._try t WHERE t.gid = g.gid) x;
+         FROM tcc._try t WHERE t.gid = g.gid
+       UNION ALL
+       SELECT b.branch, CASE b.status WHEN 'confirmed' THEN 'confirm' ELSE 'cancel' END,
+              b.done_started_at, b.done_duration_ms, b.last_http_status, NULL
+         FROM tcc._branch b
+        WHERE b.gid = g.gid AND b.done_started_at IS NOT NULL) x;
 
 -- ---- counters kept, not recounted
 
@@ -385,6 +403,11 @@ AS $$
 WITH calls AS (
     SELECT a.op, a.http_status, a.duration_ms FROM tcc._attempt a
      WHERE gids IS NULL OR a.gid = ANY (gids)
+    UNION ALL
+    SELECT CASE b.status WHEN 'confirmed' THEN 'confirm' ELSE 'cancel' END,
+           b.last_http_status, b.done_duration_ms
+      FROM tcc._branch b
+     WHERE b.done_started_at IS NOT NULL AND (gids IS NULL OR b.gid = ANY (gids))
     UNION ALL
     SELECT 'try', t.http_status, t.duration_ms FROM tcc._try t
      WHERE gids IS NULL OR t.gid = ANY (gids)),

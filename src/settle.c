@@ -565,7 +565,9 @@ enum
 
 /*
  * The outcomes ($1 - $8) and the transactions they finished ($9, $10), in
- * one statement.
+ * one statement.  A call that failed is a row of tcc._attempt (its
+ * statement trigger counts it); one that succeeded ends its branch and is
+ * kept in the branch's row, so it is counted here, in tcc_calls_total.
  */
 STMT(record_results, OUT_NCOLS + FIN_NCOLS,
 	 "WITH r AS ("
@@ -573,13 +575,19 @@ STMT(record_results, OUT_NCOLS + FIN_NCOLS,
 	 "    AS r (gid, branch, op, started_at, duration_ms, http_status, error, next_at)),"
 	 " a AS ("
 	 "  INSERT INTO tcc._attempt (" TCC_ATTEMPT_COLUMNS ")"
-	 "  SELECT " TCC_ATTEMPT_COLUMNS " FROM r),"
+	 "  SELECT " TCC_ATTEMPT_COLUMNS " FROM r WHERE r.error IS NOT NULL),"
+	 " m AS ("
+	 "  INSERT INTO tcc._metric_delta (metric, op, outcome, value)"
+	 "  SELECT 'tcc_calls_total', r.op, tcc._metric_outcome(r.http_status), pg_catalog.count(*)"
+	 "    FROM r WHERE r.error IS NULL GROUP BY 2, 3),"
 	 " fin AS (" FINISH_GTXS("$9", "$10") ")"
 	 "UPDATE tcc._branch b"
 	 "   SET status = CASE WHEN r.error IS NOT NULL THEN b.status"
 	 "                     ELSE " TCC_SQL_FINAL_OF_OP("r.op") " END,"
 	 "       attempts = b.attempts + 1, last_http_status = r.http_status,"
-	 "       last_error = r.error, next_attempt_at = r.next_at"
+	 "       last_error = r.error, next_attempt_at = r.next_at,"
+	 "       done_started_at = CASE WHEN r.error IS NULL THEN r.started_at END,"
+	 "       done_duration_ms = CASE WHEN r.error IS NULL THEN r.duration_ms END"
 	 "  FROM r WHERE b.gid = r.gid AND b.branch = r.branch",
 	 UUIDARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
 	 FLOAT8ARRAYOID, INT4ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,

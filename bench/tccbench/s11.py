@@ -73,7 +73,7 @@ def run_s11(b):
     cancelled, other, by_deadline, passes, first_s, ok_calls, bad_calls, cancel_s = b.db.row("""
         WITH g AS (SELECT gid, status, finished_at, deadline FROM tcc._gtx WHERE kind = %(k)s),
              t AS (SELECT min(deadline) AS at FROM g),
-             a AS (SELECT a.* FROM tcc._attempt a JOIN g USING (gid) WHERE a.op = 'cancel')
+             a AS (SELECT a.* FROM tcc.attempts a JOIN g USING (gid) WHERE a.op = 'cancel')
         SELECT (SELECT count(*) FROM g WHERE status = 'cancelled'),
                (SELECT count(*) FROM g WHERE status <> 'cancelled'),
                (SELECT count(*) FROM tcc._decision d JOIN g USING (gid) WHERE d.source = 'deadline'),
