@@ -576,8 +576,8 @@ PublishState(void)
 /*
  * Starts at once, outside any transaction, the due calls the worker makes
  * from memory, so that they are in flight while the turn records the
- * outcomes of those that finished (the next turn then finds more done,
- * and records more of them per statement).  Only when no pause changed
+ * outcomes of those that finished, and the participant does not idle
+ * meanwhile.  Only when no pause changed
  * since the last read and every decision carried out is durable (else the
  * turn's transaction reads the pauses and the wait comes first), and none
  * of a transaction a call that just finished belongs to: that outcome may
@@ -591,6 +591,7 @@ StartRememberedCalls(Worker *w, Turn *turn)
 	List	   *calls;
 	ListCell   *lc;
 	int			before = turn->ndue;
+
 	if (turn->ndue == 0 || !w->pauses_read || turn->pauses != w->pauses_seen ||
 		w->durable_needed > w->durable_done)
 		return;
