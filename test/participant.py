@@ -47,6 +47,8 @@ SCHEMA_FILE = os.path.join(HERE, "participant.sql")
 # How long a request waits for the database to come back (e.g. during a
 # cluster restart in a test) before it is answered 500 unrecorded.
 DB_RETRY_SECONDS = 30.0
+# database connections the handler threads share (Database)
+POOL_SIZE = 16
 
 # Largest request body read into memory; larger bodies are drained.
 MAX_BODY = 64 * 1024 * 1024
@@ -110,29 +112,39 @@ def parse_branch(value):
 
 
 class Database:
-    """One autocommit connection per thread, reconnected when broken."""
+    """Autocommit connections shared by the handler threads, at most
+    POOL_SIZE open: a thread serves one kept-alive HTTP connection, and
+    the coordinator's workers may keep many of those open and idle, which
+    must not hold as many database connections."""
 
     def __init__(self, dsn):
         self.dsn = dsn
-        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.idle = []
+        self.slots = threading.BoundedSemaphore(POOL_SIZE)
 
-    def connection(self):
-        """This thread's connection, opened if needed."""
-        conn = getattr(self.local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg2.connect(self.dsn,
-                                    application_name="tcc test participant")
-            conn.autocommit = True
-            self.local.conn = conn
+    def take(self):
+        """An idle connection, or a new one."""
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        conn = psycopg2.connect(self.dsn,
+                                application_name="tcc test participant")
+        conn.autocommit = True
         return conn
 
-    def close(self):
-        """Close this thread's connection, if any."""
-        conn = getattr(self.local, "conn", None)
-        if conn is not None:
-            self.local.conn = None
+    def give_back(self, conn):
+        with self.lock:
+            self.idle.append(conn)
+
+    def drop_all(self, conn=None):
+        """Close conn and every idle connection: after an error on one,
+        the others were most likely broken by the same outage."""
+        with self.lock:
+            conns, self.idle = self.idle, []
+        for c in conns + ([conn] if conn is not None else []):
             try:
-                conn.close()
+                c.close()
             except psycopg2.Error:
                 pass
 
@@ -140,17 +152,26 @@ class Database:
         """Run one statement, retrying on a lost connection for a while."""
         deadline = time.monotonic() + DB_RETRY_SECONDS
         while True:
-            try:
-                with self.connection().cursor() as cur:
-                    cur.execute(sql, params)
-                    return cur.fetchone() if fetch else None
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
-                self.close()
-                if time.monotonic() > deadline:
+            with self.slots:
+                conn = None
+                try:
+                    conn = self.take()
+                    with conn.cursor() as cur:
+                        cur.execute(sql, params)
+                        row = cur.fetchone() if fetch else None
+                    self.give_back(conn)
+                    return row
+                except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
+                    self.drop_all(conn)
+                    if time.monotonic() > deadline:
+                        raise
+                    log("database unavailable, retrying: %s"
+                        % str(e).strip().splitlines()[0:1])
+                except BaseException:
+                    if conn is not None:
+                        self.give_back(conn)
                     raise
-                log("database unavailable, retrying: %s"
-                    % str(e).strip().splitlines()[0:1])
-                time.sleep(0.1)
+            time.sleep(0.1)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -298,7 +319,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
-    """Threaded server; each thread closes its database connection on exit."""
+    """Threaded server: a thread per HTTP connection (the database
+    connections are shared, Database)."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -318,7 +340,6 @@ class Server(http.server.ThreadingHTTPServer):
         finally:
             with self.conns_lock:
                 self.open_conns.discard(request)
-            self.db.close()
 
     def cut_connections(self):
         """Break every open connection, as an outage would."""

@@ -354,9 +354,10 @@ class setting:
 
 class max_connections:
     """Raise max_connections (needs a restart) for a with-block; restored
-    with another restart when it ends.  The test participant holds one
-    connection per request it is answering, so tests that keep many slow
-    calls open at once need more than the harness's 100."""
+    with another restart when it ends.  The test participant shares at
+    most 16 connections among the requests it answers (test/participant.py);
+    tests that keep many sessions open at once need more than the
+    harness's 100."""
 
     def __init__(self, n):
         self.n = n

@@ -202,8 +202,8 @@ is_(results, ["confirming"] * 20,
 ok(all(wait_final(g) == "confirmed" for g in each),
    "decisions handed over: each of the 20 confirms")
 many = [tried_gid(setup, "many%d" % i) for i in range(80)]
-# the test participant opens a database session per request: keep the
-# confirms in flight below the test cluster's max_connections
+# fewer confirms in flight than the default allows, as when this test
+# was written against a test participant with a session per request
 with system_settings(max_concurrency=16):
     one = connect(autocommit=False)
     for g in many:
