@@ -47,8 +47,7 @@ SCHEMA_FILE = os.path.join(HERE, "participant.sql")
 # How long a request waits for the database to come back (e.g. during a
 # cluster restart in a test) before it is answered 500 unrecorded.
 DB_RETRY_SECONDS = 30.0
-# database connections the handler threads share (Database)
-POOL_SIZE = 16
+POOL_SIZE = 16  # database connections the handler threads share (Database)
 
 # Largest request body read into memory; larger bodies are drained.
 MAX_BODY = 64 * 1024 * 1024
@@ -112,10 +111,7 @@ def parse_branch(value):
 
 
 class Database:
-    """Autocommit connections shared by the handler threads, at most
-    POOL_SIZE open: a thread serves one kept-alive HTTP connection, and
-    the coordinator's workers may keep many of those open and idle, which
-    must not hold as many database connections."""
+    """Connections the handler threads share: POOL_SIZE, not one each."""
 
     def __init__(self, dsn):
         self.dsn = dsn
@@ -123,8 +119,7 @@ class Database:
         self.idle = []
         self.slots = threading.BoundedSemaphore(POOL_SIZE)
 
-    def take(self):
-        """An idle connection, or a new one."""
+    def take(self):  # an idle connection, or a new one
         with self.lock:
             if self.idle:
                 return self.idle.pop()
@@ -133,16 +128,11 @@ class Database:
         conn.autocommit = True
         return conn
 
-    def give_back(self, conn):
+    def drop_all(self, conn):
+        """Close conn and the idle ones (an outage broke them too)."""
         with self.lock:
-            self.idle.append(conn)
-
-    def drop_all(self, conn=None):
-        """Close conn and every idle connection: after an error on one,
-        the others were most likely broken by the same outage."""
-        with self.lock:
-            conns, self.idle = self.idle, []
-        for c in conns + ([conn] if conn is not None else []):
+            conns, self.idle = self.idle + ([conn] if conn else []), []
+        for c in conns:
             try:
                 c.close()
             except psycopg2.Error:
@@ -158,19 +148,18 @@ class Database:
                     conn = self.take()
                     with conn.cursor() as cur:
                         cur.execute(sql, params)
-                        row = cur.fetchone() if fetch else None
-                    self.give_back(conn)
-                    return row
+                        return cur.fetchone() if fetch else None
                 except (psycopg2.OperationalError, psycopg2.InterfaceError) as e:
                     self.drop_all(conn)
+                    conn = None
                     if time.monotonic() > deadline:
                         raise
                     log("database unavailable, retrying: %s"
                         % str(e).strip().splitlines()[0:1])
-                except BaseException:
+                finally:
                     if conn is not None:
-                        self.give_back(conn)
-                    raise
+                        with self.lock:
+                            self.idle.append(conn)
             time.sleep(0.1)
 
 
